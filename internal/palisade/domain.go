@@ -1,0 +1,95 @@
+package palisade
+
+import "time"
+
+// Workspace is a tenant. Every tenant-owned row carries its id.
+type Workspace struct {
+	ID            WorkspaceID
+	Name          string
+	RequireMFA    bool
+	RetentionDays int
+	CreatedAt     time.Time
+}
+
+// User is a person who can sign in. Users are global: one user may be a member
+// of several workspaces.
+type User struct {
+	ID              UserID
+	Email           string
+	Name            string
+	PasswordHash    string // argon2id PHC string; empty until set
+	EmailVerifiedAt *time.Time
+	TOTPEnabled     bool
+	CreatedAt       time.Time
+}
+
+// Membership gives a user a role in a workspace.
+type Membership struct {
+	ID          MembershipID
+	WorkspaceID WorkspaceID
+	UserID      UserID
+	Role        Role
+	CreatedAt   time.Time
+}
+
+// APIKey is the stored half of an API key: never its plaintext.
+type APIKey struct {
+	ID          APIKeyID
+	WorkspaceID WorkspaceID
+	Name        string
+	Prefix      string // public lookup prefix
+	Hash        []byte // SHA-256 of the whole key
+	Scopes      []string
+	CreatedBy   UserID // empty when created by the operator CLI
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	LastUsedAt  *time.Time
+	RevokedAt   *time.Time
+}
+
+// Usable reports whether the key may authenticate at now.
+func (k APIKey) Usable(now time.Time) bool {
+	if k.RevokedAt != nil {
+		return false
+	}
+	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
+}
+
+// PIIMode says where personal data is removed for a bot (R7).
+type PIIMode string
+
+const (
+	PIIOff           PIIMode = "off"
+	PIIBeforeLLM     PIIMode = "before_llm"
+	PIIBeforeStorage PIIMode = "before_storage"
+)
+
+// Valid reports whether m is a known mode.
+func (m PIIMode) Valid() bool {
+	return m == PIIOff || m == PIIBeforeLLM || m == PIIBeforeStorage
+}
+
+// Bot is a configured chatbot of a workspace.
+type Bot struct {
+	ID               BotID
+	WorkspaceID      WorkspaceID
+	Name             string
+	SystemPrompt     string
+	Model            string
+	Temperature      float64
+	MaxOutputTokens  int
+	PIIMode          PIIMode
+	AllowedDomains   []string
+	RetentionDays    int
+	GatewayTokenHash []byte
+	DailyTokenBudget int64
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// OneTimeToken purposes.
+const (
+	TokenSetupOwner    = "setup_owner"
+	TokenVerifyEmail   = "verify_email"
+	TokenResetPassword = "reset_password"
+)

@@ -1,0 +1,180 @@
+// Package postgres is the scale-out store on PostgreSQL through pgx: the
+// same queries as SQLite (sqlstore), with Row Level Security underneath on
+// every tenant table, keyed on transaction-local settings, and a split
+// between the admin role that migrates and owns the tables and the runtime
+// role that serves requests.
+//
+// It must never serve requests as a role that bypasses RLS (superuser,
+// BYPASSRLS or table owner) unless the operator explicitly said so, and
+// never set the tenant scope outside a transaction.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
+)
+
+// Store is the PostgreSQL store.
+type Store struct {
+	*sqlstore.Store
+	pool *pgxpool.Pool
+}
+
+// Pool exposes the connection pool to tests and tools of this module.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// OpenOptions are PostgreSQL-specific options.
+type OpenOptions struct {
+	// UnsafeAllowPrivilegedRole lets the runtime connect as a role that
+	// bypasses Row Level Security. Off by default; logged loudly when on.
+	UnsafeAllowPrivilegedRole bool
+}
+
+// ErrPrivilegedRole is returned by Open when the runtime role would bypass
+// Row Level Security.
+var ErrPrivilegedRole = errors.New("the database role bypasses Row Level Security")
+
+// Open connects as the runtime role, refuses a privileged role, and prepares
+// the job queue. It does not migrate: `palisade migrate` does, as admin.
+func Open(ctx context.Context, url string, opts store.Options, po OpenOptions) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing database URL: %w", errors.New("invalid PostgreSQL URL"))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	priv, err := CheckRole(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if priv != "" {
+		if !po.UnsafeAllowPrivilegedRole {
+			pool.Close()
+			return nil, fmt.Errorf("%w: role %s; serve as the runtime role created by `palisade migrate` (default palisade_app), or pass --unsafe-allow-privileged-db-role to accept the risk", ErrPrivilegedRole, priv)
+		}
+		if opts.Logger != nil {
+			opts.Logger.Error("UNSAFE: serving as a database role that bypasses Row Level Security; tenant isolation rests on application code alone", "role", priv)
+		}
+	}
+	d := &driver{pool: pool, hook: opts.QueryHook}
+	jobs, err := sqlstore.NewRiverQueue(riverpgxv5.New(pool), opts, false)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	d.jobs = jobs
+	return &Store{Store: sqlstore.New(d), pool: pool}, nil
+}
+
+// CheckRole reports why the connected role would bypass RLS ("" when it
+// would not): superuser, BYPASSRLS, or owner of a table in the schema.
+func CheckRole(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var name string
+	var super, bypass, owner bool
+	err := pool.QueryRow(ctx, `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		EXISTS (SELECT 1 FROM pg_tables t WHERE t.tableowner = current_user AND t.schemaname = current_schema())
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&name, &super, &bypass, &owner)
+	if err != nil {
+		return "", fmt.Errorf("checking database role: %w", err)
+	}
+	switch {
+	case super:
+		return fmt.Sprintf("%q is a superuser", name), nil
+	case bypass:
+		return fmt.Sprintf("%q has BYPASSRLS", name), nil
+	case owner:
+		return fmt.Sprintf("%q owns tables (it is the migrating admin role)", name), nil
+	}
+	return "", nil
+}
+
+type driver struct {
+	pool *pgxpool.Pool
+	hook func(string)
+	jobs *sqlstore.RiverQueue[pgx.Tx]
+}
+
+func (d *driver) Dialect() store.Dialect         { return store.DialectPostgres }
+func (d *driver) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+func (d *driver) Close() error                   { d.pool.Close(); return nil }
+func (d *driver) Jobs() store.JobQueue           { return d.jobs }
+
+func (d *driver) IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+func (d *driver) IsUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// InTx sets the scope as transaction-local settings, which the RLS policies
+// read; they vanish at commit or rollback, so a pooled connection never
+// carries one request's scope into another.
+func (d *driver) InTx(ctx context.Context, scope sqlstore.TxScope, fn func(sqlstore.Tx) error) (err error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err = tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true), set_config('app.user_id', $2, true), set_config('app.lookup', $3, true)`,
+		string(scope.Workspace), string(scope.User), scope.Lookup); err != nil {
+		return fmt.Errorf("setting transaction scope: %w", err)
+	}
+	if err = fn(&pgTx{tx: tx, d: d}); err != nil {
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+type pgTx struct {
+	tx pgx.Tx
+	d  *driver
+}
+
+func (t *pgTx) note(q string) {
+	if t.d.hook != nil {
+		t.d.hook(q)
+	}
+}
+
+func (t *pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	t.note(q)
+	tag, err := t.tx.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (t *pgTx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	t.note(q)
+	return t.tx.QueryRow(ctx, q, args...)
+}
+
+func (t *pgTx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	t.note(q)
+	return t.tx.Query(ctx, q, args...)
+}
+
+func (t *pgTx) Enqueue(ctx context.Context, args store.JobArgs) error {
+	return t.d.jobs.InsertTx(ctx, t.tx, args)
+}

@@ -1,0 +1,226 @@
+// Package sqlstore is the one implementation of store.Store's queries,
+// written once in SQL both SQLite and PostgreSQL accept (positional $N
+// parameters, ON CONFLICT, portable types), over a small Driver that each
+// dialect package supplies: transactions with the tenant scope set, error
+// classification and the job queue.
+//
+// Every tenant query filters on the scope's workspace itself; on PostgreSQL,
+// Row Level Security enforces the same underneath. It must never build SQL
+// from input (parameters only) and never run a tenant statement outside a
+// transaction scoped by the Driver.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// Row is one result row.
+type Row interface{ Scan(dest ...any) error }
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Tx is one database transaction, already scoped.
+type Tx interface {
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	QueryRow(ctx context.Context, query string, args ...any) Row
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// Enqueue inserts a durable job in this transaction.
+	Enqueue(ctx context.Context, args store.JobArgs) error
+}
+
+// TxScope is what a transaction may see. On PostgreSQL each non-empty field
+// becomes a transaction-local setting the RLS policies read: the workspace,
+// the user (for a user's own memberships), or a lookup key (an unguessable
+// public identifier such as an API key prefix, which lets exactly that row be
+// seen before its workspace is known).
+type TxScope struct {
+	Workspace palisade.WorkspaceID
+	User      palisade.UserID
+	Lookup    string
+}
+
+// Driver is what a dialect supplies.
+type Driver interface {
+	Dialect() store.Dialect
+	InTx(ctx context.Context, scope TxScope, fn func(Tx) error) error
+	// IsUniqueViolation reports whether err is a unique or primary key
+	// violation.
+	IsUniqueViolation(err error) bool
+	// IsNoRows reports whether err means a single-row query found nothing.
+	IsNoRows(err error) bool
+	Ping(ctx context.Context) error
+	Close() error
+	Jobs() store.JobQueue
+}
+
+// Store implements store.Store over a Driver.
+type Store struct {
+	d Driver
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New wraps a dialect driver.
+func New(d Driver) *Store { return &Store{d: d} }
+
+func (s *Store) Dialect() store.Dialect         { return s.d.Dialect() }
+func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
+func (s *Store) Close() error                   { return s.d.Close() }
+func (s *Store) Jobs() store.JobQueue           { return s.d.Jobs() }
+
+// Driver exposes the dialect driver to the dialect package's own extras.
+func (s *Store) Driver() Driver { return s.d }
+
+// tenant runs fn in a transaction scoped to the workspace.
+func (s *Store) tenant(ctx context.Context, scope store.Scope, fn func(Tx) error) error {
+	if !scope.Valid() {
+		return store.ErrNoScope
+	}
+	return s.d.InTx(ctx, TxScope{Workspace: scope.Workspace()}, fn)
+}
+
+// platform runs fn in an unscoped transaction: only platform tables are
+// visible there.
+func (s *Store) platform(ctx context.Context, fn func(Tx) error) error {
+	return s.d.InTx(ctx, TxScope{}, fn)
+}
+
+// mapErr turns driver errors into the store's sentinel errors.
+func (s *Store) mapErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case s.d.IsNoRows(err), errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case s.d.IsUniqueViolation(err):
+		return store.ErrConflict
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// timeScan scans a timestamp from either dialect: PostgreSQL hands over a
+// time.Time, SQLite a time.Time or text depending on how it was written.
+type timeScan struct{ t *time.Time }
+
+func (d timeScan) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		*d.t = v.UTC()
+		return nil
+	case string:
+		return d.parse(v)
+	case []byte:
+		return d.parse(string(v))
+	case int64:
+		*d.t = time.Unix(0, v).UTC()
+		return nil
+	case nil:
+		*d.t = time.Time{}
+		return nil
+	}
+	return fmt.Errorf("cannot scan %T into a time", src)
+}
+
+var timeLayouts = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+}
+
+func (d timeScan) parse(v string) error {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			*d.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot parse time %q", v)
+}
+
+// nullTimeScan scans a nullable timestamp into **time.Time.
+type nullTimeScan struct{ t **time.Time }
+
+func (d nullTimeScan) Scan(src any) error {
+	if src == nil {
+		*d.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeScan{&t}).Scan(src); err != nil {
+		return err
+	}
+	*d.t = &t
+	return nil
+}
+
+// dbTime normalises a time for writing: UTC, microsecond precision (what
+// PostgreSQL keeps), so both dialects read back what was written.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func dbNullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return dbTime(*t)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// strScan scans a nullable text column into a string ("" for NULL).
+type strScan struct{ s *string }
+
+func (d strScan) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.s = ""
+	case string:
+		*d.s = v
+	case []byte:
+		*d.s = string(v)
+	default:
+		return fmt.Errorf("cannot scan %T into a string", src)
+	}
+	return nil
+}
+
+// listScan scans a text column holding a newline-separated list.
+type listScan struct{ l *[]string }
+
+func (d listScan) Scan(src any) error {
+	var s string
+	if err := (strScan{&s}).Scan(src); err != nil {
+		return err
+	}
+	if s == "" {
+		*d.l = nil
+		return nil
+	}
+	*d.l = strings.Split(s, "\n")
+	return nil
+}
+
+// joinList stores a list of validated values that never contain newlines.
+func joinList(l []string) string { return strings.Join(l, "\n") }

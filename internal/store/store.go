@@ -1,0 +1,238 @@
+// Package store is the database seam: the interfaces and parameter structs
+// every other package uses to reach data, implemented for SQLite
+// (store/sqlite) and PostgreSQL (store/postgres) and held to one conformance
+// suite (store/storetest).
+//
+// Every method on tenant data takes a Scope, never a bare workspace id from
+// the caller, and another workspace's row reads as not found. This package
+// must never contain SQL or import a database driver; only its
+// implementations do.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+)
+
+// Scope is the tenant a call acts for. It is created only by code that has
+// established the caller's right to the workspace (authentication, a verified
+// webhook route, an operator command), through ScopeFor, and it is what
+// PostgreSQL Row Level Security keys on underneath.
+type Scope struct {
+	ws palisade.WorkspaceID
+}
+
+// ScopeFor returns the scope of a workspace. Call it only after the caller's
+// right to act in that workspace is established.
+func ScopeFor(ws palisade.WorkspaceID) Scope { return Scope{ws: ws} }
+
+// Workspace returns the workspace the scope stands for.
+func (s Scope) Workspace() palisade.WorkspaceID { return s.ws }
+
+// Valid reports whether the scope names a well-formed workspace.
+func (s Scope) Valid() bool { return palisade.ValidID(palisade.PrefixWorkspace, string(s.ws)) }
+
+// Errors every implementation returns for the same situations.
+var (
+	ErrNotFound = palisade.ErrNotFound
+	ErrConflict = palisade.ErrConflict
+	ErrNoScope  = errors.New("store: call without a valid workspace scope")
+)
+
+// Dialect names an implementation.
+type Dialect string
+
+const (
+	DialectSQLite   Dialect = "sqlite"
+	DialectPostgres Dialect = "postgres"
+)
+
+// Store is the whole data-access layer.
+type Store interface {
+	Dialect() Dialect
+	Ping(ctx context.Context) error
+	Close() error
+
+	Workspaces
+	Users
+	Tokens
+	Members
+	Invitations
+	APIKeys
+	Bots
+	Deliveries
+	Maintenance
+
+	// Jobs is the durable queue living in the same database.
+	Jobs() JobQueue
+}
+
+// Workspaces are platform-level rows; creating one is an operator or
+// sign-up action, reading one needs its scope.
+type Workspaces interface {
+	CreateWorkspace(ctx context.Context, p CreateWorkspaceParams) (palisade.Workspace, error)
+	GetWorkspace(ctx context.Context, scope Scope) (palisade.Workspace, error)
+	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
+	// key rotation and pruning, which then scope each one in turn.
+	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
+	// DeleteWorkspace removes the workspace and all its tenant rows.
+	DeleteWorkspace(ctx context.Context, scope Scope) error
+}
+
+type CreateWorkspaceParams struct {
+	Name string
+	Now  time.Time
+}
+
+// Users are global accounts.
+type Users interface {
+	CreateUser(ctx context.Context, p CreateUserParams) (palisade.User, error)
+	GetUser(ctx context.Context, id palisade.UserID) (palisade.User, error)
+	GetUserByEmail(ctx context.Context, email string) (palisade.User, error)
+	CountUsers(ctx context.Context) (int, error)
+}
+
+type CreateUserParams struct {
+	Email        string // stored lower-cased
+	Name         string
+	PasswordHash string
+	Now          time.Time
+}
+
+// Tokens are one-time tokens (set-up, e-mail verification, reset), stored
+// hashed and consumed at most once.
+type Tokens interface {
+	CreateOneTimeToken(ctx context.Context, p CreateTokenParams) error
+	// ConsumeOneTimeToken marks the token used and returns it, or ErrNotFound
+	// when it does not exist, is used, or has expired at now.
+	ConsumeOneTimeToken(ctx context.Context, purpose string, hash []byte, now time.Time) (OneTimeToken, error)
+}
+
+type CreateTokenParams struct {
+	Purpose     string
+	Hash        []byte
+	Email       string
+	UserID    palisade.UserID // optional
+	Now       time.Time
+	ExpiresAt time.Time
+}
+
+type OneTimeToken struct {
+	Purpose   string
+	Email     string
+	UserID    palisade.UserID
+	ExpiresAt time.Time
+}
+
+// Members links users to workspaces with a role.
+type Members interface {
+	AddMember(ctx context.Context, scope Scope, user palisade.UserID, role palisade.Role, now time.Time) (palisade.Membership, error)
+	GetMembership(ctx context.Context, scope Scope, user palisade.UserID) (palisade.Membership, error)
+	ListMembers(ctx context.Context, scope Scope) ([]palisade.Membership, error)
+	// ListUserMemberships lists the memberships of one user across
+	// workspaces, the only cross-workspace read, keyed on the user.
+	ListUserMemberships(ctx context.Context, user palisade.UserID) ([]palisade.Membership, error)
+}
+
+// Invitations invite an e-mail address into a workspace with a role. The
+// set-up link of a new workspace's owner is an owner invitation.
+type Invitations interface {
+	CreateInvitation(ctx context.Context, scope Scope, p CreateInvitationParams) (Invitation, error)
+	// LookupInvitation finds a pending invitation by the hex SHA-256 of its
+	// token, before any scope is known: the token hash is the only thing that
+	// lets the row be seen.
+	LookupInvitation(ctx context.Context, tokenHashHex string) (Invitation, error)
+	// AcceptInvitation marks the invitation accepted and adds the member, in
+	// one transaction; a second acceptance finds nothing.
+	AcceptInvitation(ctx context.Context, scope Scope, id palisade.InvitationID, user palisade.UserID, now time.Time) (palisade.Membership, error)
+}
+
+type CreateInvitationParams struct {
+	Email        string
+	Role         palisade.Role
+	TokenHashHex string
+	InvitedBy    palisade.UserID
+	Now          time.Time
+	ExpiresAt    time.Time
+}
+
+type Invitation struct {
+	ID          palisade.InvitationID
+	WorkspaceID palisade.WorkspaceID
+	Email       string
+	Role        palisade.Role
+	InvitedBy   palisade.UserID
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	AcceptedAt  *time.Time
+}
+
+// APIKeys stores API keys by hash with a public lookup prefix.
+type APIKeys interface {
+	CreateAPIKey(ctx context.Context, scope Scope, p CreateAPIKeyParams) (palisade.APIKey, error)
+	ListAPIKeys(ctx context.Context, scope Scope) ([]palisade.APIKey, error)
+	RevokeAPIKey(ctx context.Context, scope Scope, id palisade.APIKeyID, now time.Time) error
+	// LookupAPIKey finds a key by its public prefix, before any scope is known:
+	// the prefix itself is the only thing that lets the row be seen.
+	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
+	TouchAPIKey(ctx context.Context, scope Scope, id palisade.APIKeyID, now time.Time) error
+}
+
+type CreateAPIKeyParams struct {
+	Name      string
+	Prefix    string
+	Hash      []byte
+	Scopes    []string
+	CreatedBy palisade.UserID
+	Now       time.Time
+	ExpiresAt *time.Time
+}
+
+// Bots stores bot configuration.
+type Bots interface {
+	CreateBot(ctx context.Context, scope Scope, b palisade.Bot) (palisade.Bot, error)
+	GetBot(ctx context.Context, scope Scope, id palisade.BotID) (palisade.Bot, error)
+	ListBots(ctx context.Context, scope Scope) ([]palisade.Bot, error)
+	UpdateBot(ctx context.Context, scope Scope, b palisade.Bot) (palisade.Bot, error)
+	DeleteBot(ctx context.Context, scope Scope, id palisade.BotID) error
+	// LookupBotWorkspace finds which workspace a bot id belongs to, for
+	// routes that carry only the bot id (webhooks, widget); the id itself is
+	// the only thing that lets the row be seen.
+	LookupBotWorkspace(ctx context.Context, id palisade.BotID) (palisade.WorkspaceID, error)
+}
+
+// Deliveries records inbound deliveries (webhooks) for deduplication and
+// enqueues their job in the same transaction, so an accepted delivery is
+// never lost and a replay never produces a second job.
+type Deliveries interface {
+	// RecordDelivery inserts the dedupe record and, when it is new, the job.
+	// It reports whether the delivery was new.
+	RecordDelivery(ctx context.Context, scope Scope, p DeliveryParams, job JobArgs) (bool, error)
+}
+
+type DeliveryParams struct {
+	BotID  palisade.BotID
+	Source string // e.g. "telegram"
+	Key    string // the platform's delivery id
+	Now    time.Time
+}
+
+// Maintenance covers operator-wide housekeeping.
+type Maintenance interface {
+	// PruneExpired deletes expired one-time tokens and dedupe records older
+	// than dedupeTTL, and reports how many rows went.
+	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
+}
+
+// JobArgs is a durable job's arguments (River's JobArgs).
+type JobArgs interface{ Kind() string }
+
+// JobQueue is the durable queue living in the store's database.
+type JobQueue interface {
+	Enqueue(ctx context.Context, args JobArgs) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
