@@ -116,3 +116,35 @@ func ParseMessageID(s string) (MessageID, error) {
 func ParseDocumentID(s string) (DocumentID, error) {
 	return parseID[DocumentID](PrefixDocument, "document", s)
 }
+
+// PathParamPrefix says which id kind a route wildcard carries. Every
+// wildcard of every route must be listed: the routers check it against its
+// pattern before anything else runs, so a malformed id is refused with no
+// query (R1), and a test fails on a wildcard missing here.
+func PathParamPrefix(name string) (Prefix, bool) {
+	switch name {
+	case "workspaceId":
+		return PrefixWorkspace, true
+	case "userId":
+		return PrefixUser, true
+	case "memberId":
+		return PrefixMembership, true
+	case "sessionId":
+		return PrefixSession, true
+	case "invitationId":
+		return PrefixInvitation, true
+	case "keyId":
+		return PrefixAPIKey, true
+	case "botId":
+		return PrefixBot, true
+	case "channelId":
+		return PrefixChannel, true
+	case "conversationId":
+		return PrefixConversation, true
+	case "messageId":
+		return PrefixMessage, true
+	case "documentId":
+		return PrefixDocument, true
+	}
+	return "", false
+}

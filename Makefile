@@ -1,0 +1,33 @@
+# The whole test suite: `make test`. With PALISADE_TEST_POSTGRES_URL and
+# PALISADE_TEST_REDIS_URL set (as .ci/run does) the PostgreSQL and Redis
+# tests run too; without them they skip, saying so.
+GO ?= go
+PKGS ?= ./...
+
+.PHONY: test lint bench build fuzz
+
+test:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Benchmarks (B1–B6 of SPEC.md). Each prints its ratio against a reference
+# measured in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o palisade ./cmd/palisade
+
+# Runs each fuzz test for a short while; the seed corpora in testdata/ run
+# as part of `make test` already.
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

@@ -1,0 +1,139 @@
+// Package api is the public REST API under /api/v1 (and, later, the
+// OpenAI-compatible endpoint): JSON only, bearer API keys only, no cookies,
+// no CORS. routes.go lists every route with the permission it needs; the
+// router checks path ids, then the key, then the permission, before any
+// handler runs.
+//
+// It must never trust a workspace id from a request: the scope comes from
+// the authenticated key alone.
+package api
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// API serves the public REST API.
+type API struct {
+	Store store.Store
+	Now   func() time.Time
+}
+
+// Route is one API route and the permission it needs.
+type Route struct {
+	Method  string
+	Pattern string // path pattern under the mux, e.g. /api/v1/bots/{botId}
+	Perm    auth.Permission
+	Handle  httpx.HandlerFunc
+}
+
+// Principal is who a request acts for.
+type Principal struct {
+	Scope  store.Scope
+	KeyID  palisade.APIKeyID
+	Scopes []auth.Scope
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the authenticated principal of a request.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+var wildcard = regexp.MustCompile(`\{([A-Za-z]+)\.{0,3}\}`)
+
+// Wildcards returns the names of a pattern's wildcards.
+func Wildcards(pattern string) []string {
+	var out []string
+	for _, m := range wildcard.FindAllStringSubmatch(pattern, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// Handler builds the API's mux from Routes.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range a.Routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, a.guard(rt))
+	}
+	return httpx.Mux(mux)
+}
+
+// guard runs, in order: path id validation (no query yet), key
+// authentication, the permission check, then the handler.
+func (a *API) guard(rt Route) http.Handler {
+	params := Wildcards(rt.Pattern)
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		for _, name := range params {
+			prefix, ok := palisade.PathParamPrefix(name)
+			if !ok || !palisade.ValidID(prefix, r.PathValue(name)) {
+				return palisade.ErrNotFound
+			}
+		}
+		// API responses are per-key data: never cached anywhere.
+		w.Header().Set("Cache-Control", "no-store")
+		if rt.Perm == auth.PermPublic {
+			return rt.Handle(w, r)
+		}
+		p, err := a.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="palisade"`)
+			return err
+		}
+		if !auth.ScopeAllows(p.Scopes, rt.Perm) {
+			return palisade.Errorf(palisade.CodeForbidden, "this API key lacks the scope for %s", rt.Perm)
+		}
+		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+var errUnauthorized = palisade.Errorf(palisade.CodeUnauthorized, "a valid API key is required (Authorization: Bearer pal_…)")
+
+// authenticate checks the bearer key: strict format first (a malformed key
+// never reaches a lookup), then the lookup by public prefix, then the hash
+// in constant time, then revocation and expiry.
+func (a *API) authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	const bearer = "Bearer "
+	if len(h) <= len(bearer) || !strings.EqualFold(h[:len(bearer)], bearer) {
+		return Principal{}, errUnauthorized
+	}
+	raw := strings.TrimSpace(h[len(bearer):])
+	prefix, err := auth.ParseAPIKey(raw)
+	if err != nil {
+		return Principal{}, errUnauthorized
+	}
+	key, err := a.Store.LookupAPIKey(r.Context(), prefix)
+	if err != nil {
+		if palisade.ErrorCode(err) == palisade.CodeNotFound {
+			return Principal{}, errUnauthorized
+		}
+		return Principal{}, err
+	}
+	now := a.Now()
+	plaintext := secret.New(raw)
+	if !auth.CheckAPIKey(plaintext, key.Hash) || !key.Usable(now) {
+		return Principal{}, errUnauthorized
+	}
+	scopes, err := auth.ParseScopeList(key.Scopes)
+	if err != nil {
+		return Principal{}, errUnauthorized
+	}
+	scope := store.ScopeFor(key.WorkspaceID)
+	// Last-used time is best effort: a failure to record it must not fail
+	// the request.
+	_ = a.Store.TouchAPIKey(r.Context(), scope, key.ID, now)
+	return Principal{Scope: scope, KeyID: key.ID, Scopes: scopes}, nil
+}

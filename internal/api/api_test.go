@@ -1,0 +1,176 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
+)
+
+type bundle struct {
+	srv     *httptest.Server
+	store   store.Store
+	queries *atomic.Int64
+	scope   store.Scope
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	var n atomic.Int64
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { n.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "A", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api.API{Store: s, Now: time.Now}
+	h := httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler())
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return bundle{srv: srv, store: s, queries: &n, scope: store.ScopeFor(ws.ID)}
+}
+
+func (b bundle) key(t *testing.T, scopes ...string) string {
+	t.Helper()
+	plain, prefix, hash := auth.NewAPIKey()
+	if _, err := b.store.CreateAPIKey(t.Context(), b.scope, store.CreateAPIKeyParams{Name: "k", Prefix: prefix, Hash: hash, Scopes: scopes, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return plain.Reveal()
+}
+
+func do(t *testing.T, method, url, key string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestEveryWildcardIsAKnownID fails when a route carries a path parameter
+// that the id check does not know.
+func TestEveryWildcardIsAKnownID(t *testing.T) {
+	t.Parallel()
+	for _, rt := range (&api.API{}).Routes() {
+		if !rt.Perm.Valid() {
+			t.Errorf("%s %s: no valid permission declared", rt.Method, rt.Pattern)
+		}
+		for _, w := range api.Wildcards(rt.Pattern) {
+			if _, ok := palisade.PathParamPrefix(w); !ok {
+				t.Errorf("%s %s: wildcard {%s} is not a known id kind", rt.Method, rt.Pattern, w)
+			}
+		}
+	}
+}
+
+// TestMalformedIDRunsNoQuery is acceptance 7 of the foundation: a malformed
+// id in any path returns 404 without touching the database, even with a
+// valid key (which itself would need a query).
+func TestMalformedIDRunsNoQuery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	key := b.key(t, "bots:read")
+	malformed := []string{"bot_short", "BOT_aaaaaaaaaaaaaaaaaaaaaaaaaa", "bot_aaaaaaaaaaaaaaaaaaaaaaaaa1", "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"bot_aaaaaaaaaaaaaaaaaaaaaaaaaaa", "%27%20OR%201%3D1--", "bot_%00aaaaaaaaaaaaaaaaaaaaaaaaa", "..%2f..%2fetc"}
+	routes := 0
+	for _, rt := range (&api.API{}).Routes() {
+		if len(api.Wildcards(rt.Pattern)) == 0 {
+			continue
+		}
+		routes++
+		for _, bad := range malformed {
+			path := rt.Pattern
+			for _, w := range api.Wildcards(rt.Pattern) {
+				path = strings.Replace(path, "{"+w+"}", bad, 1)
+			}
+			before := b.queries.Load()
+			resp := do(t, rt.Method, b.srv.URL+path, key)
+			if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s %s: status %d, want 404 or 400", rt.Method, path, resp.StatusCode)
+			}
+			if d := b.queries.Load() - before; d != 0 {
+				t.Errorf("%s %s: %d queries ran for a malformed id", rt.Method, path, d)
+			}
+		}
+	}
+	if routes == 0 {
+		t.Fatal("no route with an id to test")
+	}
+	// The hook does count: a well-formed unknown id is looked up.
+	before := b.queries.Load()
+	resp := do(t, http.MethodGet, b.srv.URL+"/api/v1/bots/"+string(palisade.NewBotID()), key)
+	if resp.StatusCode != http.StatusNotFound || b.queries.Load() == before {
+		t.Fatalf("well-formed unknown id: status %d, queries %d", resp.StatusCode, b.queries.Load()-before)
+	}
+}
+
+func TestBearerKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bot, err := b.store.CreateBot(t.Context(), b.scope, palisade.Bot{Name: "Helper", Model: "m", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := b.key(t, "bots:read")
+	noScope := b.key(t, "messages:send")
+	url := b.srv.URL + "/api/v1/bots/" + string(bot.ID)
+
+	resp := do(t, http.MethodGet, url, good)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("good key: %d, cache %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	var got map[string]any
+	json.NewDecoder(resp.Body).Decode(&got)
+	if got["name"] != "Helper" || got["id"] != string(bot.ID) {
+		t.Fatalf("body %v", got)
+	}
+	if _, leaked := got["gateway_token_hash"]; leaked {
+		t.Fatal("gateway token hash in response")
+	}
+	for name, key := range map[string]string{"none": "", "garbage": "pal_nope", "forged secret": good[:len(good)-4] + "AAAA"} {
+		if resp := do(t, http.MethodGet, url, key); resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s key: status %d", name, resp.StatusCode)
+		}
+	}
+	if resp := do(t, http.MethodGet, url, noScope); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("key without bots:read: status %d", resp.StatusCode)
+	}
+	// Another workspace's key sees nothing of this one.
+	other, _ := b.store.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "B", Now: time.Now()})
+	ob := b
+	ob.scope = store.ScopeFor(other.ID)
+	if resp := do(t, http.MethodGet, url, ob.key(t, "bots:read")); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("other workspace's key: status %d, want 404", resp.StatusCode)
+	}
+	keys, _ := b.store.ListAPIKeys(t.Context(), b.scope)
+	for _, k := range keys {
+		if err := b.store.RevokeAPIKey(t.Context(), b.scope, k.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resp := do(t, http.MethodGet, url, good); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked key: status %d", resp.StatusCode)
+	}
+}

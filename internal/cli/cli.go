@@ -1,0 +1,196 @@
+// Package cli is the palisade command: one file per subcommand, each with
+// its own flag set and --help, and the only place where components are
+// wired together. Run takes the arguments, the environment lookup and the
+// standard streams, so tests drive it exactly as a shell would.
+//
+// It must never print a secret except the one-time values a command exists
+// to hand over (a new API key, a set-up link), and only to stdout.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/redact"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
+)
+
+// Env is what a command gets from the process.
+type Env struct {
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Now    func() time.Time
+	// Ready, when set, is called by serve with the bound addresses once it
+	// is serving (tests use it instead of parsing output).
+	Ready func(public, admin string)
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":     {"run Palisade: admin UI, API, webhooks and workers", runServe},
+		"migrate":   {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
+		"version":   {"print the version", runVersion},
+		"workspace": {"manage workspaces (create)", runWorkspace},
+		"apikey":    {"manage API keys (create)", runAPIKey},
+	}
+}
+
+// ErrUsage marks a command-line mistake (exit status 2).
+var ErrUsage = errors.New("usage error")
+
+// Run runs the palisade command with args (without the program name).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return RunEnv(ctx, args, &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now})
+}
+
+// RunEnv is Run with a full Env.
+func RunEnv(ctx context.Context, args []string, env *Env) error {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.Stdout, cmds)
+		if len(args) == 0 {
+			return ErrUsage
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "palisade: unknown command %q\n\n", args[0])
+		usage(env.Stderr, cmds)
+		return ErrUsage
+	}
+	return c.run(ctx, env, args[1:])
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Palisade runs AI chatbots for many workspaces, with security as the product.")
+	fmt.Fprintln(w, "\nUsage: palisade <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'palisade <command> --help' for a command's flags.")
+}
+
+// newFlags makes a command's flag set, printing usage to stderr.
+func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("palisade "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: palisade %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; --help is success, other mistakes ErrUsage.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	return false, nil
+}
+
+// newLogger builds the process logger: every line goes through the
+// redacting handler, and carries the request id when there is one.
+func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(httpx.LogHandler(r.Handler(h)))
+}
+
+// newRedactor knows the configured secrets by value, on top of its patterns.
+func newRedactor(cfg config.Config) *redact.Redactor {
+	return redact.New(redact.Options{Secrets: []string{
+		cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
+		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(),
+	}})
+}
+
+// prepareDataDir creates the data directory with mode 0700, and refuses one
+// that others can read.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("checking data directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("data directory %s is accessible to other users (mode %o); run: chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// openStore opens the configured store for the runtime.
+func openStore(ctx context.Context, cfg config.Config, opts store.Options) (store.Store, error) {
+	if cfg.Postgres() {
+		return postgres.Open(ctx, cfg.DatabaseURL.Reveal(), opts, postgres.OpenOptions{UnsafeAllowPrivilegedRole: cfg.UnsafeAllowPrivilegedDBRole})
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "palisade.db"), opts)
+}
+
+// loadConfig registers and parses the flags of groups.
+func loadConfig(env *Env, fs *flag.FlagSet, groups config.Group, args []string, extra func()) (config.Config, bool, error) {
+	l := config.NewLoader(fs, groups)
+	if extra != nil {
+		extra()
+	}
+	help, err := parse(fs, args)
+	if help || err != nil {
+		return config.Config{}, help, err
+	}
+	cfg, err := l.Load(env.Getenv)
+	if err != nil {
+		return cfg, false, fmt.Errorf("%w: invalid configuration:\n%s", ErrUsage, indent(err.Error()))
+	}
+	return cfg, false, nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/server"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// SetupTTL is how long the first-owner set-up link stays valid.
+const SetupTTL = 24 * time.Hour
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "serve [flags]\n\n"+
+		"With no flags: SQLite and the master key in ./palisade-data, UI, API and webhooks on 127.0.0.1:8080,\n"+
+		"metrics and profiling on 127.0.0.1:9090.")
+	cfg, help, err := loadConfig(env, fs, config.GroupStore|config.GroupServe, args, nil)
+	if help || err != nil {
+		return err
+	}
+	if cfg.Role == "gateway" {
+		return fmt.Errorf("%w: --role=gateway needs the LLM gateway, which this version does not have yet", ErrUsage)
+	}
+	red := newRedactor(cfg)
+	logger := newLogger(cfg, env.Stderr, red)
+
+	if !cfg.Postgres() {
+		if err := prepareDataDir(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	if err := ensureMasterKey(cfg, red); err != nil {
+		return err
+	}
+
+	reg := job.NewRegistry()
+	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond}
+	runJobs := cfg.Role == "all" || cfg.Role == "worker"
+	if runJobs {
+		opts = reg.Options(opts)
+	}
+	s, err := openStore(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger})
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ready := []server.Check{{Name: "database", Check: func(ctx context.Context) (string, error) { return "", s.Ping(ctx) }}}
+	if !cfg.RedisURL.IsZero() {
+		ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
+		if err != nil {
+			return fmt.Errorf("%w: --redis-url is not a valid Redis URL", ErrUsage)
+		}
+		rdb := redis.NewClient(ropts)
+		defer rdb.Close()
+		ready = append(ready, server.Check{Name: "redis", Check: func(ctx context.Context) (string, error) { return "", rdb.Ping(ctx).Err() }})
+	}
+
+	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %v", ErrUsage, err)
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return err
+	}
+	a := &api.API{Store: s, Now: env.Now}
+	mounts := map[string]http.Handler{}
+	if cfg.Role == "all" || cfg.Role == "web" {
+		mounts["/api/"] = a.Handler()
+	}
+	srv := server.New(server.Options{
+		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
+		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics,
+	})
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	if runJobs {
+		if err := s.Jobs().Start(ctx); err != nil {
+			_ = srv.Stop(context.Background())
+			return err
+		}
+	}
+	if err := announceSetup(ctx, env, cfg, s, logger); err != nil {
+		logger.Error("could not create the first-owner set-up link", "err", err)
+	}
+	adminAddr := ""
+	if srv.AdminAddr() != nil {
+		adminAddr = srv.AdminAddr().String()
+	}
+	logger.Info("palisade is serving", "addr", srv.Addr().String(), "admin_addr", adminAddr, "store", string(s.Dialect()), "role", cfg.Role, "tls", tlsCfg != nil)
+	if env.Ready != nil {
+		env.Ready(srv.Addr().String(), adminAddr)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case serveErr = <-srv.Err():
+		logger.Error("listener failed; shutting down", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	stopErr := errors.Join(srv.Stop(sctx), s.Jobs().Stop(sctx))
+	if stopErr != nil {
+		logger.Warn("shutdown did not finish cleanly", "err", stopErr)
+	}
+	logger.Info("stopped")
+	return serveErr
+}
+
+func prefixStrings(cfg config.Config) []string {
+	var out []string
+	for _, p := range cfg.TrustedProxies {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// announceSetup prints a one-time link to create the first owner when no
+// user exists yet. It goes to stdout, not the log: logs are shipped and
+// kept, a set-up link must not be.
+func announceSetup(ctx context.Context, env *Env, cfg config.Config, s store.Store, logger *slog.Logger) error {
+	n, err := s.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	token, hash, err := auth.NewOneTimeToken(auth.PurposeSetup)
+	if err != nil {
+		return err
+	}
+	now := env.Now()
+	if err := s.CreateOneTimeToken(ctx, store.CreateTokenParams{Purpose: palisade.TokenSetupOwner, Hash: hash, Now: now, ExpiresAt: now.Add(SetupTTL)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\nNo account exists yet. Create the first owner (link valid %s, works once):\n\n    %s/setup/%s\n\n",
+		SetupTTL, cfg.BaseURL(), token.Reveal())
+	logger.Info("first-owner set-up link printed to standard output")
+	return nil
+}

@@ -1,0 +1,388 @@
+// Package config builds the typed Config from, in rising precedence,
+// defaults, an optional YAML file, PALISADE_* environment variables (with
+// *_FILE twins for secrets) and command-line flags, and validates it with
+// clear messages.
+//
+// It is the only place that reads the environment (through the getenv
+// function it is handed). It must never print a secret: secrets are
+// secret.Secret values and Dump redacts them.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/palisadehq/palisade/internal/secret"
+)
+
+// Config is the whole configuration of a Palisade process.
+type Config struct {
+	// Storage
+	DataDir                     string
+	DatabaseURL                 secret.Secret // empty: SQLite in DataDir; postgres://…: PostgreSQL
+	RedisURL                    secret.Secret // empty: in-memory rate limits
+	UnsafeAllowPrivilegedDBRole bool
+	AppRole                     string        // runtime role `migrate` creates (PostgreSQL)
+	AppRolePassword             secret.Secret // optional password `migrate` sets on it
+
+	// Serving
+	Addr           string
+	AdminAddr      string
+	PublicURL      string
+	Role           string
+	TrustedProxies []netip.Prefix
+	TLSCert        string
+	TLSKey         string
+	ACMEDomain     string
+	HTTPRedirect   string // plain-HTTP listener that only redirects, when TLS is on
+
+	// Secrets
+	MasterKey        secret.Secret
+	MasterPassphrase secret.Secret
+
+	// Policies
+	RateLimitsFile   string
+	EgressPolicyFile string
+
+	// Logging
+	LogLevel  string
+	LogFormat string
+
+	// Jobs
+	ShutdownTimeout time.Duration
+}
+
+// Group selects which settings a subcommand accepts.
+type Group int
+
+const (
+	GroupStore Group = 1 << iota // data dir, database, master key
+	GroupServe                   // listeners, TLS, Redis, policies
+)
+
+type setting struct {
+	name   string // flag name; env is PALISADE_ + upper snake; file key is snake
+	group  Group
+	usage  string
+	def    string
+	secret bool
+	set    func(c *Config, v string) error
+	get    func(c *Config) string
+}
+
+func (s setting) env() string {
+	return "PALISADE_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+func (s setting) fileKey() string { return strings.ReplaceAll(s.name, "-", "_") }
+
+func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = v; return nil }, func(c *Config) string { return *p(c) }
+}
+
+func sec(p func(*Config) *secret.Secret) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = secret.New(v); return nil },
+		func(c *Config) string {
+			if p(c).IsZero() {
+				return ""
+			}
+			return secret.Redacted
+		}
+}
+
+func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			*p(c) = b
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatBool(*p(c))
+		}
+}
+
+func settings() []setting {
+	var out []setting
+	add := func(name string, g Group, def, usage string, isSecret bool, set func(*Config, string) error, get func(*Config) string) {
+		out = append(out, setting{name: name, group: g, def: def, usage: usage, secret: isSecret, set: set, get: get})
+	}
+	s, g := str(func(c *Config) *string { return &c.DataDir })
+	add("data-dir", GroupStore, "./palisade-data", "directory for the SQLite database, master key and backups", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.DatabaseURL })
+	add("database-url", GroupStore, "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory", true, s, g)
+	s, g = boolean(func(c *Config) *bool { return &c.UnsafeAllowPrivilegedDBRole })
+	add("unsafe-allow-privileged-db-role", GroupStore, "false", "UNSAFE: serve as a PostgreSQL role that bypasses Row Level Security", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.AppRole })
+	add("app-role", GroupStore, "palisade_app", "PostgreSQL runtime role that `migrate` creates and grants", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.AppRolePassword })
+	add("app-role-password", GroupStore, "", "password `migrate` sets on the runtime role (optional)", true, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.MasterKey })
+	add("master-key", GroupStore, "", "master key, base64 of 32 bytes (else the passphrase, else <data-dir>/master.key)", true, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.MasterPassphrase })
+	add("master-passphrase", GroupStore, "", "passphrase the master key is derived from (PBKDF2-SHA256)", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.LogLevel })
+	add("log-level", GroupStore, "info", "debug, info, warn or error", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.LogFormat })
+	add("log-format", GroupStore, "json", "json or text", false, s, g)
+
+	s, g = str(func(c *Config) *string { return &c.Addr })
+	add("addr", GroupServe, "127.0.0.1:8080", "public listener address (UI, API, webhooks)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.AdminAddr })
+	add("admin-addr", GroupServe, "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof (empty disables it)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.PublicURL })
+	add("public-url", GroupServe, "", "external base URL used in links (default derived from --addr)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.Role })
+	add("role", GroupServe, "all", "which parts to run: all, web, worker or gateway", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.RedisURL })
+	add("redis-url", GroupServe, "", "Redis URL for shared rate limits; empty keeps them in memory", true, s, g)
+	add("trusted-proxies", GroupServe, "", "comma-separated CIDRs whose X-Forwarded-For is believed", false,
+		func(c *Config, v string) error {
+			c.TrustedProxies = nil
+			for _, part := range strings.Split(v, ",") {
+				part = strings.TrimSpace(part)
+				if part == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(part)
+				if err != nil {
+					a, err2 := netip.ParseAddr(part)
+					if err2 != nil {
+						return fmt.Errorf("%q is not a CIDR or address", part)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		},
+		func(c *Config) string {
+			var parts []string
+			for _, p := range c.TrustedProxies {
+				parts = append(parts, p.String())
+			}
+			return strings.Join(parts, ",")
+		})
+	s, g = str(func(c *Config) *string { return &c.TLSCert })
+	add("tls-cert", GroupServe, "", "TLS certificate file (PEM)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.TLSKey })
+	add("tls-key", GroupServe, "", "TLS private key file (PEM)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.ACMEDomain })
+	add("acme-domain", GroupServe, "", "domain to obtain a certificate for with ACME", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.HTTPRedirect })
+	add("http-redirect-addr", GroupServe, "", "plain-HTTP listener that only redirects to HTTPS (with TLS)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.RateLimitsFile })
+	add("rate-limits", GroupServe, "", "YAML file overriding the default rate limits per route class", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.EgressPolicyFile })
+	add("egress-policy", GroupServe, "", "YAML egress policy file (default: the embedded policy)", false, s, g)
+	add("shutdown-timeout", GroupServe, "10s", "how long in-flight requests and jobs get to finish on shutdown", false,
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return errors.New("must be a positive duration such as 10s")
+			}
+			c.ShutdownTimeout = d
+			return nil
+		},
+		func(c *Config) string { return c.ShutdownTimeout.String() })
+	return out
+}
+
+// Loader registers the settings of its groups on a FlagSet and, after the
+// flags are parsed, builds the Config.
+type Loader struct {
+	groups   Group
+	fs       *flag.FlagSet
+	flagVals map[string]*string
+	file     *string
+}
+
+// NewLoader registers the flags of groups (plus --config) on fs.
+func NewLoader(fs *flag.FlagSet, groups Group) *Loader {
+	l := &Loader{groups: groups, fs: fs, flagVals: map[string]*string{}}
+	l.file = fs.String("config", "", "optional YAML configuration file (env PALISADE_CONFIG)")
+	for _, s := range settings() {
+		if s.group&groups == 0 {
+			continue
+		}
+		usage := s.usage + " (env " + s.env()
+		if s.secret {
+			usage += ", or " + s.env() + "_FILE"
+		}
+		usage += ")"
+		l.flagVals[s.name] = fs.String(s.name, s.def, usage)
+	}
+	return l
+}
+
+// Load builds the configuration: defaults < file < environment < flags.
+func (l *Loader) Load(getenv func(string) string) (Config, error) {
+	var c Config
+	explicit := map[string]bool{}
+	l.fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+
+	var file map[string]any
+	path := *l.file
+	if path == "" {
+		path = getenv("PALISADE_CONFIG")
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("reading config file: %w", err)
+		}
+		if err := yaml.Unmarshal(raw, &file); err != nil {
+			return c, fmt.Errorf("config file %s is not valid YAML: %w", path, err)
+		}
+	}
+	known := map[string]bool{}
+	var errs []error
+	for _, s := range settings() {
+		if s.group&l.groups == 0 {
+			continue
+		}
+		known[s.fileKey()] = true
+		v, from := s.def, "default"
+		if fv, ok := file[s.fileKey()]; ok {
+			v, from = fmt.Sprint(fv), "config file key "+s.fileKey()
+		}
+		if ev := getenv(s.env()); ev != "" {
+			v, from = ev, s.env()
+		}
+		if s.secret {
+			if fp := getenv(s.env() + "_FILE"); fp != "" {
+				b, err := os.ReadFile(fp)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s_FILE: cannot read %s", s.env(), fp))
+					continue
+				}
+				v, from = strings.TrimRight(string(b), "\r\n"), s.env()+"_FILE"
+			}
+		}
+		if explicit[s.name] {
+			v, from = *l.flagVals[s.name], "--"+s.name
+		}
+		if err := s.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", from, err))
+		}
+	}
+	for k := range file {
+		if !known[k] {
+			errs = append(errs, fmt.Errorf("config file: unknown setting %q", k))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, c.validate(l.groups)
+}
+
+func (c *Config) validate(groups Group) error {
+	var errs []error
+	if groups&GroupStore != 0 {
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("--data-dir must not be empty"))
+		}
+		if u := c.DatabaseURL.Reveal(); u != "" {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+				errs = append(errs, errors.New("--database-url must be a postgres:// URL (or empty for SQLite)"))
+			}
+		}
+		switch c.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			errs = append(errs, errors.New("--log-level must be debug, info, warn or error"))
+		}
+		if c.LogFormat != "json" && c.LogFormat != "text" {
+			errs = append(errs, errors.New("--log-format must be json or text"))
+		}
+	}
+	if groups&GroupServe != 0 {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("--addr %q must be host:port", c.Addr))
+		}
+		if c.AdminAddr != "" {
+			if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+				errs = append(errs, fmt.Errorf("--admin-addr %q must be host:port", c.AdminAddr))
+			}
+		}
+		switch c.Role {
+		case "all", "web", "worker", "gateway":
+		default:
+			errs = append(errs, errors.New("--role must be all, web, worker or gateway"))
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+		}
+		if c.TLSCert != "" && c.ACMEDomain != "" {
+			errs = append(errs, errors.New("use either --tls-cert/--tls-key or --acme-domain, not both"))
+		}
+		if c.HTTPRedirect != "" && !c.TLS() {
+			errs = append(errs, errors.New("--http-redirect-addr needs TLS (--tls-cert or --acme-domain)"))
+		}
+		if u := c.RedisURL.Reveal(); u != "" {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") {
+				errs = append(errs, errors.New("--redis-url must be a redis:// or rediss:// URL"))
+			}
+		}
+		if c.PublicURL != "" {
+			p, err := url.Parse(c.PublicURL)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+				errs = append(errs, errors.New("--public-url must be an http(s) URL without credentials"))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TLS reports whether the public listener serves TLS.
+func (c Config) TLS() bool { return c.TLSCert != "" || c.ACMEDomain != "" }
+
+// Postgres reports whether the store is PostgreSQL.
+func (c Config) Postgres() bool { return !c.DatabaseURL.IsZero() }
+
+// BaseURL is the external base URL for links.
+func (c Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	host := c.Addr
+	if h, p, err := net.SplitHostPort(c.Addr); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		host = net.JoinHostPort("localhost", p)
+	}
+	if c.ACMEDomain != "" {
+		host = c.ACMEDomain
+	}
+	return scheme + "://" + host
+}
+
+// Dump lists every setting of the groups as name=value, secrets redacted,
+// for `--print-config`-style diagnostics and start-up logs.
+func (c Config) Dump(groups Group) []string {
+	var out []string
+	for _, s := range settings() {
+		if s.group&groups != 0 {
+			out = append(out, s.name+"="+s.get(&c))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
