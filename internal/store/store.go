@@ -112,9 +112,9 @@ type Tokens interface {
 }
 
 type CreateTokenParams struct {
-	Purpose     string
-	Hash        []byte
-	Email       string
+	Purpose   string
+	Hash      []byte
+	Email     string
 	UserID    palisade.UserID // optional
 	Now       time.Time
 	ExpiresAt time.Time
