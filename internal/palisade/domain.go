@@ -81,7 +81,8 @@ type Bot struct {
 	PIIMode          PIIMode
 	AllowedDomains   []string
 	RetentionDays    int
-	GatewayTokenHash []byte
+	GatewayTokenHash []byte // SHA-256 of the bot's gateway token
+	GatewayTokenSalt []byte // what the token is derived from; rotating changes it
 	DailyTokenBudget int64
 	CreatedAt        time.Time
 	UpdatedAt        time.Time

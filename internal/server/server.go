@@ -85,6 +85,9 @@ func New(opts Options) *Server {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		TLSConfig:         opts.TLS,
 		ErrorLog:          errLog,
+		// net/http would answer "OPTIONS *" itself, without the edge's
+		// headers; httpx.Mux refuses it instead.
+		DisableGeneralOptionsHandler: true,
 	}
 	if opts.AdminAddr != "" {
 		s.admin = &http.Server{

@@ -341,13 +341,13 @@ func (s *Store) TouchAPIKey(ctx context.Context, scope store.Scope, id palisade.
 
 // ---- bots ----
 
-const botCols = `id, workspace_id, name, system_prompt, model, temperature, max_output_tokens, pii_mode, allowed_domains, retention_days, gateway_token_hash, daily_token_budget, created_at, updated_at`
+const botCols = `id, workspace_id, name, system_prompt, model, temperature, max_output_tokens, pii_mode, allowed_domains, retention_days, gateway_token_hash, gateway_token_salt, daily_token_budget, created_at, updated_at`
 
 func scanBot(r Row) (palisade.Bot, error) {
 	var b palisade.Bot
 	var id, ws, pii string
 	err := r.Scan(&id, &ws, &b.Name, &b.SystemPrompt, &b.Model, &b.Temperature, &b.MaxOutputTokens, &pii, listScan{&b.AllowedDomains},
-		&b.RetentionDays, &b.GatewayTokenHash, &b.DailyTokenBudget, timeScan{&b.CreatedAt}, timeScan{&b.UpdatedAt})
+		&b.RetentionDays, &b.GatewayTokenHash, &b.GatewayTokenSalt, &b.DailyTokenBudget, timeScan{&b.CreatedAt}, timeScan{&b.UpdatedAt})
 	b.ID, b.WorkspaceID, b.PIIMode = palisade.BotID(id), palisade.WorkspaceID(ws), palisade.PIIMode(pii)
 	return b, err
 }
@@ -362,9 +362,9 @@ func (s *Store) CreateBot(ctx context.Context, scope store.Scope, b palisade.Bot
 		b.PIIMode = palisade.PIIOff
 	}
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO bots (`+botCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		_, err := tx.Exec(ctx, `INSERT INTO bots (`+botCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			string(b.ID), string(b.WorkspaceID), b.Name, b.SystemPrompt, b.Model, b.Temperature, b.MaxOutputTokens, string(b.PIIMode),
-			joinList(b.AllowedDomains), b.RetentionDays, b.GatewayTokenHash, b.DailyTokenBudget, b.CreatedAt, b.UpdatedAt)
+			joinList(b.AllowedDomains), b.RetentionDays, b.GatewayTokenHash, b.GatewayTokenSalt, b.DailyTokenBudget, b.CreatedAt, b.UpdatedAt)
 		return err
 	})
 	return b, s.mapErr(err, "creating bot")
@@ -405,10 +405,10 @@ func (s *Store) UpdateBot(ctx context.Context, scope store.Scope, b palisade.Bot
 	var out palisade.Bot
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE bots SET name = $3, system_prompt = $4, model = $5, temperature = $6, max_output_tokens = $7, pii_mode = $8,
-			allowed_domains = $9, retention_days = $10, gateway_token_hash = $11, daily_token_budget = $12, updated_at = $13
+			allowed_domains = $9, retention_days = $10, gateway_token_hash = $11, gateway_token_salt = $12, daily_token_budget = $13, updated_at = $14
 			WHERE workspace_id = $1 AND id = $2`,
 			string(b.WorkspaceID), string(b.ID), b.Name, b.SystemPrompt, b.Model, b.Temperature, b.MaxOutputTokens, string(b.PIIMode),
-			joinList(b.AllowedDomains), b.RetentionDays, b.GatewayTokenHash, b.DailyTokenBudget, b.UpdatedAt)
+			joinList(b.AllowedDomains), b.RetentionDays, b.GatewayTokenHash, b.GatewayTokenSalt, b.DailyTokenBudget, b.UpdatedAt)
 		if err != nil {
 			return err
 		}

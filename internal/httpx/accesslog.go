@@ -1,0 +1,55 @@
+package httpx
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// AccessLog logs one line per request: method, route pattern, status, body
+// bytes, duration, request id and client IP. It never logs the path, the
+// query string or any header: paths and queries can carry tokens, and
+// Authorization and Cookie headers are credentials. An unmatched request
+// logs the pattern as "".
+func AccessLog(logger *slog.Logger, proxies *TrustedProxies) Middleware {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ri := infoFrom(r.Context())
+			if ri == nil {
+				ri = &requestInfo{}
+				r = r.WithContext(contextWithInfo(r.Context(), ri))
+			}
+			iw := &interceptWriter{ResponseWriter: w}
+			defer func() {
+				status := iw.status
+				if !iw.wroteHeader {
+					// A panic passing through, or a handler that wrote
+					// nothing and left the 200 to net/http.
+					status = http.StatusOK
+					if v := recover(); v != nil {
+						defer panic(v)
+						status = 0
+					}
+				}
+				pattern := r.Pattern
+				if ri.pattern != "" {
+					pattern = ri.pattern
+				}
+				logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+					slog.String("method", r.Method),
+					slog.String("pattern", pattern),
+					slog.Int("status", status),
+					slog.Int64("bytes", iw.bytes),
+					slog.Duration("duration", time.Since(start)),
+					slog.String("request_id", RequestIDFrom(r.Context())),
+					slog.String("client_ip", proxies.ClientIP(r).String()),
+				)
+			}()
+			next.ServeHTTP(iw, r)
+		})
+	}
+}
