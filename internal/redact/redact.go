@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/palisadehq/palisade/internal/secret"
 )
 
 // Marker replaces a secret whose kind is not named.
@@ -16,6 +18,11 @@ const Marker = "[REDACTED]"
 // MinSecretLen is the shortest registered value that is redacted: shorter
 // values would redact ordinary words and numbers all over the logs.
 const MinSecretLen = 8
+
+// minMatchLen is the shortest text anything can be found in: a registered
+// value is at least MinSecretLen long, and the shortest pattern match is a
+// five-letter key, a separator and a one-character value ("token=x").
+const minMatchLen = 7
 
 // Options configure a Redactor. The zero value is ready to use.
 type Options struct {
@@ -60,7 +67,7 @@ func New(opts Options) *Redactor {
 	for k := range kinds {
 		r.markers = append(r.markers, r.marker(k))
 	}
-	r.sensitive = slices.Clone(sensitiveWords)
+	r.sensitive = sensitiveWords()
 	for _, k := range opts.SensitiveKeys {
 		if n := normalizeKey(k); n != "" {
 			r.sensitive = append(r.sensitive, n)
@@ -107,6 +114,15 @@ func (r *Redactor) Register(values ...string) {
 	r.known.Store(newKnownSet(next))
 }
 
+// RegisterSecrets registers the values of configured secrets, as Register.
+func (r *Redactor) RegisterSecrets(secrets ...secret.Secret) {
+	values := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		values = append(values, s.Reveal())
+	}
+	r.Register(values...)
+}
+
 // inMarker reports whether v occurs inside a marker: such a value could
 // never be removed from output that contains markers.
 func (r *Redactor) inMarker(v string) bool {
@@ -137,7 +153,7 @@ func encodedForms(v string) []string {
 // String returns s with every secret it finds replaced by a marker. Known
 // values are removed first, so a pattern can never leave half of one behind.
 func (r *Redactor) String(s string) string {
-	if s == "" {
+	if len(s) < minMatchLen {
 		return s
 	}
 	ks := r.known.Load()

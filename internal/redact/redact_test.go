@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/palisadehq/palisade/internal/redact"
+	"github.com/palisadehq/palisade/internal/secret"
 )
 
 const (
@@ -194,6 +195,7 @@ func TestStringContextualSecrets(t *testing.T) {
 		{"bearer in prose without token", "missing bearer token in request", "missing bearer token in request"},
 		{"basic credentials", "proxy says Basic dXNlcjpzZWNyZXQ= rejected", "proxy says Basic [REDACTED:basic] rejected"},
 		{"basic in prose", "basic authentication failed", "basic authentication failed"},
+		{"shortest key=value", "token=x", "token=[REDACTED]"},
 		{"password key=value", "login user=ann password=hunter2 ok", "login user=ann password=[REDACTED] ok"},
 		{"quoted password with spaces", `{"password": "correct horse battery staple"}`, `{"password": "[REDACTED]"}`},
 		{"escaped JSON password", `{"body":"{\"password\":\"a b c\"}"}`, `{"body":"{\"password\":\"[REDACTED]\"}"}`},
@@ -249,6 +251,11 @@ func TestRegister(t *testing.T) {
 	}
 	if got := r.String("a short word"); got != "a short word" {
 		t.Errorf("values under MinSecretLen must be ignored: %q", got)
+	}
+
+	r.RegisterSecrets(secret.New("whatsapp-verify-token-1"), secret.New(""))
+	if got := r.String("hub.verify_token=whatsapp-verify-token-1"); strings.Contains(got, "whatsapp-verify-token-1") {
+		t.Errorf("RegisterSecrets: %q", got)
 	}
 
 	// Escaped spellings are known too.

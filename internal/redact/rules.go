@@ -59,10 +59,12 @@ const (
 // sensitiveWords are the endings of attribute and field names whose whole
 // value is a secret, in normalized form (lower case, letters and digits
 // only): "X-Api-Key", "api_key" and "apiKey" all end in "apikey".
-var sensitiveWords = []string{
-	"password", "passwd", "passphrase", "secret", "token", "apikey",
-	"authorization", "cookie", "credential", "credentials", "privatekey",
-	"accesskey", "secretkey", "masterkey", "signingkey",
+func sensitiveWords() []string {
+	return []string{
+		"password", "passwd", "passphrase", "secret", "token", "apikey",
+		"authorization", "cookie", "credential", "credentials", "privatekey",
+		"accesskey", "secretkey", "masterkey", "signingkey",
+	}
 }
 
 // builtinRules returns the patterns every Redactor uses. They are the secret
@@ -200,7 +202,7 @@ func builtinRules() []rule {
 // regexp than one alternation of them all.
 func keyValueRules() []rule {
 	var words []string
-	for _, w := range sensitiveWords {
+	for _, w := range sensitiveWords() {
 		switch w {
 		case "authorization", "cookie":
 			continue // header rules, whose values run to the end of the line

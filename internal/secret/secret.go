@@ -18,22 +18,36 @@ import (
 const Redacted = "[REDACTED]"
 
 // Secret holds a secret string. The zero value is the empty secret.
+//
+// The value sits behind a pointer: fmt cannot call methods on a value held
+// in another struct's unexported field, and prints such fields by
+// reflection; a pointer there prints as an address, never as the value.
 type Secret struct {
-	v string
+	p *string
 }
 
 // New wraps a secret value.
-func New(v string) Secret { return Secret{v: v} }
+func New(v string) Secret {
+	if v == "" {
+		return Secret{}
+	}
+	return Secret{p: &v}
+}
 
 // Reveal returns the secret value. Call it only where the value is used
 // (a header being sent, a hash being computed), never to print it.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.p == nil }
 
 // Equal compares two secrets in constant time (for equal lengths).
-func (s Secret) Equal(o Secret) bool { return Equal(s.v, o.v) }
+func (s Secret) Equal(o Secret) bool { return Equal(s.Reveal(), o.Reveal()) }
 
 // Equal compares two secret strings in constant time.
 func Equal(a, b string) bool {
@@ -42,7 +56,7 @@ func Equal(a, b string) bool {
 
 // Mask shows at most the last 4 characters of the secret, and none of a
 // secret shorter than 12 characters, where 4 would be a third of it.
-func (s Secret) Mask() string { return Mask(s.v) }
+func (s Secret) Mask() string { return Mask(s.Reveal()) }
 
 // Mask masks a secret string the way responses show secrets (R3).
 func Mask(v string) string {

@@ -15,10 +15,13 @@ func TestSecretNeverPrints(t *testing.T) {
 	t.Parallel()
 	s := New(canary)
 	type wrapper struct {
-		Key Secret
-		Ptr *Secret
+		Key    Secret
+		Ptr    *Secret
+		hidden Secret // fmt reaches unexported fields by reflection only
+		deeper struct{ s Secret }
 	}
-	w := wrapper{Key: s, Ptr: &s}
+	w := wrapper{Key: s, Ptr: &s, hidden: s}
+	w.deeper.s = s
 	var outs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
 		outs = append(outs, fmt.Sprintf(verb, s), fmt.Sprintf(verb, w))
