@@ -52,8 +52,18 @@ type Config struct {
 	MasterPassphrase secret.Secret
 
 	// Policies
-	RateLimitsFile   string
-	EgressPolicyFile string
+	RateLimitsFile            string
+	EgressPolicyFile          string
+	UnsafeEgressAllowLoopback bool
+
+	// LLM providers and the gateway
+	LLMProvider       string // "", openai, anthropic, gemini
+	LLMBaseURL        string
+	LLMAPIKey         secret.Secret
+	LLMModels         []string
+	GatewayURL        string // a separate gateway role to call; empty: in-process
+	GatewayKeyID      string
+	GatewaySigningKey secret.Secret
 
 	// Logging
 	LogLevel  string
@@ -187,6 +197,31 @@ func settings() []setting {
 	add("rate-limits", GroupServe, "", "YAML file overriding the default rate limits per route class", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.EgressPolicyFile })
 	add("egress-policy", GroupServe, "", "YAML egress policy file (default: the embedded policy)", false, s, g)
+	s, g = boolean(func(c *Config) *bool { return &c.UnsafeEgressAllowLoopback })
+	add("unsafe-egress-allow-loopback", GroupServe, "false", "UNSAFE, for tests: let outbound requests reach loopback addresses named in the egress policy", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.LLMProvider })
+	add("llm-provider", GroupServe, "", "LLM provider: openai (or any OpenAI-compatible API with --llm-base-url), anthropic or gemini; empty: bots answer in retrieval-only mode", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.LLMBaseURL })
+	add("llm-base-url", GroupServe, "", "provider API base URL (e.g. https://api.groq.com/openai/v1); default: the provider's official one", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.LLMAPIKey })
+	add("llm-api-key", GroupServe, "", "provider API key, held only by the gateway", true, s, g)
+	add("llm-models", GroupServe, "", "comma-separated model allowlist (default: one sensible model of the provider)", false,
+		func(c *Config, v string) error {
+			c.LLMModels = nil
+			for _, m := range strings.Split(v, ",") {
+				if m = strings.TrimSpace(m); m != "" {
+					c.LLMModels = append(c.LLMModels, m)
+				}
+			}
+			return nil
+		},
+		func(c *Config) string { return strings.Join(c.LLMModels, ",") })
+	s, g = str(func(c *Config) *string { return &c.GatewayURL })
+	add("gateway-url", GroupServe, "", "URL of a separate gateway role (serve --role=gateway); empty runs the gateway in-process", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.GatewayKeyID })
+	add("gateway-key-id", GroupServe, "k1", "id of the key that signs calls to a separate gateway", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.GatewaySigningKey })
+	add("gateway-signing-key", GroupServe, "", "shared key (32+ bytes) signing calls between processes and the gateway role", true, s, g)
 	add("shutdown-timeout", GroupServe, "10s", "how long in-flight requests and jobs get to finish on shutdown", false,
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -338,6 +373,23 @@ func (c *Config) validate(groups Group) error {
 			if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") {
 				errs = append(errs, errors.New("--redis-url must be a redis:// or rediss:// URL"))
 			}
+		}
+		switch c.LLMProvider {
+		case "", "openai", "anthropic", "gemini":
+		default:
+			errs = append(errs, errors.New("--llm-provider must be openai, anthropic or gemini (or empty)"))
+		}
+		if c.LLMBaseURL != "" {
+			p, err := url.Parse(c.LLMBaseURL)
+			if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
+				errs = append(errs, errors.New("--llm-base-url must be an http(s) URL without credentials"))
+			}
+		}
+		if (c.Role == "gateway" || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
+			errs = append(errs, errors.New("a separate gateway needs --gateway-signing-key of at least 32 bytes, the same on every process"))
+		}
+		if c.Role == "gateway" && c.GatewayURL != "" {
+			errs = append(errs, errors.New("--gateway-url is for the processes calling the gateway, not the gateway itself"))
 		}
 		if c.PublicURL != "" {
 			p, err := url.Parse(c.PublicURL)

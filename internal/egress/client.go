@@ -436,3 +436,20 @@ func (e *withheldError) Error() string {
 	return "request failed (details withheld: they quote the request URL)"
 }
 func (e *withheldError) Unwrap() error { return e.err }
+
+// HTTPClient returns an *http.Client whose every request goes through Do,
+// for libraries that take a client (the LLM providers). Redirects are
+// followed (and checked) inside Do; the outer client never follows one.
+// The outer client wraps errors in *url.Error, which quotes the URL: use it
+// only for endpoints whose URLs carry no secret (providers take their keys
+// in headers), and Do for the rest (Telegram puts its token in the path).
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{
+		Transport:     roundTripper{c: c},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+type roundTripper struct{ c *Client }
+
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return rt.c.Do(req) }

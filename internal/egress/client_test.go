@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -692,3 +693,36 @@ type closeRecorder struct {
 }
 
 func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+func TestHTTPClientGoesThroughPolicy(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	rule, err := RuleForURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule.Paths = []string{"/allowed"}
+	p, err := NewPolicy(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(p, Options{UnsafeAllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := c.HTTPClient()
+	resp, err := hc.Get(srv.URL + "/allowed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("allowed path: %d", resp.StatusCode)
+	}
+	_, err = hc.Get(srv.URL + "/other")
+	var de *DenialError
+	if !errors.As(err, &de) || de.Denial.Reason != ReasonPath {
+		t.Fatalf("path outside the policy through HTTPClient: %v", err)
+	}
+}

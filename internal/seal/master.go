@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"crypto/hkdf"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -379,4 +380,19 @@ func writeExclusive(path string, content []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Derive returns a 32-byte key for one named purpose (HKDF-SHA256 of the
+// master key with the purpose as info), for secrets the platform must be
+// able to recompute but never stores, such as bots' gateway tokens. Keys
+// for different purposes are independent, and none of them can unwrap a KEK.
+func (m MasterKey) Derive(purpose string) ([]byte, error) {
+	if m.key == nil {
+		return nil, errors.New("master key: derive from the zero key")
+	}
+	if purpose == "" {
+		return nil, errors.New("master key: derive needs a purpose")
+	}
+	k := m.key()
+	return hkdf.Key(sha256.New, k[:], []byte("palisade master key derivation v1"), purpose, KeySize)
 }

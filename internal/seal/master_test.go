@@ -343,3 +343,25 @@ func TestGenerateMasterKey(t *testing.T) {
 		t.Fatal("loaded key differs from the generated one")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	t.Parallel()
+	raw := make([]byte, KeySize)
+	raw[0] = 1
+	m, err := NewMasterKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Derive("gateway tokens")
+	if err != nil || len(a) != KeySize {
+		t.Fatalf("Derive = %x, %v", a, err)
+	}
+	a2, _ := m.Derive("gateway tokens")
+	b, _ := m.Derive("something else")
+	if string(a) != string(a2) || string(a) == string(b) || string(a) == string(raw) {
+		t.Fatal("derivation is not deterministic per purpose, or not separated")
+	}
+	if _, err := (MasterKey{}).Derive("x"); err == nil {
+		t.Fatal("zero key derived")
+	}
+}
