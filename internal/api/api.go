@@ -18,6 +18,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -26,6 +27,13 @@ import (
 type API struct {
 	Store store.Store
 	Now   func() time.Time
+	// Bots holds the model allowlist and the answer generator; the zero
+	// value is the default allowlist with retrieval-only answers.
+	Bots BotConfig
+	// Limiter and Limits rate-limit each key per route class (R4); a nil
+	// Limiter limits nothing (unit tests of handlers).
+	Limiter ratelimit.Limiter
+	Limits  ratelimit.Table
 }
 
 // Route is one API route and the permission it needs.
@@ -95,8 +103,44 @@ func (a *API) guard(rt Route) http.Handler {
 		if !auth.ScopeAllows(p.Scopes, rt.Perm) {
 			return palisade.Errorf(palisade.CodeForbidden, "this API key lacks the scope for %s", rt.Perm)
 		}
+		if err := a.limit(w, r, rt, p); err != nil {
+			return err
+		}
 		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// routeClass is the rate-limit class of a route: messages to a bot, or a
+// management read or write.
+func routeClass(rt Route) ratelimit.Class {
+	switch {
+	case rt.Perm == auth.PermMessagesSend:
+		return ratelimit.ClassAPIMessage
+	case rt.Method == http.MethodGet || rt.Method == http.MethodHead:
+		return ratelimit.ClassMgmtRead
+	}
+	return ratelimit.ClassMgmtWrite
+}
+
+// limit applies the route's rate limit to the key, after authentication so
+// one key's flood never spends another's quota.
+func (a *API) limit(w http.ResponseWriter, r *http.Request, rt Route, p Principal) error {
+	if a.Limiter == nil {
+		return nil
+	}
+	policy, ok := a.Limits.Policy(routeClass(rt))
+	if !ok {
+		return nil
+	}
+	d, err := a.Limiter.Allow(r.Context(), policy, ratelimit.Key("key", string(p.KeyID)))
+	if err != nil {
+		return err
+	}
+	ratelimit.WriteHeaders(w.Header(), d)
+	if !d.Allowed {
+		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
+	}
+	return nil
 }
 
 var errUnauthorized = palisade.Errorf(palisade.CodeUnauthorized, "a valid API key is required (Authorization: Bearer pal_…)")

@@ -15,7 +15,10 @@ import (
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
@@ -30,7 +33,7 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	var n atomic.Int64
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { n.Add(1) }})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { n.Add(1) }, Sealer: keystore.Sealer{Keyring: sealtest.NewKeyring(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,5 +175,33 @@ func TestBearerKeys(t *testing.T) {
 	}
 	if resp := do(t, http.MethodGet, url, good); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("revoked key: status %d", resp.StatusCode)
+	}
+}
+
+// TestRateLimitPerKeyAndClass: a key's flood of reads is refused with 429,
+// Retry-After and RateLimit headers, while another key and the key's own
+// message class are unaffected.
+func TestRateLimitPerKeyAndClass(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	table := ratelimit.Defaults()
+	if err := table.Set(ratelimit.ClassMgmtRead, "3/min"); err != nil {
+		t.Fatal(err)
+	}
+	a := &api.API{Store: b.store, Now: time.Now, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: table}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
+	defer srv.Close()
+	k1, k2 := b.key(t, "bots:read"), b.key(t, "bots:read")
+	for i := 0; i < 3; i++ {
+		if resp := do(t, http.MethodGet, srv.URL+"/api/v1/bots", k1); resp.StatusCode != http.StatusOK || resp.Header.Get("RateLimit") == "" {
+			t.Fatalf("request %d: %d, RateLimit %q", i, resp.StatusCode, resp.Header.Get("RateLimit"))
+		}
+	}
+	resp := do(t, http.MethodGet, srv.URL+"/api/v1/bots", k1)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Policy") == "" {
+		t.Fatalf("4th request: %d, Retry-After %q, policy %q", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit-Policy"))
+	}
+	if resp := do(t, http.MethodGet, srv.URL+"/api/v1/bots", k2); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another key was limited: %d", resp.StatusCode)
 	}
 }

@@ -12,5 +12,12 @@ func (a *API) Routes() []Route {
 	return []Route{
 		{http.MethodGet, "/api/v1/bots", auth.PermBotsRead, a.listBots},
 		{http.MethodGet, "/api/v1/bots/{botId}", auth.PermBotsRead, a.getBot},
+		{http.MethodPost, "/api/v1/bots", auth.PermBotsWrite, a.createBot},
+		{http.MethodPatch, "/api/v1/bots/{botId}", auth.PermBotsWrite, a.updateBot},
+		{http.MethodDelete, "/api/v1/bots/{botId}", auth.PermBotsWrite, a.deleteBot},
+		{http.MethodPost, "/api/v1/bots/{botId}/gateway-token/rotate", auth.PermBotsWrite, a.rotateGatewayToken},
+		{http.MethodPost, "/api/v1/bots/{botId}/documents", auth.PermDocumentsWrite, a.createDocument},
+		{http.MethodGet, "/api/v1/bots/{botId}/documents", auth.PermDocumentsRead, a.listDocuments},
+		{http.MethodPost, "/api/v1/bots/{botId}/chat", auth.PermMessagesSend, a.chat},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -71,6 +72,15 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 	k, err := s.CreateAPIKey(ctx, scope, store.CreateAPIKeyParams{Name: *name, Prefix: prefix, Hash: hash,
 		Scopes: scopeStrings(sc), Now: now, ExpiresAt: exp})
 	if err != nil {
+		return err
+	}
+	// Recorded before the key is shown: a key is never handed out unaudited.
+	detail := map[string]string{"name": k.Name, "scopes": auth.FormatScopes(sc), "prefix": k.Prefix}
+	if exp != nil {
+		detail["expires_at"] = exp.UTC().Format(time.RFC3339)
+	}
+	if err := newAuditLogger(env, cfg, s).Record(ctx, scope, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionAPIKeyCreated,
+		Target: string(k.ID), Outcome: audit.OutcomeSuccess, Detail: detail, Time: now}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "API key %s created with scopes %s; it is shown once, store it now:\n", k.ID, auth.FormatScopes(sc))

@@ -52,6 +52,8 @@ func commands() map[string]command {
 		"version":   {"print the version", runVersion},
 		"workspace": {"manage workspaces (create)", runWorkspace},
 		"apikey":    {"manage API keys (create)", runAPIKey},
+		"audit":     {"check the audit log (verify)", runAudit},
+		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
 	}
 }
 
@@ -143,7 +145,7 @@ func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger 
 func newRedactor(cfg config.Config) *redact.Redactor {
 	return redact.New(redact.Options{Secrets: []string{
 		cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
-		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(),
+		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(),
 	}})
 }
 

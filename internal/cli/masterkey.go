@@ -29,10 +29,3 @@ func loadMasterKey(cfg config.Config, red *redact.Redactor) (seal.MasterKey, err
 	}
 	return k, nil
 }
-
-// ensureMasterKey loads the master key so a missing or unsafe key stops the
-// start.
-func ensureMasterKey(cfg config.Config, red *redact.Redactor) error {
-	_, err := loadMasterKey(cfg, red)
-	return err
-}

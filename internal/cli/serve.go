@@ -10,13 +10,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/admin"
 	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/server"
 	"github.com/palisadehq/palisade/internal/store"
@@ -28,13 +33,10 @@ const SetupTTL = 24 * time.Hour
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "serve", "serve [flags]\n\n"+
 		"With no flags: SQLite and the master key in ./palisade-data, UI, API and webhooks on 127.0.0.1:8080,\n"+
-		"metrics and profiling on 127.0.0.1:9090.")
+		"metrics and profiling on 127.0.0.1:9090, bots answering in retrieval-only mode.")
 	cfg, help, err := loadConfig(env, fs, config.GroupStore|config.GroupServe, args, nil)
 	if help || err != nil {
 		return err
-	}
-	if cfg.Role == "gateway" {
-		return fmt.Errorf("%w: --role=gateway needs the LLM gateway, which this version does not have yet", ErrUsage)
 	}
 	red := newRedactor(cfg)
 	logger := newLogger(cfg, env.Stderr, red)
@@ -44,12 +46,24 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	if err := ensureMasterKey(cfg, red); err != nil {
+	master, err := loadMasterKey(cfg, red)
+	if err != nil {
+		return err
+	}
+	// One keyring per process, from the master key and the key store kept
+	// apart from the data; the store seals its columns through it.
+	keyring, closeKeys, err := openKeyringWith(ctx, cfg, master)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	tokens, err := gatewayTokens(master)
+	if err != nil {
 		return err
 	}
 
 	reg := job.NewRegistry()
-	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond}
+	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond, Sealer: storeSealer(keyring)}
 	runJobs := cfg.Role == "all" || cfg.Role == "worker"
 	if runJobs {
 		opts = reg.Options(opts)
@@ -60,20 +74,31 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	defer s.Close()
 	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger})
+	auditLog := audit.New(s, audit.Options{Now: env.Now, Redactor: red})
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	ready := []server.Check{{Name: "database", Check: func(ctx context.Context) (string, error) { return "", s.Ping(ctx) }}}
-	if !cfg.RedisURL.IsZero() {
-		ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
-		if err != nil {
-			return fmt.Errorf("%w: --redis-url is not a valid Redis URL", ErrUsage)
-		}
-		rdb := redis.NewClient(ropts)
-		defer rdb.Close()
-		ready = append(ready, server.Check{Name: "redis", Check: func(ctx context.Context) (string, error) { return "", rdb.Ping(ctx).Err() }})
+	lim, err := newLimits(cfg, logger, env.Now)
+	if err != nil {
+		return err
 	}
+	defer lim.close()
+	ready := []server.Check{{Name: "database", Check: func(ctx context.Context) (string, error) { return "", s.Ping(ctx) }}}
+	if lim.ready != nil {
+		ready = append(ready, *lim.ready)
+	}
+
+	out, err := newEgress(cfg, logger, metrics, egressAudit(auditLog, logger))
+	if err != nil {
+		return err
+	}
+	defer out.CloseIdleConnections()
+	providers, err := newProviders(cfg, out)
+	if err != nil {
+		return err
+	}
+	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics)})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -83,10 +108,36 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a := &api.API{Store: s, Now: env.Now}
 	mounts := map[string]http.Handler{}
+	if cfg.Role == "gateway" {
+		mounts["/gateway/"] = gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes()
+	}
 	if cfg.Role == "all" || cfg.Role == "web" {
+		bots := api.BotConfig{Tokens: tokens, Models: cfg.LLMModels}
+		switch {
+		case cfg.GatewayURL != "":
+			bots.Generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+		case gw.HasProvider():
+			bots.Generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
+			bots.Models = gw.Models()
+		default:
+			logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
+		}
+		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table}
 		mounts["/api/"] = a.Handler()
+		// Without SMTP settings mail goes to the server log (embedded
+		// mode); sign-up stays closed.
+		accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mail.LogSender{Logger: logger},
+			Limiter: lim.limiter, Limits: lim.table, Audit: auditRecorder{log: auditLog, logger: logger},
+			Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL()})
+		if err != nil {
+			return err
+		}
+		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger})
+		if err != nil {
+			return err
+		}
+		mounts["/"] = ui.Handler()
 	}
 	srv := server.New(server.Options{
 		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
@@ -101,14 +152,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	if err := announceSetup(ctx, env, cfg, s, logger); err != nil {
-		logger.Error("could not create the first-owner set-up link", "err", err)
+	if cfg.Role == "all" || cfg.Role == "web" {
+		if err := announceSetup(ctx, env, cfg, s, logger); err != nil {
+			logger.Error("could not create the first-owner set-up link", "err", err)
+		}
 	}
 	adminAddr := ""
 	if srv.AdminAddr() != nil {
 		adminAddr = srv.AdminAddr().String()
 	}
-	logger.Info("palisade is serving", "addr", srv.Addr().String(), "admin_addr", adminAddr, "store", string(s.Dialect()), "role", cfg.Role, "tls", tlsCfg != nil)
+	logger.Info("palisade is serving", "addr", srv.Addr().String(), "admin_addr", adminAddr, "store", string(s.Dialect()), "role", cfg.Role,
+		"tls", tlsCfg != nil, "llm_provider", cfg.LLMProvider)
 	if env.Ready != nil {
 		env.Ready(srv.Addr().String(), adminAddr)
 	}

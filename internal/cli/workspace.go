@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -44,11 +45,11 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err := validate.Email("owner-email", *email); err != nil {
 		return fmt.Errorf("%w: --owner-email: %s", ErrUsage, palisade.ErrorMessage(err))
 	}
-	s, err := openStore(ctx, cfg, store.Options{})
+	s, _, closeAll, err := openSealedStore(ctx, cfg, store.Options{})
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeAll()
 	now := env.Now()
 	ws, err := s.CreateWorkspace(ctx, store.CreateWorkspaceParams{Name: *name, Now: now})
 	if err != nil {
@@ -58,9 +59,24 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.CreateInvitation(ctx, store.ScopeFor(ws.ID), store.CreateInvitationParams{
+	inv, err := s.CreateInvitation(ctx, store.ScopeFor(ws.ID), store.CreateInvitationParams{
 		Email: *email, Role: palisade.RoleOwner, TokenHashHex: hex.EncodeToString(hash), Now: now, ExpiresAt: now.Add(InvitationTTL),
-	}); err != nil {
+	})
+	if err != nil {
+		return err
+	}
+	al := newAuditLogger(env, cfg, s)
+	created := audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionWorkspaceCreated, Target: string(ws.ID),
+		Outcome: audit.OutcomeSuccess, Detail: map[string]string{"name": ws.Name}, Time: now}
+	if err := al.RecordPlatform(ctx, created); err != nil {
+		return err
+	}
+	if err := al.Record(ctx, store.ScopeFor(ws.ID), created); err != nil {
+		return err
+	}
+	if err := al.Record(ctx, store.ScopeFor(ws.ID), audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionInvitationCreated,
+		Target: string(inv.ID), Outcome: audit.OutcomeSuccess, Time: now,
+		Detail: map[string]string{"email": inv.Email, "role": string(inv.Role)}}); err != nil {
 		return err
 	}
 	base := *baseURL

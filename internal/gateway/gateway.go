@@ -29,8 +29,9 @@ import (
 
 // Limits of R5.
 const (
-	MaxInboundChars  = 4000 // characters of the user's newest message
-	MaxOutputCeiling = 4096 // output tokens, whatever a bot asks for
+	MaxInboundChars  = 4000  // characters of the user's newest message
+	MaxOutputCeiling = 4096  // output tokens, whatever a bot asks for
+	MaxTurnChars     = 64000 // any one turn, passages included: a bound on cost
 )
 
 // Call is one request to the gateway on behalf of a bot.
@@ -38,6 +39,10 @@ type Call struct {
 	BotID   palisade.BotID
 	Token   secret.Secret // the bot's gateway token
 	Request llm.Request
+	// Inbound is the end user's own message when the last turn wraps it
+	// with other data (retrieved passages); the 4,000-character cap applies
+	// to it. Empty: the cap applies to the last turn itself.
+	Inbound string
 }
 
 // Service is what callers use: the in-process Gateway and the remote Client
@@ -153,8 +158,17 @@ func (g *Gateway) admit(ctx context.Context, c Call) (store.Scope, llm.Request, 
 	if !ok {
 		return scope, req, nil, ErrModel
 	}
-	if n := len(req.Messages); n > 0 && utf8.RuneCountInString(req.Messages[n-1].Content) > MaxInboundChars {
+	inbound := c.Inbound
+	if n := len(req.Messages); inbound == "" && n > 0 {
+		inbound = req.Messages[n-1].Content
+	}
+	if utf8.RuneCountInString(inbound) > MaxInboundChars {
 		return scope, req, nil, ErrTooLong
+	}
+	for _, m := range req.Messages {
+		if utf8.RuneCountInString(m.Content) > MaxTurnChars {
+			return scope, req, nil, palisade.FieldError("messages", "a turn is longer than %d characters", MaxTurnChars)
+		}
 	}
 	ceiling := MaxOutputCeiling
 	if bot.MaxOutputTokens > 0 && bot.MaxOutputTokens < ceiling {

@@ -56,6 +56,7 @@ func signature(key secret.Secret, method, path, ts, nonce string, body []byte) s
 
 type wireRequest struct {
 	Stream      bool          `json:"stream"`
+	Inbound     string        `json:"inbound,omitempty"`
 	Model       string        `json:"model"`
 	System      string        `json:"system"`
 	Messages    []wireMessage `json:"messages"`
@@ -183,7 +184,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return ErrUnauthorized
 	}
-	c := Call{BotID: palisade.BotID(r.Header.Get(headerBot)), Token: secret.New(bearer), Request: llm.Request{
+	c := Call{BotID: palisade.BotID(r.Header.Get(headerBot)), Token: secret.New(bearer), Inbound: wr.Inbound, Request: llm.Request{
 		Model: wr.Model, System: wr.System, MaxTokens: wr.MaxTokens, Temperature: wr.Temperature}}
 	for _, m := range wr.Messages {
 		c.Request.Messages = append(c.Request.Messages, llm.Message{Role: m.Role, Content: m.Content})
@@ -269,7 +270,7 @@ func (c *Client) Stream(ctx context.Context, call Call, onDelta func(string) err
 }
 
 func (c *Client) do(ctx context.Context, call Call, stream bool, onDelta func(string) error) (llm.Response, error) {
-	wr := wireRequest{Stream: stream, Model: call.Request.Model, System: call.Request.System, MaxTokens: call.Request.MaxTokens, Temperature: call.Request.Temperature}
+	wr := wireRequest{Stream: stream, Inbound: call.Inbound, Model: call.Request.Model, System: call.Request.System, MaxTokens: call.Request.MaxTokens, Temperature: call.Request.Temperature}
 	for _, m := range call.Request.Messages {
 		wr.Messages = append(wr.Messages, wireMessage{Role: m.Role, Content: m.Content})
 	}

@@ -61,10 +61,16 @@ type Store interface {
 	Tokens
 	Members
 	Invitations
+	Accounts
 	APIKeys
 	Bots
 	Deliveries
+	Knowledge
+	Conversations
+	Usage
 	Maintenance
+	AuditLog
+	Sealing
 
 	// Jobs is the durable queue living in the same database.
 	Jobs() JobQueue

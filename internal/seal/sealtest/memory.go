@@ -9,6 +9,8 @@ package sealtest
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"testing"
 	"slices"
 	"sync"
 
@@ -205,4 +207,23 @@ func sortedCopies(versions map[uint32]seal.WrappedDataKey) []seal.WrappedDataKey
 	}
 	slices.SortFunc(out, func(a, b seal.WrappedDataKey) int { return cmp.Compare(a.Version, b.Version) })
 	return out
+}
+
+// NewKeyring returns a keyring with a random master key over a fresh
+// in-memory key store, for tests that need sealing to work.
+func NewKeyring(tb testing.TB) *seal.Keyring {
+	tb.Helper()
+	raw := make([]byte, seal.KeySize)
+	if _, err := rand.Read(raw); err != nil {
+		tb.Fatal(err)
+	}
+	mk, err := seal.NewMasterKey(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := seal.NewKeyring(context.Background(), mk, NewMemoryKeyStore(), seal.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }

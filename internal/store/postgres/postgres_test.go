@@ -121,7 +121,6 @@ var fixtures = []struct {
 	{"memberships", `INSERT INTO memberships (id, workspace_id, user_id, role, created_at) VALUES ($1||'m', $1, $2, 'owner', now())`},
 	{"invitations", `INSERT INTO invitations (id, workspace_id, email, role, token_hash, created_at, expires_at) VALUES ($1||'i', $1, 'x@example.com', 'viewer', $1||'tok', now(), now() + interval '1 day')`},
 	{"api_keys", `INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES ($1||'k', $1, 'k', $1||'pfx', '\x00', now())`},
-	{"data_keys", `INSERT INTO data_keys (workspace_id, version, kek_version, wrapped, created_at) VALUES ($1, 1, 1, '\x00', now())`},
 	{"provider_keys", `INSERT INTO provider_keys (id, workspace_id, provider, sealed_key, created_at) VALUES ($1||'p', $1, 'openai', '\x00', now())`},
 	{"bots", `INSERT INTO bots (id, workspace_id, name, created_at, updated_at) VALUES ($1||'b', $1, 'bot', now(), now())`},
 	{"channels", `INSERT INTO channels (id, workspace_id, bot_id, kind, created_at, updated_at) VALUES ($1||'c', $1, $1||'b', 'telegram', now(), now())`},

@@ -70,6 +70,8 @@ type Driver interface {
 // Store implements store.Store over a Driver.
 type Store struct {
 	d Driver
+	// sealer seals and opens sealed columns; nil refuses them (sealing.go).
+	sealer store.Sealer
 }
 
 var _ store.Store = (*Store)(nil)

@@ -53,6 +53,10 @@ func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, e
 }
 
 func (s *Store) DeleteWorkspace(ctx context.Context, scope store.Scope) error {
+	// Keys first (crypto-shredding), then rows: see shredWorkspace.
+	if err := s.shredWorkspace(ctx, scope); err != nil {
+		return s.mapErr(err, "deleting workspace")
+	}
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(scope.Workspace()))
 		if err == nil && n == 0 {

@@ -34,8 +34,14 @@ func Run(t *testing.T, open Opener) {
 		"Bots":            testBots,
 		"TenantIsolation": testIsolation,
 		"Deliveries":      testDeliveries,
+		"Knowledge":       testKnowledge,
+		"Conversations":   testConversations,
+		"Usage":           testUsage,
 		"Prune":           testPrune,
 		"NoScope":         testNoScope,
+		"Accounts":        testAccounts,
+		"AuditLog":        testAuditLog,
+		"Sealing":         testSealing,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

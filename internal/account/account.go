@@ -1,0 +1,182 @@
+// Package account is the business logic of accounts (SPEC R2): the first
+// owner's set-up, sign-up, log-in with an optional second factor, log-out,
+// sessions, password change and reset, e-mail verification, invitations,
+// member roles, TOTP enrolment with recovery codes and API keys. The admin
+// UI (internal/admin) is its only caller; it speaks no HTTP.
+//
+// It must never reveal whether an account exists (unknown accounts pay a
+// dummy hash and get the same error as a wrong password), never store or
+// log a token, password, TOTP secret or recovery code in clear, and never
+// compare a secret except in constant time.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+	InvitationTTL          = 7 * 24 * time.Hour
+	ResetTTL               = time.Hour
+	VerificationTTL        = 48 * time.Hour
+	// touchEvery bounds how often a session's last-seen time is written:
+	// once a minute is precise enough for a 30-minute idle time-out.
+	touchEvery = time.Minute
+)
+
+// AuditEvent is one security-relevant event. Actor and Target are ids or
+// e-mail addresses, never secrets.
+type AuditEvent struct {
+	Workspace palisade.WorkspaceID // empty for account-level events
+	Actor     string
+	Action    string
+	Target    string
+	Outcome   string // "success" or "failure"
+	IP        string
+	RequestID string
+}
+
+// AuditRecorder is the hook through which every security-relevant action
+// is recorded. The lead wires internal/audit here; a nil recorder records
+// nothing.
+type AuditRecorder interface {
+	Record(ctx context.Context, e AuditEvent) error
+}
+
+// Options configure a Service.
+type Options struct {
+	Store   store.Store
+	Hasher  *auth.Hasher
+	Mailer  mail.Sender
+	Limiter ratelimit.Limiter
+	// Limits holds the login and reset policies; nil means
+	// ratelimit.Defaults().
+	Limits ratelimit.Table
+	Audit  AuditRecorder
+	Logger *slog.Logger
+	Now    func() time.Time
+	// BaseURL is the external origin links in e-mails start with.
+	BaseURL string
+	// AllowSignup opens self-service sign-up; operators may close it.
+	AllowSignup     bool
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+}
+
+// Service implements the account operations.
+type Service struct {
+	o Options
+}
+
+// New checks opts and returns a Service.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil || opts.Hasher == nil || opts.Mailer == nil || opts.Limiter == nil {
+		return nil, errors.New("account: Store, Hasher, Mailer and Limiter are required")
+	}
+	if opts.Limits == nil {
+		opts.Limits = ratelimit.Defaults()
+	}
+	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
+		if _, ok := opts.Limits.Policy(c); !ok {
+			return nil, fmt.Errorf("account: no rate-limit policy for %s", c)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.AbsoluteTimeout <= 0 {
+		opts.AbsoluteTimeout = DefaultAbsoluteTimeout
+	}
+	return &Service{o: opts}, nil
+}
+
+// SignupOpen reports whether self-service sign-up is open.
+func (s *Service) SignupOpen() bool { return s.o.AllowSignup }
+
+// Client describes where a request comes from, for rate limits, sessions
+// and the audit log.
+type Client struct {
+	IP        string // client address as resolved by the edge
+	UserAgent string
+	RequestID string
+}
+
+func (s *Service) audit(ctx context.Context, c Client, e AuditEvent) {
+	if s.o.Audit == nil {
+		return
+	}
+	e.IP, e.RequestID = c.IP, c.RequestID
+	if err := s.o.Audit.Record(ctx, e); err != nil {
+		// The action already happened; losing its record is logged loudly
+		// rather than undoing what the user did.
+		s.o.Logger.ErrorContext(ctx, "audit record failed", "action", e.Action, "err", err)
+	}
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "failure"
+	}
+	return "success"
+}
+
+// Errors shown to users. errBadCredentials is the one message for every
+// failed log-in, whether the account exists or not.
+var (
+	errBadCredentials = palisade.Errorf(palisade.CodeUnauthorized, "invalid email or password")
+	errBadCode        = palisade.FieldError("code", "invalid or already used code")
+	errBadLink        = palisade.Errorf(palisade.CodeNotFound, "this link is invalid, expired or already used")
+	errRateLimited    = palisade.Errorf(palisade.CodeRateLimited, "too many attempts; wait a minute and try again")
+	errSignupClosed   = palisade.Errorf(palisade.CodeForbidden, "sign-up is closed on this server")
+)
+
+// limit takes a decision under class for each key and refuses when any
+// refuses. Every key is counted, so an attacker spreading over accounts
+// still hits the per-IP limit and one spreading over IPs the per-account one.
+func (s *Service) limit(ctx context.Context, checks ...limitCheck) (ratelimit.Decision, error) {
+	var ds []ratelimit.Decision
+	for _, c := range checks {
+		p, _ := s.o.Limits.Policy(c.class)
+		d, err := s.o.Limiter.Allow(ctx, p, c.key)
+		if err != nil {
+			return ratelimit.Decision{}, fmt.Errorf("rate limit %s: %w", c.class, err)
+		}
+		ds = append(ds, d)
+	}
+	d := ratelimit.Strictest(ds...)
+	if !d.Allowed {
+		return d, &RateLimitError{Decision: d}
+	}
+	return d, nil
+}
+
+type limitCheck struct {
+	class ratelimit.Class
+	key   string
+}
+
+// RateLimitError is a refusal by the limiter; the UI writes its headers.
+type RateLimitError struct{ Decision ratelimit.Decision }
+
+func (e *RateLimitError) Error() string { return errRateLimited.Error() }
+func (e *RateLimitError) Unwrap() error { return errRateLimited }
+
+func (s *Service) link(path string) string { return s.o.BaseURL + path }

@@ -1,0 +1,128 @@
+package admin_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// The first owner's set-up link creates the owner and workspace once.
+func TestSetupOwner(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	tok, hash, err := auth.NewOneTimeToken(auth.PurposeSetup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateOneTimeToken(t.Context(), store.CreateTokenParams{Purpose: palisade.TokenSetupOwner, Hash: hash,
+		Now: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	path := "/setup/" + tok.Reveal()
+	form := func(email string) url.Values {
+		return url.Values{"email": {email}, "name": {"Olga"}, "password": {goodPassword}, "workspace": {"Acme"}}
+	}
+	b := e.browser()
+	// A weak password is refused without spending the token.
+	weak := form("olga@example.com")
+	weak.Set("password", "short")
+	if w := b.post(path, path, weak); w.Code != http.StatusBadRequest {
+		t.Fatalf("weak password: %d", w.Code)
+	}
+	if w := b.post(path, path, form("olga@example.com")); w.Code != http.StatusSeeOther {
+		t.Fatalf("setup: %d %s", w.Code, w.Body.String())
+	}
+	if w := b.get("/account"); w.Code != http.StatusOK {
+		t.Fatalf("owner not signed in: %d", w.Code)
+	}
+	if w := e.browser().post(path, path, form("eve@example.com")); w.Code != http.StatusNotFound {
+		t.Fatalf("second use of the set-up link: %d", w.Code)
+	}
+	// Verification link mailed; following it verifies.
+	link := e.mail.lastLink(t, "olga@example.com")
+	if w := b.post(link, link, nil); w.Code != http.StatusOK {
+		t.Fatalf("verify: %d", w.Code)
+	}
+	if u, _ := e.store.GetUserByEmail(t.Context(), "olga@example.com"); u.EmailVerifiedAt == nil {
+		t.Fatal("email not verified")
+	}
+}
+
+// An invitation makes a new account a member with the invited role; an
+// editor cannot invite and an admin cannot invite an owner.
+func TestInvitationAndRoles(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	members := "/w/" + string(ws) + "/members"
+	admin := e.browser()
+	admin.login(emails["admin"])
+	if w := admin.post(members, members+"/invite", url.Values{"email": {"boss@example.com"}, "role": {"owner"}}); w.Code != http.StatusForbidden {
+		t.Fatalf("admin inviting an owner: %d", w.Code)
+	}
+	if w := admin.post(members, members+"/invite", url.Values{"email": {"new@example.com"}, "role": {"editor"}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("invite: %d %s", w.Code, w.Body.String())
+	}
+	link := e.mail.lastLink(t, "new@example.com")
+	nb := e.browser()
+	if w := nb.post(link, link, url.Values{"name": {"Nia"}, "password": {goodPassword}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("accept: %d %s", w.Code, w.Body.String())
+	}
+	u, err := e.store.GetUserByEmail(t.Context(), "new@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.store.GetMembership(t.Context(), store.ScopeFor(ws), u.ID)
+	if err != nil || m.Role != palisade.RoleEditor {
+		t.Fatalf("membership = %+v, %v", m, err)
+	}
+	if w := e.browser().post("/login", link, url.Values{"name": {"X"}, "password": {goodPassword}}); w.Code != http.StatusNotFound {
+		t.Fatalf("second acceptance: %d", w.Code)
+	}
+	// The last owner cannot be demoted, even by themselves.
+	owner := e.browser()
+	owner.login(emails["owner"])
+	om, _ := e.store.GetMembership(t.Context(), store.ScopeFor(ws), mustUserID(t, e, emails["owner"]))
+	if w := owner.post(members, members+"/"+string(om.ID)+"/role", url.Values{"role": {"viewer"}}); w.Code != http.StatusConflict {
+		t.Fatalf("demoting the last owner: %d", w.Code)
+	}
+	if !e.audit.has("invitation.create", "success") || !e.audit.has("invitation.accept", "success") {
+		t.Fatal("invitation not audited")
+	}
+}
+
+// A password reset changes the password once and ends every session.
+func TestPasswordReset(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	e.owner("r@example.com")
+	old := e.browser()
+	old.login("r@example.com")
+	b := e.browser()
+	if w := b.post("/forgot", "/forgot", url.Values{"email": {"r@example.com"}}); w.Code != http.StatusOK {
+		t.Fatalf("forgot: %d", w.Code)
+	}
+	// An unknown address gets the same answer and no mail.
+	if w := b.post("/forgot", "/forgot", url.Values{"email": {"nobody@example.com"}}); w.Code != http.StatusOK {
+		t.Fatalf("forgot unknown: %d", w.Code)
+	}
+	link := e.mail.lastLink(t, "r@example.com")
+	const next = "a brand new passphrase 77"
+	if w := b.post(link, link, url.Values{"password": {next}}); w.Code != http.StatusOK {
+		t.Fatalf("reset: %d %s", w.Code, w.Body.String())
+	}
+	if w := b.post("/login", link, url.Values{"password": {next}}); w.Code != http.StatusNotFound {
+		t.Fatalf("second reset: %d", w.Code)
+	}
+	if w := old.get("/account"); w.Code != http.StatusSeeOther {
+		t.Fatalf("old session survived the reset: %d", w.Code)
+	}
+	if w := b.post("/login", "/login", url.Values{"email": {"r@example.com"}, "password": {next}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("login with new password: %d", w.Code)
+	}
+}

@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/palisadehq/palisade/internal/auth"
+)
+
+// Route is one UI route and the permission it needs. Routes whose first
+// wildcard is {workspaceId} are checked against the user's role in that
+// workspace; the others need only a session (PermAccount) or nothing
+// (PermPublic).
+type Route struct {
+	Method  string
+	Pattern string
+	Perm    auth.Permission
+	Handle  handler
+}
+
+// Routes lists every route of the UI (CONVENTIONS 3). Nothing is served that
+// is not listed here, except the embedded static files under /static/.
+func (u *UI) Routes() []Route {
+	const get, post = http.MethodGet, http.MethodPost
+	return []Route{
+		{get, "/{$}", auth.PermPublic, u.home},
+		{get, "/login", auth.PermPublic, u.loginPage},
+		{post, "/login", auth.PermPublic, u.login},
+		{get, "/login/mfa", auth.PermPublic, u.mfaPage},
+		{post, "/login/mfa", auth.PermPublic, u.mfa},
+		{get, "/signup", auth.PermPublic, u.signupPage},
+		{post, "/signup", auth.PermPublic, u.signup},
+		{get, "/setup/{token}", auth.PermPublic, u.setupPage},
+		{post, "/setup/{token}", auth.PermPublic, u.setup},
+		{get, "/invite/{token}", auth.PermPublic, u.invitePage},
+		{post, "/invite/{token}", auth.PermPublic, u.invite},
+		{get, "/forgot", auth.PermPublic, u.forgotPage},
+		{post, "/forgot", auth.PermPublic, u.forgot},
+		{get, "/reset/{token}", auth.PermPublic, u.resetPage},
+		{post, "/reset/{token}", auth.PermPublic, u.reset},
+		{get, "/verify/{token}", auth.PermPublic, u.verifyPage},
+		{post, "/verify/{token}", auth.PermPublic, u.verify},
+
+		{post, "/logout", auth.PermAccount, u.logout},
+		{get, "/account", auth.PermAccount, u.accountPage},
+		{post, "/account/password", auth.PermAccount, u.changePassword},
+		{post, "/account/verify", auth.PermAccount, u.resendVerification},
+		{get, "/account/sessions", auth.PermAccount, u.sessionsPage},
+		{post, "/account/sessions/{sessionId}/revoke", auth.PermAccount, u.revokeSession},
+		{get, "/account/2fa", auth.PermAccount, u.twoFAPage},
+		{post, "/account/2fa/begin", auth.PermAccount, u.beginTOTP},
+		{post, "/account/2fa/confirm", auth.PermAccount, u.confirmTOTP},
+		{post, "/account/2fa/disable", auth.PermAccount, u.disableTOTP},
+		{post, "/account/2fa/recovery", auth.PermAccount, u.regenerateCodes},
+
+		{get, "/w/{workspaceId}", auth.PermWorkspaceRead, u.workspacePage},
+		{get, "/w/{workspaceId}/members", auth.PermMembersRead, u.membersPage},
+		{post, "/w/{workspaceId}/members/invite", auth.PermMembersWrite, u.inviteMember},
+		{post, "/w/{workspaceId}/members/{memberId}/role", auth.PermMembersWrite, u.changeRole},
+		{post, "/w/{workspaceId}/members/{memberId}/remove", auth.PermMembersWrite, u.removeMember},
+		{post, "/w/{workspaceId}/invitations/{invitationId}/revoke", auth.PermMembersWrite, u.revokeInvitation},
+		{get, "/w/{workspaceId}/keys", auth.PermKeysRead, u.keysPage},
+		{post, "/w/{workspaceId}/keys", auth.PermKeysWrite, u.createKey},
+		{post, "/w/{workspaceId}/keys/{keyId}/revoke", auth.PermKeysWrite, u.revokeKey},
+		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
+		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
+	}
+}

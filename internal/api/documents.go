@@ -1,0 +1,65 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// documentInput is the body of POST /api/v1/bots/{botId}/documents.
+type documentInput struct {
+	Title       string `json:"title"`
+	Content     string `json:"content"`
+	ContentType string `json:"content_type"`
+}
+
+// documentJSON is a document as the API shows it; its text is not echoed.
+type documentJSON struct {
+	ID          palisade.DocumentID `json:"id"`
+	BotID       palisade.BotID      `json:"bot_id"`
+	Title       string              `json:"title"`
+	ContentType string              `json:"content_type"`
+	SizeBytes   int64               `json:"size_bytes"`
+	Chunks      int                 `json:"chunks"`
+	CreatedAt   time.Time           `json:"created_at"`
+}
+
+func toDocumentJSON(d store.Document) documentJSON {
+	return documentJSON{ID: d.ID, BotID: d.BotID, Title: d.Title, ContentType: d.ContentType, SizeBytes: d.SizeBytes,
+		Chunks: d.Chunks, CreatedAt: d.CreatedAt}
+}
+
+func (a *API) knowledge() *knowledge.Service {
+	return &knowledge.Service{Store: a.Store, Now: a.Now}
+}
+
+func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
+	p, _ := PrincipalFrom(r.Context())
+	var in documentInput
+	if err := httpx.DecodeJSON(r, &in, httpx.DefaultMaxBody); err != nil {
+		return err
+	}
+	d, err := a.knowledge().Add(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId")),
+		knowledge.NewDocument{Title: in.Title, Content: in.Content, ContentType: in.ContentType})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, toDocumentJSON(d))
+}
+
+func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {
+	p, _ := PrincipalFrom(r.Context())
+	docs, err := a.Store.ListDocuments(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId")))
+	if err != nil {
+		return err
+	}
+	out := make([]documentJSON, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, toDocumentJSON(d))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/llm/anthropic"
+	"github.com/palisadehq/palisade/internal/llm/gemini"
+	"github.com/palisadehq/palisade/internal/llm/openai"
+	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/secret"
+)
+
+// defaultModels is each provider's model allowlist when none is given.
+var defaultModels = map[string][]string{
+	"openai":    {"gpt-4o-mini"},
+	"anthropic": {"claude-3-5-haiku-latest"},
+	"gemini":    {"gemini-2.0-flash"},
+}
+
+// newEgress builds the one outbound HTTP client of the process. Every
+// denial is logged by the client, counted here, and handed to onDeny (the
+// audit log).
+func newEgress(cfg config.Config, logger *slog.Logger, metrics *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
+	policy := egress.DefaultPolicy()
+	if cfg.EgressPolicyFile != "" {
+		raw, err := os.ReadFile(cfg.EgressPolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading egress policy: %w", err)
+		}
+		if policy, err = egress.ParsePolicy(raw); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+	}
+	denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_egress_denials_total",
+		Help: "Outbound requests refused by the egress policy, by reason."}, []string{"reason"})
+	for _, r := range egress.Reasons() {
+		denials.WithLabelValues(string(r))
+	}
+	if err := metrics.Register(denials); err != nil {
+		return nil, fmt.Errorf("registering egress metrics: %w", err)
+	}
+	if cfg.UnsafeEgressAllowLoopback {
+		logger.Warn("UNSAFE: outbound requests may reach loopback addresses (--unsafe-egress-allow-loopback)")
+	}
+	return egress.New(policy, egress.Options{
+		Logger:              logger,
+		Resolver:            net.DefaultResolver,
+		UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback,
+		OnDeny: func(ctx context.Context, d egress.Denial) {
+			denials.WithLabelValues(string(d.Reason)).Inc()
+			if onDeny != nil {
+				onDeny(ctx, d)
+			}
+		},
+	})
+}
+
+// newProviders builds the configured provider behind the egress client, one
+// entry per allowed model.
+func newProviders(cfg config.Config, out *egress.Client) (map[string]llm.Provider, error) {
+	if cfg.LLMProvider == "" {
+		return nil, nil
+	}
+	hc := out.HTTPClient()
+	var p llm.Provider
+	var err error
+	switch cfg.LLMProvider {
+	case "openai":
+		p, err = openai.New(openai.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
+	case "anthropic":
+		p, err = anthropic.New(anthropic.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
+	case "gemini":
+		p, err = gemini.New(gemini.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configuring the %s provider: %w", cfg.LLMProvider, err)
+	}
+	models := cfg.LLMModels
+	if len(models) == 0 {
+		models = defaultModels[cfg.LLMProvider]
+	}
+	out2 := map[string]llm.Provider{}
+	for _, m := range models {
+		out2[m] = p
+	}
+	return out2, nil
+}
+
+// gatewayTokens derives bots' gateway tokens from the master key.
+func gatewayTokens(master seal.MasterKey) (*gateway.Tokens, error) {
+	k, err := master.Derive("gateway tokens")
+	if err != nil {
+		return nil, err
+	}
+	return gateway.NewTokens(k)
+}
+
+// gatewayService is the in-process gateway, or a client of the separate
+// gateway role when --gateway-url is set.
+func gatewayService(cfg config.Config, g *gateway.Gateway) gateway.Service {
+	if cfg.GatewayURL == "" {
+		return g
+	}
+	hc := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}}
+	return gateway.NewClient(cfg.GatewayURL, gateway.SigningKey{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}, hc, time.Now)
+}
+
+func signingKeys(cfg config.Config) []gateway.SigningKey {
+	return []gateway.SigningKey{{ID: cfg.GatewayKeyID, Key: secret.New(cfg.GatewaySigningKey.Reveal())}}
+}
+
+// gatewayMetrics counts LLM calls, their latency and tokens (R10).
+func gatewayMetrics(reg *prometheus.Registry) func(gateway.Observation) {
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_llm_calls_total",
+		Help: "Calls to the LLM gateway, by model and outcome."}, []string{"model", "outcome"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "palisade_llm_latency_seconds",
+		Help: "Latency of provider calls through the gateway.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}, []string{"model"})
+	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_llm_tokens_total",
+		Help: "Tokens spent through the gateway, by model and direction."}, []string{"model", "direction"})
+	reg.MustRegister(calls, latency, tokens)
+	return func(o gateway.Observation) {
+		// Only allowlisted models become label values; anything else is
+		// one bucket, so a caller cannot grow the label set.
+		model := o.Model
+		if o.Outcome == "refused" {
+			model = "refused"
+		}
+		calls.WithLabelValues(model, o.Outcome).Inc()
+		if o.Outcome == "refused" {
+			return
+		}
+		latency.WithLabelValues(model).Observe(o.Latency.Seconds())
+		tokens.WithLabelValues(model, "in").Add(float64(o.TokensIn))
+		tokens.WithLabelValues(model, "out").Add(float64(o.TokensOut))
+	}
+}

@@ -1,0 +1,283 @@
+package conversation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/validate"
+)
+
+// Limits and defaults.
+const (
+	// MaxMessage is the cap on an inbound message, in characters (R5).
+	MaxMessage = 4000
+	// MaxExternalID bounds a channel's user or chat id.
+	MaxExternalID          = 128
+	DefaultHistoryMessages = 20
+	// DefaultHistoryTokens is the history budget, estimated at four
+	// characters a token.
+	DefaultHistoryTokens = 3000
+)
+
+// Answer modes.
+const (
+	ModeRetrievalOnly = "retrieval_only"
+	ModeGenerated     = "generated"
+)
+
+// ExternalIDCharset is what a channel's user or chat id may contain: enough
+// for every supported platform's ids (numbers, Slack's U0123ABC, e-mail-like
+// handles), nothing that could break the conversation key apart.
+const ExternalIDCharset validate.Charset = validate.Alphanumeric + "-_.@+"
+
+// Turn is one earlier message of the conversation.
+type Turn struct {
+	Role    string // store.RoleUser or store.RoleAssistant
+	Content string
+}
+
+// Request is what a Generator gets: the bot (its system prompt, model and
+// limits), the history, the new message and the retrieved passages. Build
+// the provider's prompt with BuildPrompt, which keeps user and retrieved
+// text out of the system prompt.
+type Request struct {
+	Bot     palisade.Bot
+	History []Turn
+	Message string
+	Sources []knowledge.Source
+	// OnDelta, when set, asks for the answer as a stream: it gets each
+	// piece as it arrives. An error after some pieces means no answer;
+	// nothing of it is stored.
+	OnDelta func(string) error
+}
+
+// Generated is a generator's answer.
+type Generated struct {
+	Text      string
+	TokensIn  int64
+	TokensOut int64
+}
+
+// Generator writes the answer to a message; the LLM gateway implements it.
+// An error means no answer: nothing of it is stored.
+type Generator interface {
+	Generate(ctx context.Context, req Request) (Generated, error)
+}
+
+// GeneratorFunc adapts a function to Generator.
+type GeneratorFunc func(ctx context.Context, req Request) (Generated, error)
+
+func (f GeneratorFunc) Generate(ctx context.Context, req Request) (Generated, error) {
+	return f(ctx, req)
+}
+
+// Retriever finds a bot's passages for a question; *knowledge.Service is
+// one.
+type Retriever interface {
+	Retrieve(ctx context.Context, scope store.Scope, bot palisade.BotID, question string, k int) ([]knowledge.Source, error)
+}
+
+// Store is what the service needs of the store.
+type Store interface {
+	GetBot(ctx context.Context, scope store.Scope, id palisade.BotID) (palisade.Bot, error)
+	OpenConversation(ctx context.Context, scope store.Scope, p store.OpenConversationParams) (store.Conversation, error)
+	AppendMessage(ctx context.Context, scope store.Scope, p store.AppendMessageParams) (store.Message, error)
+	ListMessages(ctx context.Context, scope store.Scope, conv palisade.ConversationID, limit int) ([]store.Message, error)
+	FindMessageByRef(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, ref string) (store.Message, error)
+}
+
+// Service answers inbound messages.
+type Service struct {
+	Store     Store
+	Knowledge Retriever
+	// Generator answers with a language model; nil answers in
+	// retrieval-only mode.
+	Generator Generator
+	Now       func() time.Time
+	// HistoryMessages and HistoryTokens bound the history handed to the
+	// generator; zero means the defaults.
+	HistoryMessages, HistoryTokens int
+	// TopK is how many passages are retrieved; zero means
+	// knowledge.DefaultTopK.
+	TopK int
+}
+
+// Inbound is one message from a user.
+type Inbound struct {
+	BotID   palisade.BotID
+	Channel string // "api", "telegram", "widget", …
+	UserID  string // the channel's id of the sender
+	// ChatID is set for a group chat: the conversation is the group's.
+	ChatID string
+	Text   string
+	// InboundRef is the channel's delivery id, stored with the user's
+	// message and the reply, so a retried delivery is stored once and,
+	// once answered, never answered (nor sent to the provider) again; may
+	// be empty.
+	InboundRef string
+	// OnDelta, when set, streams the answer (see Request.OnDelta).
+	OnDelta func(string) error
+}
+
+// Validate checks an inbound message: field names are the API's.
+func (in Inbound) Validate() error {
+	if err := validate.Slug("channel", in.Channel, 32); err != nil {
+		return err
+	}
+	if err := validate.Token("user_id", in.UserID, ExternalIDCharset, 1, MaxExternalID); err != nil {
+		return err
+	}
+	if in.ChatID != "" {
+		if err := validate.Token("chat_id", in.ChatID, ExternalIDCharset, 1, MaxExternalID); err != nil {
+			return err
+		}
+	}
+	if strings.TrimSpace(in.Text) == "" {
+		return palisade.FieldError("message", "message must not be empty")
+	}
+	if utf8.RuneCountInString(in.Text) > MaxMessage {
+		return palisade.FieldError("message", "message must be at most %d characters", MaxMessage)
+	}
+	return validate.Text("message", in.Text, MaxMessage)
+}
+
+// Key returns the conversation key of an inbound message: one per bot,
+// channel and user, or per bot, channel and group. Its parts are validated
+// first and cannot contain ':', so no key can be made to look like another.
+func (in Inbound) Key() string {
+	if in.ChatID != "" {
+		return "agent:" + string(in.BotID) + ":" + in.Channel + ":group:" + in.ChatID
+	}
+	return "agent:" + string(in.BotID) + ":" + in.Channel + ":dm:" + in.UserID
+}
+
+// Reply is the stored answer to an inbound message.
+type Reply struct {
+	ConversationID palisade.ConversationID
+	MessageID      palisade.MessageID
+	Text           string
+	Sources        []knowledge.Source
+	Mode           string
+	// Replayed is true when the inbound reference was already answered:
+	// the stored reply is returned and nothing was generated.
+	Replayed bool
+}
+
+// Handle answers one inbound message and stores both it and the reply.
+func (s *Service) Handle(ctx context.Context, scope store.Scope, in Inbound) (Reply, error) {
+	if err := in.Validate(); err != nil {
+		return Reply{}, err
+	}
+	bot, err := s.Store.GetBot(ctx, scope, in.BotID)
+	if err != nil {
+		return Reply{}, fmt.Errorf("reading bot: %w", err)
+	}
+	conv, err := s.Store.OpenConversation(ctx, scope, store.OpenConversationParams{BotID: bot.ID, Key: in.Key(), Channel: in.Channel,
+		ExternalUser: in.UserID, Now: s.Now()})
+	if err != nil {
+		return Reply{}, fmt.Errorf("opening conversation: %w", err)
+	}
+	userStored := false
+	if in.InboundRef != "" {
+		// A retried delivery: answered already means done; stored but
+		// unanswered (an earlier attempt failed) means answer it now
+		// without storing the message twice.
+		if m, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, store.RoleAssistant, in.InboundRef); err == nil {
+			return Reply{ConversationID: conv.ID, MessageID: m.ID, Text: m.Body, Mode: ModeGenerated, Replayed: true}, nil
+		} else if palisade.ErrorCode(err) != palisade.CodeNotFound {
+			return Reply{}, fmt.Errorf("checking for an earlier answer: %w", err)
+		}
+		if _, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, store.RoleUser, in.InboundRef); err == nil {
+			userStored = true
+		} else if palisade.ErrorCode(err) != palisade.CodeNotFound {
+			return Reply{}, fmt.Errorf("checking for an earlier delivery: %w", err)
+		}
+	}
+	history, err := s.history(ctx, scope, conv.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	if userStored && len(history) > 0 {
+		// The stored message is the newest turn; it is this message.
+		history = history[:len(history)-1]
+	}
+	if !userStored {
+		if _, err := s.append(ctx, scope, conv.ID, store.RoleUser, in.Text, in.InboundRef, Generated{}); err != nil {
+			return Reply{}, fmt.Errorf("storing message: %w", err)
+		}
+	}
+	var sources []knowledge.Source
+	if s.Knowledge != nil {
+		sources, err = s.Knowledge.Retrieve(ctx, scope, bot.ID, in.Text, s.TopK)
+		if err != nil {
+			return Reply{}, fmt.Errorf("retrieving passages: %w", err)
+		}
+	}
+	reply := Reply{ConversationID: conv.ID, Sources: sources, Mode: ModeRetrievalOnly}
+	var gen Generated
+	if s.Generator != nil {
+		gen, err = s.Generator.Generate(ctx, Request{Bot: bot, History: history, Message: in.Text, Sources: sources, OnDelta: in.OnDelta})
+		if err != nil {
+			return Reply{}, fmt.Errorf("generating answer: %w", err)
+		}
+		reply.Mode = ModeGenerated
+	} else {
+		gen.Text = RetrievalAnswer(sources)
+	}
+	reply.Text = gen.Text
+	if reply.MessageID, err = s.append(ctx, scope, conv.ID, store.RoleAssistant, gen.Text, in.InboundRef, gen); err != nil {
+		return Reply{}, fmt.Errorf("storing reply: %w", err)
+	}
+	return reply, nil
+}
+
+// append stores one message; the store seals its body.
+func (s *Service) append(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, body, ref string, g Generated) (palisade.MessageID, error) {
+	m, err := s.Store.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv, Role: role, Body: body,
+		InboundRef: ref, TokensIn: g.TokensIn, TokensOut: g.TokensOut, Now: s.Now()})
+	return m.ID, err
+}
+
+// history returns the latest turns of the conversation that fit both
+// budgets, oldest first.
+func (s *Service) history(ctx context.Context, scope store.Scope, conv palisade.ConversationID) ([]Turn, error) {
+	n, budget := s.HistoryMessages, s.HistoryTokens
+	if n <= 0 {
+		n = DefaultHistoryMessages
+	}
+	if budget <= 0 {
+		budget = DefaultHistoryTokens
+	}
+	msgs, err := s.Store.ListMessages(ctx, scope, conv, n)
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	var turns []Turn
+	used := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		body := m.Body
+		cost := EstimateTokens(body)
+		if used+cost > budget {
+			break
+		}
+		used += cost
+		turns = append(turns, Turn{Role: m.Role, Content: body})
+	}
+	for i, j := 0, len(turns)-1; i < j; i, j = i+1, j-1 {
+		turns[i], turns[j] = turns[j], turns[i]
+	}
+	return turns, nil
+}
+
+// EstimateTokens is a provider-neutral estimate: about four characters a
+// token, never zero for non-empty text.
+func EstimateTokens(s string) int {
+	return (utf8.RuneCountInString(s) + 3) / 4
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+)
+
+// Conversations stores conversations, keyed per bot, channel and user or
+// group (agent:{botId}:{channel}:dm:{userId}), and their messages in order.
+// Message bodies arrive here already sealed: the store never sees plaintext
+// by contract and never interprets the bytes.
+type Conversations interface {
+	// OpenConversation returns the conversation of the key, creating it on
+	// first use. It returns ErrNotFound when the bot is not in the scope.
+	OpenConversation(ctx context.Context, scope Scope, p OpenConversationParams) (Conversation, error)
+	GetConversation(ctx context.Context, scope Scope, id palisade.ConversationID) (Conversation, error)
+	// AppendMessage adds a message at the end of its conversation and moves
+	// the conversation's last-message time. A second message of the same
+	// role with the same non-empty inbound reference in one conversation is
+	// ErrConflict, so a retried delivery is never stored twice.
+	AppendMessage(ctx context.Context, scope Scope, p AppendMessageParams) (Message, error)
+	// ListMessages returns the last limit messages of a conversation,
+	// oldest first.
+	ListMessages(ctx context.Context, scope Scope, conv palisade.ConversationID, limit int) ([]Message, error)
+	// FindMessageByRef returns the message of a role stored for an inbound
+	// reference, or ErrNotFound: how a retried delivery learns it was
+	// already answered.
+	FindMessageByRef(ctx context.Context, scope Scope, conv palisade.ConversationID, role, ref string) (Message, error)
+}
+
+// Conversation is one thread between a bot and a user or group on a channel.
+type Conversation struct {
+	ID            palisade.ConversationID
+	WorkspaceID   palisade.WorkspaceID
+	BotID         palisade.BotID
+	Key           string
+	Channel       string
+	ExternalUser  string
+	CreatedAt     time.Time
+	LastMessageAt time.Time
+}
+
+type OpenConversationParams struct {
+	BotID        palisade.BotID
+	Key          string
+	Channel      string
+	ExternalUser string
+	Now          time.Time
+}
+
+// Message roles.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one stored message. Its body is sealed in the database
+// (messages.sealed_body, bound to workspace and message id) and opened by
+// the store on the way out; it is never stored in clear.
+type Message struct {
+	ID             palisade.MessageID
+	ConversationID palisade.ConversationID
+	BotID          palisade.BotID
+	Role           string
+	Body           string
+	InboundRef     string
+	TokensIn       int64
+	TokensOut      int64
+	Seq            int64
+	CreatedAt      time.Time
+}
+
+type AppendMessageParams struct {
+	// ID is the message id; empty picks a fresh one. Callers that seal the
+	// body with the id bound in choose it first.
+	ID             palisade.MessageID
+	ConversationID palisade.ConversationID
+	Role           string
+	Body           string
+	InboundRef     string
+	TokensIn       int64
+	TokensOut      int64
+	Now            time.Time
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/secret"
+)
+
+// Sealer seals and opens single fields of the database (SPEC.md R3). The
+// store calls it on every write and read of a sealed column, binding the
+// workspace, table, column and row id, so a sealed value copied to any other
+// place fails to open. *seal.Keyring implements it through the adapter in
+// internal/keystore.
+type Sealer interface {
+	Seal(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, sealed []byte) ([]byte, error)
+	// Reseal returns the value sealed under the workspace's newest keys,
+	// or the same bytes when it already is (after checking they open).
+	Reseal(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, sealed []byte) ([]byte, error)
+	// Destroy destroys the workspace's keys (crypto-shredding): nothing
+	// sealed for it opens again, in the database or in any copy of it.
+	Destroy(ctx context.Context, ws palisade.WorkspaceID) error
+}
+
+// ErrNoSealer: a sealed column was to be written or read by a store opened
+// without a Sealer. The store never writes such a column in plaintext.
+var ErrNoSealer = errors.New("store: no sealer configured; sealed columns cannot be written or read")
+
+// SealedColumn names one sealed column. The row id bound into each of its
+// values is the row's primary key, the column "id".
+type SealedColumn struct {
+	Table  string
+	Column string
+}
+
+// SealedColumns lists every sealed column of the schema. `palisade keys
+// reencrypt` walks exactly these; a new sealed column must be added here.
+var SealedColumns = []SealedColumn{
+	{Table: "channels", Column: "sealed_credentials"},
+	{Table: "channels", Column: "sealed_secret"},
+	{Table: "messages", Column: "sealed_body"},
+	{Table: "provider_keys", Column: "sealed_key"},
+}
+
+// ProviderKeyID identifies a workspace's own provider key ("sec_…").
+type ProviderKeyID string
+
+// NewProviderKeyID returns a fresh provider key id.
+func NewProviderKeyID() ProviderKeyID { return ProviderKeyID(palisade.NewID(palisade.PrefixSecret)) }
+
+// ParseProviderKeyID checks a provider key id's pattern.
+func ParseProviderKeyID(s string) (ProviderKeyID, error) {
+	if !palisade.ValidID(palisade.PrefixSecret, s) {
+		return "", palisade.FieldError("provider_key", "malformed provider key id")
+	}
+	return ProviderKeyID(s), nil
+}
+
+// Channel is a bot's connection to a messaging platform. Its credentials
+// (bot token, app secret...) and webhook secret are sealed columns, read
+// only through ChannelCredentials and ChannelSecret.
+type Channel struct {
+	ID          palisade.ChannelID
+	WorkspaceID palisade.WorkspaceID
+	BotID       palisade.BotID
+	Kind        string // "telegram", "whatsapp", "slack", "discord", "widget"
+	Name        string
+	ExternalID  string
+	Config      string // non-secret settings (JSON)
+	Status      string
+	// HasCredentials and HasSecret say whether the sealed values are set,
+	// without opening them.
+	HasCredentials bool
+	HasSecret      bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type CreateChannelParams struct {
+	BotID       palisade.BotID
+	Kind        string
+	Name        string
+	ExternalID  string
+	Config      string
+	Credentials secret.Secret // optional; sealed
+	Secret      secret.Secret // optional; sealed (the webhook secret)
+	Now         time.Time
+}
+
+// ProviderKey is an LLM provider key a workspace brings. The key itself is
+// sealed; Key is set only by GetProviderKey, and Last4 is what responses may
+// show.
+type ProviderKey struct {
+	ID          ProviderKeyID
+	WorkspaceID palisade.WorkspaceID
+	Provider    string
+	BaseURL     string
+	Key         secret.Secret
+	CreatedAt   time.Time
+}
+
+type CreateProviderKeyParams struct {
+	Provider string
+	BaseURL  string
+	Key      secret.Secret
+	Now      time.Time
+}
+
+// ResealResult says what one ResealFields batch did.
+type ResealResult struct {
+	Seen    int  // sealed values visited
+	Changed int  // values rewritten under the newest key
+	Done    bool // nothing is left after Next
+	// Next is where the following batch starts.
+	Next ResealCursor
+}
+
+// ResealCursor is a position in the walk over a workspace's sealed values:
+// the index in SealedColumns and the last row id visited there.
+type ResealCursor struct {
+	Column int
+	After  string
+}
+
+// Sealing holds the sealed secrets of channels and provider keys, and the
+// walk `palisade keys reencrypt` makes over every sealed value.
+type Sealing interface {
+	CreateChannel(ctx context.Context, scope Scope, p CreateChannelParams) (Channel, error)
+	GetChannel(ctx context.Context, scope Scope, id palisade.ChannelID) (Channel, error)
+	ListChannels(ctx context.Context, scope Scope, bot palisade.BotID) ([]Channel, error)
+	// SetChannelCredentials and SetChannelSecret replace a sealed value; a
+	// zero secret clears it.
+	SetChannelCredentials(ctx context.Context, scope Scope, id palisade.ChannelID, creds secret.Secret, now time.Time) error
+	SetChannelSecret(ctx context.Context, scope Scope, id palisade.ChannelID, s secret.Secret, now time.Time) error
+	// ChannelCredentials and ChannelSecret open the sealed values; a zero
+	// secret when unset.
+	ChannelCredentials(ctx context.Context, scope Scope, id palisade.ChannelID) (secret.Secret, error)
+	ChannelSecret(ctx context.Context, scope Scope, id palisade.ChannelID) (secret.Secret, error)
+
+	CreateProviderKey(ctx context.Context, scope Scope, p CreateProviderKeyParams) (ProviderKey, error)
+	// GetProviderKey returns the key with its sealed value opened.
+	GetProviderKey(ctx context.Context, scope Scope, id ProviderKeyID) (ProviderKey, error)
+	// ListProviderKeys lists the workspace's keys without opening them.
+	ListProviderKeys(ctx context.Context, scope Scope) ([]ProviderKey, error)
+	UpdateProviderKey(ctx context.Context, scope Scope, id ProviderKeyID, key secret.Secret) error
+	DeleteProviderKey(ctx context.Context, scope Scope, id ProviderKeyID) error
+
+	// CountSealedFields counts the workspace's sealed values.
+	CountSealedFields(ctx context.Context, scope Scope) (int, error)
+	// ResealFields reseals up to limit sealed values of the workspace from
+	// the cursor on, through the Sealer, each written back only if it did
+	// not change meanwhile. Each read and each write is its own short
+	// transaction, so a server keeps running alongside.
+	ResealFields(ctx context.Context, scope Scope, from ResealCursor, limit int) (ResealResult, error)
+}

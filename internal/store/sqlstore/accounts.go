@@ -1,0 +1,313 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// ---- first owner ----
+
+func (s *Store) CreateOwner(ctx context.Context, p store.CreateOwnerParams) (palisade.User, palisade.Workspace, error) {
+	now := dbTime(p.Now)
+	u := palisade.User{ID: palisade.NewUserID(), Email: strings.ToLower(p.Email), Name: p.Name, PasswordHash: p.PasswordHash, CreatedAt: now}
+	if p.EmailVerified {
+		u.EmailVerifiedAt = &now
+	}
+	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: 90, CreatedAt: now}
+	// The transaction is scoped to the new workspace so that, on
+	// PostgreSQL, the owner's membership passes the RLS insert check.
+	err := s.d.InTx(ctx, TxScope{Workspace: w.ID}, func(tx Tx) error {
+		if p.SetupTokenHash != nil {
+			n, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1`,
+				now, p.SetupTokenHash, palisade.TokenSetupOwner)
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return store.ErrNotFound
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, email_verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+			string(u.ID), u.Email, u.Name, u.PasswordHash, dbNullTime(u.EmailVerifiedAt), now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, require_mfa, retention_days, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			string(w.ID), w.Name, false, w.RetentionDays, now); err != nil {
+			return err
+		}
+		_, err := addMember(ctx, tx, store.ScopeFor(w.ID), u.ID, palisade.RoleOwner, now)
+		return err
+	})
+	if err != nil {
+		return palisade.User{}, palisade.Workspace{}, s.mapErr(err, "creating owner")
+	}
+	return u, w, nil
+}
+
+// ---- credentials ----
+
+// Recovery code hashes are stored hex-encoded, one per line, in
+// users.recovery_codes.
+func encodeCodes(codes [][]byte) string {
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = hex.EncodeToString(c)
+	}
+	return strings.Join(parts, "\n")
+}
+
+func decodeCodes(s string) ([][]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out [][]byte
+	for part := range strings.SplitSeq(s, "\n") {
+		b, err := hex.DecodeString(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (s *Store) GetCredentials(ctx context.Context, user palisade.UserID) (store.Credentials, error) {
+	var c store.Credentials
+	err := s.platform(ctx, func(tx Tx) error {
+		var codes string
+		if err := tx.QueryRow(ctx, `SELECT totp_secret, totp_enabled, totp_last_step, recovery_codes FROM users WHERE id = $1`, string(user)).
+			Scan(&c.TOTPSecret, &c.TOTPEnabled, &c.TOTPLastStep, &codes); err != nil {
+			return err
+		}
+		var err error
+		c.RecoveryCodes, err = decodeCodes(codes)
+		return err
+	})
+	return c, s.mapErr(err, "reading credentials")
+}
+
+// userUpdate runs one UPDATE of a user row and maps "no row" to not found.
+func (s *Store) userUpdate(ctx context.Context, what, query string, args ...any) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, query, args...)
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, what)
+}
+
+func (s *Store) SetPassword(ctx context.Context, user palisade.UserID, hash string, now time.Time) error {
+	return s.userUpdate(ctx, "setting password", `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, dbTime(now), string(user))
+}
+
+func (s *Store) MarkEmailVerified(ctx context.Context, user palisade.UserID, now time.Time) error {
+	return s.userUpdate(ctx, "marking email verified",
+		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $1 WHERE id = $2`, dbTime(now), string(user))
+}
+
+func (s *Store) SetTOTP(ctx context.Context, user palisade.UserID, p store.SetTOTPParams) error {
+	var secret any
+	if p.Secret != nil {
+		secret = p.Secret
+	}
+	enabled := p.Enabled && p.Secret != nil
+	codes := ""
+	if p.Secret != nil {
+		codes = encodeCodes(p.RecoveryCodes)
+	}
+	// A new secret restarts the replay guard: steps are per secret.
+	return s.userUpdate(ctx, "setting TOTP",
+		`UPDATE users SET totp_secret = $1, totp_enabled = $2, recovery_codes = $3, totp_last_step = 0, updated_at = $4 WHERE id = $5`,
+		secret, enabled, codes, dbTime(p.Now), string(user))
+}
+
+func (s *Store) UseTOTPStep(ctx context.Context, user palisade.UserID, step int64, now time.Time) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE users SET totp_last_step = $1, updated_at = $2 WHERE id = $3 AND totp_last_step < $1`, step, dbTime(now), string(user))
+		if err == nil && n == 0 {
+			return store.ErrConflict
+		}
+		return err
+	})
+	return s.mapErr(err, "recording TOTP step")
+}
+
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, user palisade.UserID, old, new [][]byte, now time.Time) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE users SET recovery_codes = $1, updated_at = $2 WHERE id = $3 AND recovery_codes = $4`,
+			encodeCodes(new), dbTime(now), string(user), encodeCodes(old))
+		if err == nil && n == 0 {
+			return store.ErrConflict
+		}
+		return err
+	})
+	return s.mapErr(err, "replacing recovery codes")
+}
+
+// ---- sessions ----
+
+const sessionCols = `id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at`
+
+func scanSession(r Row) (store.Session, error) {
+	var x store.Session
+	var id, uid string
+	err := r.Scan(&id, &uid, &x.MFAPending, &x.IP, &x.UserAgent, timeScan{&x.CreatedAt}, timeScan{&x.LastSeenAt}, timeScan{&x.ExpiresAt}, nullTimeScan{&x.RevokedAt})
+	x.ID, x.UserID = palisade.SessionID(id), palisade.UserID(uid)
+	return x, err
+}
+
+func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (store.Session, error) {
+	x := store.Session{ID: palisade.NewSessionID(), UserID: p.UserID, MFAPending: p.MFAPending, IP: p.IP, UserAgent: p.UserAgent,
+		CreatedAt: dbTime(p.Now), LastSeenAt: dbTime(p.Now), ExpiresAt: dbTime(p.ExpiresAt)}
+	err := s.platform(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, token_hash, mfa_pending, ip, user_agent, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+			string(x.ID), string(x.UserID), p.TokenHash, x.MFAPending, x.IP, x.UserAgent, x.CreatedAt, x.ExpiresAt)
+		return err
+	})
+	return x, s.mapErr(err, "creating session")
+}
+
+func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
+	var x store.Session
+	err := s.platform(ctx, func(tx Tx) (err error) {
+		x, err = scanSession(tx.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, hash))
+		return err
+	})
+	return x, s.mapErr(err, "reading session")
+}
+
+func (s *Store) TouchSession(ctx context.Context, id palisade.SessionID, now time.Time) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1`, dbTime(now), string(id))
+		return err
+	})
+	return s.mapErr(err, "touching session")
+}
+
+func (s *Store) ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]store.Session, error) {
+	var out []store.Session
+	err := s.platform(ctx, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`,
+			string(user), dbTime(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			x, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, x)
+		}
+		return rows.Err()
+	})
+	return out, s.mapErr(err, "listing sessions")
+}
+
+func (s *Store) RevokeSession(ctx context.Context, user palisade.UserID, id palisade.SessionID, now time.Time) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL`, dbTime(now), string(id), string(user))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "revoking session")
+}
+
+func (s *Store) RevokeUserSessions(ctx context.Context, user palisade.UserID, except palisade.SessionID, now time.Time) (int64, error) {
+	var n int64
+	err := s.platform(ctx, func(tx Tx) (err error) {
+		n, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL`, dbTime(now), string(user), string(except))
+		return err
+	})
+	return n, s.mapErr(err, "revoking sessions")
+}
+
+// ---- members ----
+
+func (s *Store) GetMember(ctx context.Context, scope store.Scope, id palisade.MembershipID) (palisade.Membership, error) {
+	var m palisade.Membership
+	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		m, err = scanMember(tx.QueryRow(ctx, `SELECT `+memberCols+` FROM memberships WHERE workspace_id = $1 AND id = $2`,
+			string(scope.Workspace()), string(id)))
+		return err
+	})
+	return m, s.mapErr(err, "reading member")
+}
+
+func (s *Store) UpdateMemberRole(ctx context.Context, scope store.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error) {
+	var m palisade.Membership
+	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		m, err = scanMember(tx.QueryRow(ctx, `UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND id = $3 RETURNING `+memberCols,
+			string(role), string(scope.Workspace()), string(id)))
+		return err
+	})
+	return m, s.mapErr(err, "changing member role")
+}
+
+func (s *Store) RemoveMember(ctx context.Context, scope store.Scope, id palisade.MembershipID) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "removing member")
+}
+
+// ---- invitations ----
+
+func (s *Store) ListInvitations(ctx context.Context, scope store.Scope) ([]store.Invitation, error) {
+	var out []store.Invitation
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+invitationCols+` FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL ORDER BY created_at, id`,
+			string(scope.Workspace()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			i, err := scanInvitation(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, i)
+		}
+		return rows.Err()
+	})
+	return out, s.mapErr(err, "listing invitations")
+}
+
+func (s *Store) DeleteInvitation(ctx context.Context, scope store.Scope, id palisade.InvitationID) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM invitations WHERE workspace_id = $1 AND id = $2 AND accepted_at IS NULL`, string(scope.Workspace()), string(id))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting invitation")
+}
+
+// ---- workspace settings ----
+
+func (s *Store) SetRequireMFA(ctx context.Context, scope store.Scope, require bool) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE workspaces SET require_mfa = $1 WHERE id = $2`, require, string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "setting require MFA")
+}

@@ -1,0 +1,162 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// ---- conversations ----
+
+const convCols = `id, bot_id, key, channel, external_user, created_at, last_message_at`
+
+func scanConversation(r Row, ws palisade.WorkspaceID) (store.Conversation, error) {
+	c := store.Conversation{WorkspaceID: ws}
+	var id, bot string
+	err := r.Scan(&id, &bot, &c.Key, &c.Channel, &c.ExternalUser, timeScan{&c.CreatedAt}, timeScan{&c.LastMessageAt})
+	c.ID, c.BotID = palisade.ConversationID(id), palisade.BotID(bot)
+	return c, err
+}
+
+func (s *Store) OpenConversation(ctx context.Context, scope store.Scope, p store.OpenConversationParams) (store.Conversation, error) {
+	var c store.Conversation
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		if err := botInScope(ctx, tx, scope, p.BotID); err != nil {
+			return err
+		}
+		now := dbTime(p.Now)
+		if _, err := tx.Exec(ctx, `INSERT INTO conversations (id, workspace_id, bot_id, key, channel, external_user, created_at, last_message_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (workspace_id, key) DO NOTHING`,
+			string(palisade.NewConversationID()), string(scope.Workspace()), string(p.BotID), p.Key, p.Channel, p.ExternalUser, now); err != nil {
+			return err
+		}
+		var err error
+		c, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convCols+` FROM conversations WHERE workspace_id = $1 AND key = $2`,
+			string(scope.Workspace()), p.Key), scope.Workspace())
+		if err != nil {
+			return err
+		}
+		// Keys embed the bot id, so a key held by another bot is a
+		// caller's mistake; never hand one bot another's thread.
+		if c.BotID != p.BotID {
+			return store.ErrConflict
+		}
+		return nil
+	})
+	return c, s.mapErr(err, "opening conversation")
+}
+
+func (s *Store) GetConversation(ctx context.Context, scope store.Scope, id palisade.ConversationID) (store.Conversation, error) {
+	var c store.Conversation
+	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		c, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convCols+` FROM conversations WHERE workspace_id = $1 AND id = $2`,
+			string(scope.Workspace()), string(id)), scope.Workspace())
+		return err
+	})
+	return c, s.mapErr(err, "reading conversation")
+}
+
+func (s *Store) AppendMessage(ctx context.Context, scope store.Scope, p store.AppendMessageParams) (store.Message, error) {
+	m := store.Message{ID: p.ID, ConversationID: p.ConversationID, Role: p.Role, Body: p.Body, InboundRef: p.InboundRef,
+		TokensIn: p.TokensIn, TokensOut: p.TokensOut, CreatedAt: dbTime(p.Now)}
+	if m.ID == "" {
+		m.ID = palisade.NewMessageID()
+	}
+	// Sealed before the transaction: the crypto needs no lock.
+	sealed, err := s.sealField(ctx, scope, "messages", "sealed_body", string(m.ID), []byte(p.Body))
+	if err != nil {
+		return m, err
+	}
+	err = s.tenant(ctx, scope, func(tx Tx) error {
+		// Updating the conversation first takes its row lock (PostgreSQL)
+		// or the write lock (SQLite), so the sequence number read next is
+		// not read by a concurrent append to the same conversation.
+		var bot string
+		if err := tx.QueryRow(ctx, `UPDATE conversations SET last_message_at = $3 WHERE workspace_id = $1 AND id = $2 RETURNING bot_id`,
+			string(scope.Workspace()), string(p.ConversationID), m.CreatedAt).Scan(&bot); err != nil {
+			return err
+		}
+		m.BotID = palisade.BotID(bot)
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE workspace_id = $1 AND conversation_id = $2`,
+			string(scope.Workspace()), string(p.ConversationID)).Scan(&m.Seq); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO messages (id, workspace_id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			string(m.ID), string(scope.Workspace()), string(m.ConversationID), bot, m.Role, sealed, m.InboundRef, m.TokensIn, m.TokensOut, m.Seq, m.CreatedAt)
+		return err
+	})
+	return m, s.mapErr(err, "appending message")
+}
+
+func (s *Store) ListMessages(ctx context.Context, scope store.Scope, conv palisade.ConversationID, limit int) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Message
+	var bodies [][]byte
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
+			FROM messages WHERE workspace_id = $1 AND conversation_id = $2 ORDER BY seq DESC, created_at DESC, id DESC LIMIT $3`,
+			string(scope.Workspace()), string(conv), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m store.Message
+			var id, c, bot string
+			var sealed []byte
+			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}); err != nil {
+				return err
+			}
+			m.ID, m.ConversationID, m.BotID = palisade.MessageID(id), palisade.ConversationID(c), palisade.BotID(bot)
+			out = append(out, m)
+			bodies = append(bodies, sealed)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, s.mapErr(err, "listing messages")
+	}
+	// Read newest first to take the last limit; hand them back in order.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+		bodies[i], bodies[j] = bodies[j], bodies[i]
+	}
+	for i := range out {
+		body, err := s.openField(ctx, scope, "messages", "sealed_body", string(out[i].ID), bodies[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i].Body = string(body)
+	}
+	return out, nil
+}
+
+func (s *Store) FindMessageByRef(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, ref string) (store.Message, error) {
+	var m store.Message
+	if ref == "" {
+		return m, store.ErrNotFound
+	}
+	var sealed []byte
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		var id, c, bot string
+		err := tx.QueryRow(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
+			FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND role = $3 AND inbound_ref = $4`,
+			string(scope.Workspace()), string(conv), role, ref).
+			Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt})
+		m.ID, m.ConversationID, m.BotID = palisade.MessageID(id), palisade.ConversationID(c), palisade.BotID(bot)
+		return err
+	})
+	if err != nil {
+		return m, s.mapErr(err, "finding message by reference")
+	}
+	body, err := s.openField(ctx, scope, "messages", "sealed_body", string(m.ID), sealed)
+	if err != nil {
+		return m, err
+	}
+	m.Body = string(body)
+	return m, nil
+}
