@@ -10,9 +10,9 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"testing"
 	"slices"
 	"sync"
+	"testing"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
