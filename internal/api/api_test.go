@@ -205,3 +205,18 @@ func TestRateLimitPerKeyAndClass(t *testing.T) {
 		t.Fatalf("another key was limited: %d", resp.StatusCode)
 	}
 }
+
+// TestExpiredKeyRefused: a key past its expiry is refused at once.
+func TestExpiredKeyRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	plain, prefix, hash := auth.NewAPIKey()
+	exp := time.Now().Add(-time.Second)
+	if _, err := b.store.CreateAPIKey(t.Context(), b.scope, store.CreateAPIKeyParams{Name: "old", Prefix: prefix, Hash: hash,
+		Scopes: []string{"bots:read"}, Now: time.Now().Add(-time.Hour), ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := do(t, http.MethodGet, b.srv.URL+"/api/v1/bots", plain.Reveal()); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("expired key: status %d", resp.StatusCode)
+	}
+}

@@ -63,12 +63,16 @@ func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time) (li
 		rdb.Close()
 		return limits{}, err
 	}
+	// Redis down is not "not ready": the limiter falls back to per-process
+	// memory, and /readyz says so in its detail rather than pulling every
+	// instance out of the load balancer at once.
 	check := &server.Check{Name: "redis", Check: func(ctx context.Context) (string, error) {
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return "", err
-		}
 		if degraded, why := fb.Degraded(); degraded {
 			return "degraded: " + why, nil
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			logger.WarnContext(ctx, "Redis does not answer; rate limits fall back to this process's memory", "err", err)
+			return "degraded: Redis unreachable, rate limits kept per process", nil
 		}
 		return "", nil
 	}}

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/validate"
 )
 
 // Config is the whole configuration of a Palisade process.
@@ -64,6 +65,15 @@ type Config struct {
 	GatewayURL        string // a separate gateway role to call; empty: in-process
 	GatewayKeyID      string
 	GatewaySigningKey secret.Secret
+
+	// Accounts and mail: without SMTPHost, account e-mails go to the log.
+	AllowSignup  bool
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUsername string
+	SMTPPassword secret.Secret
+	SMTPFrom     string
+	SMTPTLS      string // starttls or tls (implicit TLS)
 
 	// Logging
 	LogLevel  string
@@ -222,6 +232,28 @@ func settings() []setting {
 	add("gateway-key-id", GroupServe, "k1", "id of the key that signs calls to a separate gateway", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.GatewaySigningKey })
 	add("gateway-signing-key", GroupServe, "", "shared key (32+ bytes) signing calls between processes and the gateway role", true, s, g)
+	s, g = boolean(func(c *Config) *bool { return &c.AllowSignup })
+	add("allow-signup", GroupServe, "false", "open self-service sign-up (each new account gets its own workspace)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.SMTPHost })
+	add("smtp-host", GroupServe, "", "SMTP server for account e-mails; empty: e-mails are written to the server log", false, s, g)
+	add("smtp-port", GroupServe, "587", "SMTP server port (465 with --smtp-tls=tls)", false,
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 65535 {
+				return errors.New("must be a port between 1 and 65535")
+			}
+			c.SMTPPort = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(c.SMTPPort) })
+	s, g = str(func(c *Config) *string { return &c.SMTPUsername })
+	add("smtp-username", GroupServe, "", "SMTP user name (empty: no authentication)", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.SMTPPassword })
+	add("smtp-password", GroupServe, "", "SMTP password", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.SMTPFrom })
+	add("smtp-from", GroupServe, "", "sender address of account e-mails (required with --smtp-host)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.SMTPTLS })
+	add("smtp-tls", GroupServe, "starttls", "starttls (upgrade a plain connection, usually port 587) or tls (implicit TLS, port 465)", false, s, g)
 	add("shutdown-timeout", GroupServe, "10s", "how long in-flight requests and jobs get to finish on shutdown", false,
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -391,6 +423,7 @@ func (c *Config) validate(groups Group) error {
 		if c.Role == "gateway" && c.GatewayURL != "" {
 			errs = append(errs, errors.New("--gateway-url is for the processes calling the gateway, not the gateway itself"))
 		}
+		errs = append(errs, c.validateSMTP()...)
 		if c.PublicURL != "" {
 			p, err := url.Parse(c.PublicURL)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
@@ -399,6 +432,66 @@ func (c *Config) validate(groups Group) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateSMTP checks the mail settings. The TLS mode and the port must
+// agree because mail.SMTP speaks implicit TLS exactly on port 465 and
+// STARTTLS elsewhere: a mismatch would either fail every send or not be
+// what the operator asked for.
+func (c *Config) validateSMTP() []error {
+	var errs []error
+	if c.SMTPTLS != "starttls" && c.SMTPTLS != "tls" {
+		errs = append(errs, errors.New("--smtp-tls must be starttls or tls"))
+	}
+	if c.SMTPHost == "" {
+		if c.SMTPUsername != "" || !c.SMTPPassword.IsZero() || c.SMTPFrom != "" {
+			errs = append(errs, errors.New("--smtp-username, --smtp-password and --smtp-from need --smtp-host"))
+		}
+		return errs
+	}
+	if !smtpHostChars(c.SMTPHost) || strings.Count(c.SMTPHost, ":") == 1 {
+		errs = append(errs, errors.New("--smtp-host must be a host name or IP address without a port (the port is --smtp-port)"))
+	} else if _, _, err := net.SplitHostPort(c.SMTPAddr()); err != nil {
+		errs = append(errs, errors.New("--smtp-host and --smtp-port do not make a host:port"))
+	}
+	switch {
+	case c.SMTPTLS == "tls" && c.SMTPPort != 465:
+		errs = append(errs, errors.New("--smtp-tls=tls (implicit TLS) is spoken on --smtp-port 465 only"))
+	case c.SMTPTLS == "starttls" && c.SMTPPort == 465:
+		errs = append(errs, errors.New("--smtp-port 465 is implicit TLS: use --smtp-tls=tls"))
+	}
+	if c.SMTPFrom == "" {
+		errs = append(errs, errors.New("--smtp-from is required with --smtp-host"))
+	} else if err := validate.Email("--smtp-from", c.SMTPFrom); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SMTPUsername != "" && c.SMTPPassword.IsZero() {
+		errs = append(errs, errors.New("--smtp-username needs --smtp-password (or PALISADE_SMTP_PASSWORD_FILE)"))
+	}
+	return errs
+}
+
+// smtpHostChars accepts the characters of a host name or an IPv4/IPv6
+// address, nothing that could smuggle a port, a user or a second line.
+func smtpHostChars(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '.' || b == '-' || b == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// SMTPAddr is the SMTP server's host:port, or "" without SMTP.
+func (c Config) SMTPAddr() string {
+	if c.SMTPHost == "" {
+		return ""
+	}
+	return net.JoinHostPort(c.SMTPHost, strconv.Itoa(c.SMTPPort))
 }
 
 // TLS reports whether the public listener serves TLS.

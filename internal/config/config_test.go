@@ -88,3 +88,66 @@ func TestValidation(t *testing.T) {
 		t.Errorf("unknown file key: %v", err)
 	}
 }
+
+func TestSMTPAndSignup(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AllowSignup || c.SMTPHost != "" || c.SMTPAddr() != "" || c.SMTPPort != 587 || c.SMTPTLS != "starttls" {
+		t.Fatalf("defaults: signup=%v host=%q port=%d tls=%q", c.AllowSignup, c.SMTPHost, c.SMTPPort, c.SMTPTLS)
+	}
+
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "smtp")
+	if err := os.WriteFile(pwFile, []byte("Smtp-Canary-Pass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = load(t, []string{"--smtp-host", "mail.example.com", "--smtp-username", "palisade", "--smtp-from", "noreply@example.com", "--allow-signup"},
+		map[string]string{"PALISADE_SMTP_PASSWORD_FILE": pwFile, "PALISADE_SMTP_PORT": "2587"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.AllowSignup || c.SMTPAddr() != "mail.example.com:2587" || c.SMTPPassword.Reveal() != "Smtp-Canary-Pass" || c.SMTPFrom != "noreply@example.com" {
+		t.Fatalf("loaded: signup=%v addr=%q from=%q", c.AllowSignup, c.SMTPAddr(), c.SMTPFrom)
+	}
+	dump := strings.Join(c.Dump(GroupStore|GroupServe), "\n")
+	if strings.Contains(dump, "Smtp-Canary-Pass") || !strings.Contains(dump, "smtp-password=[REDACTED]") || !strings.Contains(dump, "allow-signup=true") {
+		t.Fatalf("dump leaks or misses SMTP settings:\n%s", dump)
+	}
+
+	c, err = load(t, []string{"--smtp-host", "::1", "--smtp-port", "465", "--smtp-tls", "tls", "--smtp-from", "a@example.com"}, nil)
+	if err != nil || c.SMTPAddr() != "[::1]:465" {
+		t.Fatalf("IPv6 host with implicit TLS: %q %v", c.SMTPAddr(), err)
+	}
+
+	ok := []string{"--smtp-host", "mail.example.com", "--smtp-from", "noreply@example.com"}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--smtp-from", "noreply@example.com"}, "need --smtp-host"},
+		{[]string{"--smtp-host", "mail.example.com"}, "--smtp-from is required"},
+		{append(ok[:2:2], "--smtp-from", "not an address"), "--smtp-from"},
+		{append(ok[:2:2], "--smtp-from", "Palisade <noreply@example.com>"), "--smtp-from"},
+		{append(ok[:2:2], "--smtp-from", "a@example.com\r\nBcc: x@evil.example"), "--smtp-from"},
+		{[]string{"--smtp-host", "mail.example.com:25", "--smtp-from", "a@example.com"}, "without a port"},
+		{[]string{"--smtp-host", "user@mail.example.com", "--smtp-from", "a@example.com"}, "--smtp-host"},
+		{[]string{"--smtp-host", "mail.example.com\nx", "--smtp-from", "a@example.com"}, "--smtp-host"},
+		{append(ok, "--smtp-port", "0"), "between 1 and 65535"},
+		{append(ok, "--smtp-port", "70000"), "between 1 and 65535"},
+		{append(ok, "--smtp-port", "smtp"), "between 1 and 65535"},
+		{append(ok, "--smtp-tls", "none"), "--smtp-tls must be starttls or tls"},
+		{append(ok, "--smtp-tls", "tls"), "port 465 only"},
+		{append(ok, "--smtp-port", "465"), "use --smtp-tls=tls"},
+		{append(ok, "--smtp-username", "u"), "needs --smtp-password"},
+		{[]string{"--allow-signup=maybe"}, "true or false"},
+	}
+	for _, tc := range cases {
+		_, err := load(t, tc.args, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want mention of %q", tc.args, err, tc.want)
+		}
+	}
+}
