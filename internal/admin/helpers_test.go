@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -18,9 +19,11 @@ import (
 	"github.com/palisadehq/palisade/internal/admin"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
@@ -109,7 +112,7 @@ type setupOpts struct {
 
 func setup(t *testing.T, o setupOpts) *env {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{UserSealer: testUserSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,4 +250,17 @@ func (b *browser) login(email string) *httptest.ResponseRecorder {
 		b.e.t.Fatalf("login %s: status %d: %s", email, w.Code, w.Body.String())
 	}
 	return w
+}
+
+func testUserSealer(t *testing.T) store.UserSealer {
+	t.Helper()
+	mk, err := seal.NewMasterKey(bytes.Repeat([]byte{0x42}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := keystore.NewUserSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

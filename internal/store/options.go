@@ -24,6 +24,8 @@ type Options struct {
 	// for the application (not River's own). Tests use it to prove that a
 	// request ran no query.
 	QueryHook func(query string)
+	// UserSealer seals users' own secrets (TOTP); nil refuses to store one.
+	UserSealer UserSealer
 	// Sealer seals and opens the sealed columns (channel credentials and
 	// secrets, provider keys, message bodies). Without one, the store
 	// refuses to write or read them: it never stores them in plaintext.

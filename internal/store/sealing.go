@@ -25,6 +25,14 @@ type Sealer interface {
 	Destroy(ctx context.Context, ws palisade.WorkspaceID) error
 }
 
+// UserSealer seals the secrets that belong to a user rather than a
+// workspace (TOTP secrets: users are global, so no workspace data key
+// applies), bound to the user id and column.
+type UserSealer interface {
+	SealUser(ctx context.Context, user palisade.UserID, column string, plaintext []byte) ([]byte, error)
+	OpenUser(ctx context.Context, user palisade.UserID, column string, sealed []byte) ([]byte, error)
+}
+
 // ErrNoSealer: a sealed column was to be written or read by a store opened
 // without a Sealer. The store never writes such a column in plaintext.
 var ErrNoSealer = errors.New("store: no sealer configured; sealed columns cannot be written or read")

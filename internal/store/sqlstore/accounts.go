@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -88,7 +89,16 @@ func (s *Store) GetCredentials(ctx context.Context, user palisade.UserID) (store
 		c.RecoveryCodes, err = decodeCodes(codes)
 		return err
 	})
-	return c, s.mapErr(err, "reading credentials")
+	if err != nil || c.TOTPSecret == nil {
+		return c, s.mapErr(err, "reading credentials")
+	}
+	if s.userSealer == nil {
+		return c, store.ErrNoSealer
+	}
+	if c.TOTPSecret, err = s.userSealer.OpenUser(ctx, user, "totp_secret", c.TOTPSecret); err != nil {
+		return c, fmt.Errorf("opening the TOTP secret: %w", err)
+	}
+	return c, nil
 }
 
 // userUpdate runs one UPDATE of a user row and maps "no row" to not found.
@@ -115,7 +125,14 @@ func (s *Store) MarkEmailVerified(ctx context.Context, user palisade.UserID, now
 func (s *Store) SetTOTP(ctx context.Context, user palisade.UserID, p store.SetTOTPParams) error {
 	var secret any
 	if p.Secret != nil {
-		secret = p.Secret
+		if s.userSealer == nil {
+			return store.ErrNoSealer
+		}
+		sealed, err := s.userSealer.SealUser(ctx, user, "totp_secret", p.Secret)
+		if err != nil {
+			return fmt.Errorf("sealing the TOTP secret: %w", err)
+		}
+		secret = sealed
 	}
 	enabled := p.Enabled && p.Secret != nil
 	codes := ""

@@ -72,6 +72,8 @@ type Store struct {
 	d Driver
 	// sealer seals and opens sealed columns; nil refuses them (sealing.go).
 	sealer store.Sealer
+	// userSealer seals users' TOTP secrets; nil refuses them.
+	userSealer store.UserSealer
 }
 
 var _ store.Store = (*Store)(nil)

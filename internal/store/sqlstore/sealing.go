@@ -19,6 +19,12 @@ func (s *Store) WithSealer(x store.Sealer) *Store {
 	return s
 }
 
+// WithUserSealer sets the sealer of users' own secrets.
+func (s *Store) WithUserSealer(x store.UserSealer) *Store {
+	s.userSealer = x
+	return s
+}
+
 // sealField seals one value of a sealed column. rowID is the row's primary
 // key: reencrypt binds the same. Without a Sealer it fails, so a sealed
 // column is never written in plaintext.

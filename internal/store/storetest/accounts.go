@@ -5,14 +5,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
 )
 
 // testAccounts covers store.Accounts: the first owner, credentials,
 // sessions, member management and invitations listing.
 func testAccounts(t *testing.T, open Opener) {
-	s := open(t, store.Options{})
+	s := open(t, store.Options{UserSealer: newUserSealer(t)})
 	t.Run("CreateOwner", func(t *testing.T) {
 		h := []byte("setup-token-hash-0123456789abcdef")
 		if err := s.CreateOneTimeToken(ctx(t), store.CreateTokenParams{Purpose: palisade.TokenSetupOwner, Hash: h, Now: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
@@ -76,6 +79,13 @@ func testAccounts(t *testing.T, open Opener) {
 		}
 		if got, _ := s.GetUser(ctx(t), u.ID); !got.TOTPEnabled {
 			t.Fatal("user does not show TOTP enabled")
+		}
+		// The TOTP secret is sealed in the database, never in clear.
+		var raw []byte
+		if err := rawDriver(t, s).InTx(ctx(t), sqlstore.TxScope{}, func(tx sqlstore.Tx) error {
+			return tx.QueryRow(ctx(t), `SELECT totp_secret FROM users WHERE id = $1`, string(u.ID)).Scan(&raw)
+		}); err != nil || len(raw) == 0 || bytes.Contains(raw, []byte("sekrit")) {
+			t.Fatalf("TOTP secret stored in clear: %q, %v", raw, err)
 		}
 		// Steps only move forward.
 		if err := s.UseTOTPStep(ctx(t), u.ID, 100, t0); err != nil {
@@ -217,4 +227,17 @@ func testAccounts(t *testing.T, open Opener) {
 		}
 		wantErr(t, s.SetRequireMFA(ctx(t), store.ScopeFor(palisade.NewWorkspaceID()), true), store.ErrNotFound, "unknown workspace")
 	})
+}
+
+func newUserSealer(t *testing.T) store.UserSealer {
+	t.Helper()
+	mk, err := seal.NewMasterKey(bytes.Repeat([]byte{0x3c}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := keystore.NewUserSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
