@@ -1,6 +1,7 @@
 // Package admin is the admin web UI: server-rendered html/template pages on
 // their own mux, usable without JavaScript, for signing in, accounts,
-// sessions, two-factor authentication, members, invitations and API keys.
+// sessions, two-factor authentication, members, invitations, API keys,
+// bots with their knowledge documents, and the workspace audit log.
 // routes.go lists every route with the permission it needs; the router
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
@@ -25,6 +26,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
@@ -60,6 +62,25 @@ type Options struct {
 	Store   store.Store
 	Proxies *httpx.TrustedProxies
 	Logger  *slog.Logger
+	// Bots configures the bot pages.
+	Bots BotOptions
+	// Now is the clock for the times the UI stamps (bots, documents); nil
+	// means time.Now.
+	Now func() time.Time
+	// Audit records the UI's own security-relevant actions (bot changes)
+	// in the audit log; nil records nothing.
+	Audit account.AuditRecorder
+}
+
+// BotOptions configure the bot pages.
+type BotOptions struct {
+	// Models is the model allowlist a bot's model must be on; nil means
+	// botspec.DefaultModels(), as in the API.
+	Models []string
+	// IssueToken issues a new bot its gateway token, returning only the
+	// salt and hash that are stored (gateway.Tokens.Issue); nil issues
+	// none.
+	IssueToken func(palisade.BotID) (salt, hash []byte)
 }
 
 // UI is the admin web UI.

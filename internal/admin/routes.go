@@ -63,5 +63,16 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/keys/{keyId}/revoke", auth.PermKeysWrite, u.revokeKey},
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
+		{get, "/w/{workspaceId}/bots", auth.PermBotsRead, u.botsPage},
+		{post, "/w/{workspaceId}/bots", auth.PermBotsWrite, u.createBot},
+		{get, "/w/{workspaceId}/bots/new", auth.PermBotsWrite, u.newBotPage},
+		{get, "/w/{workspaceId}/bots/{botId}", auth.PermBotsRead, u.botPage},
+		{post, "/w/{workspaceId}/bots/{botId}", auth.PermBotsWrite, u.updateBot},
+		{get, "/w/{workspaceId}/bots/{botId}/delete", auth.PermBotsWrite, u.deleteBotPage},
+		{post, "/w/{workspaceId}/bots/{botId}/delete", auth.PermBotsWrite, u.deleteBot},
+		{get, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsRead, u.documentsPage},
+		{post, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsWrite, u.uploadDocument},
+		{post, "/w/{workspaceId}/bots/{botId}/documents/{documentId}/delete", auth.PermDocumentsWrite, u.deleteDocument},
+		{get, "/w/{workspaceId}/audit", auth.PermAuditRead, u.auditPage},
 	}
 }

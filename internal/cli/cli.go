@@ -145,7 +145,7 @@ func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger 
 func newRedactor(cfg config.Config) *redact.Redactor {
 	return redact.New(redact.Options{Secrets: []string{
 		cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
-		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(),
+		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(), cfg.SMTPPassword.Reveal(),
 	}})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/server"
@@ -63,7 +64,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	reg := job.NewRegistry()
-	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond, Sealer: storeSealer(keyring)}
+	users, err := keystore.NewUserSealer(master)
+	if err != nil {
+		return err
+	}
+	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond, Sealer: storeSealer(keyring), UserSealer: users}
 	runJobs := cfg.Role == "all" || cfg.Role == "worker"
 	if runJobs {
 		opts = reg.Options(opts)
@@ -73,7 +78,6 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger})
 	auditLog := audit.New(s, audit.Options{Now: env.Now, Redactor: red})
 
 	metrics := prometheus.NewRegistry()
@@ -108,32 +112,43 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// How bots answer, for the API and the inbound-message workers alike:
+	// through a separate gateway role, the in-process gateway, or — with no
+	// provider anywhere — retrieval-only.
+	bots := api.BotConfig{Tokens: tokens, Models: cfg.LLMModels}
+	switch {
+	case cfg.GatewayURL != "":
+		bots.Generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+	case gw.HasProvider():
+		bots.Generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
+		bots.Models = gw.Models()
+	case cfg.Role != "gateway":
+		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
+	}
+	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger, Sealer: opts.Sealer, Generator: bots.Generator})
 	mounts := map[string]http.Handler{}
 	if cfg.Role == "gateway" {
 		mounts["/gateway/"] = gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes()
 	}
 	if cfg.Role == "all" || cfg.Role == "web" {
-		bots := api.BotConfig{Tokens: tokens, Models: cfg.LLMModels}
-		switch {
-		case cfg.GatewayURL != "":
-			bots.Generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
-		case gw.HasProvider():
-			bots.Generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
-			bots.Models = gw.Models()
-		default:
-			logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
-		}
 		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table}
 		mounts["/api/"] = a.Handler()
 		// Without SMTP settings mail goes to the server log (embedded
-		// mode); sign-up stays closed.
-		accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mail.LogSender{Logger: logger},
+		// mode); sign-up stays closed unless --allow-signup opens it.
+		var mailer mail.Sender = mail.LogSender{Logger: logger}
+		if cfg.SMTPHost != "" {
+			mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+			logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
+		}
+		accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
 			Limiter: lim.limiter, Limits: lim.table, Audit: auditRecorder{log: auditLog, logger: logger},
-			Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL()})
+			Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 		if err != nil {
 			return err
 		}
-		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger})
+		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Now: env.Now,
+			Bots:  admin.BotOptions{Models: bots.Models, IssueToken: tokens.Issue},
+			Audit: auditRecorder{log: auditLog, logger: logger}})
 		if err != nil {
 			return err
 		}

@@ -97,9 +97,21 @@ type setting struct {
 	usage  string
 	def    string
 	secret bool
+	isBool bool // the flag may be given bare (--flag means true)
 	set    func(c *Config, v string) error
 	get    func(c *Config) string
 }
+
+// flagValue holds a setting's flag as text until Load; a boolean one may
+// be given without a value, like the standard library's bool flags.
+type flagValue struct {
+	v      string
+	isBool bool
+}
+
+func (f *flagValue) String() string     { return f.v }
+func (f *flagValue) Set(v string) error { f.v = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
 
 func (s setting) env() string {
 	return "PALISADE_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
@@ -137,7 +149,8 @@ func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) 
 func settings() []setting {
 	var out []setting
 	add := func(name string, g Group, def, usage string, isSecret bool, set func(*Config, string) error, get func(*Config) string) {
-		out = append(out, setting{name: name, group: g, def: def, usage: usage, secret: isSecret, set: set, get: get})
+		// Every boolean setting defaults to "false" and only those do.
+		out = append(out, setting{name: name, group: g, def: def, usage: usage, secret: isSecret, isBool: def == "false", set: set, get: get})
 	}
 	s, g := str(func(c *Config) *string { return &c.DataDir })
 	add("data-dir", GroupStore, "./palisade-data", "directory for the SQLite database, master key and backups", false, s, g)
@@ -289,7 +302,9 @@ func NewLoader(fs *flag.FlagSet, groups Group) *Loader {
 			usage += ", or " + s.env() + "_FILE"
 		}
 		usage += ")"
-		l.flagVals[s.name] = fs.String(s.name, s.def, usage)
+		fv := &flagValue{v: s.def, isBool: s.isBool}
+		fs.Var(fv, s.name, usage)
+		l.flagVals[s.name] = &fv.v
 	}
 	return l
 }

@@ -71,7 +71,7 @@ func TestValidation(t *testing.T) {
 		{[]string{"--role", "boss"}, "--role"},
 		{[]string{"--tls-cert", "c.pem"}, "go together"},
 		{[]string{"--redis-url", "http://x"}, "--redis-url"},
-		{[]string{"--unsafe-allow-privileged-db-role", "maybe"}, "true or false"},
+		{[]string{"--unsafe-allow-privileged-db-role=maybe"}, "true or false"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,bogus"}, "bogus"},
 		{[]string{"--shutdown-timeout", "-1s"}, "positive"},
 	}
@@ -104,7 +104,7 @@ func TestSMTPAndSignup(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("Smtp-Canary-Pass\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err = load(t, []string{"--smtp-host", "mail.example.com", "--smtp-username", "palisade", "--smtp-from", "noreply@example.com", "--allow-signup"},
+	c, err = load(t, []string{"--smtp-host", "mail.example.com", "--smtp-username", "palisade", "--smtp-from", "noreply@example.com", "--allow-signup=true"},
 		map[string]string{"PALISADE_SMTP_PASSWORD_FILE": pwFile, "PALISADE_SMTP_PORT": "2587"})
 	if err != nil {
 		t.Fatal(err)
@@ -149,5 +149,17 @@ func TestSMTPAndSignup(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want mention of %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestBareBoolFlags(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, []string{"--unsafe-egress-allow-loopback", "--addr", "127.0.0.1:9999"}, nil)
+	if err != nil || !c.UnsafeEgressAllowLoopback || c.Addr != "127.0.0.1:9999" {
+		t.Fatalf("bare bool flag: %+v, %v", c.UnsafeEgressAllowLoopback, err)
+	}
+	c, err = load(t, []string{"--unsafe-egress-allow-loopback=false"}, map[string]string{"PALISADE_UNSAFE_EGRESS_ALLOW_LOOPBACK": "true"})
+	if err != nil || c.UnsafeEgressAllowLoopback {
+		t.Fatalf("explicit false flag over env: %v, %v", c.UnsafeEgressAllowLoopback, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -59,6 +60,11 @@ type Deps struct {
 	Store  store.Store
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Sealer opens the sealed text of inbound messages.
+	Sealer store.Sealer
+	// Generator answers inbound messages; nil answers in retrieval-only
+	// mode.
+	Generator conversation.Generator
 }
 
 // Registry holds the workers and periodic jobs of the process.
@@ -66,13 +72,15 @@ type Registry struct {
 	Workers  *river.Workers
 	Periodic []*river.PeriodicJob
 	prune    *PruneWorker
+	inbound  *InboundWorker
 }
 
 // NewRegistry registers every worker. Call Bind once the store is open and
 // before the queue starts.
 func NewRegistry() *Registry {
-	r := &Registry{Workers: river.NewWorkers(), prune: &PruneWorker{}}
+	r := &Registry{Workers: river.NewWorkers(), prune: &PruneWorker{}, inbound: &InboundWorker{}}
 	river.AddWorker(r.Workers, r.prune)
+	river.AddWorker(r.Workers, r.inbound)
 	r.Periodic = []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 			return PruneArgs{}, nil
@@ -84,6 +92,7 @@ func NewRegistry() *Registry {
 // Bind gives the workers their dependencies.
 func (r *Registry) Bind(d Deps) {
 	r.prune.Store, r.prune.Now, r.prune.Logger = d.Store, d.Now, d.Logger
+	r.inbound.Store, r.inbound.Sealer, r.inbound.Generator, r.inbound.Now, r.inbound.Logger = d.Store, d.Sealer, d.Generator, d.Now, d.Logger
 }
 
 // Options are the store options that run this registry's jobs.

@@ -102,7 +102,8 @@ func New(opts Options) *Server {
 	}
 	if opts.RedirectAddr != "" && opts.TLS != nil {
 		s.redirect = &http.Server{
-			Handler:           RedirectHandler(),
+			// Even a redirect carries the edge's headers and request id.
+			Handler:           httpx.Edge(httpx.EdgeConfig{Logger: opts.Logger, Proxies: opts.Proxies, Methods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}}, RedirectHandler()),
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			ReadTimeout:       ReadTimeout,
 			WriteTimeout:      ReadTimeout,
@@ -118,14 +119,27 @@ func New(opts Options) *Server {
 // mounted surfaces, all behind the edge.
 func (s *Server) PublicHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// Registered for every method, so a surface mounted at "/" cannot take
+	// the other methods over and answer them 404: they are 405 here.
+	mux.Handle("/healthz", getOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
+	}))
+	mux.Handle("/readyz", getOnly(s.ready))
 	for pattern, h := range s.opts.Mounts {
 		mux.Handle(pattern, h)
 	}
 	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies}, httpx.Mux(mux))
+}
+
+// getOnly serves GET and HEAD and answers 405 to every other method.
+func getOnly(f http.HandlerFunc) http.Handler {
+	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return httpx.MethodNotAllowed(http.MethodGet, http.MethodHead)
+		}
+		f(w, r)
+		return nil
+	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

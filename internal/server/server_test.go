@@ -178,3 +178,22 @@ func TestRedirectOnlyListener(t *testing.T) {
 		t.Fatalf("bad host: %d", resp.StatusCode)
 	}
 }
+
+// TestHealthOtherMethods: /healthz and /readyz answer 405 to other methods
+// even with a surface mounted at "/".
+func TestHealthOtherMethods(t *testing.T) {
+	t.Parallel()
+	catchAll := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	s := start(t, server.Options{Mounts: map[string]http.Handler{"/": catchAll}})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+s.Addr().String()+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("DELETE %s = %d, Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+}

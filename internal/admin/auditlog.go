@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// auditPageSize is how many entries one page of the audit log shows.
+const auditPageSize = 50
+
+// auditRow is one entry as the audit page shows it. Every field is plain
+// text that html/template escapes: targets and details can carry text an
+// outsider chose (an e-mail address typed at log-in, a bot name).
+type auditRow struct {
+	Seq       int64
+	Time      time.Time
+	Actor     string
+	ActorName string // the member's e-mail address, when the actor is a current member
+	Action    string
+	Target    string
+	Outcome   string
+	IP        string
+	RequestID string
+	Detail    []string
+}
+
+// auditPage shows the workspace's audit log, newest first, a page at a
+// time; ?before=SEQ continues after the entry with that sequence number.
+func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	ctx := r.Context()
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return palisade.FieldError("before", "before must be a positive entry number")
+		}
+		before = n
+	}
+	// One more than a page tells whether there is a next page.
+	entries, err := u.o.Store.ListAudit(ctx, q.actor.Scope, store.ListAuditParams{BeforeSeq: before, Limit: auditPageSize + 1})
+	if err != nil {
+		return err
+	}
+	next := int64(0)
+	if len(entries) > auditPageSize {
+		entries = entries[:auditPageSize]
+		next = entries[len(entries)-1].Seq
+	}
+	names, err := u.memberEmails(r, q)
+	if err != nil {
+		return err
+	}
+	rows := make([]auditRow, 0, len(entries))
+	for _, e := range entries {
+		row := auditRow{Seq: e.Seq, Time: e.CreatedAt, Actor: e.Actor, ActorName: names[e.Actor], Action: e.Action, Target: e.Target,
+			Outcome: e.Outcome, IP: e.IP, RequestID: e.RequestID}
+		if d, err := audit.DecodeDetail(e.Detail); err == nil {
+			for k, v := range d {
+				row.Detail = append(row.Detail, k+"="+v)
+			}
+			sort.Strings(row.Detail)
+		}
+		rows = append(rows, row)
+	}
+	return u.render(w, r, http.StatusOK, "audit", u.newPage(q, "Audit log", map[string]any{"Rows": rows, "Next": next, "First": before == 0}))
+}
+
+// memberEmails maps the current members' user ids to their addresses, so
+// the log names people; former members stay ids.
+func (u *UI) memberEmails(r *http.Request, q *req) (map[string]string, error) {
+	ms, err := u.o.Store.ListMembers(r.Context(), q.actor.Scope)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		usr, err := u.o.Store.GetUser(r.Context(), m.UserID)
+		if err != nil {
+			return nil, err
+		}
+		out[string(m.UserID)] = usr.Email
+	}
+	return out, nil
+}

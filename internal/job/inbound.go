@@ -1,0 +1,153 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/riverqueue/river"
+
+	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// The sealed text of an inbound job is bound to this table and column, and
+// to the job's bot, channel and delivery reference as the row, so it opens
+// only as the text of that one delivery.
+const (
+	InboundSealTable  = "river_job"
+	InboundSealColumn = "inbound"
+)
+
+// InboundMaxAttempts bounds the retries of an inbound message. With River's
+// backoff (attempt⁴ seconds) ten attempts span about three hours, long
+// enough to ride out a provider outage, short enough that a user is not
+// answered a day late.
+const InboundMaxAttempts = 10
+
+// InboundTimeout is how long one attempt may take: a slow model answering a
+// long prompt, with the gateway's own retries, takes minutes, not River's
+// default minute.
+const InboundTimeout = 5 * time.Minute
+
+// maxRef bounds a delivery reference; platforms' ids are far shorter.
+const maxRef = 256
+
+// InboundArgs is one inbound message to answer. The text is sealed with
+// the workspace's keys (SealInbound), so no message body sits in clear in
+// the queue table, its backups or its logs.
+type InboundArgs struct {
+	Workspace palisade.WorkspaceID `json:"workspace"`
+	BotID     palisade.BotID       `json:"bot_id"`
+	Channel   string               `json:"channel"`
+	UserID    string               `json:"user_id"`
+	ChatID    string               `json:"chat_id,omitempty"`
+	// Ref is the channel's delivery id; the conversation service stores
+	// it with the message and the reply, which makes a retry idempotent.
+	Ref        string `json:"ref"`
+	SealedText []byte `json:"sealed_text"`
+}
+
+// Kind is River's name for the job.
+func (InboundArgs) Kind() string { return "inbound_message" }
+
+// InsertOpts makes failed answers retry with River's backoff.
+func (InboundArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: InboundMaxAttempts}
+}
+
+// sealRow is the row id bound into the sealed text. The parts are
+// validated identifiers without '/', except the ref, which comes last, so
+// no two deliveries share a row id.
+func (a InboundArgs) sealRow() string {
+	return string(a.BotID) + "/" + a.Channel + "/" + a.Ref
+}
+
+func (a InboundArgs) check() error {
+	if a.Workspace == "" || a.BotID == "" || a.Channel == "" || a.UserID == "" {
+		return errors.New("inbound job: workspace, bot, channel and user are required")
+	}
+	if strings.Contains(a.Channel, "/") || strings.Contains(string(a.BotID), "/") {
+		return errors.New("inbound job: malformed bot or channel")
+	}
+	if a.Ref == "" || len(a.Ref) > maxRef || !utf8.ValidString(a.Ref) {
+		return fmt.Errorf("inbound job: the delivery reference must be 1 to %d bytes of UTF-8", maxRef)
+	}
+	return nil
+}
+
+// SealInbound returns args with text sealed into SealedText. Every field
+// other than SealedText must already be set: the seal is bound to them.
+func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, text string) (InboundArgs, error) {
+	if sealer == nil {
+		return InboundArgs{}, store.ErrNoSealer
+	}
+	if err := args.check(); err != nil {
+		return InboundArgs{}, err
+	}
+	sealed, err := sealer.Seal(ctx, args.Workspace, InboundSealTable, InboundSealColumn, args.sealRow(), []byte(text))
+	if err != nil {
+		return InboundArgs{}, fmt.Errorf("sealing inbound message: %w", err)
+	}
+	args.SealedText = sealed
+	return args, nil
+}
+
+// InboundWorker answers inbound messages through the conversation service.
+// A retry is safe: the service returns a reply already stored for the
+// delivery without calling the generator, and answers a stored but
+// unanswered message without storing it twice.
+type InboundWorker struct {
+	river.WorkerDefaults[InboundArgs]
+	Store  store.Store
+	Sealer store.Sealer
+	// Generator answers with a language model; nil answers in
+	// retrieval-only mode, as the API does without a provider.
+	Generator conversation.Generator
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Timeout allows for slow models.
+func (w *InboundWorker) Timeout(*river.Job[InboundArgs]) time.Duration { return InboundTimeout }
+
+func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) error {
+	args := j.Args
+	if err := args.check(); err != nil {
+		// Malformed arguments never become well-formed: no retry.
+		return river.JobCancel(err)
+	}
+	if w.Sealer == nil {
+		// A misconfiguration the operator can fix: keep retrying.
+		return store.ErrNoSealer
+	}
+	text, err := w.Sealer.Open(ctx, args.Workspace, InboundSealTable, InboundSealColumn, args.sealRow(), args.SealedText)
+	if err != nil {
+		// A text that does not open was tampered with, moved, or belongs
+		// to a crypto-shredded workspace; it will not open later either.
+		return river.JobCancel(fmt.Errorf("opening inbound message of job %d: %w", j.ID, err))
+	}
+	svc := &conversation.Service{Store: w.Store, Knowledge: &knowledge.Service{Store: w.Store, Now: w.Now}, Generator: w.Generator, Now: w.Now}
+	reply, err := svc.Handle(ctx, store.ScopeFor(args.Workspace), conversation.Inbound{BotID: args.BotID, Channel: args.Channel,
+		UserID: args.UserID, ChatID: args.ChatID, Text: string(text), InboundRef: args.Ref})
+	if err != nil {
+		switch palisade.ErrorCode(err) {
+		case palisade.CodeInvalid, palisade.CodeNotFound, palisade.CodeTooLarge, palisade.CodeForbidden:
+			// The message or its bot is refused for good (too long, bot
+			// deleted); retrying cannot change that.
+			w.Logger.WarnContext(ctx, "inbound message refused", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel,
+				"code", string(palisade.ErrorCode(err)))
+			return river.JobCancel(fmt.Errorf("answering inbound message: %w", err))
+		}
+		return fmt.Errorf("answering inbound message: %w", err)
+	}
+	w.Logger.InfoContext(ctx, "inbound message answered", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel,
+		"mode", reply.Mode, "replayed", reply.Replayed, "attempt", j.Attempt)
+	return nil
+}

@@ -1,0 +1,311 @@
+package job_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
+	"github.com/palisadehq/palisade/internal/servicetest"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
+)
+
+// fakeGenerator counts its calls and fails the first failFirst of them.
+type fakeGenerator struct {
+	mu        sync.Mutex
+	calls     int
+	failFirst int
+	messages  []string
+	histories [][]conversation.Turn
+}
+
+func (g *fakeGenerator) Generate(_ context.Context, req conversation.Request) (conversation.Generated, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls++
+	g.messages = append(g.messages, req.Message)
+	g.histories = append(g.histories, append([]conversation.Turn(nil), req.History...))
+	if g.calls <= g.failFirst {
+		return conversation.Generated{}, palisade.Errorf(palisade.CodeUnavailable, "the provider is unavailable")
+	}
+	return conversation.Generated{Text: "Generated answer to: " + req.Message, TokensIn: 7, TokensOut: 5}, nil
+}
+
+func (g *fakeGenerator) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls
+}
+
+type inboundEnv struct {
+	s      store.Store
+	sealer store.Sealer
+	scope  store.Scope
+	bot    palisade.Bot
+	gen    *fakeGenerator
+}
+
+var jobOpeners = map[string]func(t *testing.T, o store.Options) store.Store{
+	"sqlite": func(t *testing.T, o store.Options) store.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+	"postgres": func(t *testing.T, o store.Options) store.Store {
+		role := servicetest.PostgresRole(t)
+		admin := servicetest.Postgres(t)
+		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), o, postgres.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+}
+
+// startInbound opens a store with a keyring, creates a workspace and a bot,
+// binds a counting generator and starts the queue.
+func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
+	t.Helper()
+	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	reg := job.NewRegistry()
+	s := jobOpeners[dialect](t, reg.Options(store.Options{JobPollInterval: 20 * time.Millisecond, Sealer: sealer}))
+	t.Cleanup(func() { s.Close() })
+	now := time.Now
+	reg.Bind(job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Generator: gen})
+	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Inbound", Now: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := store.ScopeFor(ws.ID)
+	bot, err := s.CreateBot(t.Context(), scope, palisade.Bot{Name: "Helper", SystemPrompt: "You are Helper.", Model: "gpt-4o-mini", CreatedAt: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Jobs().Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Jobs().Stop(ctx)
+	})
+	return inboundEnv{s: s, sealer: sealer, scope: scope, bot: bot, gen: gen}
+}
+
+func (e inboundEnv) args(t *testing.T, ref, text string) job.InboundArgs {
+	t.Helper()
+	a, err := job.SealInbound(t.Context(), e.sealer, job.InboundArgs{Workspace: e.scope.Workspace(), BotID: e.bot.ID, Channel: "telegram",
+		UserID: "4242", Ref: ref}, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (e inboundEnv) enqueue(t *testing.T, a job.InboundArgs) {
+	t.Helper()
+	if err := e.s.Jobs().Enqueue(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// messages reads the stored messages of the user's conversation.
+func (e inboundEnv) messages(t *testing.T) []store.Message {
+	t.Helper()
+	in := conversation.Inbound{BotID: e.bot.ID, Channel: "telegram", UserID: "4242"}
+	conv, err := e.s.OpenConversation(t.Context(), e.scope, store.OpenConversationParams{BotID: e.bot.ID, Key: in.Key(), Channel: "telegram",
+		ExternalUser: "4242", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := e.s.ListMessages(t.Context(), e.scope, conv.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+type jobRow struct {
+	state string
+	args  string
+}
+
+// jobs reads the inbound rows of River's table as stored.
+func (e inboundEnv) jobs(t *testing.T) []jobRow {
+	t.Helper()
+	d := e.s.(interface{ Driver() sqlstore.Driver }).Driver()
+	q := `SELECT state, CAST(args AS TEXT) FROM river_job WHERE kind = $1 ORDER BY id`
+	if e.s.Dialect() == store.DialectPostgres {
+		q = `SELECT state::text, args::text FROM river_job WHERE kind = $1 ORDER BY id`
+	}
+	var out []jobRow
+	err := d.InTx(t.Context(), sqlstore.TxScope{}, func(tx sqlstore.Tx) error {
+		rows, err := tx.Query(t.Context(), q, job.InboundArgs{}.Kind())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r jobRow
+			if err := rows.Scan(&r.state, &r.args); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitFor polls until cond holds; the deadline only bounds a broken run.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e inboundEnv) waitStates(t *testing.T, want ...string) []jobRow {
+	t.Helper()
+	var rows []jobRow
+	waitFor(t, "jobs in states "+strings.Join(want, ","), func() bool {
+		rows = e.jobs(t)
+		if len(rows) != len(want) {
+			return false
+		}
+		for i, r := range rows {
+			if r.state != want[i] {
+				return false
+			}
+		}
+		return true
+	})
+	return rows
+}
+
+func checkAnswered(t *testing.T, msgs []store.Message, text string) {
+	t.Helper()
+	if len(msgs) != 2 || msgs[0].Role != store.RoleUser || msgs[0].Body != text ||
+		msgs[1].Role != store.RoleAssistant || msgs[1].Body != "Generated answer to: "+text {
+		t.Fatalf("stored messages = %+v", msgs)
+	}
+}
+
+func TestInboundJob(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			t.Run("worked once, sealed in the queue", func(t *testing.T) {
+				t.Parallel()
+				e := startInbound(t, dialect, &fakeGenerator{})
+				const text = "CanaryInboundBody where is my parcel?"
+				a := e.args(t, "update-1", text)
+				e.enqueue(t, a)
+				rows := e.waitStates(t, "completed")
+				if n := e.gen.count(); n != 1 {
+					t.Fatalf("generator called %d times, want 1", n)
+				}
+				checkAnswered(t, e.messages(t), text)
+				// The queue row holds the sealed text only: neither the
+				// plaintext nor its base64 (how JSON carries []byte).
+				raw := rows[0].args
+				if !strings.Contains(raw, base64.StdEncoding.EncodeToString(a.SealedText)) {
+					t.Fatalf("the job row does not hold the sealed text (the check below would be blind): %s", raw)
+				}
+				for _, leak := range []string{"CanaryInboundBody", base64.StdEncoding.EncodeToString([]byte(text))} {
+					if strings.Contains(raw, leak) {
+						t.Fatalf("the job row holds the message in clear: %s", raw)
+					}
+				}
+
+				// The same job again after success: answered from the
+				// store, the generator is not called again.
+				e.enqueue(t, a)
+				e.waitStates(t, "completed", "completed")
+				if n := e.gen.count(); n != 1 {
+					t.Fatalf("generator called %d times after a re-insert, want 1", n)
+				}
+				checkAnswered(t, e.messages(t), text)
+			})
+			t.Run("retried after a failure", func(t *testing.T) {
+				t.Parallel()
+				e := startInbound(t, dialect, &fakeGenerator{failFirst: 1})
+				const text = "Do you ship to Norway?"
+				e.enqueue(t, e.args(t, "update-2", text))
+				e.waitStates(t, "completed")
+				if n := e.gen.count(); n != 2 {
+					t.Fatalf("generator called %d times, want 2 (one failure, one retry)", n)
+				}
+				checkAnswered(t, e.messages(t), text)
+				// The retry did not hand the stored message to the model
+				// twice (once as history, once as the message).
+				e.gen.mu.Lock()
+				defer e.gen.mu.Unlock()
+				if len(e.gen.histories[1]) != 0 || e.gen.messages[1] != text {
+					t.Fatalf("retry got history %+v and message %q", e.gen.histories[1], e.gen.messages[1])
+				}
+			})
+			t.Run("text bound to its delivery", func(t *testing.T) {
+				t.Parallel()
+				e := startInbound(t, dialect, &fakeGenerator{})
+				// A sealed text moved onto another delivery does not
+				// open: the job is cancelled, nothing is generated or
+				// stored.
+				a := e.args(t, "update-3", "original text")
+				a.Ref = "update-4"
+				e.enqueue(t, a)
+				e.waitStates(t, "cancelled")
+				if n := e.gen.count(); n != 0 {
+					t.Fatalf("generator called %d times for a text that must not open", n)
+				}
+				if msgs := e.messages(t); len(msgs) != 0 {
+					t.Fatalf("stored %+v", msgs)
+				}
+			})
+		})
+	}
+}
+
+func TestSealInboundRefusals(t *testing.T) {
+	t.Parallel()
+	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	ok := job.InboundArgs{Workspace: palisade.NewWorkspaceID(), BotID: palisade.NewBotID(), Channel: "telegram", UserID: "1", Ref: "r"}
+	if _, err := job.SealInbound(t.Context(), nil, ok, "x"); !errors.Is(err, store.ErrNoSealer) {
+		t.Fatalf("no sealer: %v", err)
+	}
+	noRef := ok
+	noRef.Ref = ""
+	if _, err := job.SealInbound(t.Context(), sealer, noRef, "x"); err == nil {
+		t.Fatal("a job without a delivery reference was sealed: it could never be retried idempotently")
+	}
+	if a, err := job.SealInbound(t.Context(), sealer, ok, "hello"); err != nil || len(a.SealedText) == 0 || strings.Contains(string(a.SealedText), "hello") {
+		t.Fatalf("sealed %q, %v", a.SealedText, err)
+	}
+}
