@@ -135,7 +135,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		mounts["/api/"] = a.Handler()
 		// Without SMTP settings mail goes to the server log (embedded
 		// mode); sign-up stays closed unless --allow-signup opens it.
-		var mailer mail.Sender = mail.LogSender{Logger: logger}
+		var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 		if cfg.SMTPHost != "" {
 			mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
 			logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)

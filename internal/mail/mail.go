@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/mail"
@@ -48,11 +49,16 @@ func (m Message) validate() error {
 	return nil
 }
 
-// LogSender writes each message to the log it is given: the embedded
-// mode's stand-in for SMTP (SPEC R2). The whole message goes in one record,
-// so the link travels with its purpose and recipient.
+// LogSender is the embedded mode's stand-in for SMTP (SPEC R2): each
+// message is handed to the operator on the server's console. With Out set,
+// the whole message (its one-time link included) is written there, and the
+// structured log records only that a message was printed: the log goes
+// through the redactor, which would rightly blank the link, and logs are
+// shipped and kept where a link must not be. Without Out the message goes
+// to the log in one record (its link redacted).
 type LogSender struct {
 	Logger *slog.Logger
+	Out    io.Writer
 }
 
 var _ Sender = LogSender{}
@@ -60,6 +66,14 @@ var _ Sender = LogSender{}
 func (s LogSender) Send(ctx context.Context, m Message) error {
 	if err := m.validate(); err != nil {
 		return err
+	}
+	if s.Out != nil {
+		if _, err := fmt.Fprintf(s.Out, "\n--- e-mail not sent (no SMTP configured); deliver it by hand ---\nTo: %s\nSubject: %s\n\n%s\n--- end of e-mail ---\n\n",
+			m.To, m.Subject, m.Body); err != nil {
+			return fmt.Errorf("printing e-mail: %w", err)
+		}
+		s.Logger.InfoContext(ctx, "e-mail printed to the console (no SMTP configured)", slog.String("to", m.To), slog.String("subject", m.Subject))
+		return nil
 	}
 	s.Logger.InfoContext(ctx, "e-mail not sent (no SMTP configured); deliver it by hand",
 		slog.String("to", m.To), slog.String("subject", m.Subject), slog.String("body", m.Body))
