@@ -178,6 +178,16 @@ func seedSecrets(t *testing.T, s *sealedStore, scope store.Scope, n int) map[sto
 	if _, err := s.CreateChannel(ctx, scope, store.CreateChannelParams{BotID: bot.ID, Kind: "telegram", Credentials: secret.New("123:tok"), Secret: secret.New("whsec"), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	// A message body: sealed by the store, resealed by reencrypt like
+	// every other sealed column.
+	conv, err := s.OpenConversation(ctx, scope, store.OpenConversationParams{BotID: bot.ID, Key: "agent:" + string(bot.ID) + ":api:dm:seed",
+		Channel: "api", ExternalUser: "seed", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv.ID, Role: store.RoleUser, Body: "hello from " + string(scope.Workspace()), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	keys := map[store.ProviderKeyID]string{}
 	for i := range n {
 		v := fmt.Sprintf("sk-seed-%d-%s", i, scope.Workspace())
@@ -257,7 +267,7 @@ func TestKeysRotateAndReencrypt(t *testing.T) {
 
 			// Reencrypt: every field of every workspace under data key v2.
 			out = mustCLI(t, env, "keys", "reencrypt", "--settle", "0", "--batch", "2")
-			if !strings.Contains(out, "resealed 8 of 8 field(s) in 2 workspace(s); retired 2 old data key(s)") {
+			if !strings.Contains(out, "resealed 10 of 10 field(s) in 2 workspace(s); retired 2 old data key(s)") {
 				t.Fatalf("keys reencrypt = %q", out)
 			}
 			s = openSealed(t, env)
