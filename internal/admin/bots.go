@@ -19,11 +19,13 @@ import (
 // workspace scope, so another workspace's bot id reads as not found. The
 // fields are validated by botspec, the same code the REST API uses.
 
-func (u *UI) models() []string {
-	if u.o.Bots.Models == nil {
-		return botspec.DefaultModels()
+func (u *UI) models(q *req) []string {
+	models := u.o.Bots.Models
+	if models == nil {
+		models = botspec.DefaultModels()
 	}
-	return u.o.Bots.Models
+	// The workspace's own allowlist narrows the operator's.
+	return botspec.Narrow(models, q.ws)
 }
 
 func (u *UI) now() time.Time {
@@ -96,18 +98,18 @@ func (u *UI) botPageOf(q *req, b palisade.Bot, f botForm, isNew bool) page {
 	if isNew {
 		title = "Create a bot"
 	}
-	return u.newPage(q, title, map[string]any{"Bot": b, "New": isNew, "Form": f, "Models": u.models(), "PIIModes": botspec.PIIModes(),
+	return u.newPage(q, title, map[string]any{"Bot": b, "New": isNew, "Form": f, "Models": u.models(q), "PIIModes": botspec.PIIModes(),
 		"MaxName": botspec.MaxName, "MaxSystemPrompt": botspec.MaxSystemPrompt, "MaxTokens": botspec.MaxOutputTokensCap,
 		"MaxTemperature": botspec.MaxTemperature, "HasToken": len(b.GatewayTokenHash) > 0})
 }
 
 func (u *UI) newBotPage(w http.ResponseWriter, r *http.Request, q *req) error {
-	return u.render(w, r, http.StatusOK, "bot", u.botPageOf(q, palisade.Bot{}, formOf(botspec.New(u.models())), true))
+	return u.render(w, r, http.StatusOK, "bot", u.botPageOf(q, palisade.Bot{}, formOf(botspec.New(u.models(q))), true))
 }
 
 func (u *UI) createBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	f := botFormFrom(r)
-	b, err := u.newBot(f)
+	b, err := u.newBot(q, f)
 	if err == nil {
 		b, err = u.o.Store.CreateBot(r.Context(), q.actor.Scope, b)
 	}
@@ -120,12 +122,12 @@ func (u *UI) createBot(w http.ResponseWriter, r *http.Request, q *req) error {
 
 // newBot validates the form into a new bot with its gateway token, issued
 // exactly as the API does: only the salt and hash are kept.
-func (u *UI) newBot(f botForm) (palisade.Bot, error) {
+func (u *UI) newBot(q *req, f botForm) (palisade.Bot, error) {
 	in, err := f.input()
 	if err != nil {
 		return palisade.Bot{}, err
 	}
-	models := u.models()
+	models := u.models(q)
 	b := botspec.New(models)
 	b.CreatedAt = u.now()
 	if err := in.Apply(&b, models); err != nil {
@@ -161,7 +163,7 @@ func (u *UI) updateBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	changed.AllowedDomains = append([]string(nil), b.AllowedDomains...)
 	in, err := f.input()
 	if err == nil {
-		err = in.Apply(&changed, u.models())
+		err = in.Apply(&changed, u.models(q))
 	}
 	if err == nil {
 		changed.UpdatedAt = u.now()

@@ -2,11 +2,14 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/botspec"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
@@ -505,14 +508,50 @@ func (u *UI) revokeKey(w http.ResponseWriter, r *http.Request, q *req) error {
 
 // ---- settings ----
 
+func (u *UI) settingsData(q *req) map[string]any {
+	all := u.o.Bots.Models
+	if all == nil {
+		all = botspec.DefaultModels()
+	}
+	return map[string]any{"RequireMFA": q.ws.RequireMFA, "Models": strings.Join(q.ws.AllowedModels, "\n"), "OperatorModels": all}
+}
+
 func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
-	return u.render(w, r, http.StatusOK, "settings", u.newPage(q, "Security settings", map[string]any{"RequireMFA": q.ws.RequireMFA}))
+	return u.render(w, r, http.StatusOK, "settings", u.newPage(q, "Security settings", u.settingsData(q)))
+}
+
+// setModels sets the workspace's own model allowlist: each model must be
+// one the operator allows; empty allows them all.
+func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
+	all := u.o.Bots.Models
+	if all == nil {
+		all = botspec.DefaultModels()
+	}
+	var models []string
+	for _, line := range strings.Split(r.PostFormValue("models"), "\n") {
+		m := strings.TrimSpace(line)
+		if m == "" {
+			continue
+		}
+		if !slices.Contains(all, m) {
+			return u.formError(w, r, "settings", u.newPage(q, "Security settings", u.settingsData(q)),
+				palisade.FieldError("models", "each model must be one of the operator's: %s", strings.Join(all, ", ")))
+		}
+		if !slices.Contains(models, m) {
+			models = append(models, m)
+		}
+	}
+	if err := u.o.Store.SetWorkspaceModels(r.Context(), q.actor.Scope, models); err != nil {
+		return err
+	}
+	u.audit(r.Context(), q, audit.ActionWorkspaceChanged, "models")
+	return redirect(w, r, "/w/"+string(q.ws.ID)+"/settings")
 }
 
 func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error {
 	on := r.PostFormValue("require") == "on"
 	if err := u.o.Account.SetRequireMFA(r.Context(), *q.actor, on, q.client); err != nil {
-		return u.formError(w, r, "settings", u.newPage(q, "Security settings", map[string]any{"RequireMFA": q.ws.RequireMFA}), err)
+		return u.formError(w, r, "settings", u.newPage(q, "Security settings", u.settingsData(q)), err)
 	}
 	return redirect(w, r, "/w/"+string(q.ws.ID)+"/settings")
 }

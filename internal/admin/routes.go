@@ -63,6 +63,7 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/keys/{keyId}/revoke", auth.PermKeysWrite, u.revokeKey},
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
+		{post, "/w/{workspaceId}/settings/models", auth.PermSettingsWrite, u.setModels},
 		{get, "/w/{workspaceId}/bots", auth.PermBotsRead, u.botsPage},
 		{post, "/w/{workspaceId}/bots", auth.PermBotsWrite, u.createBot},
 		{get, "/w/{workspaceId}/bots/new", auth.PermBotsWrite, u.newBotPage},

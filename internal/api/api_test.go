@@ -220,3 +220,34 @@ func TestExpiredKeyRefused(t *testing.T) {
 		t.Fatalf("expired key: status %d", resp.StatusCode)
 	}
 }
+
+// TestWorkspaceModelAllowlist: a workspace's own allowlist narrows the
+// operator's for bots created or changed through the API.
+func TestWorkspaceModelAllowlist(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := &api.API{Store: b.store, Now: time.Now, Bots: api.BotConfig{Models: []string{"m-small", "m-large"}}}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
+	defer srv.Close()
+	key := b.key(t, "bots:write")
+	if err := b.store.SetWorkspaceModels(t.Context(), b.scope, []string{"m-small"}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(model string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/bots", strings.NewReader(`{"name":"x","model":"`+model+`"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("m-large"); code != http.StatusBadRequest {
+		t.Fatalf("model the workspace does not allow: %d", code)
+	}
+	if code := post("m-small"); code != http.StatusCreated {
+		t.Fatalf("allowed model: %d", code)
+	}
+}

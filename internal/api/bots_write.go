@@ -58,7 +58,10 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil {
 		return palisade.FieldError("name", "name is required")
 	}
-	models := a.Bots.models()
+	models, err := a.allowedModels(r, p)
+	if err != nil {
+		return err
+	}
 	b := botspec.New(models)
 	b.CreatedAt = a.Now()
 	if err := in.Apply(&b, models); err != nil {
@@ -68,7 +71,7 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) error {
 	if a.Bots.Tokens != nil {
 		b.GatewayTokenSalt, b.GatewayTokenHash = a.Bots.Tokens.Issue(b.ID)
 	}
-	b, err := a.Store.CreateBot(r.Context(), p.Scope, b)
+	b, err = a.Store.CreateBot(r.Context(), p.Scope, b)
 	if err != nil {
 		return err
 	}
@@ -85,7 +88,11 @@ func (a *API) updateBot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := in.Apply(&b, a.Bots.models()); err != nil {
+	models, err := a.allowedModels(r, p)
+	if err != nil {
+		return err
+	}
+	if err := in.Apply(&b, models); err != nil {
 		return err
 	}
 	b.UpdatedAt = a.Now()
@@ -94,6 +101,15 @@ func (a *API) updateBot(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toBotJSON(b))
+}
+
+// allowedModels is the operator's allowlist narrowed by the workspace's own.
+func (a *API) allowedModels(r *http.Request, p Principal) ([]string, error) {
+	ws, err := a.Store.GetWorkspace(r.Context(), p.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return botspec.Narrow(a.Bots.models(), ws), nil
 }
 
 func (a *API) deleteBot(w http.ResponseWriter, r *http.Request) error {

@@ -131,3 +131,15 @@ func (in Input) Apply(b *palisade.Bot, models []string) error {
 	}
 	return nil
 }
+
+// Narrow keeps the models of the operator's allowlist that the workspace's
+// own allowlist admits, in the operator's order.
+func Narrow(models []string, ws palisade.Workspace) []string {
+	out := make([]string, 0, len(models))
+	for _, m := range models {
+		if ws.AllowsModel(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

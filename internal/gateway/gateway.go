@@ -54,6 +54,7 @@ type Service interface {
 
 // Store is what the gateway reads and writes.
 type Store interface {
+	GetWorkspace(ctx context.Context, scope store.Scope) (palisade.Workspace, error)
 	LookupBotWorkspace(ctx context.Context, id palisade.BotID) (palisade.WorkspaceID, error)
 	GetBot(ctx context.Context, scope store.Scope, id palisade.BotID) (palisade.Bot, error)
 	AddUsage(ctx context.Context, scope store.Scope, p store.AddUsageParams) error
@@ -156,6 +157,14 @@ func (g *Gateway) admit(ctx context.Context, c Call) (store.Scope, llm.Request, 
 	}
 	p, ok := g.providers[req.Model]
 	if !ok {
+		return scope, req, nil, ErrModel
+	}
+	// The workspace's own allowlist narrows the operator's.
+	workspace, err := g.store.GetWorkspace(ctx, scope)
+	if err != nil {
+		return scope, req, nil, fmt.Errorf("gateway: reading workspace: %w", err)
+	}
+	if !workspace.AllowsModel(req.Model) {
 		return scope, req, nil, ErrModel
 	}
 	inbound := c.Inbound

@@ -165,6 +165,17 @@ func TestGatewayRefusals(t *testing.T) {
 	if n := f.provider.count(); n != 0 {
 		t.Fatalf("the provider was called %d times for refused calls", n)
 	}
+	// A workspace's own allowlist narrows the operator's: a model the
+	// operator allows but the workspace does not is refused.
+	if err := f.store.SetWorkspaceModels(ctx, f.workspace, []string{"claude-3-5-haiku-latest"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.g.Complete(ctx, call(f.botA.ID, f.tokenA, "hi")); code(err) != palisade.CodeForbidden {
+		t.Fatalf("model off the workspace allowlist: %v", err)
+	}
+	if err := f.store.SetWorkspaceModels(ctx, f.workspace, nil); err != nil {
+		t.Fatal(err)
+	}
 	// Exactly 4,000 characters pass.
 	if _, err := f.g.Complete(ctx, call(f.botA.ID, f.tokenA, strings.Repeat("é", 4000))); err != nil {
 		t.Fatalf("4,000 characters refused: %v", err)

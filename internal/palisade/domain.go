@@ -8,7 +8,23 @@ type Workspace struct {
 	Name          string
 	RequireMFA    bool
 	RetentionDays int
+	// AllowedModels narrows the operator's model allowlist for this
+	// workspace; empty allows every model the operator does.
+	AllowedModels []string
 	CreatedAt     time.Time
+}
+
+// AllowsModel reports whether the workspace's own allowlist admits model.
+func (w Workspace) AllowsModel(model string) bool {
+	if len(w.AllowedModels) == 0 {
+		return true
+	}
+	for _, m := range w.AllowedModels {
+		if m == model {
+			return true
+		}
+	}
+	return false
 }
 
 // User is a person who can sign in. Users are global: one user may be a member

@@ -81,6 +81,9 @@ type Store interface {
 type Workspaces interface {
 	CreateWorkspace(ctx context.Context, p CreateWorkspaceParams) (palisade.Workspace, error)
 	GetWorkspace(ctx context.Context, scope Scope) (palisade.Workspace, error)
+	// SetWorkspaceModels sets the workspace's own model allowlist, which
+	// narrows the operator's; empty allows every model the operator does.
+	SetWorkspaceModels(ctx context.Context, scope Scope, models []string) error
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)

@@ -25,11 +25,22 @@ func (s *Store) GetWorkspace(ctx context.Context, scope store.Scope) (palisade.W
 	var w palisade.Workspace
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		var id string
-		return tx.QueryRow(ctx, `SELECT id, name, require_mfa, retention_days, created_at FROM workspaces WHERE id = $1`,
-			string(scope.Workspace())).Scan(&id, &w.Name, &w.RequireMFA, &w.RetentionDays, timeScan{&w.CreatedAt})
+		return tx.QueryRow(ctx, `SELECT id, name, require_mfa, retention_days, allowed_models, created_at FROM workspaces WHERE id = $1`,
+			string(scope.Workspace())).Scan(&id, &w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt})
 	})
 	w.ID = scope.Workspace()
 	return w, s.mapErr(err, "reading workspace")
+}
+
+func (s *Store) SetWorkspaceModels(ctx context.Context, scope store.Scope, models []string) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE workspaces SET allowed_models = $1 WHERE id = $2`, joinList(models), string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "setting the workspace's models")
 }
 
 func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error) {

@@ -94,8 +94,14 @@ func testWorkspaces(t *testing.T, open Opener) {
 	s := open(t, store.Options{})
 	a := mustWS(t, s, "Acme")
 	w, err := s.GetWorkspace(ctx(t), a)
-	if err != nil || w.Name != "Acme" || w.ID != a.Workspace() || !w.CreatedAt.Equal(t0) || w.RetentionDays != 90 {
+	if err != nil || w.Name != "Acme" || w.ID != a.Workspace() || !w.CreatedAt.Equal(t0) || w.RetentionDays != 90 || len(w.AllowedModels) != 0 || !w.AllowsModel("any") {
 		t.Fatalf("GetWorkspace = %+v, %v", w, err)
+	}
+	if err := s.SetWorkspaceModels(ctx(t), a, []string{"gpt-4o-mini", "claude-3-5-haiku-latest"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.GetWorkspace(ctx(t), a); len(w.AllowedModels) != 2 || !w.AllowsModel("gpt-4o-mini") || w.AllowsModel("gpt-4o") {
+		t.Fatalf("workspace models = %v", w.AllowedModels)
 	}
 	b := mustWS(t, s, "Beta")
 	ids, err := s.ListWorkspaceIDs(ctx(t))
