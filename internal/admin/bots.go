@@ -225,13 +225,15 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	}
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
 	ks := &knowledge.Service{Store: u.o.Store, Now: u.now}
-	if _, err := ks.Add(r.Context(), q.actor.Scope, b.ID, knowledge.NewDocument(f)); err != nil {
+	d, err := ks.Add(r.Context(), q.actor.Scope, b.ID, knowledge.NewDocument(f))
+	if err != nil {
 		p, derr := u.documentsData(r, q, b, f)
 		if derr != nil {
 			return derr
 		}
 		return u.formError(w, r, "documents", p, err)
 	}
+	u.audit(r.Context(), q, audit.ActionDocumentAdded, string(d.ID))
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
 }
 
@@ -243,6 +245,7 @@ func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	if err := u.o.Store.DeleteDocument(r.Context(), q.actor.Scope, b.ID, palisade.DocumentID(r.PathValue("documentId"))); err != nil {
 		return err
 	}
+	u.audit(r.Context(), q, audit.ActionDocumentDeleted, r.PathValue("documentId"))
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
 }
 

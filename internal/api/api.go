@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -34,6 +35,22 @@ type API struct {
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
+	// Audit records the API's changes in the workspace's audit chain; nil
+	// records nothing (unit tests of handlers).
+	Audit *audit.Logger
+}
+
+// record appends one of the API's own actions to the audit log, acting as
+// the key. A failure is logged and does not undo what the request did.
+func (a *API) record(r *http.Request, action audit.Action, target string) {
+	if a.Audit == nil {
+		return
+	}
+	p, _ := PrincipalFrom(r.Context())
+	e := audit.Entry{Actor: string(p.KeyID), Action: action, Target: target, Outcome: audit.OutcomeSuccess, RequestID: httpx.RequestIDFrom(r.Context())}
+	if err := a.Audit.Record(r.Context(), p.Scope, e); err != nil {
+		httpx.Logger(r.Context()).ErrorContext(r.Context(), "could not record an audit event", "action", string(action), "err", err)
+	}
 }
 
 // Route is one API route and the permission it needs.

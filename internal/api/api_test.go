@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/keystore"
@@ -249,5 +250,36 @@ func TestWorkspaceModelAllowlist(t *testing.T) {
 	}
 	if code := post("m-small"); code != http.StatusCreated {
 		t.Fatalf("allowed model: %d", code)
+	}
+}
+
+// TestChangesAreAudited: bot changes through the API land in the
+// workspace's audit chain, acting as the key.
+func TestChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := &api.API{Store: b.store, Now: time.Now, Audit: audit.New(b.store, audit.Options{})}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
+	defer srv.Close()
+	key := b.key(t, "bots:write")
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/bots", strings.NewReader(`{"name":"Audited"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bot map[string]any
+	json.NewDecoder(resp.Body).Decode(&bot)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	entries, err := b.store.ListAudit(t.Context(), b.scope, store.ListAuditParams{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Action != string(audit.ActionBotCreated) || entries[0].Target != bot["id"] || !strings.HasPrefix(entries[0].Actor, "key_") {
+		t.Fatalf("audit entries = %+v", entries)
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/botspec"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/gateway"
@@ -75,6 +76,7 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.record(r, audit.ActionBotCreated, string(b.ID))
 	return writeJSON(w, http.StatusCreated, toBotJSON(b))
 }
 
@@ -100,6 +102,7 @@ func (a *API) updateBot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.record(r, audit.ActionBotChanged, string(b.ID))
 	return writeJSON(w, http.StatusOK, toBotJSON(b))
 }
 
@@ -117,6 +120,7 @@ func (a *API) deleteBot(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Store.DeleteBot(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId"))); err != nil {
 		return err
 	}
+	a.record(r, audit.ActionBotDeleted, r.PathValue("botId"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -138,5 +142,6 @@ func (a *API) rotateGatewayToken(w http.ResponseWriter, r *http.Request) error {
 	if b, err = a.Store.UpdateBot(r.Context(), p.Scope, b); err != nil {
 		return err
 	}
+	a.record(r, audit.ActionBotTokenRotated, string(b.ID))
 	return writeJSON(w, http.StatusOK, toBotJSON(b))
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/palisadehq/palisade/internal/audit"
 	"net/http"
 	"time"
 
@@ -48,6 +49,7 @@ func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.record(r, audit.ActionDocumentAdded, string(d.ID))
 	return writeJSON(w, http.StatusCreated, toDocumentJSON(d))
 }
 

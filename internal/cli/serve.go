@@ -131,7 +131,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		mounts["/gateway/"] = gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes()
 	}
 	if cfg.Role == "all" || cfg.Role == "web" {
-		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table}
+		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table, Audit: auditLog}
 		mounts["/api/"] = a.Handler()
 		// Without SMTP settings mail goes to the server log (embedded
 		// mode); sign-up stays closed unless --allow-signup opens it.
