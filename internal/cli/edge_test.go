@@ -663,3 +663,36 @@ func TestEmbeddedMailOnConsole(t *testing.T) {
 		t.Fatalf("following the printed link: %d", resp.StatusCode)
 	}
 }
+
+// TestBodyLimitsPerSurface: each surface's body limit is configurable on
+// its own; a body over the API's limit is refused with 413 while the same
+// body to the UI is read.
+func TestBodyLimitsPerSurface(t *testing.T) {
+	t.Parallel()
+	r := serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")}, "--max-body-api", "4096", "--max-body-ui", "65536")
+	body := strings.Repeat("a", 8192)
+	resp, err := http.Post(r.public+"/api/v1/bots", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("8 KiB to the API with a 4 KiB limit: %d", resp.StatusCode)
+	}
+	resp, err = http.Post(r.public+"/login", "application/x-www-form-urlencoded", strings.NewReader("email=a%40b.example&password="+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		t.Fatal("8 KiB to the UI with a 64 KiB limit was refused as too large")
+	}
+	resp, err = http.Post(r.public+"/login", "application/x-www-form-urlencoded", strings.NewReader(strings.Repeat("a", 70000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("70 KB to the UI with a 64 KiB limit: %d", resp.StatusCode)
+	}
+}

@@ -128,11 +128,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger, Sealer: opts.Sealer, Generator: bots.Generator})
 	mounts := map[string]http.Handler{}
 	if cfg.Role == "gateway" {
-		mounts["/gateway/"] = gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes()
+		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
 	}
 	if cfg.Role == "all" || cfg.Role == "web" {
 		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table, Audit: auditLog}
-		mounts["/api/"] = a.Handler()
+		mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
 		// Without SMTP settings mail goes to the server log (embedded
 		// mode); sign-up stays closed unless --allow-signup opens it.
 		var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
@@ -152,11 +152,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		mounts["/"] = ui.Handler()
+		mounts["/"] = httpx.LimitBody(cfg.MaxBodyUI)(ui.Handler())
 	}
 	srv := server.New(server.Options{
 		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
-		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics,
+		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics, MaxBody: max(cfg.MaxBodyAPI, cfg.MaxBodyUI),
 	})
 	if err := srv.Start(ctx); err != nil {
 		return err

@@ -79,6 +79,10 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 
+	// Body limits per surface (R4): bigger bodies get 413 before they are read.
+	MaxBodyAPI int64
+	MaxBodyUI  int64
+
 	// Jobs
 	ShutdownTimeout time.Duration
 }
@@ -267,6 +271,24 @@ func settings() []setting {
 	add("smtp-from", GroupServe, "", "sender address of account e-mails (required with --smtp-host)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SMTPTLS })
 	add("smtp-tls", GroupServe, "starttls", "starttls (upgrade a plain connection, usually port 587) or tls (implicit TLS, port 465)", false, s, g)
+	for _, b := range []struct {
+		name, usage string
+		p           func(*Config) *int64
+	}{
+		{"max-body-api", "largest request body of the API and the gateway, in bytes", func(c *Config) *int64 { return &c.MaxBodyAPI }},
+		{"max-body-ui", "largest request body of the admin UI, in bytes", func(c *Config) *int64 { return &c.MaxBodyUI }},
+	} {
+		add(b.name, GroupServe, "1048576", b.usage, false,
+			func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 || n > 64<<20 {
+					return errors.New("must be a number of bytes from 1024 to 67108864")
+				}
+				*b.p(c) = n
+				return nil
+			},
+			func(c *Config) string { return strconv.FormatInt(*b.p(c), 10) })
+	}
 	add("shutdown-timeout", GroupServe, "10s", "how long in-flight requests and jobs get to finish on shutdown", false,
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)

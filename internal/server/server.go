@@ -53,7 +53,11 @@ type Options struct {
 	Proxies      *httpx.TrustedProxies
 	// Mounts are the surfaces of the public listener, by path prefix
 	// pattern ("/api/", "/"), each already in its error format.
-	Mounts   map[string]http.Handler
+	Mounts map[string]http.Handler
+	// MaxBody is the largest request body the public listener reads at
+	// all (0: httpx.DefaultMaxBody); a surface may refuse smaller bodies
+	// itself with httpx.LimitBody.
+	MaxBody  int64
 	Ready    []Check
 	Registry *prometheus.Registry
 }
@@ -128,7 +132,7 @@ func (s *Server) PublicHandler() http.Handler {
 	for pattern, h := range s.opts.Mounts {
 		mux.Handle(pattern, h)
 	}
-	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies}, httpx.Mux(mux))
+	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies, MaxBody: s.opts.MaxBody}, httpx.Mux(mux))
 }
 
 // getOnly serves GET and HEAD and answers 405 to every other method.
