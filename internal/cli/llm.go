@@ -19,7 +19,6 @@ import (
 	"github.com/palisadehq/palisade/internal/llm/gemini"
 	"github.com/palisadehq/palisade/internal/llm/openai"
 	"github.com/palisadehq/palisade/internal/seal"
-	"github.com/palisadehq/palisade/internal/secret"
 )
 
 // defaultModels is each provider's model allowlist when none is given.
@@ -118,7 +117,7 @@ func gatewayService(cfg config.Config, g *gateway.Gateway) gateway.Service {
 }
 
 func signingKeys(cfg config.Config) []gateway.SigningKey {
-	return []gateway.SigningKey{{ID: cfg.GatewayKeyID, Key: secret.New(cfg.GatewaySigningKey.Reveal())}}
+	return []gateway.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
 }
 
 // gatewayMetrics counts LLM calls, their latency and tokens (R10).
