@@ -18,7 +18,7 @@ const (
 	// CSRF checks read (with no-referrer browsers send "Origin: null").
 	ReferrerPolicy = "same-origin"
 	// PermissionsPolicy denies the powerful features nothing of ours uses.
-	PermissionsPolicy = "accelerometer=(), autoplay=(), bluetooth=(), browsing-topics=(), camera=(), " +
+	PermissionsPolicy = "accelerometer=(), autoplay=(), browsing-topics=(), camera=(), " +
 		"display-capture=(), geolocation=(), gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), " +
 		"payment=(), screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()"
 )
