@@ -116,7 +116,18 @@ func (r auditRecorder) Record(ctx context.Context, e account.AuditEvent) error {
 	default:
 		action = audit.Action(e.Action)
 	}
-	entry := audit.Entry{Actor: e.Actor, Action: action, Target: e.Target, Outcome: audit.Outcome(e.Outcome), RequestID: e.RequestID}
+	// The audit log knows three outcomes; a refusal by the rate limiter
+	// is a denial, anything else unknown a failure, so no event is lost to
+	// a vocabulary mismatch.
+	outcome := audit.Outcome(e.Outcome)
+	switch outcome {
+	case audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied:
+	case "rate_limited":
+		outcome = audit.OutcomeDenied
+	default:
+		outcome = audit.OutcomeFailure
+	}
+	entry := audit.Entry{Actor: e.Actor, Action: action, Target: e.Target, Outcome: outcome, RequestID: e.RequestID}
 	if a, err := netip.ParseAddr(e.IP); err == nil {
 		entry.ClientIP = a
 	}
