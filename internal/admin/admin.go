@@ -24,7 +24,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -165,17 +164,6 @@ type req struct {
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
 
-var wildcardRE = regexp.MustCompile(`\{([A-Za-z]+)\}`)
-
-// Wildcards returns the names of a pattern's wildcards.
-func Wildcards(pattern string) []string {
-	var out []string
-	for _, m := range wildcardRE.FindAllStringSubmatch(pattern, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 // validParam checks one path parameter before anything else runs: ids
 // against their pattern, tokens against the token form.
 func validParam(name, v string) bool {
@@ -191,7 +179,7 @@ func validParam(name, v string) bool {
 // permission (with the workspace role on workspace routes), the CSRF form
 // token on POST, then the handler.
 func (u *UI) guard(rt Route) http.Handler {
-	params := Wildcards(rt.Pattern)
+	params := palisade.PathWildcards(rt.Pattern)
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range params {
 			if !validParam(name, r.PathValue(name)) {

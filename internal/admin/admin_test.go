@@ -231,7 +231,7 @@ func roleUsers(t *testing.T, e *env) (palisade.WorkspaceID, map[string]string) {
 // fill replaces a pattern's wildcards with well-formed values.
 func fill(pattern string, ws palisade.WorkspaceID) string {
 	p := strings.TrimSuffix(pattern, "{$}")
-	for _, name := range admin.Wildcards(pattern) {
+	for _, name := range palisade.PathWildcards(pattern) {
 		v := ""
 		switch name {
 		case "workspaceId":
@@ -269,7 +269,7 @@ func TestRoutePermissions(t *testing.T) {
 		if rt.Handle == nil {
 			t.Errorf("%s %s has no handler", rt.Method, rt.Pattern)
 		}
-		for _, name := range admin.Wildcards(rt.Pattern) {
+		for _, name := range palisade.PathWildcards(rt.Pattern) {
 			if _, ok := palisade.PathParamPrefix(name); !ok && name != "token" {
 				t.Errorf("%s %s: wildcard %q is not validated", rt.Method, rt.Pattern, name)
 			}

@@ -46,7 +46,7 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 	bad := []string{"ws_short", "WS_AAAAAAAAAAAAAAAAAAAAAAAAAA", "bot_%27%20OR%201%3D1--", "..%2f..%2fetc", "tok_aaaaaaaaaaaaaaaaaaaaaaaaaa"}
 	tested := 0
 	for _, rt := range ui.Routes() {
-		params := admin.Wildcards(rt.Pattern)
+		params := palisade.PathWildcards(rt.Pattern)
 		if len(params) == 0 {
 			continue
 		}

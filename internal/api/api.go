@@ -11,7 +11,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -76,17 +75,6 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-var wildcard = regexp.MustCompile(`\{([A-Za-z]+)\.{0,3}\}`)
-
-// Wildcards returns the names of a pattern's wildcards.
-func Wildcards(pattern string) []string {
-	var out []string
-	for _, m := range wildcard.FindAllStringSubmatch(pattern, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 // Handler builds the API's mux from Routes.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -99,7 +87,7 @@ func (a *API) Handler() http.Handler {
 // guard runs, in order: path id validation (no query yet), key
 // authentication, the permission check, then the handler.
 func (a *API) guard(rt Route) http.Handler {
-	params := Wildcards(rt.Pattern)
+	params := palisade.PathWildcards(rt.Pattern)
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range params {
 			prefix, ok := palisade.PathParamPrefix(name)

@@ -81,7 +81,7 @@ func TestEveryWildcardIsAKnownID(t *testing.T) {
 		if !rt.Perm.Valid() {
 			t.Errorf("%s %s: no valid permission declared", rt.Method, rt.Pattern)
 		}
-		for _, w := range api.Wildcards(rt.Pattern) {
+		for _, w := range palisade.PathWildcards(rt.Pattern) {
 			if _, ok := palisade.PathParamPrefix(w); !ok {
 				t.Errorf("%s %s: wildcard {%s} is not a known id kind", rt.Method, rt.Pattern, w)
 			}
@@ -100,13 +100,13 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 		"bot_aaaaaaaaaaaaaaaaaaaaaaaaaaa", "%27%20OR%201%3D1--", "bot_%00aaaaaaaaaaaaaaaaaaaaaaaaa", "..%2f..%2fetc"}
 	routes := 0
 	for _, rt := range (&api.API{}).Routes() {
-		if len(api.Wildcards(rt.Pattern)) == 0 {
+		if len(palisade.PathWildcards(rt.Pattern)) == 0 {
 			continue
 		}
 		routes++
 		for _, bad := range malformed {
 			path := rt.Pattern
-			for _, w := range api.Wildcards(rt.Pattern) {
+			for _, w := range palisade.PathWildcards(rt.Pattern) {
 				path = strings.Replace(path, "{"+w+"}", bad, 1)
 			}
 			before := b.queries.Load()

@@ -14,7 +14,6 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/redact"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -23,8 +22,8 @@ import (
 // (keys.db in the data directory, or the palisade_keys schema), and the
 // keyring over them: built once per process and handed to the store as its
 // Sealer. The returned function closes the key store.
-func openKeyring(ctx context.Context, cfg config.Config, red *redact.Redactor) (*seal.Keyring, func() error, error) {
-	mk, err := loadMasterKey(cfg, red)
+func openKeyring(ctx context.Context, cfg config.Config) (*seal.Keyring, func() error, error) {
+	mk, err := loadMasterKey(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,7 +56,7 @@ func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey) 
 
 // openSealedStore opens the store with the keyring as its Sealer.
 func openSealedStore(ctx context.Context, cfg config.Config, opts store.Options) (store.Store, *seal.Keyring, func(), error) {
-	k, closeKeys, err := openKeyring(ctx, cfg, newRedactor(cfg))
+	k, closeKeys, err := openKeyring(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -106,7 +105,7 @@ func runKeysStatus(ctx context.Context, env *Env, args []string) error {
 	if help || err != nil {
 		return err
 	}
-	k, closeKeys, err := openKeyring(ctx, cfg, newRedactor(cfg))
+	k, closeKeys, err := openKeyring(ctx, cfg)
 	if err != nil {
 		return err
 	}

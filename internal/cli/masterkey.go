@@ -7,14 +7,13 @@ import (
 	"path/filepath"
 
 	"github.com/palisadehq/palisade/internal/config"
-	"github.com/palisadehq/palisade/internal/redact"
 	"github.com/palisadehq/palisade/internal/seal"
 )
 
 // loadMasterKey loads the master key: PALISADE_MASTER_KEY, else the
 // passphrase, else master.key in the data directory (created with mode
 // 0600 on first start in embedded mode).
-func loadMasterKey(cfg config.Config, red *redact.Redactor) (seal.MasterKey, error) {
+func loadMasterKey(cfg config.Config) (seal.MasterKey, error) {
 	if cfg.Postgres() && cfg.MasterKey.IsZero() && cfg.MasterPassphrase.IsZero() {
 		// Every process of a scale-out install must share one key; one
 		// made up on this machine would seal data no other process can

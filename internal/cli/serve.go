@@ -47,7 +47,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	master, err := loadMasterKey(cfg, red)
+	master, err := loadMasterKey(cfg)
 	if err != nil {
 		return err
 	}

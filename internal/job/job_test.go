@@ -4,44 +4,19 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/servicetest"
 	"github.com/palisadehq/palisade/internal/store"
-	"github.com/palisadehq/palisade/internal/store/postgres"
-	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
 
 // TestPruneJob proves a real job is inserted and worked on both databases:
 // an expired token is gone after the periodic prune runs on start.
 func TestPruneJob(t *testing.T) {
 	t.Parallel()
-	openers := map[string]func(t *testing.T, o store.Options) store.Store{
-		"sqlite": func(t *testing.T, o store.Options) store.Store {
-			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T, o store.Options) store.Store {
-			role := servicetest.PostgresRole(t)
-			admin := servicetest.Postgres(t)
-			if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
-				t.Fatal(err)
-			}
-			s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), o, postgres.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-	for name, open := range openers {
+	for name, open := range jobOpeners {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			reg := job.NewRegistry()

@@ -117,6 +117,19 @@ func ParseDocumentID(s string) (DocumentID, error) {
 	return parseID[DocumentID](PrefixDocument, "document", s)
 }
 
+var wildcardPattern = regexp.MustCompile(`\{([A-Za-z]+)(?:\.\.\.)?\}`)
+
+// PathWildcards returns the names of the wildcards of a route pattern
+// ("/w/{workspaceId}/bots/{botId}" gives workspaceId and botId), which the
+// routers check before anything else runs.
+func PathWildcards(pattern string) []string {
+	var out []string
+	for _, m := range wildcardPattern.FindAllStringSubmatch(pattern, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // PathParamPrefix says which id kind a route wildcard carries. Every
 // wildcard of every route must be listed: the routers check it against its
 // pattern before anything else runs, so a malformed id is refused with no
