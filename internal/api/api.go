@@ -181,8 +181,11 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 		return Principal{}, errUnauthorized
 	}
 	scope := store.ScopeFor(key.WorkspaceID)
-	// Last-used time is best effort: a failure to record it must not fail
-	// the request.
-	_ = a.Store.TouchAPIKey(r.Context(), scope, key.ID, now)
+	// Last-used time is best effort and kept to the minute: a write on
+	// every request would put one on the hot path, and a failure to record
+	// it must not fail the request.
+	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= time.Minute {
+		_ = a.Store.TouchAPIKey(r.Context(), scope, key.ID, now)
+	}
 	return Principal{Scope: scope, KeyID: key.ID, Scopes: scopes}, nil
 }

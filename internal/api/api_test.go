@@ -283,3 +283,17 @@ func TestChangesAreAudited(t *testing.T) {
 		t.Fatalf("audit entries = %+v", entries)
 	}
 }
+
+// TestLastUsedRecorded: a key's first use records its last-used time.
+func TestLastUsedRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	key := b.key(t, "bots:read")
+	if resp := do(t, http.MethodGet, b.srv.URL+"/api/v1/bots", key); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	keys, err := b.store.ListAPIKeys(t.Context(), b.scope)
+	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+		t.Fatalf("last use not recorded: %+v, %v", keys, err)
+	}
+}
