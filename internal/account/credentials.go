@@ -330,7 +330,7 @@ func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string,
 		return err
 	}
 	for _, m := range ms {
-		w, err := s.o.Store.GetWorkspace(ctx, store.ScopeFor(m.WorkspaceID))
+		w, err := s.o.Store.GetWorkspace(ctx, palisade.ScopeFor(m.WorkspaceID))
 		if err != nil {
 			return err
 		}

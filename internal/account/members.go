@@ -19,7 +19,7 @@ import (
 // it only after checking the membership.
 type Actor struct {
 	Current
-	Scope store.Scope
+	Scope palisade.Scope
 	Role  palisade.Role
 }
 
@@ -47,35 +47,35 @@ func invitationHash(token secret.Secret) (string, error) {
 }
 
 // Invite creates an invitation and mails its link.
-func (s *Service) Invite(ctx context.Context, a Actor, email string, role palisade.Role, c Client) (store.Invitation, error) {
+func (s *Service) Invite(ctx context.Context, a Actor, email string, role palisade.Role, c Client) (palisade.Invitation, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if err := validate.Email("email", email); err != nil {
-		return store.Invitation{}, err
+		return palisade.Invitation{}, err
 	}
 	if !role.Valid() {
-		return store.Invitation{}, palisade.FieldError("role", "unknown role")
+		return palisade.Invitation{}, palisade.FieldError("role", "unknown role")
 	}
 	if !mayGrant(a.Role, role) {
-		return store.Invitation{}, errOwnerOnly
+		return palisade.Invitation{}, errOwnerOnly
 	}
 	tok, _, err := auth.NewOneTimeToken(auth.PurposeInvitation)
 	if err != nil {
-		return store.Invitation{}, err
+		return palisade.Invitation{}, err
 	}
 	hh, err := invitationHash(tok)
 	if err != nil {
-		return store.Invitation{}, err
+		return palisade.Invitation{}, err
 	}
 	now := s.o.Now()
 	inv, err := s.o.Store.CreateInvitation(ctx, a.Scope, store.CreateInvitationParams{Email: email, Role: role, TokenHashHex: hh,
 		InvitedBy: a.User.ID, Now: now, ExpiresAt: now.Add(InvitationTTL)})
 	s.audit(ctx, c, a.event("invitation.create", email+" as "+string(role), err))
 	if err != nil {
-		return store.Invitation{}, err
+		return palisade.Invitation{}, err
 	}
 	w, err := s.o.Store.GetWorkspace(ctx, a.Scope)
 	if err != nil {
-		return store.Invitation{}, err
+		return palisade.Invitation{}, err
 	}
 	s.send(ctx, mail.Message{To: email, Subject: "You are invited to " + oneLine(w.Name) + " on Palisade",
 		Body: a.User.Email + " invited you to the workspace \"" + oneLine(w.Name) + "\" as " + string(role) + ".\n\nAccept at:\n\n" +
@@ -94,19 +94,19 @@ func oneLine(s string) string {
 }
 
 // Invitation finds a pending, unexpired invitation by its token.
-func (s *Service) Invitation(ctx context.Context, token secret.Secret) (store.Invitation, palisade.Workspace, error) {
+func (s *Service) Invitation(ctx context.Context, token secret.Secret) (palisade.Invitation, palisade.Workspace, error) {
 	hh, err := invitationHash(token)
 	if err != nil {
-		return store.Invitation{}, palisade.Workspace{}, err
+		return palisade.Invitation{}, palisade.Workspace{}, err
 	}
 	inv, err := s.o.Store.LookupInvitation(ctx, hh)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !s.o.Now().Before(inv.ExpiresAt) {
-		return store.Invitation{}, palisade.Workspace{}, errBadLink
+		return palisade.Invitation{}, palisade.Workspace{}, errBadLink
 	}
 	if err != nil {
-		return store.Invitation{}, palisade.Workspace{}, err
+		return palisade.Invitation{}, palisade.Workspace{}, err
 	}
-	w, err := s.o.Store.GetWorkspace(ctx, store.ScopeFor(inv.WorkspaceID))
+	w, err := s.o.Store.GetWorkspace(ctx, palisade.ScopeFor(inv.WorkspaceID))
 	return inv, w, err
 }
 
@@ -123,8 +123,8 @@ func (s *Service) AcceptInvitation(ctx context.Context, token secret.Secret, cur
 	return s.accept(ctx, inv, cur.User.ID, c)
 }
 
-func (s *Service) accept(ctx context.Context, inv store.Invitation, user palisade.UserID, c Client) (palisade.Membership, error) {
-	m, err := s.o.Store.AcceptInvitation(ctx, store.ScopeFor(inv.WorkspaceID), inv.ID, user, s.o.Now())
+func (s *Service) accept(ctx context.Context, inv palisade.Invitation, user palisade.UserID, c Client) (palisade.Membership, error) {
+	m, err := s.o.Store.AcceptInvitation(ctx, palisade.ScopeFor(inv.WorkspaceID), inv.ID, user, s.o.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		err = errBadLink
@@ -182,7 +182,7 @@ func (s *Service) RevokeInvitation(ctx context.Context, a Actor, id palisade.Inv
 }
 
 // ownerCount counts the workspace's owners.
-func (s *Service) ownerCount(ctx context.Context, scope store.Scope) (int, error) {
+func (s *Service) ownerCount(ctx context.Context, scope palisade.Scope) (int, error) {
 	ms, err := s.o.Store.ListMembers(ctx, scope)
 	n := 0
 	for _, m := range ms {

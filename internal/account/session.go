@@ -16,12 +16,12 @@ import (
 // and is never stored.
 type Issued struct {
 	Token   secret.Secret
-	Session store.Session
+	Session palisade.Session
 }
 
 // Current is an authenticated request's session and user.
 type Current struct {
-	Session store.Session
+	Session palisade.Session
 	User    palisade.User
 }
 
@@ -238,7 +238,7 @@ func (s *Service) Logout(ctx context.Context, cur Current, c Client) error {
 }
 
 // Sessions lists the user's live sessions.
-func (s *Service) Sessions(ctx context.Context, cur Current) ([]store.Session, error) {
+func (s *Service) Sessions(ctx context.Context, cur Current) ([]palisade.Session, error) {
 	return s.o.Store.ListSessions(ctx, cur.User.ID, s.o.Now())
 }
 

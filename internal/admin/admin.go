@@ -247,7 +247,7 @@ func (u *UI) guard(rt Route) http.Handler {
 // workspace; a non-member sees the same 404 as for a workspace that does
 // not exist.
 func (u *UI) loadActor(ctx context.Context, r *http.Request, q *req) error {
-	scope := store.ScopeFor(palisade.WorkspaceID(r.PathValue("workspaceId")))
+	scope := palisade.ScopeFor(palisade.WorkspaceID(r.PathValue("workspaceId")))
 	m, err := u.o.Store.GetMembership(ctx, scope, q.cur.User.ID)
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Acceptance 1: a wrong password and an unknown account get the same
@@ -400,7 +399,7 @@ func TestCrossSitePostsRefused(t *testing.T) {
 	if _, err := e.store.GetUserByEmail(t.Context(), "x@example.com"); err == nil {
 		t.Fatal("a refused cross-site POST created an account")
 	}
-	invs, _ := e.store.ListInvitations(t.Context(), store.ScopeFor(ws))
+	invs, _ := e.store.ListInvitations(t.Context(), palisade.ScopeFor(ws))
 	if len(invs) != 0 {
 		t.Fatal("a refused cross-site POST created an invitation")
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 var auditSeqRE = regexp.MustCompile(`<tr><td>(\d+)</td>`)
@@ -31,7 +30,7 @@ func recordAudit(t *testing.T, e *env, ws palisade.WorkspaceID, entries ...audit
 	t.Helper()
 	l := audit.New(e.store, audit.Options{Now: e.clock.Now})
 	for _, en := range entries {
-		if err := l.Record(t.Context(), store.ScopeFor(ws), en); err != nil {
+		if err := l.Record(t.Context(), palisade.ScopeFor(ws), en); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 var testModels = []string{"model-small", "model-large"}
@@ -46,7 +45,7 @@ func botForm(name string) url.Values {
 
 func listBots(t *testing.T, e *env, ws palisade.WorkspaceID) []palisade.Bot {
 	t.Helper()
-	bots, err := e.store.ListBots(t.Context(), store.ScopeFor(ws))
+	bots, err := e.store.ListBots(t.Context(), palisade.ScopeFor(ws))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +107,7 @@ func TestBotFlow(t *testing.T) {
 	if w := b.post(page, page, f); w.Code != http.StatusSeeOther {
 		t.Fatalf("edit: %d: %s", w.Code, w.Body.String())
 	}
-	got, err := e.store.GetBot(t.Context(), store.ScopeFor(ws), bot.ID)
+	got, err := e.store.GetBot(t.Context(), palisade.ScopeFor(ws), bot.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +128,7 @@ func TestBotFlow(t *testing.T) {
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != docs {
 		t.Fatalf("upload: %d %q: %s", w.Code, w.Header().Get("Location"), w.Body.String())
 	}
-	stored, err := e.store.ListDocuments(t.Context(), store.ScopeFor(ws), bot.ID)
+	stored, err := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
 	if err != nil || len(stored) != 1 || stored[0].Title != "Returns policy" || stored[0].ContentType != "text/markdown" || stored[0].Chunks < 1 {
 		t.Fatalf("documents = %+v, %v", stored, err)
 	}
@@ -141,7 +140,7 @@ func TestBotFlow(t *testing.T) {
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "content_type") {
 		t.Fatalf("bad content type: %d: %s", w.Code, w.Body.String())
 	}
-	if stored, _ := e.store.ListDocuments(t.Context(), store.ScopeFor(ws), bot.ID); len(stored) != 1 {
+	if stored, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(stored) != 1 {
 		t.Fatalf("%d documents after a refused upload", len(stored))
 	}
 
@@ -153,7 +152,7 @@ func TestBotFlow(t *testing.T) {
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != base {
 		t.Fatalf("delete: %d %q", w.Code, w.Header().Get("Location"))
 	}
-	if _, err := e.store.GetBot(t.Context(), store.ScopeFor(ws), bot.ID); palisade.ErrorCode(err) != palisade.CodeNotFound {
+	if _, err := e.store.GetBot(t.Context(), palisade.ScopeFor(ws), bot.ID); palisade.ErrorCode(err) != palisade.CodeNotFound {
 		t.Fatalf("bot still there after delete: %v", err)
 	}
 	if !e.audit.has("bot.deleted", "success") {
@@ -271,7 +270,7 @@ func TestBotViewerCannotChange(t *testing.T) {
 	if len(got) != 1 || got[0].Name != "Existing" {
 		t.Fatalf("a viewer changed the bots: %+v", got)
 	}
-	if docs, _ := e.store.ListDocuments(t.Context(), store.ScopeFor(ws), bot.ID); len(docs) != 0 {
+	if docs, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(docs) != 0 {
 		t.Fatal("a viewer uploaded a document")
 	}
 }
@@ -326,11 +325,11 @@ func TestBotOtherWorkspaceIsNotFound(t *testing.T) {
 			t.Errorf("%s %s: the other workspace's bot name leaked", tr.method, tr.path)
 		}
 	}
-	got, err := e.store.GetBot(t.Context(), store.ScopeFor(other), theirs.ID)
+	got, err := e.store.GetBot(t.Context(), palisade.ScopeFor(other), theirs.ID)
 	if err != nil || got.Name != "Theirs" {
 		t.Fatalf("the other workspace's bot changed: %+v %v", got, err)
 	}
-	if docs, _ := e.store.ListDocuments(t.Context(), store.ScopeFor(other), theirs.ID); len(docs) != 0 {
+	if docs, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(other), theirs.ID); len(docs) != 0 {
 		t.Fatal("a document was planted in another workspace's bot")
 	}
 }

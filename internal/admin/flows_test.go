@@ -77,7 +77,7 @@ func TestInvitationAndRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := e.store.GetMembership(t.Context(), store.ScopeFor(ws), u.ID)
+	m, err := e.store.GetMembership(t.Context(), palisade.ScopeFor(ws), u.ID)
 	if err != nil || m.Role != palisade.RoleEditor {
 		t.Fatalf("membership = %+v, %v", m, err)
 	}
@@ -87,7 +87,7 @@ func TestInvitationAndRoles(t *testing.T) {
 	// The last owner cannot be demoted, even by themselves.
 	owner := e.browser()
 	owner.login(emails["owner"])
-	om, _ := e.store.GetMembership(t.Context(), store.ScopeFor(ws), mustUserID(t, e, emails["owner"]))
+	om, _ := e.store.GetMembership(t.Context(), palisade.ScopeFor(ws), mustUserID(t, e, emails["owner"]))
 	if w := owner.post(members, members+"/"+string(om.ID)+"/role", url.Values{"role": {"viewer"}}); w.Code != http.StatusConflict {
 		t.Fatalf("demoting the last owner: %d", w.Code)
 	}

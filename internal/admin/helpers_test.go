@@ -236,7 +236,7 @@ func (e *env) member(ws palisade.WorkspaceID, email string, role palisade.Role) 
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.store.AddMember(e.t.Context(), store.ScopeFor(ws), u.ID, role, e.clock.Now()); err != nil {
+	if _, err := e.store.AddMember(e.t.Context(), palisade.ScopeFor(ws), u.ID, role, e.clock.Now()); err != nil {
 		e.t.Fatal(err)
 	}
 	return u

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/palisade"
 )
 
 // TestWorkspaceModels: an admin narrows the operator's model allowlist for
@@ -24,7 +24,7 @@ func TestWorkspaceModels(t *testing.T) {
 	if w := admin.post(settings, settings+"/models", url.Values{"models": {"model-small\r\n\r\nmodel-small\n"}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("set models: %d: %s", w.Code, w.Body.String())
 	}
-	got, err := e.store.GetWorkspace(t.Context(), store.ScopeFor(ws))
+	got, err := e.store.GetWorkspace(t.Context(), palisade.ScopeFor(ws))
 	if err != nil || !slices.Equal(got.AllowedModels, []string{"model-small"}) {
 		t.Fatalf("workspace models = %v, %v", got.AllowedModels, err)
 	}

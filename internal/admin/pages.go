@@ -12,7 +12,6 @@ import (
 	"github.com/palisadehq/palisade/internal/botspec"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // pathToken is the {token} parameter, already checked by the guard.
@@ -208,7 +207,7 @@ func (u *UI) accountData(r *http.Request, q *req) (map[string]any, error) {
 	}
 	var list []wsLink
 	for _, m := range ms {
-		ws, err := u.o.Store.GetWorkspace(r.Context(), store.ScopeFor(m.WorkspaceID))
+		ws, err := u.o.Store.GetWorkspace(r.Context(), palisade.ScopeFor(m.WorkspaceID))
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +245,7 @@ func (u *UI) resendVerification(w http.ResponseWriter, r *http.Request, q *req) 
 }
 
 type sessionView struct {
-	store.Session
+	palisade.Session
 	Current bool
 }
 

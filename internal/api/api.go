@@ -62,7 +62,7 @@ type Route struct {
 
 // Principal is who a request acts for.
 type Principal struct {
-	Scope  store.Scope
+	Scope  palisade.Scope
 	KeyID  palisade.APIKeyID
 	Scopes []auth.Scope
 }
@@ -180,7 +180,7 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, errUnauthorized
 	}
-	scope := store.ScopeFor(key.WorkspaceID)
+	scope := palisade.ScopeFor(key.WorkspaceID)
 	// Last-used time is best effort and kept to the minute: a write on
 	// every request would put one on the hot path, and a failure to record
 	// it must not fail the request.

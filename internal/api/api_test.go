@@ -28,7 +28,7 @@ type bundle struct {
 	srv     *httptest.Server
 	store   store.Store
 	queries *atomic.Int64
-	scope   store.Scope
+	scope   palisade.Scope
 }
 
 func setup(t *testing.T) bundle {
@@ -47,7 +47,7 @@ func setup(t *testing.T) bundle {
 	h := httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return bundle{srv: srv, store: s, queries: &n, scope: store.ScopeFor(ws.ID)}
+	return bundle{srv: srv, store: s, queries: &n, scope: palisade.ScopeFor(ws.ID)}
 }
 
 func (b bundle) key(t *testing.T, scopes ...string) string {
@@ -164,7 +164,7 @@ func TestBearerKeys(t *testing.T) {
 	// Another workspace's key sees nothing of this one.
 	other, _ := b.store.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "B", Now: time.Now()})
 	ob := b
-	ob.scope = store.ScopeFor(other.ID)
+	ob.scope = palisade.ScopeFor(other.ID)
 	if resp := do(t, http.MethodGet, url, ob.key(t, "bots:read")); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("other workspace's key: status %d, want 404", resp.StatusCode)
 	}

@@ -37,7 +37,7 @@ func setupWith(t *testing.T, cfg api.BotConfig) bundle {
 	a := &api.API{Store: s, Now: time.Now, Bots: cfg}
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	t.Cleanup(srv.Close)
-	return bundle{srv: srv, store: s, scope: store.ScopeFor(ws.ID)}
+	return bundle{srv: srv, store: s, scope: palisade.ScopeFor(ws.ID)}
 }
 
 // call sends a JSON request and decodes the JSON answer.
@@ -211,7 +211,7 @@ func TestBotWrites(t *testing.T) {
 	// Another workspace's key sees nothing to change or delete.
 	other, _ := b.store.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "B", Now: time.Now()})
 	ob := b
-	ob.scope = store.ScopeFor(other.ID)
+	ob.scope = palisade.ScopeFor(other.ID)
 	okey := ob.key(t, "bots:write")
 	if status, _ := call(t, http.MethodPatch, url, okey, `{"name":"pwned"}`); status != http.StatusNotFound {
 		t.Fatalf("other workspace patch: %d", status)
@@ -268,7 +268,7 @@ func TestChatAndDocumentRefusals(t *testing.T) {
 	// Another workspace can neither chat with, upload to nor list this bot.
 	other, _ := b.store.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "B", Now: time.Now()})
 	ob := b
-	ob.scope = store.ScopeFor(other.ID)
+	ob.scope = palisade.ScopeFor(other.ID)
 	okey := ob.key(t, "documents:write", "documents:read", "messages:send")
 	for _, c := range []struct{ method, path, body string }{
 		{http.MethodPost, "/chat", `{"user_id":"u","message":"hi"}`},

@@ -1,14 +1,14 @@
 package api
 
 import (
-	"github.com/palisadehq/palisade/internal/audit"
 	"net/http"
 	"time"
+
+	"github.com/palisadehq/palisade/internal/audit"
 
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // documentInput is the body of POST /api/v1/bots/{botId}/documents.
@@ -29,7 +29,7 @@ type documentJSON struct {
 	CreatedAt   time.Time           `json:"created_at"`
 }
 
-func toDocumentJSON(d store.Document) documentJSON {
+func toDocumentJSON(d palisade.Document) documentJSON {
 	return documentJSON{ID: d.ID, BotID: d.BotID, Title: d.Title, ContentType: d.ContentType, SizeBytes: d.SizeBytes,
 		Chunks: d.Chunks, CreatedAt: d.CreatedAt}
 }

@@ -50,7 +50,7 @@ func (f *fakeChain) appendTo(ws palisade.WorkspaceID, e store.AuditEntry, seal s
 	return e
 }
 
-func (f *fakeChain) AppendAudit(_ context.Context, scope store.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
+func (f *fakeChain) AppendAudit(_ context.Context, scope palisade.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
 	return f.appendTo(scope.Workspace(), e, seal), nil
 }
 
@@ -71,7 +71,7 @@ func (f *fakeChain) read(ws palisade.WorkspaceID, after int64, limit int) ([]sto
 	return out, nil
 }
 
-func (f *fakeChain) ReadAuditChain(_ context.Context, scope store.Scope, after int64, limit int) ([]store.AuditEntry, error) {
+func (f *fakeChain) ReadAuditChain(_ context.Context, scope palisade.Scope, after int64, limit int) ([]store.AuditEntry, error) {
 	return f.read(scope.Workspace(), after, limit)
 }
 
@@ -102,7 +102,7 @@ func chainOf(t *testing.T, n int) (*fakeChain, palisade.WorkspaceID) {
 	l := audit.New(f, audit.Options{})
 	ws := palisade.NewWorkspaceID()
 	for i := range n {
-		if err := l.Record(t.Context(), store.ScopeFor(ws), entry(i)); err != nil {
+		if err := l.Record(t.Context(), palisade.ScopeFor(ws), entry(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,7 +278,7 @@ func TestVerifyAllReportsEveryChain(t *testing.T) {
 	good, bad := palisade.NewWorkspaceID(), palisade.NewWorkspaceID()
 	for i := range 3 {
 		for _, ws := range []palisade.WorkspaceID{good, bad} {
-			if err := l.Record(t.Context(), store.ScopeFor(ws), entry(i)); err != nil {
+			if err := l.Record(t.Context(), palisade.ScopeFor(ws), entry(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -310,7 +310,7 @@ func TestVerifyAllReportsEveryChain(t *testing.T) {
 func TestRecordRefusesProgrammingMistakes(t *testing.T) {
 	t.Parallel()
 	l := audit.New(newFake(), audit.Options{})
-	scope := store.ScopeFor(palisade.NewWorkspaceID())
+	scope := palisade.ScopeFor(palisade.NewWorkspaceID())
 	many := map[string]string{}
 	for i := range audit.MaxDetailKeys + 1 {
 		many[fmt.Sprint("k", i)] = "v"
@@ -327,7 +327,7 @@ func TestRecordRefusesProgrammingMistakes(t *testing.T) {
 			t.Errorf("%s: recorded", name)
 		}
 	}
-	if err := l.Record(t.Context(), store.Scope{}, entry(0)); !errors.Is(err, store.ErrNoScope) {
+	if err := l.Record(t.Context(), palisade.Scope{}, entry(0)); !errors.Is(err, store.ErrNoScope) {
 		t.Errorf("no scope: %v", err)
 	}
 }
@@ -367,11 +367,11 @@ func TestSecretsNeverEnterTheLog(t *testing.T) {
 			Target: "Authorization: Bearer " + secrets[0]},
 	}
 	for _, e := range entries {
-		if err := l.Record(t.Context(), store.ScopeFor(ws.ID), e); err != nil {
+		if err := l.Record(t.Context(), palisade.ScopeFor(ws.ID), e); err != nil {
 			t.Fatalf("Record: %v", err)
 		}
 	}
-	rows, err := s.ListAudit(t.Context(), store.ScopeFor(ws.ID), store.ListAuditParams{})
+	rows, err := s.ListAudit(t.Context(), palisade.ScopeFor(ws.ID), store.ListAuditParams{})
 	if err != nil || len(rows) != len(entries) {
 		t.Fatalf("ListAudit = %d rows, %v", len(rows), err)
 	}
@@ -406,7 +406,7 @@ func TestRecordCleansOutsideInput(t *testing.T) {
 	f := newFake()
 	l := audit.New(f, audit.Options{Now: func() time.Time { return t0 }})
 	ws := palisade.NewWorkspaceID()
-	err := l.Record(t.Context(), store.ScopeFor(ws), audit.Entry{
+	err := l.Record(t.Context(), palisade.ScopeFor(ws), audit.Entry{
 		Actor: "", Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure,
 		Target:    "evil@example.com\n2026-01-01 login.success admin\u202e" + strings.Repeat("x", 400) + "\xff",
 		RequestID: "bad id with spaces",
@@ -434,7 +434,7 @@ func TestRecordOnSQLiteVerifies(t *testing.T) {
 	}
 	l := audit.New(s, audit.Options{})
 	for i := range 5 {
-		if err := l.Record(t.Context(), store.ScopeFor(ws.ID), entry(i)); err != nil {
+		if err := l.Record(t.Context(), palisade.ScopeFor(ws.ID), entry(i)); err != nil {
 			t.Fatal(err)
 		}
 		if err := l.RecordPlatform(t.Context(), entry(i)); err != nil {

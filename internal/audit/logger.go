@@ -12,7 +12,7 @@ import (
 
 // Appender is the part of the store the Logger writes through.
 type Appender interface {
-	AppendAudit(ctx context.Context, scope store.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error)
+	AppendAudit(ctx context.Context, scope palisade.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error)
 	AppendPlatformAudit(ctx context.Context, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error)
 }
 
@@ -46,13 +46,13 @@ func New(s Appender, opts Options) *Logger {
 }
 
 // Record appends e to the chain of the scope's workspace.
-func (l *Logger) Record(ctx context.Context, scope store.Scope, e Entry) error {
+func (l *Logger) Record(ctx context.Context, scope palisade.Scope, e Entry) error {
 	_, err := l.RecordEntry(ctx, scope, e)
 	return err
 }
 
 // RecordEntry is Record returning the entry as stored.
-func (l *Logger) RecordEntry(ctx context.Context, scope store.Scope, e Entry) (store.AuditEntry, error) {
+func (l *Logger) RecordEntry(ctx context.Context, scope palisade.Scope, e Entry) (store.AuditEntry, error) {
 	if !scope.Valid() {
 		return store.AuditEntry{}, fmt.Errorf("recording %s: %w", e.Action, store.ErrNoScope)
 	}

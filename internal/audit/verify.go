@@ -79,7 +79,7 @@ func (r Result) OK() bool { return r.Problem == nil }
 
 // Reader is the part of the store the verifier reads.
 type Reader interface {
-	ReadAuditChain(ctx context.Context, scope store.Scope, afterSeq int64, limit int) ([]store.AuditEntry, error)
+	ReadAuditChain(ctx context.Context, scope palisade.Scope, afterSeq int64, limit int) ([]store.AuditEntry, error)
 	ReadPlatformAuditChain(ctx context.Context, afterSeq int64, limit int) ([]store.AuditEntry, error)
 }
 
@@ -98,7 +98,7 @@ func VerifyChain(ctx context.Context, r Reader, c Chain) (Result, error) {
 		if c.IsPlatform() {
 			page, err = r.ReadPlatformAuditChain(ctx, after, pageSize)
 		} else {
-			page, err = r.ReadAuditChain(ctx, store.ScopeFor(c.Workspace), after, pageSize)
+			page, err = r.ReadAuditChain(ctx, palisade.ScopeFor(c.Workspace), after, pageSize)
 		}
 		if err != nil {
 			return w.result(), fmt.Errorf("reading the %s audit chain after seq %d: %w", c, after, err)

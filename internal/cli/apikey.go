@@ -55,7 +55,7 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	scope := store.ScopeFor(ws)
+	scope := palisade.ScopeFor(ws)
 	if _, err := s.GetWorkspace(ctx, scope); err != nil {
 		if palisade.ErrorCode(err) == palisade.CodeNotFound {
 			return fmt.Errorf("no workspace %s", ws)

@@ -241,7 +241,7 @@ func runKeysReencrypt(ctx context.Context, env *Env, args []string) error {
 	total := 0
 	counts := make([]int, len(ids))
 	for i, ws := range ids {
-		if counts[i], err = s.CountSealedFields(ctx, store.ScopeFor(ws)); err != nil {
+		if counts[i], err = s.CountSealedFields(ctx, palisade.ScopeFor(ws)); err != nil {
 			return fmt.Errorf("counting sealed fields of %s: %w", ws, err)
 		}
 		total += counts[i]
@@ -325,7 +325,7 @@ func rotateForReencrypt(ctx context.Context, k *seal.Keyring, ws palisade.Worksp
 // resealWorkspace reseals every sealed field of the workspace under its
 // current data key, batch by batch, then retires the older versions.
 func resealWorkspace(ctx context.Context, s store.Store, k *seal.Keyring, ws palisade.WorkspaceID, batch int, bar *progress) (resealed, retired int, err error) {
-	scope := store.ScopeFor(ws)
+	scope := palisade.ScopeFor(ws)
 	cur := store.ResealCursor{}
 	for {
 		res, err := s.ResealFields(ctx, scope, cur, batch)

@@ -156,19 +156,19 @@ func (s *sealedStore) envelopeVersions(t *testing.T, ws palisade.WorkspaceID) []
 
 var wsLine = regexp.MustCompile(`workspace (ws_[a-z2-7]{26}) created`)
 
-func createWorkspace(t *testing.T, env map[string]string, name string) store.Scope {
+func createWorkspace(t *testing.T, env map[string]string, name string) palisade.Scope {
 	t.Helper()
 	out := mustCLI(t, env, "workspace", "create", "--name", name, "--owner-email", "owner@example.com")
 	m := wsLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no workspace id in %q", out)
 	}
-	return store.ScopeFor(palisade.WorkspaceID(m[1]))
+	return palisade.ScopeFor(palisade.WorkspaceID(m[1]))
 }
 
 // seedSecrets stores n provider keys and a channel with credentials and a
 // secret; it returns the provider key ids and their plaintexts.
-func seedSecrets(t *testing.T, s *sealedStore, scope store.Scope, n int) map[store.ProviderKeyID]string {
+func seedSecrets(t *testing.T, s *sealedStore, scope palisade.Scope, n int) map[store.ProviderKeyID]string {
 	t.Helper()
 	ctx := t.Context()
 	bot, err := s.CreateBot(ctx, scope, palisade.Bot{Name: "b", Model: "gpt-4o-mini", CreatedAt: time.Now()})
@@ -185,7 +185,7 @@ func seedSecrets(t *testing.T, s *sealedStore, scope store.Scope, n int) map[sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv.ID, Role: store.RoleUser, Body: "hello from " + string(scope.Workspace()), Now: time.Now()}); err != nil {
+	if _, err := s.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv.ID, Role: palisade.MessageUser, Body: "hello from " + string(scope.Workspace()), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	keys := map[store.ProviderKeyID]string{}
@@ -200,7 +200,7 @@ func seedSecrets(t *testing.T, s *sealedStore, scope store.Scope, n int) map[sto
 	return keys
 }
 
-func checkOpen(t *testing.T, s *sealedStore, scope store.Scope, keys map[store.ProviderKeyID]string) {
+func checkOpen(t *testing.T, s *sealedStore, scope palisade.Scope, keys map[store.ProviderKeyID]string) {
 	t.Helper()
 	for id, want := range keys {
 		k, err := s.GetProviderKey(t.Context(), scope, id)
@@ -271,7 +271,7 @@ func TestKeysRotateAndReencrypt(t *testing.T) {
 				t.Fatalf("keys reencrypt = %q", out)
 			}
 			s = openSealed(t, env)
-			for _, sc := range []store.Scope{a, b} {
+			for _, sc := range []palisade.Scope{a, b} {
 				for _, v := range s.envelopeVersions(t, sc.Workspace()) {
 					if v != 2 {
 						t.Fatalf("a field of %s is still under data key v%d", sc.Workspace(), v)

@@ -184,7 +184,7 @@ func egressPolicyFor(t *testing.T, url string) string {
 }
 
 // e2eSetup creates a workspace and an API key through the CLI.
-func e2eSetup(t *testing.T, env map[string]string, cap *e2eCapture) (store.Scope, string) {
+func e2eSetup(t *testing.T, env map[string]string, cap *e2eCapture) (palisade.Scope, string) {
 	t.Helper()
 	ws := createWorkspace(t, env, "E2E")
 	var errOut syncBuffer
@@ -311,7 +311,7 @@ func TestLLMEndToEnd(t *testing.T) {
 
 			// What was stored, read back through the sealed store.
 			s := openSealed(t, env)
-			msgs := func(user string) []store.Message {
+			msgs := func(user string) []palisade.Message {
 				t.Helper()
 				in := conversation.Inbound{BotID: palisade.BotID(botID), Channel: "api", UserID: user}
 				conv, err := s.OpenConversation(t.Context(), ws, store.OpenConversationParams{BotID: in.BotID, Key: in.Key(), Channel: "api",
@@ -326,13 +326,13 @@ func TestLLMEndToEnd(t *testing.T) {
 				return m
 			}
 			alice := msgs("alice")
-			if len(alice) != 4 || alice[1].Role != store.RoleAssistant || alice[1].Body != e2eReply || alice[3].Body != e2eReply {
+			if len(alice) != 4 || alice[1].Role != palisade.MessageAssistant || alice[1].Body != e2eReply || alice[3].Body != e2eReply {
 				t.Fatalf("alice's conversation = %+v", alice)
 			}
 			// The failed answers left the user's message and nothing else:
 			// no partial reply, no error text posing as one.
 			for _, user := range []string{"bob", "carol"} {
-				if m := msgs(user); len(m) != 1 || m[0].Role != store.RoleUser {
+				if m := msgs(user); len(m) != 1 || m[0].Role != palisade.MessageUser {
 					t.Fatalf("%s's conversation after a provider error = %+v", user, m)
 				}
 			}

@@ -13,9 +13,9 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/server"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // limits is the process's rate limiter and its per-class policies.
@@ -135,7 +135,7 @@ func (r auditRecorder) Record(ctx context.Context, e account.AuditEvent) error {
 	if e.Workspace == "" {
 		err = r.log.RecordPlatform(ctx, entry)
 	} else {
-		err = r.log.Record(ctx, store.ScopeFor(e.Workspace), entry)
+		err = r.log.Record(ctx, palisade.ScopeFor(e.Workspace), entry)
 	}
 	if err != nil {
 		r.logger.ErrorContext(ctx, "could not record an audit event", "action", string(action), "err", err)

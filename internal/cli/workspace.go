@@ -59,7 +59,7 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := s.CreateInvitation(ctx, store.ScopeFor(ws.ID), store.CreateInvitationParams{
+	inv, err := s.CreateInvitation(ctx, palisade.ScopeFor(ws.ID), store.CreateInvitationParams{
 		Email: *email, Role: palisade.RoleOwner, TokenHashHex: hex.EncodeToString(hash), Now: now, ExpiresAt: now.Add(InvitationTTL),
 	})
 	if err != nil {
@@ -71,10 +71,10 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err := al.RecordPlatform(ctx, created); err != nil {
 		return err
 	}
-	if err := al.Record(ctx, store.ScopeFor(ws.ID), created); err != nil {
+	if err := al.Record(ctx, palisade.ScopeFor(ws.ID), created); err != nil {
 		return err
 	}
-	if err := al.Record(ctx, store.ScopeFor(ws.ID), audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionInvitationCreated,
+	if err := al.Record(ctx, palisade.ScopeFor(ws.ID), audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionInvitationCreated,
 		Target: string(inv.ID), Outcome: audit.OutcomeSuccess, Time: now,
 		Detail: map[string]string{"email": inv.Email, "role": string(inv.Role)}}); err != nil {
 		return err

@@ -38,7 +38,7 @@ const ExternalIDCharset validate.Charset = validate.Alphanumeric + "-_.@+"
 
 // Turn is one earlier message of the conversation.
 type Turn struct {
-	Role    string // store.RoleUser or store.RoleAssistant
+	Role    string // palisade.MessageUser or palisade.MessageAssistant
 	Content string
 }
 
@@ -80,16 +80,16 @@ func (f GeneratorFunc) Generate(ctx context.Context, req Request) (Generated, er
 // Retriever finds a bot's passages for a question; *knowledge.Service is
 // one.
 type Retriever interface {
-	Retrieve(ctx context.Context, scope store.Scope, bot palisade.BotID, question string, k int) ([]knowledge.Source, error)
+	Retrieve(ctx context.Context, scope palisade.Scope, bot palisade.BotID, question string, k int) ([]knowledge.Source, error)
 }
 
 // Store is what the service needs of the store.
 type Store interface {
-	GetBot(ctx context.Context, scope store.Scope, id palisade.BotID) (palisade.Bot, error)
-	OpenConversation(ctx context.Context, scope store.Scope, p store.OpenConversationParams) (store.Conversation, error)
-	AppendMessage(ctx context.Context, scope store.Scope, p store.AppendMessageParams) (store.Message, error)
-	ListMessages(ctx context.Context, scope store.Scope, conv palisade.ConversationID, limit int) ([]store.Message, error)
-	FindMessageByRef(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, ref string) (store.Message, error)
+	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	OpenConversation(ctx context.Context, scope palisade.Scope, p store.OpenConversationParams) (palisade.Conversation, error)
+	AppendMessage(ctx context.Context, scope palisade.Scope, p store.AppendMessageParams) (palisade.Message, error)
+	ListMessages(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, limit int) ([]palisade.Message, error)
+	FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error)
 }
 
 // Service answers inbound messages.
@@ -170,7 +170,7 @@ type Reply struct {
 }
 
 // Handle answers one inbound message and stores both it and the reply.
-func (s *Service) Handle(ctx context.Context, scope store.Scope, in Inbound) (Reply, error) {
+func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) (Reply, error) {
 	if err := in.Validate(); err != nil {
 		return Reply{}, err
 	}
@@ -188,12 +188,12 @@ func (s *Service) Handle(ctx context.Context, scope store.Scope, in Inbound) (Re
 		// A retried delivery: answered already means done; stored but
 		// unanswered (an earlier attempt failed) means answer it now
 		// without storing the message twice.
-		if m, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, store.RoleAssistant, in.InboundRef); err == nil {
+		if m, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, palisade.MessageAssistant, in.InboundRef); err == nil {
 			return Reply{ConversationID: conv.ID, MessageID: m.ID, Text: m.Body, Mode: ModeGenerated, Replayed: true}, nil
 		} else if palisade.ErrorCode(err) != palisade.CodeNotFound {
 			return Reply{}, fmt.Errorf("checking for an earlier answer: %w", err)
 		}
-		if _, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, store.RoleUser, in.InboundRef); err == nil {
+		if _, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, palisade.MessageUser, in.InboundRef); err == nil {
 			userStored = true
 		} else if palisade.ErrorCode(err) != palisade.CodeNotFound {
 			return Reply{}, fmt.Errorf("checking for an earlier delivery: %w", err)
@@ -208,7 +208,7 @@ func (s *Service) Handle(ctx context.Context, scope store.Scope, in Inbound) (Re
 		history = history[:len(history)-1]
 	}
 	if !userStored {
-		if _, err := s.append(ctx, scope, conv.ID, store.RoleUser, in.Text, in.InboundRef, Generated{}); err != nil {
+		if _, err := s.append(ctx, scope, conv.ID, palisade.MessageUser, in.Text, in.InboundRef, Generated{}); err != nil {
 			return Reply{}, fmt.Errorf("storing message: %w", err)
 		}
 	}
@@ -231,14 +231,14 @@ func (s *Service) Handle(ctx context.Context, scope store.Scope, in Inbound) (Re
 		gen.Text = RetrievalAnswer(sources)
 	}
 	reply.Text = gen.Text
-	if reply.MessageID, err = s.append(ctx, scope, conv.ID, store.RoleAssistant, gen.Text, in.InboundRef, gen); err != nil {
+	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)
 	}
 	return reply, nil
 }
 
 // append stores one message; the store seals its body.
-func (s *Service) append(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, body, ref string, g Generated) (palisade.MessageID, error) {
+func (s *Service) append(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, body, ref string, g Generated) (palisade.MessageID, error) {
 	m, err := s.Store.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv, Role: role, Body: body,
 		InboundRef: ref, TokensIn: g.TokensIn, TokensOut: g.TokensOut, Now: s.Now()})
 	return m.ID, err
@@ -246,7 +246,7 @@ func (s *Service) append(ctx context.Context, scope store.Scope, conv palisade.C
 
 // history returns the latest turns of the conversation that fit both
 // budgets, oldest first.
-func (s *Service) history(ctx context.Context, scope store.Scope, conv palisade.ConversationID) ([]Turn, error) {
+func (s *Service) history(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID) ([]Turn, error) {
 	n, budget := s.HistoryMessages, s.HistoryTokens
 	if n <= 0 {
 		n = DefaultHistoryMessages

@@ -54,11 +54,11 @@ type Service interface {
 
 // Store is what the gateway reads and writes.
 type Store interface {
-	GetWorkspace(ctx context.Context, scope store.Scope) (palisade.Workspace, error)
+	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	LookupBotWorkspace(ctx context.Context, id palisade.BotID) (palisade.WorkspaceID, error)
-	GetBot(ctx context.Context, scope store.Scope, id palisade.BotID) (palisade.Bot, error)
-	AddUsage(ctx context.Context, scope store.Scope, p store.AddUsageParams) error
-	UsageOn(ctx context.Context, scope store.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error)
+	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	AddUsage(ctx context.Context, scope palisade.Scope, p store.AddUsageParams) error
+	UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error)
 }
 
 // Gateway is the in-process gateway.
@@ -131,23 +131,23 @@ func HashToken(tok secret.Secret) []byte {
 
 // admit runs every check before a provider is called, and returns the
 // bot's scope and the request as it will be sent.
-func (g *Gateway) admit(ctx context.Context, c Call) (store.Scope, llm.Request, llm.Provider, error) {
+func (g *Gateway) admit(ctx context.Context, c Call) (palisade.Scope, llm.Request, llm.Provider, error) {
 	req := c.Request
 	// The token is checked first, and every way it can fail looks the same:
 	// a malformed id, an unknown bot and a wrong token all read as
 	// unauthorized, so the gateway tells an attacker nothing.
 	if !palisade.ValidID(palisade.PrefixBot, string(c.BotID)) || c.Token.IsZero() {
-		return store.Scope{}, req, nil, ErrUnauthorized
+		return palisade.Scope{}, req, nil, ErrUnauthorized
 	}
 	presented := HashToken(c.Token)
 	ws, err := g.store.LookupBotWorkspace(ctx, c.BotID)
 	if err != nil {
 		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return store.Scope{}, req, nil, ErrUnauthorized
+			return palisade.Scope{}, req, nil, ErrUnauthorized
 		}
-		return store.Scope{}, req, nil, fmt.Errorf("gateway: looking up bot: %w", err)
+		return palisade.Scope{}, req, nil, fmt.Errorf("gateway: looking up bot: %w", err)
 	}
-	scope := store.ScopeFor(ws)
+	scope := palisade.ScopeFor(ws)
 	bot, err := g.store.GetBot(ctx, scope, c.BotID)
 	if err != nil {
 		return scope, req, nil, fmt.Errorf("gateway: reading bot: %w", err)

@@ -85,7 +85,7 @@ type fixture struct {
 	botB      palisade.Bot
 	tokenB    secret.Secret
 	tokens    *gateway.Tokens
-	workspace store.Scope
+	workspace palisade.Scope
 }
 
 func setup(t testing.TB) fixture {
@@ -101,7 +101,7 @@ func setup(t testing.TB) fixture {
 	}
 	c := &clock{t: time.Date(2026, 11, 24, 23, 0, 0, 0, time.UTC)}
 	ws, _ := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "A", Now: c.now()})
-	scope := store.ScopeFor(ws.ID)
+	scope := palisade.ScopeFor(ws.ID)
 	mk := func(name string, budget int64) (palisade.Bot, secret.Secret) {
 		id := palisade.NewBotID()
 		salt, hash := tokens.Issue(id)

@@ -134,7 +134,7 @@ func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) err
 		return river.JobCancel(fmt.Errorf("opening inbound message of job %d: %w", j.ID, err))
 	}
 	svc := &conversation.Service{Store: w.Store, Knowledge: &knowledge.Service{Store: w.Store, Now: w.Now}, Generator: w.Generator, Now: w.Now}
-	reply, err := svc.Handle(ctx, store.ScopeFor(args.Workspace), conversation.Inbound{BotID: args.BotID, Channel: args.Channel,
+	reply, err := svc.Handle(ctx, palisade.ScopeFor(args.Workspace), conversation.Inbound{BotID: args.BotID, Channel: args.Channel,
 		UserID: args.UserID, ChatID: args.ChatID, Text: string(text), InboundRef: args.Ref})
 	if err != nil {
 		switch palisade.ErrorCode(err) {

@@ -54,7 +54,7 @@ func (g *fakeGenerator) count() int {
 type inboundEnv struct {
 	s      store.Store
 	sealer store.Sealer
-	scope  store.Scope
+	scope  palisade.Scope
 	bot    palisade.Bot
 	gen    *fakeGenerator
 }
@@ -95,7 +95,7 @@ func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scope := store.ScopeFor(ws.ID)
+	scope := palisade.ScopeFor(ws.ID)
 	bot, err := s.CreateBot(t.Context(), scope, palisade.Bot{Name: "Helper", SystemPrompt: "You are Helper.", Model: "gpt-4o-mini", CreatedAt: now()})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func (e inboundEnv) enqueue(t *testing.T, a job.InboundArgs) {
 }
 
 // messages reads the stored messages of the user's conversation.
-func (e inboundEnv) messages(t *testing.T) []store.Message {
+func (e inboundEnv) messages(t *testing.T) []palisade.Message {
 	t.Helper()
 	in := conversation.Inbound{BotID: e.bot.ID, Channel: "telegram", UserID: "4242"}
 	conv, err := e.s.OpenConversation(t.Context(), e.scope, store.OpenConversationParams{BotID: e.bot.ID, Key: in.Key(), Channel: "telegram",
@@ -209,10 +209,10 @@ func (e inboundEnv) waitStates(t *testing.T, want ...string) []jobRow {
 	return rows
 }
 
-func checkAnswered(t *testing.T, msgs []store.Message, text string) {
+func checkAnswered(t *testing.T, msgs []palisade.Message, text string) {
 	t.Helper()
-	if len(msgs) != 2 || msgs[0].Role != store.RoleUser || msgs[0].Body != text ||
-		msgs[1].Role != store.RoleAssistant || msgs[1].Body != "Generated answer to: "+text {
+	if len(msgs) != 2 || msgs[0].Role != palisade.MessageUser || msgs[0].Body != text ||
+		msgs[1].Role != palisade.MessageAssistant || msgs[1].Body != "Generated answer to: "+text {
 		t.Fatalf("stored messages = %+v", msgs)
 	}
 }

@@ -26,9 +26,9 @@ const (
 
 // Store is what the package needs of the store.
 type Store interface {
-	CreateDocument(ctx context.Context, scope store.Scope, p store.CreateDocumentParams) (store.Document, error)
-	ListDocuments(ctx context.Context, scope store.Scope, bot palisade.BotID) ([]store.Document, error)
-	SearchChunks(ctx context.Context, scope store.Scope, bot palisade.BotID, terms []string, limit int) ([]store.Passage, error)
+	CreateDocument(ctx context.Context, scope palisade.Scope, p store.CreateDocumentParams) (palisade.Document, error)
+	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	SearchChunks(ctx context.Context, scope palisade.Scope, bot palisade.BotID, terms []string, limit int) ([]palisade.Passage, error)
 }
 
 // Service adds documents to a bot's knowledge and retrieves passages.
@@ -69,16 +69,16 @@ func (d NewDocument) Validate() error {
 }
 
 // Add validates, sanitises, chunks and indexes a document of a bot.
-func (s *Service) Add(ctx context.Context, scope store.Scope, bot palisade.BotID, d NewDocument) (store.Document, error) {
+func (s *Service) Add(ctx context.Context, scope palisade.Scope, bot palisade.BotID, d NewDocument) (palisade.Document, error) {
 	if err := d.Validate(); err != nil {
-		return store.Document{}, err
+		return palisade.Document{}, err
 	}
 	text, err := ToText(d.ContentType, d.Content)
 	if err != nil {
-		return store.Document{}, palisade.WrapError(err, palisade.CodeInvalid, "content could not be read as "+d.ContentType)
+		return palisade.Document{}, palisade.WrapError(err, palisade.CodeInvalid, "content could not be read as "+d.ContentType)
 	}
 	if err := validate.Text("content", text, MaxContentBytes); err != nil {
-		return store.Document{}, err
+		return palisade.Document{}, err
 	}
 	size, overlap := s.ChunkSize, s.ChunkOverlap
 	if size <= 0 {
@@ -86,15 +86,15 @@ func (s *Service) Add(ctx context.Context, scope store.Scope, bot palisade.BotID
 	}
 	chunks := Chunk(text, size, overlap)
 	if len(chunks) == 0 {
-		return store.Document{}, palisade.FieldError("content", "content has no text")
+		return palisade.Document{}, palisade.FieldError("content", "content has no text")
 	}
 	if len(chunks) > MaxChunks {
-		return store.Document{}, palisade.FieldError("content", "content is too long to index")
+		return palisade.Document{}, palisade.FieldError("content", "content is too long to index")
 	}
 	doc, err := s.Store.CreateDocument(ctx, scope, store.CreateDocumentParams{BotID: bot, Title: d.Title, ContentType: d.ContentType,
 		SizeBytes: int64(len(d.Content)), Chunks: chunks, Now: s.Now()})
 	if err != nil {
-		return store.Document{}, fmt.Errorf("storing document: %w", err)
+		return palisade.Document{}, fmt.Errorf("storing document: %w", err)
 	}
 	return doc, nil
 }
@@ -111,7 +111,7 @@ type Source struct {
 
 // Retrieve returns the top k passages of the bot for the question, best
 // first; none when nothing matches.
-func (s *Service) Retrieve(ctx context.Context, scope store.Scope, bot palisade.BotID, question string, k int) ([]Source, error) {
+func (s *Service) Retrieve(ctx context.Context, scope palisade.Scope, bot palisade.BotID, question string, k int) ([]Source, error) {
 	if k <= 0 {
 		k = DefaultTopK
 	}

@@ -34,14 +34,14 @@ type Accounts interface {
 	// concurrent log-ins.
 	ReplaceRecoveryCodes(ctx context.Context, user palisade.UserID, old, new [][]byte, now time.Time) error
 
-	CreateSession(ctx context.Context, p CreateSessionParams) (Session, error)
+	CreateSession(ctx context.Context, p CreateSessionParams) (palisade.Session, error)
 	// GetSessionByHash finds a session by the hash of its token, revoked
 	// or not; the caller judges expiry.
-	GetSessionByHash(ctx context.Context, hash []byte) (Session, error)
+	GetSessionByHash(ctx context.Context, hash []byte) (palisade.Session, error)
 	TouchSession(ctx context.Context, id palisade.SessionID, now time.Time) error
 	// ListSessions lists a user's sessions that are not revoked and not
 	// past their absolute expiry at now.
-	ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]Session, error)
+	ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]palisade.Session, error)
 	// RevokeSession revokes one of the user's own sessions; another
 	// user's session reads as not found.
 	RevokeSession(ctx context.Context, user palisade.UserID, id palisade.SessionID, now time.Time) error
@@ -49,13 +49,13 @@ type Accounts interface {
 	// (which may be empty) and reports how many went.
 	RevokeUserSessions(ctx context.Context, user palisade.UserID, except palisade.SessionID, now time.Time) (int64, error)
 
-	GetMember(ctx context.Context, scope Scope, id palisade.MembershipID) (palisade.Membership, error)
-	UpdateMemberRole(ctx context.Context, scope Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error)
-	RemoveMember(ctx context.Context, scope Scope, id palisade.MembershipID) error
+	GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error)
+	UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error)
+	RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error
 	// ListInvitations lists the workspace's invitations not yet accepted.
-	ListInvitations(ctx context.Context, scope Scope) ([]Invitation, error)
-	DeleteInvitation(ctx context.Context, scope Scope, id palisade.InvitationID) error
-	SetRequireMFA(ctx context.Context, scope Scope, require bool) error
+	ListInvitations(ctx context.Context, scope palisade.Scope) ([]palisade.Invitation, error)
+	DeleteInvitation(ctx context.Context, scope palisade.Scope, id palisade.InvitationID) error
+	SetRequireMFA(ctx context.Context, scope palisade.Scope, require bool) error
 }
 
 type CreateOwnerParams struct {
@@ -91,17 +91,4 @@ type CreateSessionParams struct {
 	UserAgent  string
 	Now        time.Time
 	ExpiresAt  time.Time
-}
-
-// Session is a browser session; its token is never stored, only its hash.
-type Session struct {
-	ID         palisade.SessionID
-	UserID     palisade.UserID
-	MFAPending bool
-	IP         string
-	UserAgent  string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
-	RevokedAt  *time.Time
 }

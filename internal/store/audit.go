@@ -19,16 +19,16 @@ import (
 type AuditLog interface {
 	// AppendAudit appends e to the workspace's chain and returns it as
 	// stored (Seq, PrevHash, Hash and CreatedAt filled in).
-	AppendAudit(ctx context.Context, scope Scope, e AuditEntry, seal AuditSeal) (AuditEntry, error)
+	AppendAudit(ctx context.Context, scope palisade.Scope, e AuditEntry, seal AuditSeal) (AuditEntry, error)
 	// AppendPlatformAudit appends e to the platform chain.
 	AppendPlatformAudit(ctx context.Context, e AuditEntry, seal AuditSeal) (AuditEntry, error)
 	// ListAudit lists a workspace's entries newest first, for the UI.
-	ListAudit(ctx context.Context, scope Scope, p ListAuditParams) ([]AuditEntry, error)
+	ListAudit(ctx context.Context, scope palisade.Scope, p ListAuditParams) ([]AuditEntry, error)
 	// ListPlatformAudit lists the platform chain newest first.
 	ListPlatformAudit(ctx context.Context, p ListAuditParams) ([]AuditEntry, error)
 	// ReadAuditChain returns up to limit entries of the workspace's chain
 	// with seq > afterSeq, in seq order, for verification page by page.
-	ReadAuditChain(ctx context.Context, scope Scope, afterSeq int64, limit int) ([]AuditEntry, error)
+	ReadAuditChain(ctx context.Context, scope palisade.Scope, afterSeq int64, limit int) ([]AuditEntry, error)
 	// ReadPlatformAuditChain is ReadAuditChain for the platform chain.
 	ReadPlatformAuditChain(ctx context.Context, afterSeq int64, limit int) ([]AuditEntry, error)
 }

@@ -14,32 +14,20 @@ import (
 type Conversations interface {
 	// OpenConversation returns the conversation of the key, creating it on
 	// first use. It returns ErrNotFound when the bot is not in the scope.
-	OpenConversation(ctx context.Context, scope Scope, p OpenConversationParams) (Conversation, error)
-	GetConversation(ctx context.Context, scope Scope, id palisade.ConversationID) (Conversation, error)
+	OpenConversation(ctx context.Context, scope palisade.Scope, p OpenConversationParams) (palisade.Conversation, error)
+	GetConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
 	// AppendMessage adds a message at the end of its conversation and moves
 	// the conversation's last-message time. A second message of the same
 	// role with the same non-empty inbound reference in one conversation is
 	// ErrConflict, so a retried delivery is never stored twice.
-	AppendMessage(ctx context.Context, scope Scope, p AppendMessageParams) (Message, error)
+	AppendMessage(ctx context.Context, scope palisade.Scope, p AppendMessageParams) (palisade.Message, error)
 	// ListMessages returns the last limit messages of a conversation,
 	// oldest first.
-	ListMessages(ctx context.Context, scope Scope, conv palisade.ConversationID, limit int) ([]Message, error)
+	ListMessages(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, limit int) ([]palisade.Message, error)
 	// FindMessageByRef returns the message of a role stored for an inbound
 	// reference, or ErrNotFound: how a retried delivery learns it was
 	// already answered.
-	FindMessageByRef(ctx context.Context, scope Scope, conv palisade.ConversationID, role, ref string) (Message, error)
-}
-
-// Conversation is one thread between a bot and a user or group on a channel.
-type Conversation struct {
-	ID            palisade.ConversationID
-	WorkspaceID   palisade.WorkspaceID
-	BotID         palisade.BotID
-	Key           string
-	Channel       string
-	ExternalUser  string
-	CreatedAt     time.Time
-	LastMessageAt time.Time
+	FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error)
 }
 
 type OpenConversationParams struct {
@@ -48,28 +36,6 @@ type OpenConversationParams struct {
 	Channel      string
 	ExternalUser string
 	Now          time.Time
-}
-
-// Message roles.
-const (
-	RoleUser      = "user"
-	RoleAssistant = "assistant"
-)
-
-// Message is one stored message. Its body is sealed in the database
-// (messages.sealed_body, bound to workspace and message id) and opened by
-// the store on the way out; it is never stored in clear.
-type Message struct {
-	ID             palisade.MessageID
-	ConversationID palisade.ConversationID
-	BotID          palisade.BotID
-	Role           string
-	Body           string
-	InboundRef     string
-	TokensIn       int64
-	TokensOut      int64
-	Seq            int64
-	CreatedAt      time.Time
 }
 
 type AppendMessageParams struct {

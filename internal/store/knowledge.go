@@ -14,28 +14,16 @@ import (
 type Knowledge interface {
 	// CreateDocument stores a document and its chunks, indexed, in one
 	// transaction. It returns ErrNotFound when the bot is not in the scope.
-	CreateDocument(ctx context.Context, scope Scope, p CreateDocumentParams) (Document, error)
+	CreateDocument(ctx context.Context, scope palisade.Scope, p CreateDocumentParams) (palisade.Document, error)
 	// ListDocuments lists a bot's documents, oldest first.
-	ListDocuments(ctx context.Context, scope Scope, bot palisade.BotID) ([]Document, error)
+	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	// DeleteDocument removes a document with its chunks and index entries.
-	DeleteDocument(ctx context.Context, scope Scope, bot palisade.BotID, id palisade.DocumentID) error
+	DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error
 	// SearchChunks returns at most limit chunks of the bot matching any of
 	// terms, best first. Terms are plain words (letters and digits only;
 	// anything else is dropped by the implementation too, so no term can
 	// carry query syntax); no usable term returns nothing.
-	SearchChunks(ctx context.Context, scope Scope, bot palisade.BotID, terms []string, limit int) ([]Passage, error)
-}
-
-// Document is one uploaded knowledge document; its text lives in its chunks.
-type Document struct {
-	ID          palisade.DocumentID
-	WorkspaceID palisade.WorkspaceID
-	BotID       palisade.BotID
-	Title       string
-	ContentType string
-	SizeBytes   int64
-	Chunks      int
-	CreatedAt   time.Time
+	SearchChunks(ctx context.Context, scope palisade.Scope, bot palisade.BotID, terms []string, limit int) ([]palisade.Passage, error)
 }
 
 type CreateDocumentParams struct {
@@ -47,16 +35,4 @@ type CreateDocumentParams struct {
 	// order.
 	Chunks []string
 	Now    time.Time
-}
-
-// Passage is one chunk found by a search, with its source.
-type Passage struct {
-	ChunkID    string
-	DocumentID palisade.DocumentID
-	Title      string
-	Ordinal    int
-	Body       string
-	// Score orders results, higher is better; only comparable within one
-	// search.
-	Score float64
 }

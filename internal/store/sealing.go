@@ -67,26 +67,6 @@ func ParseProviderKeyID(s string) (ProviderKeyID, error) {
 	return ProviderKeyID(s), nil
 }
 
-// Channel is a bot's connection to a messaging platform. Its credentials
-// (bot token, app secret...) and webhook secret are sealed columns, read
-// only through ChannelCredentials and ChannelSecret.
-type Channel struct {
-	ID          palisade.ChannelID
-	WorkspaceID palisade.WorkspaceID
-	BotID       palisade.BotID
-	Kind        string // "telegram", "whatsapp", "slack", "discord", "widget"
-	Name        string
-	ExternalID  string
-	Config      string // non-secret settings (JSON)
-	Status      string
-	// HasCredentials and HasSecret say whether the sealed values are set,
-	// without opening them.
-	HasCredentials bool
-	HasSecret      bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
 type CreateChannelParams struct {
 	BotID       palisade.BotID
 	Kind        string
@@ -136,31 +116,31 @@ type ResealCursor struct {
 // Sealing holds the sealed secrets of channels and provider keys, and the
 // walk `palisade keys reencrypt` makes over every sealed value.
 type Sealing interface {
-	CreateChannel(ctx context.Context, scope Scope, p CreateChannelParams) (Channel, error)
-	GetChannel(ctx context.Context, scope Scope, id palisade.ChannelID) (Channel, error)
-	ListChannels(ctx context.Context, scope Scope, bot palisade.BotID) ([]Channel, error)
+	CreateChannel(ctx context.Context, scope palisade.Scope, p CreateChannelParams) (palisade.Channel, error)
+	GetChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (palisade.Channel, error)
+	ListChannels(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Channel, error)
 	// SetChannelCredentials and SetChannelSecret replace a sealed value; a
 	// zero secret clears it.
-	SetChannelCredentials(ctx context.Context, scope Scope, id palisade.ChannelID, creds secret.Secret, now time.Time) error
-	SetChannelSecret(ctx context.Context, scope Scope, id palisade.ChannelID, s secret.Secret, now time.Time) error
+	SetChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, creds secret.Secret, now time.Time) error
+	SetChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, s secret.Secret, now time.Time) error
 	// ChannelCredentials and ChannelSecret open the sealed values; a zero
 	// secret when unset.
-	ChannelCredentials(ctx context.Context, scope Scope, id palisade.ChannelID) (secret.Secret, error)
-	ChannelSecret(ctx context.Context, scope Scope, id palisade.ChannelID) (secret.Secret, error)
+	ChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
+	ChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
 
-	CreateProviderKey(ctx context.Context, scope Scope, p CreateProviderKeyParams) (ProviderKey, error)
+	CreateProviderKey(ctx context.Context, scope palisade.Scope, p CreateProviderKeyParams) (ProviderKey, error)
 	// GetProviderKey returns the key with its sealed value opened.
-	GetProviderKey(ctx context.Context, scope Scope, id ProviderKeyID) (ProviderKey, error)
+	GetProviderKey(ctx context.Context, scope palisade.Scope, id ProviderKeyID) (ProviderKey, error)
 	// ListProviderKeys lists the workspace's keys without opening them.
-	ListProviderKeys(ctx context.Context, scope Scope) ([]ProviderKey, error)
-	UpdateProviderKey(ctx context.Context, scope Scope, id ProviderKeyID, key secret.Secret) error
-	DeleteProviderKey(ctx context.Context, scope Scope, id ProviderKeyID) error
+	ListProviderKeys(ctx context.Context, scope palisade.Scope) ([]ProviderKey, error)
+	UpdateProviderKey(ctx context.Context, scope palisade.Scope, id ProviderKeyID, key secret.Secret) error
+	DeleteProviderKey(ctx context.Context, scope palisade.Scope, id ProviderKeyID) error
 
 	// CountSealedFields counts the workspace's sealed values.
-	CountSealedFields(ctx context.Context, scope Scope) (int, error)
+	CountSealedFields(ctx context.Context, scope palisade.Scope) (int, error)
 	// ResealFields reseals up to limit sealed values of the workspace from
 	// the cursor on, through the Sealer, each written back only if it did
 	// not change meanwhile. Each read and each write is its own short
 	// transaction, so a server keeps running alongside.
-	ResealFields(ctx context.Context, scope Scope, from ResealCursor, limit int) (ResealResult, error)
+	ResealFields(ctx context.Context, scope palisade.Scope, from ResealCursor, limit int) (ResealResult, error)
 }

@@ -17,24 +17,6 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
-// Scope is the tenant a call acts for. It is created only by code that has
-// established the caller's right to the workspace (authentication, a verified
-// webhook route, an operator command), through ScopeFor, and it is what
-// PostgreSQL Row Level Security keys on underneath.
-type Scope struct {
-	ws palisade.WorkspaceID
-}
-
-// ScopeFor returns the scope of a workspace. Call it only after the caller's
-// right to act in that workspace is established.
-func ScopeFor(ws palisade.WorkspaceID) Scope { return Scope{ws: ws} }
-
-// Workspace returns the workspace the scope stands for.
-func (s Scope) Workspace() palisade.WorkspaceID { return s.ws }
-
-// Valid reports whether the scope names a well-formed workspace.
-func (s Scope) Valid() bool { return palisade.ValidID(palisade.PrefixWorkspace, string(s.ws)) }
-
 // Errors every implementation returns for the same situations.
 var (
 	ErrNotFound = palisade.ErrNotFound
@@ -80,15 +62,15 @@ type Store interface {
 // sign-up action, reading one needs its scope.
 type Workspaces interface {
 	CreateWorkspace(ctx context.Context, p CreateWorkspaceParams) (palisade.Workspace, error)
-	GetWorkspace(ctx context.Context, scope Scope) (palisade.Workspace, error)
+	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	// SetWorkspaceModels sets the workspace's own model allowlist, which
 	// narrows the operator's; empty allows every model the operator does.
-	SetWorkspaceModels(ctx context.Context, scope Scope, models []string) error
+	SetWorkspaceModels(ctx context.Context, scope palisade.Scope, models []string) error
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
 	// DeleteWorkspace removes the workspace and all its tenant rows.
-	DeleteWorkspace(ctx context.Context, scope Scope) error
+	DeleteWorkspace(ctx context.Context, scope palisade.Scope) error
 }
 
 type CreateWorkspaceParams struct {
@@ -138,9 +120,9 @@ type OneTimeToken struct {
 
 // Members links users to workspaces with a role.
 type Members interface {
-	AddMember(ctx context.Context, scope Scope, user palisade.UserID, role palisade.Role, now time.Time) (palisade.Membership, error)
-	GetMembership(ctx context.Context, scope Scope, user palisade.UserID) (palisade.Membership, error)
-	ListMembers(ctx context.Context, scope Scope) ([]palisade.Membership, error)
+	AddMember(ctx context.Context, scope palisade.Scope, user palisade.UserID, role palisade.Role, now time.Time) (palisade.Membership, error)
+	GetMembership(ctx context.Context, scope palisade.Scope, user palisade.UserID) (palisade.Membership, error)
+	ListMembers(ctx context.Context, scope palisade.Scope) ([]palisade.Membership, error)
 	// ListUserMemberships lists the memberships of one user across
 	// workspaces, the only cross-workspace read, keyed on the user.
 	ListUserMemberships(ctx context.Context, user palisade.UserID) ([]palisade.Membership, error)
@@ -149,14 +131,14 @@ type Members interface {
 // Invitations invite an e-mail address into a workspace with a role. The
 // set-up link of a new workspace's owner is an owner invitation.
 type Invitations interface {
-	CreateInvitation(ctx context.Context, scope Scope, p CreateInvitationParams) (Invitation, error)
+	CreateInvitation(ctx context.Context, scope palisade.Scope, p CreateInvitationParams) (palisade.Invitation, error)
 	// LookupInvitation finds a pending invitation by the hex SHA-256 of its
 	// token, before any scope is known: the token hash is the only thing that
 	// lets the row be seen.
-	LookupInvitation(ctx context.Context, tokenHashHex string) (Invitation, error)
+	LookupInvitation(ctx context.Context, tokenHashHex string) (palisade.Invitation, error)
 	// AcceptInvitation marks the invitation accepted and adds the member, in
 	// one transaction; a second acceptance finds nothing.
-	AcceptInvitation(ctx context.Context, scope Scope, id palisade.InvitationID, user palisade.UserID, now time.Time) (palisade.Membership, error)
+	AcceptInvitation(ctx context.Context, scope palisade.Scope, id palisade.InvitationID, user palisade.UserID, now time.Time) (palisade.Membership, error)
 }
 
 type CreateInvitationParams struct {
@@ -168,26 +150,15 @@ type CreateInvitationParams struct {
 	ExpiresAt    time.Time
 }
 
-type Invitation struct {
-	ID          palisade.InvitationID
-	WorkspaceID palisade.WorkspaceID
-	Email       string
-	Role        palisade.Role
-	InvitedBy   palisade.UserID
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	AcceptedAt  *time.Time
-}
-
 // APIKeys stores API keys by hash with a public lookup prefix.
 type APIKeys interface {
-	CreateAPIKey(ctx context.Context, scope Scope, p CreateAPIKeyParams) (palisade.APIKey, error)
-	ListAPIKeys(ctx context.Context, scope Scope) ([]palisade.APIKey, error)
-	RevokeAPIKey(ctx context.Context, scope Scope, id palisade.APIKeyID, now time.Time) error
+	CreateAPIKey(ctx context.Context, scope palisade.Scope, p CreateAPIKeyParams) (palisade.APIKey, error)
+	ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]palisade.APIKey, error)
+	RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
 	// LookupAPIKey finds a key by its public prefix, before any scope is known:
 	// the prefix itself is the only thing that lets the row be seen.
 	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
-	TouchAPIKey(ctx context.Context, scope Scope, id palisade.APIKeyID, now time.Time) error
+	TouchAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
 }
 
 type CreateAPIKeyParams struct {
@@ -202,11 +173,11 @@ type CreateAPIKeyParams struct {
 
 // Bots stores bot configuration.
 type Bots interface {
-	CreateBot(ctx context.Context, scope Scope, b palisade.Bot) (palisade.Bot, error)
-	GetBot(ctx context.Context, scope Scope, id palisade.BotID) (palisade.Bot, error)
-	ListBots(ctx context.Context, scope Scope) ([]palisade.Bot, error)
-	UpdateBot(ctx context.Context, scope Scope, b palisade.Bot) (palisade.Bot, error)
-	DeleteBot(ctx context.Context, scope Scope, id palisade.BotID) error
+	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
+	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
+	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
 	// LookupBotWorkspace finds which workspace a bot id belongs to, for
 	// routes that carry only the bot id (webhooks, widget); the id itself is
 	// the only thing that lets the row be seen.
@@ -219,7 +190,7 @@ type Bots interface {
 type Deliveries interface {
 	// RecordDelivery inserts the dedupe record and, when it is new, the job.
 	// It reports whether the delivery was new.
-	RecordDelivery(ctx context.Context, scope Scope, p DeliveryParams, job JobArgs) (bool, error)
+	RecordDelivery(ctx context.Context, scope palisade.Scope, p DeliveryParams, job JobArgs) (bool, error)
 }
 
 type DeliveryParams struct {

@@ -11,9 +11,9 @@ import (
 // budgets and dashboards.
 type Usage interface {
 	// AddUsage adds one gateway call to the bot's day.
-	AddUsage(ctx context.Context, scope Scope, p AddUsageParams) error
+	AddUsage(ctx context.Context, scope palisade.Scope, p AddUsageParams) error
 	// UsageOn returns the bot's totals for one UTC day (zero when none).
-	UsageOn(ctx context.Context, scope Scope, bot palisade.BotID, day time.Time) (DailyUsage, error)
+	UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (DailyUsage, error)
 }
 
 type AddUsageParams struct {

@@ -25,7 +25,7 @@ func TestFTSFollowsChunks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			scope := store.ScopeFor(ws.ID)
+			scope := palisade.ScopeFor(ws.ID)
 			bot, err := s.CreateBot(ctx, scope, palisade.Bot{Name: "b", CreatedAt: now})
 			if err != nil {
 				t.Fatal(err)

@@ -41,7 +41,7 @@ func (s *Store) CreateOwner(ctx context.Context, p store.CreateOwnerParams) (pal
 			string(w.ID), w.Name, false, w.RetentionDays, now); err != nil {
 			return err
 		}
-		_, err := addMember(ctx, tx, store.ScopeFor(w.ID), u.ID, palisade.RoleOwner, now)
+		_, err := addMember(ctx, tx, palisade.ScopeFor(w.ID), u.ID, palisade.RoleOwner, now)
 		return err
 	})
 	if err != nil {
@@ -172,16 +172,16 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, user palisade.UserID, 
 
 const sessionCols = `id, user_id, mfa_pending, ip, user_agent, created_at, last_seen_at, expires_at, revoked_at`
 
-func scanSession(r Row) (store.Session, error) {
-	var x store.Session
+func scanSession(r Row) (palisade.Session, error) {
+	var x palisade.Session
 	var id, uid string
 	err := r.Scan(&id, &uid, &x.MFAPending, &x.IP, &x.UserAgent, timeScan{&x.CreatedAt}, timeScan{&x.LastSeenAt}, timeScan{&x.ExpiresAt}, nullTimeScan{&x.RevokedAt})
 	x.ID, x.UserID = palisade.SessionID(id), palisade.UserID(uid)
 	return x, err
 }
 
-func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (store.Session, error) {
-	x := store.Session{ID: palisade.NewSessionID(), UserID: p.UserID, MFAPending: p.MFAPending, IP: p.IP, UserAgent: p.UserAgent,
+func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (palisade.Session, error) {
+	x := palisade.Session{ID: palisade.NewSessionID(), UserID: p.UserID, MFAPending: p.MFAPending, IP: p.IP, UserAgent: p.UserAgent,
 		CreatedAt: dbTime(p.Now), LastSeenAt: dbTime(p.Now), ExpiresAt: dbTime(p.ExpiresAt)}
 	err := s.platform(ctx, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, token_hash, mfa_pending, ip, user_agent, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
@@ -191,8 +191,8 @@ func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) 
 	return x, s.mapErr(err, "creating session")
 }
 
-func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
-	var x store.Session
+func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (palisade.Session, error) {
+	var x palisade.Session
 	err := s.platform(ctx, func(tx Tx) (err error) {
 		x, err = scanSession(tx.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, hash))
 		return err
@@ -208,8 +208,8 @@ func (s *Store) TouchSession(ctx context.Context, id palisade.SessionID, now tim
 	return s.mapErr(err, "touching session")
 }
 
-func (s *Store) ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]store.Session, error) {
-	var out []store.Session
+func (s *Store) ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]palisade.Session, error) {
+	var out []palisade.Session
 	err := s.platform(ctx, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`,
 			string(user), dbTime(now))
@@ -251,7 +251,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, user palisade.UserID, ex
 
 // ---- members ----
 
-func (s *Store) GetMember(ctx context.Context, scope store.Scope, id palisade.MembershipID) (palisade.Membership, error) {
+func (s *Store) GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error) {
 	var m palisade.Membership
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		m, err = scanMember(tx.QueryRow(ctx, `SELECT `+memberCols+` FROM memberships WHERE workspace_id = $1 AND id = $2`,
@@ -261,7 +261,7 @@ func (s *Store) GetMember(ctx context.Context, scope store.Scope, id palisade.Me
 	return m, s.mapErr(err, "reading member")
 }
 
-func (s *Store) UpdateMemberRole(ctx context.Context, scope store.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error) {
+func (s *Store) UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error) {
 	var m palisade.Membership
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		m, err = scanMember(tx.QueryRow(ctx, `UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND id = $3 RETURNING `+memberCols,
@@ -271,7 +271,7 @@ func (s *Store) UpdateMemberRole(ctx context.Context, scope store.Scope, id pali
 	return m, s.mapErr(err, "changing member role")
 }
 
-func (s *Store) RemoveMember(ctx context.Context, scope store.Scope, id palisade.MembershipID) error {
+func (s *Store) RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error {
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
 		if err == nil && n == 0 {
@@ -284,8 +284,8 @@ func (s *Store) RemoveMember(ctx context.Context, scope store.Scope, id palisade
 
 // ---- invitations ----
 
-func (s *Store) ListInvitations(ctx context.Context, scope store.Scope) ([]store.Invitation, error) {
-	var out []store.Invitation
+func (s *Store) ListInvitations(ctx context.Context, scope palisade.Scope) ([]palisade.Invitation, error) {
+	var out []palisade.Invitation
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+invitationCols+` FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL ORDER BY created_at, id`,
 			string(scope.Workspace()))
@@ -305,7 +305,7 @@ func (s *Store) ListInvitations(ctx context.Context, scope store.Scope) ([]store
 	return out, s.mapErr(err, "listing invitations")
 }
 
-func (s *Store) DeleteInvitation(ctx context.Context, scope store.Scope, id palisade.InvitationID) error {
+func (s *Store) DeleteInvitation(ctx context.Context, scope palisade.Scope, id palisade.InvitationID) error {
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM invitations WHERE workspace_id = $1 AND id = $2 AND accepted_at IS NULL`, string(scope.Workspace()), string(id))
 		if err == nil && n == 0 {
@@ -318,7 +318,7 @@ func (s *Store) DeleteInvitation(ctx context.Context, scope store.Scope, id pali
 
 // ---- workspace settings ----
 
-func (s *Store) SetRequireMFA(ctx context.Context, scope store.Scope, require bool) error {
+func (s *Store) SetRequireMFA(ctx context.Context, scope palisade.Scope, require bool) error {
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE workspaces SET require_mfa = $1 WHERE id = $2`, require, string(scope.Workspace()))
 		if err == nil && n == 0 {

@@ -57,7 +57,7 @@ func prepareAudit(e store.AuditEntry, ws palisade.WorkspaceID, headSeq int64, he
 	return e, nil
 }
 
-func (s *Store) AppendAudit(ctx context.Context, scope store.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
+func (s *Store) AppendAudit(ctx context.Context, scope palisade.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
 	var out store.AuditEntry
 	ws := scope.Workspace()
 	var err error
@@ -160,7 +160,7 @@ func (s *Store) collectAudit(ctx context.Context, tx Tx, ws palisade.WorkspaceID
 	return out, rows.Err()
 }
 
-func (s *Store) ListAudit(ctx context.Context, scope store.Scope, p store.ListAuditParams) ([]store.AuditEntry, error) {
+func (s *Store) ListAudit(ctx context.Context, scope palisade.Scope, p store.ListAuditParams) ([]store.AuditEntry, error) {
 	var out []store.AuditEntry
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		out, err = s.collectAudit(ctx, tx, scope.Workspace(),
@@ -182,7 +182,7 @@ func (s *Store) ListPlatformAudit(ctx context.Context, p store.ListAuditParams) 
 	return out, s.mapErr(err, "listing platform audit entries")
 }
 
-func (s *Store) ReadAuditChain(ctx context.Context, scope store.Scope, afterSeq int64, limit int) ([]store.AuditEntry, error) {
+func (s *Store) ReadAuditChain(ctx context.Context, scope palisade.Scope, afterSeq int64, limit int) ([]store.AuditEntry, error) {
 	var out []store.AuditEntry
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		out, err = s.collectAudit(ctx, tx, scope.Workspace(),

@@ -11,16 +11,16 @@ import (
 
 const convCols = `id, bot_id, key, channel, external_user, created_at, last_message_at`
 
-func scanConversation(r Row, ws palisade.WorkspaceID) (store.Conversation, error) {
-	c := store.Conversation{WorkspaceID: ws}
+func scanConversation(r Row, ws palisade.WorkspaceID) (palisade.Conversation, error) {
+	c := palisade.Conversation{WorkspaceID: ws}
 	var id, bot string
 	err := r.Scan(&id, &bot, &c.Key, &c.Channel, &c.ExternalUser, timeScan{&c.CreatedAt}, timeScan{&c.LastMessageAt})
 	c.ID, c.BotID = palisade.ConversationID(id), palisade.BotID(bot)
 	return c, err
 }
 
-func (s *Store) OpenConversation(ctx context.Context, scope store.Scope, p store.OpenConversationParams) (store.Conversation, error) {
-	var c store.Conversation
+func (s *Store) OpenConversation(ctx context.Context, scope palisade.Scope, p store.OpenConversationParams) (palisade.Conversation, error) {
+	var c palisade.Conversation
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		if err := botInScope(ctx, tx, scope, p.BotID); err != nil {
 			return err
@@ -47,8 +47,8 @@ func (s *Store) OpenConversation(ctx context.Context, scope store.Scope, p store
 	return c, s.mapErr(err, "opening conversation")
 }
 
-func (s *Store) GetConversation(ctx context.Context, scope store.Scope, id palisade.ConversationID) (store.Conversation, error) {
-	var c store.Conversation
+func (s *Store) GetConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error) {
+	var c palisade.Conversation
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		c, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convCols+` FROM conversations WHERE workspace_id = $1 AND id = $2`,
 			string(scope.Workspace()), string(id)), scope.Workspace())
@@ -57,8 +57,8 @@ func (s *Store) GetConversation(ctx context.Context, scope store.Scope, id palis
 	return c, s.mapErr(err, "reading conversation")
 }
 
-func (s *Store) AppendMessage(ctx context.Context, scope store.Scope, p store.AppendMessageParams) (store.Message, error) {
-	m := store.Message{ID: p.ID, ConversationID: p.ConversationID, Role: p.Role, Body: p.Body, InboundRef: p.InboundRef,
+func (s *Store) AppendMessage(ctx context.Context, scope palisade.Scope, p store.AppendMessageParams) (palisade.Message, error) {
+	m := palisade.Message{ID: p.ID, ConversationID: p.ConversationID, Role: p.Role, Body: p.Body, InboundRef: p.InboundRef,
 		TokensIn: p.TokensIn, TokensOut: p.TokensOut, CreatedAt: dbTime(p.Now)}
 	if m.ID == "" {
 		m.ID = palisade.NewMessageID()
@@ -90,11 +90,11 @@ func (s *Store) AppendMessage(ctx context.Context, scope store.Scope, p store.Ap
 	return m, s.mapErr(err, "appending message")
 }
 
-func (s *Store) ListMessages(ctx context.Context, scope store.Scope, conv palisade.ConversationID, limit int) ([]store.Message, error) {
+func (s *Store) ListMessages(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, limit int) ([]palisade.Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []store.Message
+	var out []palisade.Message
 	var bodies [][]byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
@@ -105,7 +105,7 @@ func (s *Store) ListMessages(ctx context.Context, scope store.Scope, conv palisa
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var m store.Message
+			var m palisade.Message
 			var id, c, bot string
 			var sealed []byte
 			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}); err != nil {
@@ -135,8 +135,8 @@ func (s *Store) ListMessages(ctx context.Context, scope store.Scope, conv palisa
 	return out, nil
 }
 
-func (s *Store) FindMessageByRef(ctx context.Context, scope store.Scope, conv palisade.ConversationID, role, ref string) (store.Message, error) {
-	var m store.Message
+func (s *Store) FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error) {
+	var m palisade.Message
 	if ref == "" {
 		return m, store.ErrNotFound
 	}

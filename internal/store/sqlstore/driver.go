@@ -90,7 +90,7 @@ func (s *Store) Jobs() store.JobQueue           { return s.d.Jobs() }
 func (s *Store) Driver() Driver { return s.d }
 
 // tenant runs fn in a transaction scoped to the workspace.
-func (s *Store) tenant(ctx context.Context, scope store.Scope, fn func(Tx) error) error {
+func (s *Store) tenant(ctx context.Context, scope palisade.Scope, fn func(Tx) error) error {
 	if !scope.Valid() {
 		return store.ErrNoScope
 	}

@@ -83,13 +83,13 @@ const (
 )
 
 // botInScope fails with ErrNotFound unless the bot belongs to the scope.
-func botInScope(ctx context.Context, tx Tx, scope store.Scope, bot palisade.BotID) error {
+func botInScope(ctx context.Context, tx Tx, scope palisade.Scope, bot palisade.BotID) error {
 	var one int
 	return tx.QueryRow(ctx, `SELECT 1 FROM bots WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(bot)).Scan(&one)
 }
 
-func (s *Store) CreateDocument(ctx context.Context, scope store.Scope, p store.CreateDocumentParams) (store.Document, error) {
-	d := store.Document{ID: palisade.NewDocumentID(), WorkspaceID: scope.Workspace(), BotID: p.BotID, Title: p.Title,
+func (s *Store) CreateDocument(ctx context.Context, scope palisade.Scope, p store.CreateDocumentParams) (palisade.Document, error) {
+	d := palisade.Document{ID: palisade.NewDocumentID(), WorkspaceID: scope.Workspace(), BotID: p.BotID, Title: p.Title,
 		ContentType: p.ContentType, SizeBytes: p.SizeBytes, Chunks: len(p.Chunks), CreatedAt: dbTime(p.Now)}
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		if err := botInScope(ctx, tx, scope, p.BotID); err != nil {
@@ -112,8 +112,8 @@ func (s *Store) CreateDocument(ctx context.Context, scope store.Scope, p store.C
 	return d, s.mapErr(err, "creating document")
 }
 
-func (s *Store) ListDocuments(ctx context.Context, scope store.Scope, bot palisade.BotID) ([]store.Document, error) {
-	var out []store.Document
+func (s *Store) ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error) {
+	var out []palisade.Document
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		if err := botInScope(ctx, tx, scope, bot); err != nil {
 			return err
@@ -127,7 +127,7 @@ func (s *Store) ListDocuments(ctx context.Context, scope store.Scope, bot palisa
 		}
 		defer rows.Close()
 		for rows.Next() {
-			d := store.Document{WorkspaceID: scope.Workspace(), BotID: bot}
+			d := palisade.Document{WorkspaceID: scope.Workspace(), BotID: bot}
 			var id string
 			if err := rows.Scan(&id, &d.Title, &d.ContentType, &d.SizeBytes, timeScan{&d.CreatedAt}, &d.Chunks); err != nil {
 				return err
@@ -140,7 +140,7 @@ func (s *Store) ListDocuments(ctx context.Context, scope store.Scope, bot palisa
 	return out, s.mapErr(err, "listing documents")
 }
 
-func (s *Store) DeleteDocument(ctx context.Context, scope store.Scope, bot palisade.BotID, id palisade.DocumentID) error {
+func (s *Store) DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error {
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM documents WHERE workspace_id = $1 AND bot_id = $2 AND id = $3`,
 			string(scope.Workspace()), string(bot), string(id))
@@ -152,12 +152,12 @@ func (s *Store) DeleteDocument(ctx context.Context, scope store.Scope, bot palis
 	return s.mapErr(err, "deleting document")
 }
 
-func (s *Store) SearchChunks(ctx context.Context, scope store.Scope, bot palisade.BotID, terms []string, limit int) ([]store.Passage, error) {
+func (s *Store) SearchChunks(ctx context.Context, scope palisade.Scope, bot palisade.BotID, terms []string, limit int) ([]palisade.Passage, error) {
 	terms = searchTerms(terms)
 	if limit <= 0 || limit > maxSearchLimit {
 		limit = maxSearchLimit
 	}
-	var out []store.Passage
+	var out []palisade.Passage
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		// The bot is checked even when there is nothing to search for, so
 		// an unknown bot reads the same whatever the query.
@@ -177,7 +177,7 @@ func (s *Store) SearchChunks(ctx context.Context, scope store.Scope, bot palisad
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var p store.Passage
+			var p palisade.Passage
 			var doc string
 			if err := rows.Scan(&p.ChunkID, &doc, &p.Title, &p.Ordinal, &p.Body, &p.Score); err != nil {
 				return err

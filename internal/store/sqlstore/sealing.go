@@ -28,7 +28,7 @@ func (s *Store) WithUserSealer(x store.UserSealer) *Store {
 // sealField seals one value of a sealed column. rowID is the row's primary
 // key: reencrypt binds the same. Without a Sealer it fails, so a sealed
 // column is never written in plaintext.
-func (s *Store) sealField(ctx context.Context, scope store.Scope, table, column, rowID string, plaintext []byte) ([]byte, error) {
+func (s *Store) sealField(ctx context.Context, scope palisade.Scope, table, column, rowID string, plaintext []byte) ([]byte, error) {
 	if !scope.Valid() {
 		return nil, store.ErrNoScope
 	}
@@ -43,7 +43,7 @@ func (s *Store) sealField(ctx context.Context, scope store.Scope, table, column,
 }
 
 // openField opens one value of a sealed column read from the row rowID.
-func (s *Store) openField(ctx context.Context, scope store.Scope, table, column, rowID string, sealed []byte) ([]byte, error) {
+func (s *Store) openField(ctx context.Context, scope palisade.Scope, table, column, rowID string, sealed []byte) ([]byte, error) {
 	if !scope.Valid() {
 		return nil, store.ErrNoScope
 	}
@@ -58,7 +58,7 @@ func (s *Store) openField(ctx context.Context, scope store.Scope, table, column,
 }
 
 // sealSecret seals a secret, or returns nil (SQL NULL) for a zero one.
-func (s *Store) sealSecret(ctx context.Context, scope store.Scope, table, column, rowID string, v secret.Secret) ([]byte, error) {
+func (s *Store) sealSecret(ctx context.Context, scope palisade.Scope, table, column, rowID string, v secret.Secret) ([]byte, error) {
 	if v.IsZero() {
 		return nil, nil
 	}
@@ -68,7 +68,7 @@ func (s *Store) sealSecret(ctx context.Context, scope store.Scope, table, column
 }
 
 // openSecret opens a sealed column into a secret; NULL is a zero secret.
-func (s *Store) openSecret(ctx context.Context, scope store.Scope, table, column, rowID string, sealed []byte) (secret.Secret, error) {
+func (s *Store) openSecret(ctx context.Context, scope palisade.Scope, table, column, rowID string, sealed []byte) (secret.Secret, error) {
 	if sealed == nil {
 		return secret.Secret{}, nil
 	}
@@ -86,7 +86,7 @@ func (s *Store) openSecret(ctx context.Context, scope store.Scope, table, column
 // sealed values are already unreadable, which is the safe order; the
 // reverse would leave keys behind for rows that exist only in backups.
 // A store without a Sealer wrote no sealed values, and deletes rows only.
-func (s *Store) shredWorkspace(ctx context.Context, scope store.Scope) error {
+func (s *Store) shredWorkspace(ctx context.Context, scope palisade.Scope) error {
 	if s.sealer == nil {
 		return nil
 	}
@@ -104,8 +104,8 @@ func (s *Store) shredWorkspace(ctx context.Context, scope store.Scope) error {
 
 const channelCols = `id, workspace_id, bot_id, kind, name, external_id, config, status, sealed_credentials IS NOT NULL, sealed_secret IS NOT NULL, created_at, updated_at`
 
-func scanChannel(r Row) (store.Channel, error) {
-	var c store.Channel
+func scanChannel(r Row) (palisade.Channel, error) {
+	var c palisade.Channel
 	var id, ws, bot string
 	err := r.Scan(&id, &ws, &bot, &c.Kind, &c.Name, &c.ExternalID, &c.Config, &c.Status, &c.HasCredentials, &c.HasSecret,
 		timeScan{&c.CreatedAt}, timeScan{&c.UpdatedAt})
@@ -113,23 +113,23 @@ func scanChannel(r Row) (store.Channel, error) {
 	return c, err
 }
 
-func (s *Store) CreateChannel(ctx context.Context, scope store.Scope, p store.CreateChannelParams) (store.Channel, error) {
+func (s *Store) CreateChannel(ctx context.Context, scope palisade.Scope, p store.CreateChannelParams) (palisade.Channel, error) {
 	if !scope.Valid() {
-		return store.Channel{}, store.ErrNoScope
+		return palisade.Channel{}, store.ErrNoScope
 	}
-	c := store.Channel{ID: palisade.NewChannelID(), WorkspaceID: scope.Workspace(), BotID: p.BotID, Kind: p.Kind, Name: p.Name,
+	c := palisade.Channel{ID: palisade.NewChannelID(), WorkspaceID: scope.Workspace(), BotID: p.BotID, Kind: p.Kind, Name: p.Name,
 		ExternalID: p.ExternalID, Config: p.Config, Status: "active", HasCredentials: !p.Credentials.IsZero(), HasSecret: !p.Secret.IsZero(),
 		CreatedAt: dbTime(p.Now), UpdatedAt: dbTime(p.Now)}
 	if p.Kind == "" {
-		return store.Channel{}, palisade.FieldError("kind", "a channel needs a kind")
+		return palisade.Channel{}, palisade.FieldError("kind", "a channel needs a kind")
 	}
 	creds, err := s.sealSecret(ctx, scope, "channels", "sealed_credentials", string(c.ID), p.Credentials)
 	if err != nil {
-		return store.Channel{}, err
+		return palisade.Channel{}, err
 	}
 	sec, err := s.sealSecret(ctx, scope, "channels", "sealed_secret", string(c.ID), p.Secret)
 	if err != nil {
-		return store.Channel{}, err
+		return palisade.Channel{}, err
 	}
 	err = s.tenant(ctx, scope, func(tx Tx) error {
 		// The bot must be the workspace's own: the foreign key alone would
@@ -145,8 +145,8 @@ func (s *Store) CreateChannel(ctx context.Context, scope store.Scope, p store.Cr
 	return c, s.mapErr(err, "creating channel")
 }
 
-func (s *Store) GetChannel(ctx context.Context, scope store.Scope, id palisade.ChannelID) (store.Channel, error) {
-	var c store.Channel
+func (s *Store) GetChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (palisade.Channel, error) {
+	var c palisade.Channel
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		c, err = scanChannel(tx.QueryRow(ctx, `SELECT `+channelCols+` FROM channels WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id)))
 		return err
@@ -154,8 +154,8 @@ func (s *Store) GetChannel(ctx context.Context, scope store.Scope, id palisade.C
 	return c, s.mapErr(err, "reading channel")
 }
 
-func (s *Store) ListChannels(ctx context.Context, scope store.Scope, bot palisade.BotID) ([]store.Channel, error) {
-	var out []store.Channel
+func (s *Store) ListChannels(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Channel, error) {
+	var out []palisade.Channel
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+channelCols+` FROM channels WHERE workspace_id = $1 AND bot_id = $2 ORDER BY created_at, id`,
 			string(scope.Workspace()), string(bot))
@@ -175,17 +175,17 @@ func (s *Store) ListChannels(ctx context.Context, scope store.Scope, bot palisad
 	return out, s.mapErr(err, "listing channels")
 }
 
-func (s *Store) SetChannelCredentials(ctx context.Context, scope store.Scope, id palisade.ChannelID, creds secret.Secret, now time.Time) error {
+func (s *Store) SetChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, creds secret.Secret, now time.Time) error {
 	return s.setChannelSealed(ctx, scope, id, "sealed_credentials", creds, now)
 }
 
-func (s *Store) SetChannelSecret(ctx context.Context, scope store.Scope, id palisade.ChannelID, v secret.Secret, now time.Time) error {
+func (s *Store) SetChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, v secret.Secret, now time.Time) error {
 	return s.setChannelSealed(ctx, scope, id, "sealed_secret", v, now)
 }
 
 // setChannelSealed writes one of the two sealed columns of channels; column
 // is one of those two constants, never input.
-func (s *Store) setChannelSealed(ctx context.Context, scope store.Scope, id palisade.ChannelID, column string, v secret.Secret, now time.Time) error {
+func (s *Store) setChannelSealed(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, column string, v secret.Secret, now time.Time) error {
 	sealed, err := s.sealSecret(ctx, scope, "channels", column, string(id), v)
 	if err != nil {
 		return err
@@ -201,15 +201,15 @@ func (s *Store) setChannelSealed(ctx context.Context, scope store.Scope, id pali
 	return s.mapErr(err, "updating channel "+column)
 }
 
-func (s *Store) ChannelCredentials(ctx context.Context, scope store.Scope, id palisade.ChannelID) (secret.Secret, error) {
+func (s *Store) ChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error) {
 	return s.channelSealed(ctx, scope, id, "sealed_credentials")
 }
 
-func (s *Store) ChannelSecret(ctx context.Context, scope store.Scope, id palisade.ChannelID) (secret.Secret, error) {
+func (s *Store) ChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error) {
 	return s.channelSealed(ctx, scope, id, "sealed_secret")
 }
 
-func (s *Store) channelSealed(ctx context.Context, scope store.Scope, id palisade.ChannelID, column string) (secret.Secret, error) {
+func (s *Store) channelSealed(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, column string) (secret.Secret, error) {
 	var sealed []byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		return tx.QueryRow(ctx, `SELECT `+column+` FROM channels WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id)).Scan(&sealed)
@@ -222,7 +222,7 @@ func (s *Store) channelSealed(ctx context.Context, scope store.Scope, id palisad
 
 // ---- provider keys ----
 
-func (s *Store) CreateProviderKey(ctx context.Context, scope store.Scope, p store.CreateProviderKeyParams) (store.ProviderKey, error) {
+func (s *Store) CreateProviderKey(ctx context.Context, scope palisade.Scope, p store.CreateProviderKeyParams) (store.ProviderKey, error) {
 	if !scope.Valid() {
 		return store.ProviderKey{}, store.ErrNoScope
 	}
@@ -245,7 +245,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, scope store.Scope, p stor
 	return k, s.mapErr(err, "creating provider key")
 }
 
-func (s *Store) GetProviderKey(ctx context.Context, scope store.Scope, id store.ProviderKeyID) (store.ProviderKey, error) {
+func (s *Store) GetProviderKey(ctx context.Context, scope palisade.Scope, id store.ProviderKeyID) (store.ProviderKey, error) {
 	var k store.ProviderKey
 	var sealed []byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
@@ -265,7 +265,7 @@ func (s *Store) GetProviderKey(ctx context.Context, scope store.Scope, id store.
 	return k, nil
 }
 
-func (s *Store) ListProviderKeys(ctx context.Context, scope store.Scope) ([]store.ProviderKey, error) {
+func (s *Store) ListProviderKeys(ctx context.Context, scope palisade.Scope) ([]store.ProviderKey, error) {
 	var out []store.ProviderKey
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, workspace_id, provider, base_url, created_at FROM provider_keys WHERE workspace_id = $1 ORDER BY created_at, id`,
@@ -288,7 +288,7 @@ func (s *Store) ListProviderKeys(ctx context.Context, scope store.Scope) ([]stor
 	return out, s.mapErr(err, "listing provider keys")
 }
 
-func (s *Store) UpdateProviderKey(ctx context.Context, scope store.Scope, id store.ProviderKeyID, key secret.Secret) error {
+func (s *Store) UpdateProviderKey(ctx context.Context, scope palisade.Scope, id store.ProviderKeyID, key secret.Secret) error {
 	if key.IsZero() {
 		return palisade.FieldError("key", "a provider key needs a key")
 	}
@@ -306,7 +306,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, scope store.Scope, id sto
 	return s.mapErr(err, "updating provider key")
 }
 
-func (s *Store) DeleteProviderKey(ctx context.Context, scope store.Scope, id store.ProviderKeyID) error {
+func (s *Store) DeleteProviderKey(ctx context.Context, scope palisade.Scope, id store.ProviderKeyID) error {
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM provider_keys WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
 		if err == nil && n == 0 {
@@ -322,7 +322,7 @@ func (s *Store) DeleteProviderKey(ctx context.Context, scope store.Scope, id sto
 // The table and column names below come from store.SealedColumns, a
 // constant list, never from input.
 
-func (s *Store) CountSealedFields(ctx context.Context, scope store.Scope) (int, error) {
+func (s *Store) CountSealedFields(ctx context.Context, scope palisade.Scope) (int, error) {
 	total := 0
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		for _, c := range store.SealedColumns {
@@ -343,7 +343,7 @@ type sealedValue struct {
 	value []byte
 }
 
-func (s *Store) ResealFields(ctx context.Context, scope store.Scope, from store.ResealCursor, limit int) (store.ResealResult, error) {
+func (s *Store) ResealFields(ctx context.Context, scope palisade.Scope, from store.ResealCursor, limit int) (store.ResealResult, error) {
 	res := store.ResealResult{Next: from}
 	if !scope.Valid() {
 		return res, store.ErrNoScope

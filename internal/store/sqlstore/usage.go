@@ -8,7 +8,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-func (s *Store) AddUsage(ctx context.Context, scope store.Scope, p store.AddUsageParams) error {
+func (s *Store) AddUsage(ctx context.Context, scope palisade.Scope, p store.AddUsageParams) error {
 	var failed int64
 	if p.Failed {
 		failed = 1
@@ -28,7 +28,7 @@ func (s *Store) AddUsage(ctx context.Context, scope store.Scope, p store.AddUsag
 	return s.mapErr(err, "recording usage")
 }
 
-func (s *Store) UsageOn(ctx context.Context, scope store.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error) {
+func (s *Store) UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error) {
 	u := store.DailyUsage{Day: store.DayKey(day)}
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		return tx.QueryRow(ctx, `SELECT requests, tokens_in, tokens_out, errors, latency_ms FROM usage_daily WHERE workspace_id = $1 AND bot_id = $2 AND day = $3`,

@@ -26,7 +26,7 @@ func testAccounts(t *testing.T, open Opener) {
 		if err != nil || u.Email != "owner@example.com" || w.Name != "Acme" {
 			t.Fatalf("CreateOwner = %+v %+v %v", u, w, err)
 		}
-		m, err := s.GetMembership(ctx(t), store.ScopeFor(w.ID), u.ID)
+		m, err := s.GetMembership(ctx(t), palisade.ScopeFor(w.ID), u.ID)
 		if err != nil || m.Role != palisade.RoleOwner {
 			t.Fatalf("owner membership = %+v, %v", m, err)
 		}
@@ -116,7 +116,7 @@ func testAccounts(t *testing.T, open Opener) {
 	t.Run("Sessions", func(t *testing.T) {
 		u := mustUser(t, s, "sess@example.com")
 		other := mustUser(t, s, "other-sess@example.com")
-		mk := func(user palisade.UserID, hash string, at time.Time) store.Session {
+		mk := func(user palisade.UserID, hash string, at time.Time) palisade.Session {
 			x, err := s.CreateSession(ctx(t), store.CreateSessionParams{UserID: user, TokenHash: []byte(hash), MFAPending: hash == "pending",
 				IP: "192.0.2.1", UserAgent: "test", Now: at, ExpiresAt: at.Add(12 * time.Hour)})
 			if err != nil {
@@ -225,7 +225,7 @@ func testAccounts(t *testing.T, open Opener) {
 		if w, _ := s.GetWorkspace(ctx(t), a); !w.RequireMFA {
 			t.Fatal("RequireMFA not stored")
 		}
-		wantErr(t, s.SetRequireMFA(ctx(t), store.ScopeFor(palisade.NewWorkspaceID()), true), store.ErrNotFound, "unknown workspace")
+		wantErr(t, s.SetRequireMFA(ctx(t), palisade.ScopeFor(palisade.NewWorkspaceID()), true), store.ErrNotFound, "unknown workspace")
 	})
 }
 

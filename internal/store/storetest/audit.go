@@ -50,7 +50,7 @@ func checkChain(t *testing.T, entries []store.AuditEntry, ws palisade.WorkspaceI
 	}
 }
 
-func readAll(t *testing.T, s store.Store, scope *store.Scope) []store.AuditEntry {
+func readAll(t *testing.T, s store.Store, scope *palisade.Scope) []store.AuditEntry {
 	t.Helper()
 	var all []store.AuditEntry
 	var after int64
@@ -127,7 +127,7 @@ func testAuditLog(t *testing.T, open Opener) {
 	if page, err := s.ListAudit(ctx(t), b, store.ListAuditParams{}); err != nil || len(page) != 1 || page[0].Target != "b0" {
 		t.Fatalf("ListAudit of b = %+v, %v", page, err)
 	}
-	ghost := store.ScopeFor(palisade.NewWorkspaceID())
+	ghost := palisade.ScopeFor(palisade.NewWorkspaceID())
 	if page, err := s.ListAudit(ctx(t), ghost, store.ListAuditParams{}); err != nil || len(page) != 0 {
 		t.Fatalf("ListAudit of an unknown workspace = %+v, %v", page, err)
 	}
@@ -148,11 +148,11 @@ func testAuditLog(t *testing.T, open Opener) {
 	}
 
 	// Without a scope nothing is written or read.
-	_, err = s.AppendAudit(ctx(t), store.Scope{}, auditEntry("x.y", "", t0), testSeal)
+	_, err = s.AppendAudit(ctx(t), palisade.Scope{}, auditEntry("x.y", "", t0), testSeal)
 	wantErr(t, err, store.ErrNoScope, "AppendAudit without scope")
-	_, err = s.ReadAuditChain(ctx(t), store.Scope{}, 0, 10)
+	_, err = s.ReadAuditChain(ctx(t), palisade.Scope{}, 0, 10)
 	wantErr(t, err, store.ErrNoScope, "ReadAuditChain without scope")
-	_, err = s.ListAudit(ctx(t), store.Scope{}, store.ListAuditParams{})
+	_, err = s.ListAudit(ctx(t), palisade.Scope{}, store.ListAuditParams{})
 	wantErr(t, err, store.ErrNoScope, "ListAudit without scope")
 }
 

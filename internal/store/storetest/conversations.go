@@ -39,9 +39,9 @@ func testConversations(t *testing.T, open Opener) {
 	// Messages written in the same instant keep their order.
 	bodies := []string{"first", "second", "third"}
 	for i, body := range bodies {
-		role := store.RoleUser
+		role := palisade.MessageUser
 		if i%2 == 1 {
-			role = store.RoleAssistant
+			role = palisade.MessageAssistant
 		}
 		m, err := s.AppendMessage(ctx(t), a, store.AppendMessageParams{ConversationID: c.ID, Role: role, Body: body,
 			InboundRef: "", TokensIn: int64(i), Now: t0.Add(time.Minute)})
@@ -67,20 +67,20 @@ func testConversations(t *testing.T, open Opener) {
 	}
 
 	// A retried inbound delivery is stored once per role.
-	ref := store.AppendMessageParams{ConversationID: bob.ID, Role: store.RoleUser, Body: "hi", InboundRef: "tg:42", Now: t0}
+	ref := store.AppendMessageParams{ConversationID: bob.ID, Role: palisade.MessageUser, Body: "hi", InboundRef: "tg:42", Now: t0}
 	if _, err := s.AppendMessage(ctx(t), a, ref); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.AppendMessage(ctx(t), a, ref)
 	wantErr(t, err, store.ErrConflict, "duplicate inbound message")
-	_, err = s.FindMessageByRef(ctx(t), a, bob.ID, store.RoleAssistant, "tg:42")
+	_, err = s.FindMessageByRef(ctx(t), a, bob.ID, palisade.MessageAssistant, "tg:42")
 	wantErr(t, err, store.ErrNotFound, "reply before it exists")
-	ref.Role = store.RoleAssistant
+	ref.Role = palisade.MessageAssistant
 	ref.Body = "hello bob"
 	if _, err := s.AppendMessage(ctx(t), a, ref); err != nil {
 		t.Fatalf("reply to the inbound message: %v", err)
 	}
-	m, err := s.FindMessageByRef(ctx(t), a, bob.ID, store.RoleAssistant, "tg:42")
+	m, err := s.FindMessageByRef(ctx(t), a, bob.ID, palisade.MessageAssistant, "tg:42")
 	if err != nil || m.Body != "hello bob" {
 		t.Fatalf("FindMessageByRef = %+v, %v", m, err)
 	}
@@ -88,17 +88,17 @@ func testConversations(t *testing.T, open Opener) {
 	if raw := rawGet(t, s, a.Workspace(), "messages", "sealed_body", string(m.ID)); len(raw) == 0 || strings.Contains(string(raw), "hello bob") {
 		t.Fatalf("message body stored in clear: %q", raw)
 	}
-	_, err = s.FindMessageByRef(ctx(t), b, bob.ID, store.RoleAssistant, "tg:42")
+	_, err = s.FindMessageByRef(ctx(t), b, bob.ID, palisade.MessageAssistant, "tg:42")
 	wantErr(t, err, store.ErrNotFound, "A's reply from B")
 
 	// Another workspace sees none of it.
 	_, err = s.GetConversation(ctx(t), b, c.ID)
 	wantErr(t, err, store.ErrNotFound, "A's conversation from B")
-	_, err = s.AppendMessage(ctx(t), b, store.AppendMessageParams{ConversationID: c.ID, Role: store.RoleUser, Body: "x", Now: t0})
+	_, err = s.AppendMessage(ctx(t), b, store.AppendMessageParams{ConversationID: c.ID, Role: palisade.MessageUser, Body: "x", Now: t0})
 	wantErr(t, err, store.ErrNotFound, "append to A's conversation from B")
 	if msgs, err := s.ListMessages(ctx(t), b, c.ID, 10); err != nil || len(msgs) != 0 {
 		t.Fatalf("A's messages from B = %+v, %v", msgs, err)
 	}
-	_, err = s.AppendMessage(ctx(t), a, store.AppendMessageParams{ConversationID: palisade.NewConversationID(), Role: store.RoleUser, Body: "x", Now: t0})
+	_, err = s.AppendMessage(ctx(t), a, store.AppendMessageParams{ConversationID: palisade.NewConversationID(), Role: palisade.MessageUser, Body: "x", Now: t0})
 	wantErr(t, err, store.ErrNotFound, "append to unknown conversation")
 }

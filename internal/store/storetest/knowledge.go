@@ -7,7 +7,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-func mustDoc(t *testing.T, s store.Store, scope store.Scope, bot palisade.BotID, title string, chunks ...string) store.Document {
+func mustDoc(t *testing.T, s store.Store, scope palisade.Scope, bot palisade.BotID, title string, chunks ...string) palisade.Document {
 	t.Helper()
 	d, err := s.CreateDocument(ctx(t), scope, store.CreateDocumentParams{BotID: bot, Title: title, ContentType: "text/plain",
 		SizeBytes: 100, Chunks: chunks, Now: t0})
@@ -17,7 +17,7 @@ func mustDoc(t *testing.T, s store.Store, scope store.Scope, bot palisade.BotID,
 	return d
 }
 
-func search(t *testing.T, s store.Store, scope store.Scope, bot palisade.BotID, terms ...string) []store.Passage {
+func search(t *testing.T, s store.Store, scope palisade.Scope, bot palisade.BotID, terms ...string) []palisade.Passage {
 	t.Helper()
 	got, err := s.SearchChunks(ctx(t), scope, bot, terms, 5)
 	if err != nil {

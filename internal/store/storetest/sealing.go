@@ -192,7 +192,7 @@ func testSealing(t *testing.T, open Opener) {
 		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: newKeyring(t)}})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
-		mkChan := func(scope store.Scope, bot palisade.BotID) store.Channel {
+		mkChan := func(scope palisade.Scope, bot palisade.BotID) palisade.Channel {
 			c, err := s.CreateChannel(ctx(t), scope, store.CreateChannelParams{BotID: bot, Kind: "telegram", Credentials: secret.New("cred-" + string(bot)),
 				Secret: secret.New("sec-" + string(bot)), Now: t0})
 			if err != nil {
@@ -242,7 +242,7 @@ func testSealing(t *testing.T, open Opener) {
 		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: k}})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
-		var chans []store.Channel
+		var chans []palisade.Channel
 		for range 3 {
 			c, err := s.CreateChannel(ctx(t), a, store.CreateChannelParams{BotID: bot.ID, Kind: "slack", Credentials: secret.New("xoxb-1"), Secret: secret.New("s"), Now: t0})
 			if err != nil {

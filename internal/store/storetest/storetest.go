@@ -55,13 +55,13 @@ var t0 = time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
 
 func ctx(t *testing.T) context.Context { return t.Context() }
 
-func mustWS(t *testing.T, s store.Store, name string) store.Scope {
+func mustWS(t *testing.T, s store.Store, name string) palisade.Scope {
 	t.Helper()
 	w, err := s.CreateWorkspace(ctx(t), store.CreateWorkspaceParams{Name: name, Now: t0})
 	if err != nil {
 		t.Fatalf("CreateWorkspace: %v", err)
 	}
-	return store.ScopeFor(w.ID)
+	return palisade.ScopeFor(w.ID)
 }
 
 func mustUser(t *testing.T, s store.Store, email string) palisade.User {
@@ -73,7 +73,7 @@ func mustUser(t *testing.T, s store.Store, email string) palisade.User {
 	return u
 }
 
-func mustBot(t *testing.T, s store.Store, scope store.Scope, name string) palisade.Bot {
+func mustBot(t *testing.T, s store.Store, scope palisade.Scope, name string) palisade.Bot {
 	t.Helper()
 	b, err := s.CreateBot(ctx(t), scope, palisade.Bot{Name: name, SystemPrompt: "be kind", Model: "gpt-4o-mini", Temperature: 0.5,
 		MaxOutputTokens: 512, PIIMode: palisade.PIIBeforeLLM, AllowedDomains: []string{"example.com", "shop.example.org"}, CreatedAt: t0})
@@ -420,8 +420,8 @@ func testPrune(t *testing.T, open Opener) {
 
 func testNoScope(t *testing.T, open Opener) {
 	s := open(t, store.Options{})
-	_, err := s.ListBots(ctx(t), store.Scope{})
+	_, err := s.ListBots(ctx(t), palisade.Scope{})
 	wantErr(t, err, store.ErrNoScope, "ListBots without scope")
-	_, err = s.GetWorkspace(ctx(t), store.ScopeFor("ws_bad"))
+	_, err = s.GetWorkspace(ctx(t), palisade.ScopeFor("ws_bad"))
 	wantErr(t, err, store.ErrNoScope, "malformed scope")
 }

@@ -1,0 +1,64 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// ---- deliveries ----
+
+func (s *Store) RecordDelivery(ctx context.Context, scope palisade.Scope, p store.DeliveryParams, job store.JobArgs) (bool, error) {
+	var fresh bool
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `INSERT INTO deliveries (workspace_id, bot_id, source, key, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+			string(scope.Workspace()), string(p.BotID), p.Source, p.Key, dbTime(p.Now))
+		if err != nil || n == 0 {
+			return err
+		}
+		fresh = true
+		if job == nil {
+			return nil
+		}
+		return tx.Enqueue(ctx, job)
+	})
+	return fresh, s.mapErr(err, "recording delivery")
+}
+
+// ---- maintenance ----
+
+func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error) {
+	var total int64
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < $1`, dbTime(now))
+		total += n
+		return err
+	})
+	if err != nil {
+		return total, s.mapErr(err, "pruning tokens")
+	}
+	ids, err := s.ListWorkspaceIDs(ctx)
+	if err != nil {
+		return total, err
+	}
+	cutoff := dbTime(now.Add(-dedupeTTL))
+	for _, ws := range ids {
+		scope := palisade.ScopeFor(ws)
+		err := s.tenant(ctx, scope, func(tx Tx) error {
+			n, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
+			total += n
+			if err != nil {
+				return err
+			}
+			n, err = tx.Exec(ctx, `DELETE FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND expires_at < $2`, string(ws), dbTime(now))
+			total += n
+			return err
+		})
+		if err != nil {
+			return total, s.mapErr(err, "pruning workspace records")
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,77 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// ---- workspaces ----
+
+func (s *Store) CreateWorkspace(ctx context.Context, p store.CreateWorkspaceParams) (palisade.Workspace, error) {
+	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.Name, RetentionDays: 90, CreatedAt: dbTime(p.Now)}
+	err := s.platform(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, require_mfa, retention_days, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			string(w.ID), w.Name, w.RequireMFA, w.RetentionDays, w.CreatedAt)
+		return err
+	})
+	return w, s.mapErr(err, "creating workspace")
+}
+
+func (s *Store) GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error) {
+	var w palisade.Workspace
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		var id string
+		return tx.QueryRow(ctx, `SELECT id, name, require_mfa, retention_days, allowed_models, created_at FROM workspaces WHERE id = $1`,
+			string(scope.Workspace())).Scan(&id, &w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt})
+	})
+	w.ID = scope.Workspace()
+	return w, s.mapErr(err, "reading workspace")
+}
+
+func (s *Store) SetWorkspaceModels(ctx context.Context, scope palisade.Scope, models []string) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE workspaces SET allowed_models = $1 WHERE id = $2`, joinList(models), string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "setting the workspace's models")
+}
+
+func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error) {
+	var ids []palisade.WorkspaceID
+	err := s.platform(ctx, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM workspaces ORDER BY created_at, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, palisade.WorkspaceID(id))
+		}
+		return rows.Err()
+	})
+	return ids, s.mapErr(err, "listing workspaces")
+}
+
+func (s *Store) DeleteWorkspace(ctx context.Context, scope palisade.Scope) error {
+	// Keys first (crypto-shredding), then rows: see shredWorkspace.
+	if err := s.shredWorkspace(ctx, scope); err != nil {
+		return s.mapErr(err, "deleting workspace")
+	}
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting workspace")
+}
