@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -36,35 +38,30 @@ const (
 	touchEvery = time.Minute
 )
 
-// AuditEvent is one security-relevant event. Actor and Target are ids or
-// e-mail addresses, never secrets.
-type AuditEvent struct {
-	Workspace palisade.WorkspaceID // empty for account-level events
-	Actor     string
-	Action    string
-	Target    string
-	Outcome   string // "success" or "failure"
-	IP        string
-	RequestID string
-}
-
-// AuditRecorder is the hook through which every security-relevant action
-// is recorded. The lead wires internal/audit here; a nil recorder records
-// nothing.
-type AuditRecorder interface {
-	Record(ctx context.Context, e AuditEvent) error
+// Store is what the account service reads and writes: users, their
+// credentials and sessions, one-time tokens, memberships, invitations and
+// API keys, and the workspace rows they hang from.
+type Store interface {
+	store.Accounts
+	store.Users
+	store.Tokens
+	store.Members
+	store.Invitations
+	store.APIKeys
+	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 }
 
 // Options configure a Service.
 type Options struct {
-	Store   store.Store
+	Store   Store
 	Hasher  *auth.Hasher
 	Mailer  mail.Sender
 	Limiter ratelimit.Limiter
 	// Limits holds the login and reset policies; nil means
 	// ratelimit.Defaults().
 	Limits ratelimit.Table
-	Audit  AuditRecorder
+	// Audit records every security-relevant action; nil records nothing.
+	Audit  audit.Recorder
 	Logger *slog.Logger
 	Now    func() time.Time
 	// BaseURL is the external origin links in e-mails start with.
@@ -114,28 +111,34 @@ func (s *Service) SignupOpen() bool { return s.o.AllowSignup }
 // Client describes where a request comes from, for rate limits, sessions
 // and the audit log.
 type Client struct {
-	IP        string // client address as resolved by the edge
+	IP        string     // rate-limit key of the client address (ratelimit.IPKey)
+	Addr      netip.Addr // client address as resolved by the edge, for the audit log
 	UserAgent string
 	RequestID string
 }
 
-func (s *Service) audit(ctx context.Context, c Client, e AuditEvent) {
-	if s.o.Audit == nil {
-		return
-	}
-	e.IP, e.RequestID = c.IP, c.RequestID
-	if err := s.o.Audit.Record(ctx, e); err != nil {
-		// The action already happened; losing its record is logged loudly
-		// rather than undoing what the user did.
-		s.o.Logger.ErrorContext(ctx, "audit record failed", "action", e.Action, "err", err)
-	}
+// record appends e to the chain of scope's workspace, with where the
+// request came from.
+func (s *Service) record(ctx context.Context, c Client, scope palisade.Scope, e audit.Entry) {
+	audit.Best(ctx, s.o.Audit, s.o.Logger, scope, c.stamp(e))
 }
 
-func outcome(err error) string {
+// recordAccount appends e to the platform chain: account events belong to
+// no one workspace.
+func (s *Service) recordAccount(ctx context.Context, c Client, e audit.Entry) {
+	audit.BestPlatform(ctx, s.o.Audit, s.o.Logger, c.stamp(e))
+}
+
+func (c Client) stamp(e audit.Entry) audit.Entry {
+	e.ClientIP, e.RequestID = c.Addr, c.RequestID
+	return e
+}
+
+func outcome(err error) audit.Outcome {
 	if err != nil {
-		return "failure"
+		return audit.OutcomeFailure
 	}
-	return "success"
+	return audit.OutcomeSuccess
 }
 
 // Errors shown to users. errBadCredentials is the one message for every

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -65,7 +66,7 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 	case err != nil:
 		return Issued{}, err
 	}
-	s.audit(ctx, c, AuditEvent{Workspace: w.ID, Actor: string(u.ID), Action: "workspace.setup_owner", Target: string(w.ID), Outcome: "success"})
+	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSetupOwner, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
 	s.sendVerification(ctx, u)
 	return s.issue(ctx, u.ID, false, c)
 }
@@ -99,7 +100,7 @@ func (s *Service) Signup(ctx context.Context, n NewAccount, c Client) error {
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, c, AuditEvent{Workspace: w.ID, Actor: string(u.ID), Action: "signup", Target: string(w.ID), Outcome: "success"})
+	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSignup, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
 	s.sendVerification(ctx, u)
 	return nil
 }
@@ -152,7 +153,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token secret.Secret, c Client
 		return err
 	}
 	err = s.o.Store.MarkEmailVerified(ctx, t.UserID, s.o.Now())
-	s.audit(ctx, c, AuditEvent{Actor: string(t.UserID), Action: "email.verify", Outcome: outcome(err)})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(t.UserID), Action: audit.ActionEmailVerified, Outcome: outcome(err)})
 	return err
 }
 
@@ -164,7 +165,7 @@ func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next
 	}
 	ok, _, _ := s.o.Hasher.Verify(current, cur.User.PasswordHash)
 	if !ok {
-		s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "password.change", Outcome: "failure"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged, Outcome: audit.OutcomeFailure})
 		return Issued{}, palisade.FieldError("current", "the current password is not correct")
 	}
 	if err := auth.CheckPassword(next, cur.User.Email, cur.User.Name); err != nil {
@@ -173,7 +174,7 @@ func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next
 	if err := s.setPassword(ctx, cur.User.ID, next, cur.Session.ID); err != nil {
 		return Issued{}, err
 	}
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "password.change", Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged, Outcome: audit.OutcomeSuccess})
 	return s.rotate(ctx, cur, c)
 }
 
@@ -219,7 +220,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, c Client) erro
 	s.send(ctx, mail.Message{To: u.Email, Subject: "Reset your Palisade password",
 		Body: "Choose a new password by opening:\n\n" + s.link("/reset/"+tok.Reveal()) + "\n\nThe link works once and expires in one hour. " +
 			"If you did not ask for it, ignore this message."})
-	s.audit(ctx, c, AuditEvent{Actor: string(u.ID), Action: "password.reset_requested", Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionPasswordResetAsked, Outcome: audit.OutcomeSuccess})
 	return nil
 }
 
@@ -250,7 +251,7 @@ func (s *Service) ResetPassword(ctx context.Context, token secret.Secret, pw str
 		return err
 	}
 	_ = s.o.Store.MarkEmailVerified(ctx, t.UserID, s.o.Now())
-	s.audit(ctx, c, AuditEvent{Actor: string(t.UserID), Action: "password.reset", Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(t.UserID), Action: audit.ActionPasswordReset, Outcome: audit.OutcomeSuccess})
 	return nil
 }
 
@@ -313,7 +314,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 	if err := s.o.Store.UseTOTPStep(ctx, cur.User.ID, step, now); err != nil {
 		return nil, Issued{}, err
 	}
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "mfa.enable", Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFAEnabled, Outcome: audit.OutcomeSuccess})
 	is, err := s.rotate(ctx, cur, c)
 	return codes, is, err
 }
@@ -322,7 +323,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 // a workspace of the user requires it.
 func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string, c Client) error {
 	if ok, _, _ := s.o.Hasher.Verify(password, cur.User.PasswordHash); !ok {
-		s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "mfa.disable", Outcome: "failure"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
 		return palisade.FieldError("password", "the password is not correct")
 	}
 	ms, err := s.o.Store.ListUserMemberships(ctx, cur.User.ID)
@@ -339,7 +340,7 @@ func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string,
 		}
 	}
 	err = s.o.Store.SetTOTP(ctx, cur.User.ID, store.SetTOTPParams{Now: s.o.Now()})
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "mfa.disable", Outcome: outcome(err)})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: outcome(err)})
 	return err
 }
 
@@ -360,6 +361,6 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, cur Current, code
 	if err := s.o.Store.ReplaceRecoveryCodes(ctx, cur.User.ID, cred.RecoveryCodes, hashes, s.o.Now()); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "mfa.recovery_codes_regenerated", Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionRecoveryCodesReset, Outcome: audit.OutcomeSuccess})
 	return codes, nil
 }

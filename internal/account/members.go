@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -23,8 +25,9 @@ type Actor struct {
 	Role  palisade.Role
 }
 
-func (a Actor) event(action, target string, err error) AuditEvent {
-	return AuditEvent{Workspace: a.Scope.Workspace(), Actor: string(a.User.ID), Action: action, Target: target, Outcome: outcome(err)}
+// inWorkspace records what the actor did in its workspace's chain.
+func (s *Service) inWorkspace(ctx context.Context, c Client, a Actor, action audit.Action, target string, err error, detail map[string]string) {
+	s.record(ctx, c, a.Scope, audit.Entry{Actor: string(a.User.ID), Action: action, Target: target, Outcome: outcome(err), Detail: detail})
 }
 
 // mayGrant reports whether actor may give or take away role: the owner
@@ -69,7 +72,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, email string, role palisa
 	now := s.o.Now()
 	inv, err := s.o.Store.CreateInvitation(ctx, a.Scope, store.CreateInvitationParams{Email: email, Role: role, TokenHashHex: hh,
 		InvitedBy: a.User.ID, Now: now, ExpiresAt: now.Add(InvitationTTL)})
-	s.audit(ctx, c, a.event("invitation.create", email+" as "+string(role), err))
+	s.inWorkspace(ctx, c, a, audit.ActionInvitationCreated, email+" as "+string(role), err, nil)
 	if err != nil {
 		return palisade.Invitation{}, err
 	}
@@ -131,7 +134,7 @@ func (s *Service) accept(ctx context.Context, inv palisade.Invitation, user pali
 	case errors.Is(err, store.ErrConflict):
 		err = palisade.Errorf(palisade.CodeConflict, "you are already a member of this workspace")
 	}
-	s.audit(ctx, c, AuditEvent{Workspace: inv.WorkspaceID, Actor: string(user), Action: "invitation.accept", Target: string(inv.ID), Outcome: outcome(err)})
+	s.record(ctx, c, palisade.ScopeFor(inv.WorkspaceID), audit.Entry{Actor: string(user), Action: audit.ActionInvitationAccepted, Target: string(inv.ID), Outcome: outcome(err)})
 	return m, err
 }
 
@@ -177,7 +180,7 @@ func (s *Service) RevokeInvitation(ctx context.Context, a Actor, id palisade.Inv
 		}
 	}
 	err = s.o.Store.DeleteInvitation(ctx, a.Scope, id)
-	s.audit(ctx, c, a.event("invitation.revoke", string(id), err))
+	s.inWorkspace(ctx, c, a, audit.ActionInvitationRevoked, string(id), err, nil)
 	return err
 }
 
@@ -216,7 +219,7 @@ func (s *Service) ChangeRole(ctx context.Context, a Actor, id palisade.Membershi
 		}
 	}
 	m, err = s.o.Store.UpdateMemberRole(ctx, a.Scope, id, role)
-	s.audit(ctx, c, a.event("member.role_change", string(id)+" to "+string(role), err))
+	s.inWorkspace(ctx, c, a, audit.ActionMemberRoleChanged, string(id)+" to "+string(role), err, nil)
 	return m, err
 }
 
@@ -237,7 +240,7 @@ func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.Members
 		}
 	}
 	err = s.o.Store.RemoveMember(ctx, a.Scope, id)
-	s.audit(ctx, c, a.event("member.remove", string(id), err))
+	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, nil)
 	return err
 }
 
@@ -252,11 +255,7 @@ func (s *Service) SetRequireMFA(ctx context.Context, a Actor, require bool, c Cl
 		return palisade.Errorf(palisade.CodeConflict, "turn on your own two-factor authentication first")
 	}
 	err := s.o.Store.SetRequireMFA(ctx, a.Scope, require)
-	action := "settings.require_mfa_off"
-	if require {
-		action = "settings.require_mfa_on"
-	}
-	s.audit(ctx, c, a.event(action, string(a.Scope.Workspace()), err))
+	s.inWorkspace(ctx, c, a, audit.ActionMFARequired, string(a.Scope.Workspace()), err, map[string]string{"required": strconv.FormatBool(require)})
 	return err
 }
 
@@ -294,7 +293,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, name string, scopes
 		p.ExpiresAt = &exp
 	}
 	k, err := s.o.Store.CreateAPIKey(ctx, a.Scope, p)
-	s.audit(ctx, c, a.event("apikey.create", string(k.ID), err))
+	s.inWorkspace(ctx, c, a, audit.ActionAPIKeyCreated, string(k.ID), err, nil)
 	if err != nil {
 		return NewKey{}, err
 	}
@@ -304,7 +303,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, name string, scopes
 // RevokeAPIKey revokes a key at once.
 func (s *Service) RevokeAPIKey(ctx context.Context, a Actor, id palisade.APIKeyID, c Client) error {
 	err := s.o.Store.RevokeAPIKey(ctx, a.Scope, id, s.o.Now())
-	s.audit(ctx, c, a.event("apikey.revoke", string(id), err))
+	s.inWorkspace(ctx, c, a, audit.ActionAPIKeyRevoked, string(id), err, nil)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -73,14 +74,14 @@ func clip(s string, n int) string {
 func (s *Service) Login(ctx context.Context, email, password string, previous secret.Secret, c Client) (Issued, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginIP, c.IP}, limitCheck{ratelimit.ClassLoginAccount, email}); err != nil {
-		s.audit(ctx, c, AuditEvent{Actor: "anonymous", Action: "login", Outcome: "rate_limited"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeDenied})
 		return Issued{}, err
 	}
 	u, err := s.o.Store.GetUserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.o.Hasher.VerifyDummy(password)
-		s.audit(ctx, c, AuditEvent{Actor: "anonymous", Action: "login", Outcome: "failure"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
 		return Issued{}, errBadCredentials
 	case err != nil:
 		return Issued{}, err
@@ -88,7 +89,7 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 	if u.PasswordHash == "" {
 		// An invited user who never set a password: same cost, same answer.
 		s.o.Hasher.VerifyDummy(password)
-		s.audit(ctx, c, AuditEvent{Actor: string(u.ID), Action: "login", Outcome: "failure"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
 		return Issued{}, errBadCredentials
 	}
 	ok, rehash, err := s.o.Hasher.Verify(password, u.PasswordHash)
@@ -96,7 +97,7 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 		s.o.Logger.ErrorContext(ctx, "stored password hash is malformed", "user", u.ID, "err", err)
 	}
 	if !ok {
-		s.audit(ctx, c, AuditEvent{Actor: string(u.ID), Action: "login", Outcome: "failure"})
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
 		return Issued{}, errBadCredentials
 	}
 	if rehash {
@@ -109,11 +110,11 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 	if err != nil {
 		return Issued{}, err
 	}
-	action := "login"
+	action := audit.ActionLoginSuccess
 	if u.TOTPEnabled {
-		action = "login.password_ok_mfa_pending"
+		action = audit.ActionLoginMFAPending
 	}
-	s.audit(ctx, c, AuditEvent{Actor: string(u.ID), Action: action, Outcome: "success"})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: action, Outcome: audit.OutcomeSuccess})
 	return is, nil
 }
 
@@ -179,7 +180,7 @@ func (s *Service) CompleteMFA(ctx context.Context, pending Current, code string,
 		return Issued{}, err
 	}
 	err := s.checkSecondFactor(ctx, pending.User.ID, code)
-	s.audit(ctx, c, AuditEvent{Actor: string(pending.User.ID), Action: "login.mfa", Outcome: outcome(err)})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(pending.User.ID), Action: audit.ActionLoginMFA, Outcome: outcome(err)})
 	if err != nil {
 		return Issued{}, err
 	}
@@ -233,7 +234,7 @@ func (s *Service) Logout(ctx context.Context, cur Current, c Client) error {
 	if errors.Is(err, store.ErrNotFound) {
 		err = nil
 	}
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "logout", Outcome: outcome(err)})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionLogout, Outcome: outcome(err)})
 	return err
 }
 
@@ -245,6 +246,6 @@ func (s *Service) Sessions(ctx context.Context, cur Current) ([]palisade.Session
 // RevokeSession revokes one of the user's own sessions.
 func (s *Service) RevokeSession(ctx context.Context, cur Current, id palisade.SessionID, c Client) error {
 	err := s.o.Store.RevokeSession(ctx, cur.User.ID, id, s.o.Now())
-	s.audit(ctx, c, AuditEvent{Actor: string(cur.User.ID), Action: "session.revoke", Target: string(id), Outcome: outcome(err)})
+	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionSessionRevoked, Target: string(id), Outcome: outcome(err)})
 	return err
 }

@@ -24,12 +24,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -61,25 +63,24 @@ type Options struct {
 	Store   store.Store
 	Proxies *httpx.TrustedProxies
 	Logger  *slog.Logger
-	// Bots configures the bot pages.
-	Bots BotOptions
-	// Now is the clock for the times the UI stamps (bots, documents); nil
-	// means time.Now.
-	Now func() time.Time
-	// Audit records the UI's own security-relevant actions (bot changes)
-	// in the audit log; nil records nothing.
-	Audit account.AuditRecorder
+	// Bots is the bot use cases behind the bot and document pages.
+	Bots Bots
 }
 
-// BotOptions configure the bot pages.
-type BotOptions struct {
-	// Models is the model allowlist a bot's model must be on; nil means
-	// botspec.DefaultModels(), as in the API.
-	Models []string
-	// IssueToken issues a new bot its gateway token, returning only the
-	// salt and hash that are stored (gateway.Tokens.Issue); nil issues
-	// none.
-	IssueToken func(palisade.BotID) (salt, hash []byte)
+// Bots is the bot use cases the UI offers (*bot.Service).
+type Bots interface {
+	OperatorModels() []string
+	Models(ctx context.Context, scope palisade.Scope) ([]string, error)
+	Draft(ctx context.Context, scope palisade.Scope) (palisade.Bot, error)
+	List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	Get(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	Create(ctx context.Context, c palisade.Caller, in bot.Input) (palisade.Bot, error)
+	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
+	Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error
+	SetAllowedModels(ctx context.Context, c palisade.Caller, models []string) error
+	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error
 }
 
 // UI is the admin web UI.
@@ -90,8 +91,8 @@ type UI struct {
 
 // New parses the templates and returns the UI.
 func New(o Options) (*UI, error) {
-	if o.Account == nil || o.Store == nil {
-		return nil, errors.New("admin: Account and Store are required")
+	if o.Account == nil || o.Store == nil || o.Bots == nil {
+		return nil, errors.New("admin: Account, Store and Bots are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -187,7 +188,8 @@ func (u *UI) guard(rt Route) http.Handler {
 			}
 		}
 		ctx := r.Context()
-		q := &req{client: account.Client{IP: u.clientIP(r), UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)}}
+		addr := u.o.Proxies.ClientIP(r)
+		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)}}
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.token = tok
@@ -261,11 +263,18 @@ func (u *UI) loadActor(ctx context.Context, r *http.Request, q *req) error {
 	return nil
 }
 
-func (u *UI) clientIP(r *http.Request) string {
-	if a := u.o.Proxies.ClientIP(r); a.IsValid() {
+// ipKey is the rate-limit key of a client address.
+func ipKey(a netip.Addr) string {
+	if a.IsValid() {
 		return ratelimit.IPKey(a)
 	}
 	return "unknown"
+}
+
+// caller is the signed-in member as the services see it, acting in the
+// path's workspace.
+func (q *req) caller() palisade.Caller {
+	return palisade.Caller{Scope: q.actor.Scope, Actor: string(q.cur.User.ID), ClientIP: q.client.Addr, RequestID: q.client.RequestID}
 }
 
 // csrfToken derives a form token from a binding secret (the session token

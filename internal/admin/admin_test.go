@@ -11,6 +11,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/admin"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -46,7 +47,7 @@ func TestLoginDoesNotRevealAccounts(t *testing.T) {
 	if wrongDerivs != 1 || unknownDerivs != 1 {
 		t.Fatalf("argon2id derivations: wrong password %d, unknown account %d; want 1 each", wrongDerivs, unknownDerivs)
 	}
-	if !e.audit.has("login", "failure") {
+	if !e.audit.has(audit.ActionLoginFailure, audit.OutcomeFailure) {
 		t.Fatal("failed log-in not audited")
 	}
 }
@@ -252,10 +253,7 @@ func TestRoutePermissions(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{signup: true})
 	ws, emails := roleUsers(t, e)
-	ui, err := admin.New(admin.Options{Account: e.svc, Store: e.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil)
 	routes := ui.Routes()
 	if len(routes) == 0 {
 		t.Fatal("no routes")
@@ -349,7 +347,7 @@ func TestCrossSitePostsRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{signup: true})
 	ws, emails := roleUsers(t, e)
-	ui, _ := admin.New(admin.Options{Account: e.svc, Store: e.store})
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil)
 	attacks := []struct {
 		name string
 		set  func(r *http.Request, form url.Values)

@@ -1,39 +1,19 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/palisadehq/palisade/internal/account"
-	"github.com/palisadehq/palisade/internal/audit"
-	"github.com/palisadehq/palisade/internal/botspec"
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
 // Bot pages: list, create, edit and delete a workspace's bots, and list and
-// upload their knowledge documents. Every read goes through the actor's
-// workspace scope, so another workspace's bot id reads as not found. The
-// fields are validated by botspec, the same code the REST API uses.
-
-func (u *UI) models(q *req) []string {
-	models := u.o.Bots.Models
-	if models == nil {
-		models = botspec.DefaultModels()
-	}
-	// The workspace's own allowlist narrows the operator's.
-	return botspec.Narrow(models, q.ws)
-}
-
-func (u *UI) now() time.Time {
-	if u.o.Now != nil {
-		return u.o.Now()
-	}
-	return time.Now()
-}
+// upload their knowledge documents, through the bot service the REST API
+// uses too. Every read goes through the actor's workspace scope, so another
+// workspace's bot id reads as not found.
 
 func (u *UI) botsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/bots" }
 
@@ -57,20 +37,20 @@ func botFormFrom(r *http.Request) botForm {
 		PIIMode: r.PostFormValue("pii_mode"), AllowedDomains: r.PostFormValue("allowed_domains")}
 }
 
-// input turns the form into a botspec.Input. Every field of the form is
+// input turns the form into a bot.Input. Every field of the form is
 // always sent, so every field is set: the form replaces the whole
 // configuration. Numbers that do not parse are refused here, with the
 // same field names the API uses; everything else is left to Apply.
-func (f botForm) input() (botspec.Input, error) {
-	in := botspec.Input{Name: &f.Name, SystemPrompt: &f.SystemPrompt, Model: &f.Model, PIIMode: &f.PIIMode}
+func (f botForm) input() (bot.Input, error) {
+	in := bot.Input{Name: &f.Name, SystemPrompt: &f.SystemPrompt, Model: &f.Model, PIIMode: &f.PIIMode}
 	t, err := strconv.ParseFloat(strings.TrimSpace(f.Temperature), 64)
 	if err != nil {
-		return in, palisade.FieldError("temperature", "temperature must be a number between 0 and %g", botspec.MaxTemperature)
+		return in, palisade.FieldError("temperature", "temperature must be a number between 0 and %g", bot.MaxTemperature)
 	}
 	in.Temperature = &t
 	n, err := strconv.Atoi(strings.TrimSpace(f.MaxOutputTokens))
 	if err != nil {
-		return in, palisade.FieldError("max_output_tokens", "max_output_tokens must be a whole number between 1 and %d", botspec.MaxOutputTokensCap)
+		return in, palisade.FieldError("max_output_tokens", "max_output_tokens must be a whole number between 1 and %d", bot.MaxOutputTokensCap)
 	}
 	in.MaxOutputTokens = &n
 	domains := []string{}
@@ -84,7 +64,7 @@ func (f botForm) input() (botspec.Input, error) {
 }
 
 func (u *UI) botsPage(w http.ResponseWriter, r *http.Request, q *req) error {
-	bots, err := u.o.Store.ListBots(r.Context(), q.actor.Scope)
+	bots, err := u.o.Bots.List(r.Context(), q.actor.Scope)
 	if err != nil {
 		return err
 	}
@@ -93,55 +73,56 @@ func (u *UI) botsPage(w http.ResponseWriter, r *http.Request, q *req) error {
 
 // botPageOf is the bot page: the bot and its settings form, or with New
 // the empty form that creates one.
-func (u *UI) botPageOf(q *req, b palisade.Bot, f botForm, isNew bool) page {
+func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew bool) (page, error) {
+	models, err := u.o.Bots.Models(r.Context(), q.actor.Scope)
+	if err != nil {
+		return page{}, err
+	}
 	title := "Bot: " + b.Name
 	if isNew {
 		title = "Create a bot"
 	}
-	return u.newPage(q, title, map[string]any{"Bot": b, "New": isNew, "Form": f, "Models": u.models(q), "PIIModes": botspec.PIIModes(),
-		"MaxName": botspec.MaxName, "MaxSystemPrompt": botspec.MaxSystemPrompt, "MaxTokens": botspec.MaxOutputTokensCap,
-		"MaxTemperature": botspec.MaxTemperature, "HasToken": len(b.GatewayTokenHash) > 0})
+	return u.newPage(q, title, map[string]any{"Bot": b, "New": isNew, "Form": f, "Models": models, "PIIModes": bot.PIIModes(),
+		"MaxName": bot.MaxName, "MaxSystemPrompt": bot.MaxSystemPrompt, "MaxTokens": bot.MaxOutputTokensCap,
+		"MaxTemperature": bot.MaxTemperature, "HasToken": len(b.GatewayTokenHash) > 0}), nil
+}
+
+// renderBot renders the bot page, or, with err, the form as the user left
+// it with err's message.
+func (u *UI) renderBot(w http.ResponseWriter, r *http.Request, q *req, b palisade.Bot, f botForm, isNew bool, err error) error {
+	p, perr := u.botPageOf(r, q, b, f, isNew)
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		return u.formError(w, r, "bot", p, err)
+	}
+	return u.render(w, r, http.StatusOK, "bot", p)
 }
 
 func (u *UI) newBotPage(w http.ResponseWriter, r *http.Request, q *req) error {
-	return u.render(w, r, http.StatusOK, "bot", u.botPageOf(q, palisade.Bot{}, formOf(botspec.New(u.models(q))), true))
+	draft, err := u.o.Bots.Draft(r.Context(), q.actor.Scope)
+	if err != nil {
+		return err
+	}
+	return u.renderBot(w, r, q, palisade.Bot{}, formOf(draft), true, nil)
 }
 
 func (u *UI) createBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	f := botFormFrom(r)
-	b, err := u.newBot(q, f)
+	in, err := f.input()
+	var b palisade.Bot
 	if err == nil {
-		b, err = u.o.Store.CreateBot(r.Context(), q.actor.Scope, b)
+		b, err = u.o.Bots.Create(r.Context(), q.caller(), in)
 	}
 	if err != nil {
-		return u.formError(w, r, "bot", u.botPageOf(q, palisade.Bot{}, f, true), err)
+		return u.renderBot(w, r, q, palisade.Bot{}, f, true, err)
 	}
-	u.audit(r.Context(), q, audit.ActionBotCreated, string(b.ID))
 	return redirect(w, r, u.botURL(q, b.ID))
 }
 
-// newBot validates the form into a new bot with its gateway token, issued
-// exactly as the API does: only the salt and hash are kept.
-func (u *UI) newBot(q *req, f botForm) (palisade.Bot, error) {
-	in, err := f.input()
-	if err != nil {
-		return palisade.Bot{}, err
-	}
-	models := u.models(q)
-	b := botspec.New(models)
-	b.CreatedAt = u.now()
-	if err := in.Apply(&b, models); err != nil {
-		return palisade.Bot{}, err
-	}
-	b.ID = palisade.NewBotID()
-	if u.o.Bots.IssueToken != nil {
-		b.GatewayTokenSalt, b.GatewayTokenHash = u.o.Bots.IssueToken(b.ID)
-	}
-	return b, nil
-}
-
 func (u *UI) getBot(r *http.Request, q *req) (palisade.Bot, error) {
-	return u.o.Store.GetBot(r.Context(), q.actor.Scope, palisade.BotID(r.PathValue("botId")))
+	return u.o.Bots.Get(r.Context(), q.actor.Scope, palisade.BotID(r.PathValue("botId")))
 }
 
 func (u *UI) botPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -149,7 +130,7 @@ func (u *UI) botPage(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err != nil {
 		return err
 	}
-	return u.render(w, r, http.StatusOK, "bot", u.botPageOf(q, b, formOf(b), false))
+	return u.renderBot(w, r, q, b, formOf(b), false, nil)
 }
 
 func (u *UI) updateBot(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -158,21 +139,14 @@ func (u *UI) updateBot(w http.ResponseWriter, r *http.Request, q *req) error {
 		return err
 	}
 	f := botFormFrom(r)
-	// Apply to a copy: a refused form must not half-change what is shown.
-	changed := b
-	changed.AllowedDomains = append([]string(nil), b.AllowedDomains...)
 	in, err := f.input()
 	if err == nil {
-		err = in.Apply(&changed, u.models(q))
-	}
-	if err == nil {
-		changed.UpdatedAt = u.now()
-		changed, err = u.o.Store.UpdateBot(r.Context(), q.actor.Scope, changed)
+		_, err = u.o.Bots.Update(r.Context(), q.caller(), b.ID, in)
 	}
 	if err != nil {
-		return u.formError(w, r, "bot", u.botPageOf(q, b, f, false), err)
+		// The page shows the bot as stored, the form as the user left it.
+		return u.renderBot(w, r, q, b, f, false, err)
 	}
-	u.audit(r.Context(), q, audit.ActionBotChanged, string(b.ID))
 	return redirect(w, r, u.botURL(q, b.ID))
 }
 
@@ -185,11 +159,9 @@ func (u *UI) deleteBotPage(w http.ResponseWriter, r *http.Request, q *req) error
 }
 
 func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
-	id := palisade.BotID(r.PathValue("botId"))
-	if err := u.o.Store.DeleteBot(r.Context(), q.actor.Scope, id); err != nil {
+	if err := u.o.Bots.Delete(r.Context(), q.caller(), palisade.BotID(r.PathValue("botId"))); err != nil {
 		return err
 	}
-	u.audit(r.Context(), q, audit.ActionBotDeleted, string(id))
 	return redirect(w, r, u.botsURL(q))
 }
 
@@ -198,7 +170,7 @@ func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
 type documentForm struct{ Title, Content, ContentType string }
 
 func (u *UI) documentsData(r *http.Request, q *req, b palisade.Bot, f documentForm) (page, error) {
-	docs, err := u.o.Store.ListDocuments(r.Context(), q.actor.Scope, b.ID)
+	docs, err := u.o.Bots.Documents(r.Context(), q.actor.Scope, b.ID)
 	if err != nil {
 		return page{}, err
 	}
@@ -224,8 +196,7 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return err
 	}
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
-	ks := &knowledge.Service{Store: u.o.Store, Now: u.now}
-	d, err := ks.Add(r.Context(), q.actor.Scope, b.ID, knowledge.NewDocument(f))
+	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument(f))
 	if err != nil {
 		p, derr := u.documentsData(r, q, b, f)
 		if derr != nil {
@@ -233,7 +204,6 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		}
 		return u.formError(w, r, "documents", p, err)
 	}
-	u.audit(r.Context(), q, audit.ActionDocumentAdded, string(d.ID))
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
 }
 
@@ -242,22 +212,8 @@ func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	if err != nil {
 		return err
 	}
-	if err := u.o.Store.DeleteDocument(r.Context(), q.actor.Scope, b.ID, palisade.DocumentID(r.PathValue("documentId"))); err != nil {
+	if err := u.o.Bots.DeleteDocument(r.Context(), q.caller(), b.ID, palisade.DocumentID(r.PathValue("documentId"))); err != nil {
 		return err
 	}
-	u.audit(r.Context(), q, audit.ActionDocumentDeleted, r.PathValue("documentId"))
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
-}
-
-// audit records one of the UI's own actions; a failure is logged by the
-// recorder and does not undo what the user did, as in package account.
-func (u *UI) audit(ctx context.Context, q *req, action audit.Action, target string) {
-	if u.o.Audit == nil {
-		return
-	}
-	e := account.AuditEvent{Workspace: q.ws.ID, Actor: string(q.cur.User.ID), Action: string(action), Target: target,
-		Outcome: string(audit.OutcomeSuccess), IP: q.client.IP, RequestID: q.client.RequestID}
-	if err := u.o.Audit.Record(ctx, e); err != nil {
-		u.o.Logger.ErrorContext(ctx, "audit record failed", "action", string(action), "err", err)
-	}
 }

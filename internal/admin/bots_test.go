@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"bytes"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palisadehq/palisade/internal/admin"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/gateway"
-	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -28,12 +26,7 @@ func botsSetup(t *testing.T) (*env, palisade.WorkspaceID, map[string]string, *ga
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: e.svc, Store: e.store, Now: e.clock.Now, Audit: e.audit,
-		Bots: admin.BotOptions{Models: testModels, IssueToken: tokens.Issue}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.h = httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.DiscardHandler), Format: httpx.FormatHTML}, ui.Handler())
+	e.mount(t, testModels, tokens)
 	return e, ws, emails, tokens
 }
 
@@ -90,7 +83,7 @@ func TestBotFlow(t *testing.T) {
 	if len(bot.GatewayTokenSalt) == 0 || !bytes.Equal(bot.GatewayTokenHash, gateway.HashToken(tokens.Token(bot.ID, bot.GatewayTokenSalt))) {
 		t.Fatal("gateway token not issued, or its hash does not match")
 	}
-	if !e.audit.has("bot.created", "success") {
+	if !e.audit.has(audit.ActionBotCreated, audit.OutcomeSuccess) {
 		t.Fatal("bot creation not audited")
 	}
 	page := base + "/" + string(bot.ID)
@@ -117,7 +110,7 @@ func TestBotFlow(t *testing.T) {
 	if !bytes.Equal(got.GatewayTokenHash, bot.GatewayTokenHash) {
 		t.Fatal("editing changed the gateway token")
 	}
-	if !e.audit.has("bot.changed", "success") {
+	if !e.audit.has(audit.ActionBotChanged, audit.OutcomeSuccess) {
 		t.Fatal("bot change not audited")
 	}
 
@@ -155,7 +148,7 @@ func TestBotFlow(t *testing.T) {
 	if _, err := e.store.GetBot(t.Context(), palisade.ScopeFor(ws), bot.ID); palisade.ErrorCode(err) != palisade.CodeNotFound {
 		t.Fatalf("bot still there after delete: %v", err)
 	}
-	if !e.audit.has("bot.deleted", "success") {
+	if !e.audit.has(audit.ActionBotDeleted, audit.OutcomeSuccess) {
 		t.Fatal("bot deletion not audited")
 	}
 	if w := b.get(page); w.Code != http.StatusNotFound {

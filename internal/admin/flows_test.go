@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -91,7 +92,7 @@ func TestInvitationAndRoles(t *testing.T) {
 	if w := owner.post(members, members+"/"+string(om.ID)+"/role", url.Values{"role": {"viewer"}}); w.Code != http.StatusConflict {
 		t.Fatalf("demoting the last owner: %d", w.Code)
 	}
-	if !e.audit.has("invitation.create", "success") || !e.audit.has("invitation.accept", "success") {
+	if !e.audit.has(audit.ActionInvitationCreated, audit.OutcomeSuccess) || !e.audit.has(audit.ActionInvitationAccepted, audit.OutcomeSuccess) {
 		t.Fatal("invitation not audited")
 	}
 }

@@ -17,9 +17,12 @@ import (
 
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/admin"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -70,20 +73,26 @@ func (o *outbox) lastLink(t *testing.T, addr string) string {
 	return ""
 }
 
-// auditLog is a fake AuditRecorder.
+// auditLog is a fake audit.Recorder.
 type auditLog struct {
 	mu     sync.Mutex
-	events []account.AuditEvent
+	events []audit.Entry
 }
 
-func (a *auditLog) Record(_ context.Context, e account.AuditEvent) error {
+var _ audit.Recorder = (*auditLog)(nil)
+
+func (a *auditLog) Record(_ context.Context, _ palisade.Scope, e audit.Entry) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.events = append(a.events, e)
 	return nil
 }
 
-func (a *auditLog) has(action, outcome string) bool {
+func (a *auditLog) RecordPlatform(ctx context.Context, e audit.Entry) error {
+	return a.Record(ctx, palisade.Scope{}, e)
+}
+
+func (a *auditLog) has(action audit.Action, outcome audit.Outcome) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, e := range a.events {
@@ -135,13 +144,31 @@ func setup(t *testing.T, o setupOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: e.svc, Store: s})
+	e.mount(t, testModels, nil)
+	return e
+}
+
+// mount serves the UI with a bot service over models, issuing gateway
+// tokens with tokens (nil issues none).
+func (e *env) mount(t *testing.T, models []string, tokens bot.TokenIssuer) {
+	t.Helper()
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, models, tokens)
+	e.h = httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.DiscardHandler), Format: httpx.FormatHTML}, ui.Handler())
+}
+
+// newUI builds the UI over its services, as the server does.
+func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Recorder, now func() time.Time, models []string, tokens bot.TokenIssuer) *admin.UI {
+	t.Helper()
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Models: models,
+		Tokens: tokens, Audit: rec, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.DiscardHandler)
-	e.h = httpx.Edge(httpx.EdgeConfig{Logger: logger, Format: httpx.FormatHTML}, ui.Handler())
-	return e
+	ui, err := admin.New(admin.Options{Account: accounts, Store: s, Bots: bots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ui
 }
 
 // browser holds cookies for one client, by hand: the cookies are Secure

@@ -37,10 +37,7 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: svc, Store: s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ui := newUI(t, svc, s, nil, time.Now, testModels, nil)
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Format: httpx.FormatHTML}, ui.Handler()))
 	defer srv.Close()
 	bad := []string{"ws_short", "WS_AAAAAAAAAAAAAAAAAAAAAAAAAA", "bot_%27%20OR%201%3D1--", "..%2f..%2fetc", "tok_aaaaaaaaaaaaaaaaaaaaaaaaaa"}

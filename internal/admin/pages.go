@@ -2,14 +2,11 @@ package admin
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/account"
-	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
-	"github.com/palisadehq/palisade/internal/botspec"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 )
@@ -508,11 +505,7 @@ func (u *UI) revokeKey(w http.ResponseWriter, r *http.Request, q *req) error {
 // ---- settings ----
 
 func (u *UI) settingsData(q *req) map[string]any {
-	all := u.o.Bots.Models
-	if all == nil {
-		all = botspec.DefaultModels()
-	}
-	return map[string]any{"RequireMFA": q.ws.RequireMFA, "Models": strings.Join(q.ws.AllowedModels, "\n"), "OperatorModels": all}
+	return map[string]any{"RequireMFA": q.ws.RequireMFA, "Models": strings.Join(q.ws.AllowedModels, "\n"), "OperatorModels": u.o.Bots.OperatorModels()}
 }
 
 func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -522,28 +515,9 @@ func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error 
 // setModels sets the workspace's own model allowlist: each model must be
 // one the operator allows; empty allows them all.
 func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
-	all := u.o.Bots.Models
-	if all == nil {
-		all = botspec.DefaultModels()
+	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
+		return u.formError(w, r, "settings", u.newPage(q, "Security settings", u.settingsData(q)), err)
 	}
-	var models []string
-	for _, line := range strings.Split(r.PostFormValue("models"), "\n") {
-		m := strings.TrimSpace(line)
-		if m == "" {
-			continue
-		}
-		if !slices.Contains(all, m) {
-			return u.formError(w, r, "settings", u.newPage(q, "Security settings", u.settingsData(q)),
-				palisade.FieldError("models", "each model must be one of the operator's: %s", strings.Join(all, ", ")))
-		}
-		if !slices.Contains(models, m) {
-			models = append(models, m)
-		}
-	}
-	if err := u.o.Store.SetWorkspaceModels(r.Context(), q.actor.Scope, models); err != nil {
-		return err
-	}
-	u.audit(r.Context(), q, audit.ActionWorkspaceChanged, "models")
 	return redirect(w, r, "/w/"+string(q.ws.ID)+"/settings")
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/admin"
+	"github.com/palisadehq/palisade/internal/audit"
 )
 
 // rfc6238 is an independent TOTP (RFC 6238 / RFC 4226, HMAC-SHA-1), written
@@ -91,7 +92,7 @@ func TestTOTPLogin(t *testing.T) {
 	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes shown", len(codes))
 	}
-	if !e.audit.has("mfa.enable", "success") {
+	if !e.audit.has(audit.ActionMFAEnabled, audit.OutcomeSuccess) {
 		t.Fatal("enabling MFA not audited")
 	}
 

@@ -14,42 +14,50 @@ import (
 	"strings"
 	"time"
 
-	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
-// API serves the public REST API.
+// Keys finds API keys by their public prefix and records their last use.
+type Keys interface {
+	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
+	TouchAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
+}
+
+// Bots is the bot use cases the API offers (*bot.Service).
+type Bots interface {
+	List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	Get(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	Create(ctx context.Context, c palisade.Caller, in bot.Input) (palisade.Bot, error)
+	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
+	Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error
+	RotateGatewayToken(ctx context.Context, c palisade.Caller, id palisade.BotID) (palisade.Bot, error)
+	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+}
+
+// Conversations answers a message sent to a bot (*conversation.Service).
+type Conversations interface {
+	Handle(ctx context.Context, scope palisade.Scope, in conversation.Inbound) (conversation.Reply, error)
+}
+
+// API serves the public REST API. It is a thin translator between HTTP and
+// the use-case services, which validate, store and audit.
 type API struct {
-	Store store.Store
-	Now   func() time.Time
-	// Bots holds the model allowlist and the answer generator; the zero
-	// value is the default allowlist with retrieval-only answers.
-	Bots BotConfig
+	Keys          Keys
+	Bots          Bots
+	Conversations Conversations
+	Now           func() time.Time
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
-	// Audit records the API's changes in the workspace's audit chain; nil
-	// records nothing (unit tests of handlers).
-	Audit *audit.Logger
-}
-
-// record appends one of the API's own actions to the audit log, acting as
-// the key. A failure is logged and does not undo what the request did.
-func (a *API) record(r *http.Request, action audit.Action, target string) {
-	if a.Audit == nil {
-		return
-	}
-	p, _ := PrincipalFrom(r.Context())
-	e := audit.Entry{Actor: string(p.KeyID), Action: action, Target: target, Outcome: audit.OutcomeSuccess, RequestID: httpx.RequestIDFrom(r.Context())}
-	if err := a.Audit.Record(r.Context(), p.Scope, e); err != nil {
-		httpx.Logger(r.Context()).ErrorContext(r.Context(), "could not record an audit event", "action", string(action), "err", err)
-	}
 }
 
 // Route is one API route and the permission it needs.
@@ -65,6 +73,19 @@ type Principal struct {
 	Scope  palisade.Scope
 	KeyID  palisade.APIKeyID
 	Scopes []auth.Scope
+}
+
+// caller is the principal as the services see it: the key acts, in its
+// workspace.
+func caller(r *http.Request) palisade.Caller {
+	p, _ := PrincipalFrom(r.Context())
+	return palisade.Caller{Scope: p.Scope, Actor: string(p.KeyID), RequestID: httpx.RequestIDFrom(r.Context())}
+}
+
+// scope is the workspace the request acts in.
+func scope(r *http.Request) palisade.Scope {
+	p, _ := PrincipalFrom(r.Context())
+	return p.Scope
 }
 
 type principalKey struct{}
@@ -164,7 +185,7 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, errUnauthorized
 	}
-	key, err := a.Store.LookupAPIKey(r.Context(), prefix)
+	key, err := a.Keys.LookupAPIKey(r.Context(), prefix)
 	if err != nil {
 		if palisade.ErrorCode(err) == palisade.CodeNotFound {
 			return Principal{}, errUnauthorized
@@ -185,7 +206,7 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 	// every request would put one on the hot path, and a failure to record
 	// it must not fail the request.
 	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= time.Minute {
-		_ = a.Store.TouchAPIKey(r.Context(), scope, key.ID, now)
+		_ = a.Keys.TouchAPIKey(r.Context(), scope, key.ID, now)
 	}
 	return Principal{Scope: scope, KeyID: key.ID, Scopes: scopes}, nil
 }

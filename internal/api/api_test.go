@@ -43,7 +43,7 @@ func setup(t *testing.T) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &api.API{Store: s, Now: time.Now}
+	a := wire(t, s, botConfig{})
 	h := httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -189,7 +189,8 @@ func TestRateLimitPerKeyAndClass(t *testing.T) {
 	if err := table.Set(ratelimit.ClassMgmtRead, "3/min"); err != nil {
 		t.Fatal(err)
 	}
-	a := &api.API{Store: b.store, Now: time.Now, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: table}
+	a := wire(t, b.store, botConfig{})
+	a.Limiter, a.Limits = ratelimit.NewMemory(ratelimit.MemoryOptions{}), table
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	defer srv.Close()
 	k1, k2 := b.key(t, "bots:read"), b.key(t, "bots:read")
@@ -227,7 +228,7 @@ func TestExpiredKeyRefused(t *testing.T) {
 func TestWorkspaceModelAllowlist(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	a := &api.API{Store: b.store, Now: time.Now, Bots: api.BotConfig{Models: []string{"m-small", "m-large"}}}
+	a := wire(t, b.store, botConfig{Models: []string{"m-small", "m-large"}})
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	defer srv.Close()
 	key := b.key(t, "bots:write")
@@ -258,7 +259,7 @@ func TestWorkspaceModelAllowlist(t *testing.T) {
 func TestChangesAreAudited(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	a := &api.API{Store: b.store, Now: time.Now, Audit: audit.New(b.store, audit.Options{})}
+	a := wire(t, b.store, botConfig{Audit: audit.New(b.store, audit.Options{})})
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	defer srv.Close()
 	key := b.key(t, "bots:write")

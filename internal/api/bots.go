@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -38,9 +40,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
+func botID(r *http.Request) palisade.BotID { return palisade.BotID(r.PathValue("botId")) }
+
 func (a *API) listBots(w http.ResponseWriter, r *http.Request) error {
-	p, _ := PrincipalFrom(r.Context())
-	bots, err := a.Store.ListBots(r.Context(), p.Scope)
+	bots, err := a.Bots.List(r.Context(), scope(r))
 	if err != nil {
 		return err
 	}
@@ -52,8 +55,52 @@ func (a *API) listBots(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getBot(w http.ResponseWriter, r *http.Request) error {
-	p, _ := PrincipalFrom(r.Context())
-	b, err := a.Store.GetBot(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId")))
+	b, err := a.Bots.Get(r.Context(), scope(r), botID(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toBotJSON(b))
+}
+
+// The body of POST and PATCH /api/v1/bots is a bot.Input: every field
+// optional, so a PATCH changes exactly the fields it names.
+
+func (a *API) createBot(w http.ResponseWriter, r *http.Request) error {
+	var in bot.Input
+	if err := httpx.DecodeJSON(r, &in, httpx.DefaultMaxBody); err != nil {
+		return err
+	}
+	b, err := a.Bots.Create(r.Context(), caller(r), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, toBotJSON(b))
+}
+
+func (a *API) updateBot(w http.ResponseWriter, r *http.Request) error {
+	var in bot.Input
+	if err := httpx.DecodeJSON(r, &in, httpx.DefaultMaxBody); err != nil {
+		return err
+	}
+	b, err := a.Bots.Update(r.Context(), caller(r), botID(r), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toBotJSON(b))
+}
+
+func (a *API) deleteBot(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Bots.Delete(r.Context(), caller(r), botID(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// rotateGatewayToken gives the bot a new gateway token; the token itself is
+// never shown.
+func (a *API) rotateGatewayToken(w http.ResponseWriter, r *http.Request) error {
+	b, err := a.Bots.RotateGatewayToken(r.Context(), caller(r), botID(r))
 	if err != nil {
 		return err
 	}

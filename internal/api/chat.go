@@ -35,10 +35,6 @@ type chatJSON struct {
 	Mode           string                  `json:"mode"`
 }
 
-func (a *API) conversations() *conversation.Service {
-	return &conversation.Service{Store: a.Store, Knowledge: a.knowledge(), Generator: a.Bots.Generator, Now: a.Now}
-}
-
 func (a *API) chat(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
 	var in chatInput
@@ -49,7 +45,7 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) error {
 	if in.Stream {
 		return a.chatStream(w, r, p, inbound)
 	}
-	reply, err := a.conversations().Handle(r.Context(), p.Scope, inbound)
+	reply, err := a.Conversations.Handle(r.Context(), p.Scope, inbound)
 	if err != nil {
 		return err
 	}
@@ -85,7 +81,7 @@ func (a *API) chatStream(w http.ResponseWriter, r *http.Request, p Principal, in
 		}
 		return rc.Flush()
 	}
-	reply, err := a.conversations().Handle(r.Context(), p.Scope, in)
+	reply, err := a.Conversations.Handle(r.Context(), p.Scope, in)
 	if err != nil && !started {
 		return err
 	}

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
@@ -23,7 +23,7 @@ import (
 )
 
 // setupWith is setup with a bot configuration.
-func setupWith(t *testing.T, cfg api.BotConfig) bundle {
+func setupWith(t *testing.T, cfg botConfig) bundle {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{Sealer: keystore.Sealer{Keyring: sealtest.NewKeyring(t)}})
 	if err != nil {
@@ -34,7 +34,7 @@ func setupWith(t *testing.T, cfg api.BotConfig) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &api.API{Store: s, Now: time.Now, Bots: cfg}
+	a := wire(t, s, cfg)
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	t.Cleanup(srv.Close)
 	return bundle{srv: srv, store: s, scope: palisade.ScopeFor(ws.ID)}
@@ -96,12 +96,12 @@ const shippingHTML = `<html><head><title>ignored</title><script>steal(document.c
 // through the API; the answer quotes the right passage and names its source.
 func TestFreshInstallRetrievalOnly(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, api.BotConfig{})
+	b := setupWith(t, botConfig{})
 	key := b.key(t, "bots:write", "bots:read", "documents:write", "documents:read", "messages:send")
 	base := b.srv.URL + "/api/v1/bots"
 
 	status, bot := call(t, http.MethodPost, base, key, `{"name":"Support"}`)
-	if status != http.StatusCreated || bot["max_output_tokens"] != float64(4096) || bot["model"] != api.DefaultModels()[0] || bot["pii_mode"] != "off" {
+	if status != http.StatusCreated || bot["max_output_tokens"] != float64(4096) || bot["model"] != llm.DefaultModels("")[0] || bot["pii_mode"] != "off" {
 		t.Fatalf("create bot: %d %v", status, bot)
 	}
 	botURL := base + "/" + bot["id"].(string)
@@ -159,7 +159,7 @@ func TestFreshInstallRetrievalOnly(t *testing.T) {
 
 func TestBotWrites(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, api.BotConfig{Models: []string{"local-model", "other-model"}})
+	b := setupWith(t, botConfig{Models: []string{"local-model", "other-model"}})
 	key := b.key(t, "bots:write", "bots:read")
 	base := b.srv.URL + "/api/v1/bots"
 	refused := []struct {
@@ -233,7 +233,7 @@ func TestBotWrites(t *testing.T) {
 
 func TestChatAndDocumentRefusals(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, api.BotConfig{})
+	b := setupWith(t, botConfig{})
 	key := b.key(t, "bots:write", "documents:write", "documents:read", "messages:send")
 	_, bot := call(t, http.MethodPost, b.srv.URL+"/api/v1/bots", key, `{"name":"Support"}`)
 	botURL := b.srv.URL + "/api/v1/bots/" + bot["id"].(string)
@@ -298,7 +298,7 @@ func TestGeneratorPlugsIn(t *testing.T) {
 	g := conversation.GeneratorFunc(func(_ context.Context, req conversation.Request) (conversation.Generated, error) {
 		return conversation.Generated{Text: "Generated answer for " + req.Bot.Name}, nil
 	})
-	b := setupWith(t, api.BotConfig{Generator: g})
+	b := setupWith(t, botConfig{Generator: g})
 	key := b.key(t, "bots:write", "messages:send")
 	_, bot := call(t, http.MethodPost, b.srv.URL+"/api/v1/bots", key, `{"name":"Support"}`)
 	status, reply := call(t, http.MethodPost, b.srv.URL+"/api/v1/bots/"+bot["id"].(string)+"/chat", key, `{"user_id":"u","message":"hi"}`)

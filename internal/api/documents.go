@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/palisadehq/palisade/internal/audit"
-
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -34,28 +32,21 @@ func toDocumentJSON(d palisade.Document) documentJSON {
 		Chunks: d.Chunks, CreatedAt: d.CreatedAt}
 }
 
-func (a *API) knowledge() *knowledge.Service {
-	return &knowledge.Service{Store: a.Store, Now: a.Now}
-}
-
 func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
-	p, _ := PrincipalFrom(r.Context())
 	var in documentInput
 	if err := httpx.DecodeJSON(r, &in, httpx.DefaultMaxBody); err != nil {
 		return err
 	}
-	d, err := a.knowledge().Add(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId")),
+	d, err := a.Bots.AddDocument(r.Context(), caller(r), botID(r),
 		knowledge.NewDocument{Title: in.Title, Content: in.Content, ContentType: in.ContentType})
 	if err != nil {
 		return err
 	}
-	a.record(r, audit.ActionDocumentAdded, string(d.ID))
 	return writeJSON(w, http.StatusCreated, toDocumentJSON(d))
 }
 
 func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {
-	p, _ := PrincipalFrom(r.Context())
-	docs, err := a.Store.ListDocuments(r.Context(), p.Scope, palisade.BotID(r.PathValue("botId")))
+	docs, err := a.Bots.Documents(r.Context(), scope(r), botID(r))
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,11 @@ type Action string
 const (
 	ActionLoginSuccess       Action = "login.success"
 	ActionLoginFailure       Action = "login.failure"
+	ActionLoginMFAPending    Action = "login.password_ok_mfa_pending"
+	ActionLoginMFA           Action = "login.mfa"
 	ActionLogout             Action = "logout"
 	ActionSignup             Action = "signup"
+	ActionSetupOwner         Action = "workspace.setup_owner"
 	ActionEmailVerified      Action = "email.verified"
 	ActionMFAEnabled         Action = "mfa.enabled"
 	ActionMFADisabled        Action = "mfa.disabled"

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -96,4 +97,47 @@ func (l *Logger) prepare(e Entry) (store.AuditEntry, error) {
 		Detail:    n.detail,
 		CreatedAt: n.time,
 	}, nil
+}
+
+// Recorder is how services record what they did: Record appends to the
+// chain of the scope's workspace, RecordPlatform to the platform chain.
+// *Logger implements it; services take the interface so tests can see
+// exactly which typed entries a use case records.
+type Recorder interface {
+	Record(ctx context.Context, scope palisade.Scope, e Entry) error
+	RecordPlatform(ctx context.Context, e Entry) error
+}
+
+var _ Recorder = (*Logger)(nil)
+
+// Discard records nothing: the recorder of unit tests and tools that have
+// no audit log.
+type Discard struct{}
+
+func (Discard) Record(context.Context, palisade.Scope, Entry) error { return nil }
+func (Discard) RecordPlatform(context.Context, Entry) error         { return nil }
+
+// Best records e in the scope's chain with r and logs a failure instead of
+// returning it: the action it describes has already happened, and losing
+// its record is reported loudly rather than undoing what the user did.
+func Best(ctx context.Context, r Recorder, logger *slog.Logger, scope palisade.Scope, e Entry) {
+	if r == nil {
+		return
+	}
+	logFailure(ctx, logger, e, r.Record(ctx, scope, e))
+}
+
+// BestPlatform is Best for the platform chain: actions outside any one
+// workspace (accounts, operator commands, policy denials).
+func BestPlatform(ctx context.Context, r Recorder, logger *slog.Logger, e Entry) {
+	if r == nil {
+		return
+	}
+	logFailure(ctx, logger, e, r.RecordPlatform(ctx, e))
+}
+
+func logFailure(ctx context.Context, logger *slog.Logger, e Entry, err error) {
+	if err != nil && logger != nil {
+		logger.ErrorContext(ctx, "could not record an audit event", "action", string(e.Action), "err", err)
+	}
 }

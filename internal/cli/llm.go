@@ -21,13 +21,6 @@ import (
 	"github.com/palisadehq/palisade/internal/seal"
 )
 
-// defaultModels is each provider's model allowlist when none is given.
-var defaultModels = map[string][]string{
-	"openai":    {"gpt-4o-mini"},
-	"anthropic": {"claude-3-5-haiku-latest"},
-	"gemini":    {"gemini-2.0-flash"},
-}
-
 // newEgress builds the one outbound HTTP client of the process. Every
 // denial is logged by the client, counted here, and handed to onDeny (the
 // audit log).
@@ -88,7 +81,7 @@ func newProviders(cfg config.Config, out *egress.Client) (map[string]llm.Provide
 	}
 	models := cfg.LLMModels
 	if len(models) == 0 {
-		models = defaultModels[cfg.LLMProvider]
+		models = llm.DefaultModels(cfg.LLMProvider)
 	}
 	out2 := map[string]llm.Provider{}
 	for _, m := range models {

@@ -16,12 +16,15 @@ import (
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/server"
@@ -114,24 +117,35 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	// How bots answer, for the API and the inbound-message workers alike:
 	// through a separate gateway role, the in-process gateway, or — with no
-	// provider anywhere — retrieval-only.
-	bots := api.BotConfig{Tokens: tokens, Models: cfg.LLMModels}
+	// provider anywhere — retrieval-only. The model allowlist is resolved
+	// here, once.
+	var generator conversation.Generator
+	models := cfg.LLMModels
 	switch {
 	case cfg.GatewayURL != "":
-		bots.Generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+		generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
 	case gw.HasProvider():
-		bots.Generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
-		bots.Models = gw.Models()
+		generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
+		models = gw.Models()
 	case cfg.Role != "gateway":
 		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
 	}
-	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger, Sealer: opts.Sealer, Generator: bots.Generator})
+	if len(models) == 0 {
+		models = llm.DefaultModels("")
+	}
+	know := &knowledge.Service{Store: s, Now: env.Now}
+	conversations := &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now}
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: auditLog, Logger: logger, Now: env.Now})
+	if err != nil {
+		return err
+	}
+	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger, Sealer: opts.Sealer, Generator: generator})
 	mounts := map[string]http.Handler{}
 	if cfg.Role == "gateway" {
 		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
 	}
 	if cfg.Role == "all" || cfg.Role == "web" {
-		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table, Audit: auditLog}
+		a := &api.API{Keys: s, Bots: bots, Conversations: conversations, Now: env.Now, Limiter: lim.limiter, Limits: lim.table}
 		mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
 		// Without SMTP settings mail goes to the server log (embedded
 		// mode); sign-up stays closed unless --allow-signup opens it.
@@ -141,14 +155,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
 		}
 		accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
-			Limiter: lim.limiter, Limits: lim.table, Audit: auditRecorder{log: auditLog, logger: logger},
+			Limiter: lim.limiter, Limits: lim.table, Audit: auditLog,
 			Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 		if err != nil {
 			return err
 		}
-		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Now: env.Now,
-			Bots:  admin.BotOptions{Models: bots.Models, IssueToken: tokens.Issue},
-			Audit: auditRecorder{log: auditLog, logger: logger}})
+		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Bots: bots})
 		if err != nil {
 			return err
 		}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
-	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/server"
 )
@@ -77,70 +74,6 @@ func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time) (li
 		return "", nil
 	}}
 	return limits{limiter: fb, table: table, ready: check, close: func() { rdb.Close() }}, nil
-}
-
-// auditRecorder records the account service's events in the audit log:
-// workspace events in the workspace's chain, account events in the
-// platform chain.
-type auditRecorder struct {
-	log    *audit.Logger
-	logger *slog.Logger
-}
-
-var _ account.AuditRecorder = auditRecorder{}
-
-// accountActions maps the account service's event names onto the audit
-// log's vocabulary where both name the same thing.
-var accountActions = map[string]audit.Action{
-	"email.verify":                   audit.ActionEmailVerified,
-	"invitation.accept":              audit.ActionInvitationAccepted,
-	"mfa.disable":                    audit.ActionMFADisabled,
-	"mfa.enable":                     audit.ActionMFAEnabled,
-	"mfa.recovery_codes_regenerated": audit.ActionRecoveryCodesReset,
-	"password.change":                audit.ActionPasswordChanged,
-	"password.reset":                 audit.ActionPasswordReset,
-	"password.reset_requested":       audit.ActionPasswordResetAsked,
-	"session.revoke":                 audit.ActionSessionRevoked,
-	"signup":                         audit.ActionSignup,
-	"logout":                         audit.ActionLogout,
-}
-
-func (r auditRecorder) Record(ctx context.Context, e account.AuditEvent) error {
-	action, ok := accountActions[e.Action]
-	switch {
-	case ok:
-	case e.Action == "login" && e.Outcome == "success":
-		action = audit.ActionLoginSuccess
-	case e.Action == "login":
-		action = audit.ActionLoginFailure
-	default:
-		action = audit.Action(e.Action)
-	}
-	// The audit log knows three outcomes; a refusal by the rate limiter
-	// is a denial, anything else unknown a failure, so no event is lost to
-	// a vocabulary mismatch.
-	outcome := audit.Outcome(e.Outcome)
-	switch outcome {
-	case audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied:
-	case "rate_limited":
-		outcome = audit.OutcomeDenied
-	default:
-		outcome = audit.OutcomeFailure
-	}
-	entry := audit.Entry{Actor: e.Actor, Action: action, Target: e.Target, Outcome: outcome, RequestID: e.RequestID}
-	if a, err := netip.ParseAddr(e.IP); err == nil {
-		entry.ClientIP = a
-	}
-	var err error
-	if e.Workspace == "" {
-		err = r.log.RecordPlatform(ctx, entry)
-	} else {
-		err = r.log.Record(ctx, palisade.ScopeFor(e.Workspace), entry)
-	}
-	if err != nil {
-		r.logger.ErrorContext(ctx, "could not record an audit event", "action", string(action), "err", err)
-	}
-	return err
 }
 
 // egressAudit records every egress denial in the platform chain.

@@ -2,7 +2,7 @@
 // validation, shared by the REST API and the admin UI so that both accept
 // exactly the same bots: a value refused by one can never be slipped in
 // through the other.
-package botspec
+package bot
 
 import (
 	"math"
@@ -22,26 +22,15 @@ const (
 	MaxAllowedDomains  = 20
 )
 
-// DefaultModels is the model allowlist when none is configured: current
-// small and large models of the supported providers.
-func DefaultModels() []string {
-	return []string{
-		"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1",
-		"claude-3-5-haiku-latest", "claude-sonnet-4-0",
-		"gemini-2.0-flash", "gemini-2.5-flash",
-		"llama-3.1-8b-instant", "llama-3.3-70b-versatile",
-	}
-}
-
 // PIIModes lists the accepted pii_mode values.
 func PIIModes() []string {
 	return []string{string(palisade.PIIOff), string(palisade.PIIBeforeLLM), string(palisade.PIIBeforeStorage)}
 }
 
-// New is a bot with every field at its default, before any input is
+// Defaults is a bot with every field at its default, before any input is
 // applied: the first model of the allowlist, the default temperature and
 // the output-token ceiling.
-func New(models []string) palisade.Bot {
+func Defaults(models []string) palisade.Bot {
 	b := palisade.Bot{Temperature: DefaultTemperature, MaxOutputTokens: MaxOutputTokensCap, PIIMode: palisade.PIIOff}
 	if len(models) > 0 {
 		b.Model = models[0]
@@ -132,9 +121,9 @@ func (in Input) Apply(b *palisade.Bot, models []string) error {
 	return nil
 }
 
-// Narrow keeps the models of the operator's allowlist that the workspace's
+// narrow keeps the models of the operator's allowlist that the workspace's
 // own allowlist admits, in the operator's order.
-func Narrow(models []string, ws palisade.Workspace) []string {
+func narrow(models []string, ws palisade.Workspace) []string {
 	out := make([]string, 0, len(models))
 	for _, m := range models {
 		if ws.AllowsModel(m) {

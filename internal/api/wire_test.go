@@ -1,0 +1,40 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// botConfig is what the tests vary in how bots are configured and answer.
+type botConfig struct {
+	// Models is the operator's allowlist; nil means the default.
+	Models []string
+	// Generator answers with a model; nil answers in retrieval-only mode.
+	Generator conversation.Generator
+	// Audit records the services' changes; nil records nothing.
+	Audit audit.Recorder
+}
+
+// wire builds the API over s with its services, as the server does.
+func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
+	t.Helper()
+	ks := &knowledge.Service{Store: s, Now: time.Now}
+	models := cfg.Models
+	if models == nil {
+		models = llm.DefaultModels("")
+	}
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: ks, Models: models, Audit: cfg.Audit, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
+	return &api.API{Keys: s, Bots: bots, Conversations: conv, Now: time.Now}
+}
