@@ -12,7 +12,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/palisadehq/palisade/internal/conversation"
-	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -105,13 +104,15 @@ func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, tex
 // unanswered message without storing it twice.
 type InboundWorker struct {
 	river.WorkerDefaults[InboundArgs]
-	Store  store.Store
-	Sealer store.Sealer
-	// Generator answers with a language model; nil answers in
-	// retrieval-only mode, as the API does without a provider.
-	Generator conversation.Generator
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Sealer        store.Sealer
+	Conversations Conversations
+	Logger        *slog.Logger
+}
+
+// Conversations answers an inbound message (*conversation.Service, the
+// same one the API uses).
+type Conversations interface {
+	Handle(ctx context.Context, scope palisade.Scope, in conversation.Inbound) (conversation.Reply, error)
 }
 
 // Timeout allows for slow models.
@@ -133,8 +134,7 @@ func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) err
 		// to a crypto-shredded workspace; it will not open later either.
 		return river.JobCancel(fmt.Errorf("opening inbound message of job %d: %w", j.ID, err))
 	}
-	svc := &conversation.Service{Store: w.Store, Knowledge: &knowledge.Service{Store: w.Store, Now: w.Now}, Generator: w.Generator, Now: w.Now}
-	reply, err := svc.Handle(ctx, palisade.ScopeFor(args.Workspace), conversation.Inbound{BotID: args.BotID, Channel: args.Channel,
+	reply, err := w.Conversations.Handle(ctx, palisade.ScopeFor(args.Workspace), conversation.Inbound{BotID: args.BotID, Channel: args.Channel,
 		UserID: args.UserID, ChatID: args.ChatID, Text: string(text), InboundRef: args.Ref})
 	if err != nil {
 		switch palisade.ErrorCode(err) {

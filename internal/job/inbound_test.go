@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/servicetest"
@@ -81,16 +85,36 @@ var jobOpeners = map[string]func(t *testing.T, o store.Options) store.Store{
 	},
 }
 
+// newRunner builds the job runner on s's own database, polling fast.
+func newRunner(t *testing.T, s store.Store, d job.Deps) *job.Runner {
+	t.Helper()
+	var r *job.Runner
+	var err error
+	switch st := s.(type) {
+	case *sqlite.Store:
+		r, err = job.NewRunner(riversqlite.New(st.DB()), d, job.RunnerOptions{PollOnly: true, PollInterval: 20 * time.Millisecond})
+	case *postgres.Store:
+		r, err = job.NewRunner(riverpgxv5.New(st.Pool()), d, job.RunnerOptions{PollInterval: 20 * time.Millisecond})
+	default:
+		t.Fatalf("no job runner for %T", s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // startInbound opens a store with a keyring, creates a workspace and a bot,
-// binds a counting generator and starts the queue.
+// starts the job runner with a counting generator behind the conversation
+// service.
 func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Helper()
 	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
-	reg := job.NewRegistry()
-	s := jobOpeners[dialect](t, reg.Options(store.Options{JobPollInterval: 20 * time.Millisecond, Sealer: sealer}))
+	s := jobOpeners[dialect](t, store.Options{Sealer: sealer})
 	t.Cleanup(func() { s.Close() })
 	now := time.Now
-	reg.Bind(job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Generator: gen})
+	conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Generator: gen, Now: now}
+	runner := newRunner(t, s, job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv})
 	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Inbound", Now: now()})
 	if err != nil {
 		t.Fatal(err)
@@ -100,13 +124,13 @@ func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Jobs().Start(t.Context()); err != nil {
+	if err := runner.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.Jobs().Stop(ctx)
+		runner.Stop(ctx)
 	})
 	return inboundEnv{s: s, sealer: sealer, scope: scope, bot: bot, gen: gen}
 }

@@ -1,7 +1,9 @@
 // Package job defines Palisade's durable jobs — their arguments, their
-// workers and their schedules — on River, the queue that lives in the
-// store's own database. The store runs the queue; this package says what
-// it works.
+// workers and their schedules — and the Runner that works them: a River
+// client on the store's own database, built where the jobs are wired, with
+// every worker given what it needs before the first job runs. The store
+// only inserts jobs (in its own transactions where a record and its job
+// must commit together); this package works them.
 //
 // Workers must be idempotent: River retries a failed job, and a retry must
 // never repeat a side effect that already happened.
@@ -9,13 +11,15 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 
-	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -54,49 +58,105 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	return nil
 }
 
-// Deps are what the workers need. The store is filled in after it is
-// opened: River looks workers up when it starts, not when they are added.
+// Deps are what the workers need.
 type Deps struct {
-	Store  store.Store
-	Now    func() time.Time
-	Logger *slog.Logger
+	Store store.Maintenance
 	// Sealer opens the sealed text of inbound messages.
 	Sealer store.Sealer
-	// Generator answers inbound messages; nil answers in retrieval-only
-	// mode.
-	Generator conversation.Generator
+	// Conversations answers inbound messages.
+	Conversations Conversations
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
-// Registry holds the workers and periodic jobs of the process.
-type Registry struct {
-	Workers  *river.Workers
-	Periodic []*river.PeriodicJob
-	prune    *PruneWorker
-	inbound  *InboundWorker
+// RunnerOptions tune how jobs are fetched and worked.
+type RunnerOptions struct {
+	// PollOnly fetches by polling alone, for databases that cannot notify
+	// (SQLite).
+	PollOnly bool
+	// PollInterval is how often to poll for new jobs; zero means a
+	// second.
+	PollInterval time.Duration
+	// MaxWorkers is the most jobs worked at once; zero means 4.
+	MaxWorkers int
 }
 
-// NewRegistry registers every worker. Call Bind once the store is open and
-// before the queue starts.
-func NewRegistry() *Registry {
-	r := &Registry{Workers: river.NewWorkers(), prune: &PruneWorker{}, inbound: &InboundWorker{}}
-	river.AddWorker(r.Workers, r.prune)
-	river.AddWorker(r.Workers, r.inbound)
-	r.Periodic = []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
-			return PruneArgs{}, nil
-		}, &river.PeriodicJobOpts{RunOnStart: true}),
+// Runner works the jobs of this process. Start and Stop are safe to call
+// more than once.
+type Runner struct {
+	start func(context.Context) error
+	stop  func(context.Context) error
+
+	mu      sync.Mutex
+	started bool
+}
+
+// NewRunner builds the working client on driver, the store's own database,
+// with every worker and schedule of this package.
+func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions) (*Runner, error) {
+	if d.Store == nil || d.Conversations == nil {
+		return nil, errors.New("job: Store and Conversations are required")
 	}
-	return r
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
+	river.AddWorker(workers, &InboundWorker{Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
+	n := o.MaxWorkers
+	if n <= 0 {
+		n = 4
+	}
+	poll := o.PollInterval
+	if poll <= 0 {
+		poll = time.Second
+	}
+	client, err := river.NewClient(driver, &river.Config{
+		Logger:            d.Logger,
+		PollOnly:          o.PollOnly,
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
+		FetchPollInterval: poll,
+		FetchCooldown:     min(poll, river.FetchCooldownDefault),
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+				return PruneArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the job runner: %w", err)
+	}
+	return &Runner{start: client.Start, stop: client.Stop}, nil
 }
 
-// Bind gives the workers their dependencies.
-func (r *Registry) Bind(d Deps) {
-	r.prune.Store, r.prune.Now, r.prune.Logger = d.Store, d.Now, d.Logger
-	r.inbound.Store, r.inbound.Sealer, r.inbound.Generator, r.inbound.Now, r.inbound.Logger = d.Store, d.Sealer, d.Generator, d.Now, d.Logger
+// Start begins working jobs.
+func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return nil
+	}
+	if err := r.start(ctx); err != nil {
+		return fmt.Errorf("starting job workers: %w", err)
+	}
+	r.started = true
+	return nil
 }
 
-// Options are the store options that run this registry's jobs.
-func (r *Registry) Options(o store.Options) store.Options {
-	o.Workers, o.PeriodicJobs = r.Workers, r.Periodic
-	return o
+// Stop lets running jobs finish until ctx ends.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return nil
+	}
+	r.started = false
+	if err := r.stop(ctx); err != nil {
+		return fmt.Errorf("stopping job workers: %w", err)
+	}
+	return nil
 }

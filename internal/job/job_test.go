@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -19,11 +21,11 @@ func TestPruneJob(t *testing.T) {
 	for name, open := range jobOpeners {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			reg := job.NewRegistry()
-			s := open(t, reg.Options(store.Options{JobPollInterval: 20 * time.Millisecond}))
+			s := open(t, store.Options{})
 			defer s.Close()
 			now := time.Now()
-			reg.Bind(job.Deps{Store: s, Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: time.Now}, Now: time.Now}
+			runner := newRunner(t, s, job.Deps{Store: s, Conversations: conv, Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			hash := []byte("expired-token-hash")
 			if err := s.CreateOneTimeToken(t.Context(), store.CreateTokenParams{Purpose: palisade.TokenVerifyEmail, Hash: hash,
 				Now: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}); err != nil {
@@ -33,13 +35,18 @@ func TestPruneJob(t *testing.T) {
 			if err := s.Jobs().Enqueue(t.Context(), job.PruneArgs{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Jobs().Start(t.Context()); err != nil {
+			if err := runner.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			defer func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				s.Jobs().Stop(ctx)
+				if err := runner.Stop(ctx); err != nil {
+					t.Error(err)
+				}
+				if err := runner.Stop(ctx); err != nil {
+					t.Errorf("a second Stop: %v", err)
+				}
 			}()
 			deadline := time.Now().Add(30 * time.Second)
 			for time.Now().Before(deadline) {

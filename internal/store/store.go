@@ -210,9 +210,13 @@ type Maintenance interface {
 // JobArgs is a durable job's arguments (River's JobArgs).
 type JobArgs interface{ Kind() string }
 
-// JobQueue is the durable queue living in the store's database.
+// JobQueue is the insert side of the durable queue living in the store's
+// database; the store's own transactions (RecordDelivery) insert through
+// it too. Jobs are worked elsewhere (package job), by a client built on
+// the same database where the workers are wired.
 type JobQueue interface {
 	Enqueue(ctx context.Context, args JobArgs) error
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
+	// Count reports how many jobs of kind exist in any state, for the
+	// queue's metrics and for tests that prove a job was inserted once.
+	Count(ctx context.Context, kind string) (int, error)
 }

@@ -73,7 +73,7 @@ func Open(ctx context.Context, url string, opts store.Options, po OpenOptions) (
 		}
 	}
 	d := &driver{pool: pool, hook: opts.QueryHook}
-	jobs, err := sqlstore.NewRiverQueue(riverpgxv5.New(pool), opts, false)
+	jobs, err := sqlstore.NewRiverInserter(riverpgxv5.New(pool), opts.Logger)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -107,7 +107,7 @@ func CheckRole(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 type driver struct {
 	pool *pgxpool.Pool
 	hook func(string)
-	jobs *sqlstore.RiverQueue[pgx.Tx]
+	jobs *sqlstore.RiverInserter[pgx.Tx]
 }
 
 func (d *driver) Dialect() store.Dialect         { return store.DialectPostgres }

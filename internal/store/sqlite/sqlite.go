@@ -63,7 +63,7 @@ func Open(ctx context.Context, path string, opts store.Options) (*Store, error) 
 		return nil, err
 	}
 	d := &driver{db: db, hook: opts.QueryHook}
-	jobs, err := sqlstore.NewRiverQueue(riversqlite.New(db), opts, true)
+	jobs, err := sqlstore.NewRiverInserter(riversqlite.New(db), opts.Logger)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -99,7 +99,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 type driver struct {
 	db   *sql.DB
 	hook func(string)
-	jobs *sqlstore.RiverQueue[*sql.Tx]
+	jobs *sqlstore.RiverInserter[*sql.Tx]
 }
 
 func (d *driver) Dialect() store.Dialect         { return store.DialectSQLite }

@@ -3,55 +3,36 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
+	"log/slog"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// RiverQueue is the durable job queue on the store's own database, over
-// either dialect's River driver.
-type RiverQueue[TTx any] struct {
-	client     *river.Client[TTx]
-	hasWorkers bool
-
-	mu      sync.Mutex
-	started bool
+// RiverInserter is the insert side of the durable queue on the store's own
+// database, over either dialect's River driver. It holds an insert-only
+// River client: it never works a job, so the store needs no workers and
+// the workers (package job) are built after the store, with everything they
+// need.
+type RiverInserter[TTx any] struct {
+	client *river.Client[TTx]
 }
 
-// NewRiverQueue builds the queue. Without workers the client only inserts.
-func NewRiverQueue[TTx any](driver riverdriver.Driver[TTx], opts store.Options, pollOnly bool) (*RiverQueue[TTx], error) {
-	cfg := &river.Config{Logger: opts.Logger, PollOnly: pollOnly}
-	hasWorkers := opts.Workers != nil
-	if hasWorkers {
-		n := opts.JobWorkers
-		if n <= 0 {
-			n = 4
-		}
-		poll := opts.JobPollInterval
-		if poll <= 0 {
-			poll = time.Second
-		}
-		cfg.Workers = opts.Workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
-		cfg.FetchPollInterval = poll
-		cfg.FetchCooldown = min(poll, river.FetchCooldownDefault)
-		cfg.PeriodicJobs = opts.PeriodicJobs
-	}
-	client, err := river.NewClient(driver, cfg)
+var _ store.JobQueue = (*RiverInserter[any])(nil)
+
+// NewRiverInserter builds the insert-only client.
+func NewRiverInserter[TTx any](driver riverdriver.Driver[TTx], logger *slog.Logger) (*RiverInserter[TTx], error) {
+	client, err := river.NewClient(driver, &river.Config{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("creating job queue client: %w", err)
 	}
-	return &RiverQueue[TTx]{client: client, hasWorkers: hasWorkers}, nil
+	return &RiverInserter[TTx]{client: client}, nil
 }
 
-// Client exposes the River client to the job package's tests and tools.
-func (q *RiverQueue[TTx]) Client() *river.Client[TTx] { return q.client }
-
-func (q *RiverQueue[TTx]) Enqueue(ctx context.Context, args store.JobArgs) error {
+func (q *RiverInserter[TTx]) Enqueue(ctx context.Context, args store.JobArgs) error {
 	if _, err := q.client.Insert(ctx, args, nil); err != nil {
 		return fmt.Errorf("enqueueing %s job: %w", args.Kind(), err)
 	}
@@ -59,37 +40,30 @@ func (q *RiverQueue[TTx]) Enqueue(ctx context.Context, args store.JobArgs) error
 }
 
 // InsertTx enqueues in the caller's transaction.
-func (q *RiverQueue[TTx]) InsertTx(ctx context.Context, tx TTx, args store.JobArgs) error {
+func (q *RiverInserter[TTx]) InsertTx(ctx context.Context, tx TTx, args store.JobArgs) error {
 	if _, err := q.client.InsertTx(ctx, tx, args, nil); err != nil {
 		return fmt.Errorf("enqueueing %s job: %w", args.Kind(), err)
 	}
 	return nil
 }
 
-// Start begins working jobs; a queue without workers has nothing to start.
-func (q *RiverQueue[TTx]) Start(ctx context.Context) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.hasWorkers || q.started {
-		return nil
+// Count counts the jobs of kind in every state, a page of at most 10,000
+// at a time.
+func (q *RiverInserter[TTx]) Count(ctx context.Context, kind string) (int, error) {
+	states := []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateCancelled, rivertype.JobStateCompleted,
+		rivertype.JobStateDiscarded, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning,
+		rivertype.JobStateScheduled}
+	params := river.NewJobListParams().Kinds(kind).States(states...).First(10_000)
+	n := 0
+	for {
+		res, err := q.client.JobList(ctx, params)
+		if err != nil {
+			return 0, fmt.Errorf("counting %s jobs: %w", kind, err)
+		}
+		n += len(res.Jobs)
+		if len(res.Jobs) < 10_000 || res.LastCursor == nil {
+			return n, nil
+		}
+		params = params.After(res.LastCursor)
 	}
-	if err := q.client.Start(ctx); err != nil {
-		return fmt.Errorf("starting job workers: %w", err)
-	}
-	q.started = true
-	return nil
-}
-
-// Stop lets running jobs finish until ctx ends; it is idempotent.
-func (q *RiverQueue[TTx]) Stop(ctx context.Context) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.started {
-		return nil
-	}
-	q.started = false
-	if err := q.client.Stop(ctx); err != nil {
-		return fmt.Errorf("stopping job workers: %w", err)
-	}
-	return nil
 }

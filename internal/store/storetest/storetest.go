@@ -9,11 +9,8 @@ package storetest
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -332,21 +329,11 @@ type countArgs struct {
 
 func (countArgs) Kind() string { return "storetest_count" }
 
-type countWorker struct {
-	river.WorkerDefaults[countArgs]
-	n *atomic.Int64
-}
-
-func (w *countWorker) Work(ctx context.Context, j *river.Job[countArgs]) error {
-	w.n.Add(1)
-	return nil
-}
-
+// testDeliveries proves a delivery's dedupe record and its job are written
+// together, once: a replay inserts no second job. The workers that run the
+// jobs are proved in package job.
 func testDeliveries(t *testing.T, open Opener) {
-	var worked atomic.Int64
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &countWorker{n: &worked})
-	s := open(t, store.Options{Workers: workers, JobPollInterval: 20 * time.Millisecond})
+	s := open(t, store.Options{})
 	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 	bot := mustBot(t, s, a, "bot")
 	p := store.DeliveryParams{BotID: bot.ID, Source: "telegram", Key: "100000001", Now: t0}
@@ -362,31 +349,24 @@ func testDeliveries(t *testing.T, open Opener) {
 	if fresh, err := s.RecordDelivery(ctx(t), b, p, nil); err != nil || !fresh {
 		t.Fatalf("delivery in B = %v, %v", fresh, err)
 	}
-	if err := s.Jobs().Start(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Jobs().Stop(stopCtx); err != nil {
-			t.Error(err)
-		}
-		_ = s.Jobs().Stop(stopCtx) // idempotent
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for worked.Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
 	if err := s.Jobs().Enqueue(ctx(t), countArgs{Key: "direct"}); err != nil {
 		t.Fatal(err)
 	}
-	for worked.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if n, err := s.Jobs().Count(ctx(t), countArgs{}.Kind()); err != nil || n != 2 {
+		t.Fatalf("jobs inserted = %d, %v; want 2 (one per fresh delivery with a job, one direct)", n, err)
 	}
-	// Give a wrongly duplicated job the chance to run before counting.
-	time.Sleep(200 * time.Millisecond)
-	if n := worked.Load(); n != 2 {
-		t.Fatalf("jobs worked = %d, want 2 (one per fresh delivery with a job, one direct)", n)
+	// A delivery whose transaction fails leaves neither record nor job.
+	cancelled, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if _, err := s.RecordDelivery(cancelled, a, store.DeliveryParams{BotID: bot.ID, Source: "telegram", Key: "100000002", Now: t0},
+		countArgs{Key: "100000002"}); err == nil {
+		t.Fatal("RecordDelivery succeeded with a cancelled context")
+	}
+	if n, err := s.Jobs().Count(ctx(t), countArgs{}.Kind()); err != nil || n != 2 {
+		t.Fatalf("jobs after a failed delivery = %d, %v; want 2", n, err)
+	}
+	if fresh, err := s.RecordDelivery(ctx(t), a, store.DeliveryParams{BotID: bot.ID, Source: "telegram", Key: "100000002", Now: t0}, nil); err != nil || !fresh {
+		t.Fatalf("delivery after a failed attempt = %v, %v; want fresh", fresh, err)
 	}
 }
 
