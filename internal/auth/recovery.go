@@ -92,7 +92,7 @@ func normalizeRecoveryCode(code string) (string, bool) {
 		case 'i', 'l':
 			r = '1'
 		}
-		if r > 0x7f || strings.IndexRune(recoveryAlphabet, r) < 0 {
+		if r > 0x7f || !strings.ContainsRune(recoveryAlphabet, r) {
 			return "", false
 		}
 		b.WriteRune(r)

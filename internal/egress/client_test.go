@@ -562,7 +562,7 @@ func TestNoProxyFromEnvironment(t *testing.T) {
 		if tr.Proxy != nil {
 			t.Fatal("transport would use a proxy")
 		}
-		if tr.DialContext == nil || tr.DialTLSContext != nil || tr.Dial != nil {
+		if tr.DialContext == nil || tr.DialTLSContext != nil {
 			t.Fatal("transport can dial without the address check")
 		}
 	}

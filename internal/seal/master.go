@@ -236,7 +236,8 @@ func loadOrCreateSalt(path string) (salt []byte, iterations int, created bool, e
 	if errors.Is(err, fs.ErrNotExist) {
 		salt = make([]byte, SaltSize)
 		_, _ = rand.Read(salt)
-		switch err := createExclusive(path, formatSaltFile(salt, PBKDF2Iterations)); {
+		err = createExclusive(path, formatSaltFile(salt, PBKDF2Iterations))
+		switch {
 		case err == nil:
 			return salt, PBKDF2Iterations, true, nil
 		case errors.Is(err, fs.ErrExist):

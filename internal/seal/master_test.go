@@ -211,6 +211,39 @@ func TestMasterKeyFileConcurrentCreation(t *testing.T) {
 	}
 }
 
+// Processes starting together with a passphrase agree on one salt file; the
+// ones that lose the race to create it read the winner's.
+func TestSaltFileConcurrentCreation(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		path := filepath.Join(t.TempDir(), SaltFile)
+		const n = 8
+		salts := make([][]byte, n)
+		created := make([]bool, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { salts[i], _, created[i], errs[i] = loadOrCreateSalt(path) })
+		}
+		wg.Wait()
+		creators := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if !bytes.Equal(salts[i], salts[0]) {
+				t.Fatal("processes starting together got different salts")
+			}
+			if created[i] {
+				creators++
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%d loads report creating the salt file, want 1", creators)
+		}
+	}
+}
+
 // The passphrase key is PBKDF2-SHA256 over the stored salt with at least
 // 600,000 iterations, the same every time.
 func TestPassphraseDerivation(t *testing.T) {

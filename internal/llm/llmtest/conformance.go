@@ -384,7 +384,7 @@ func Conformance(t *testing.T, h Harness) {
 		t.Parallel()
 		f := setup(t, Options{})
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-			AssertNoKey(t, errors.New(fmt.Sprintf(verb, f.p)), f.key)
+			AssertNoKey(t, fmt.Errorf(verb, f.p), f.key)
 		}
 	})
 
