@@ -27,6 +27,36 @@ import (
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
+// Role is which parts of Palisade a process runs (--role).
+type Role string
+
+const (
+	// RoleAll runs everything in one process: the default.
+	RoleAll Role = "all"
+	// RoleWeb serves the UI, the API and webhooks.
+	RoleWeb Role = "web"
+	// RoleWorker works the durable jobs.
+	RoleWorker Role = "worker"
+	// RoleGateway is the LLM gateway alone, the one process holding
+	// provider keys.
+	RoleGateway Role = "gateway"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool {
+	return r == RoleAll || r == RoleWeb || r == RoleWorker || r == RoleGateway
+}
+
+// ServesWeb reports whether the role serves the UI, the API and webhooks.
+func (r Role) ServesWeb() bool { return r == RoleAll || r == RoleWeb }
+
+// RunsJobs reports whether the role works the durable jobs.
+func (r Role) RunsJobs() bool { return r == RoleAll || r == RoleWorker }
+
+// ServesGateway reports whether the role serves the gateway to other
+// processes.
+func (r Role) ServesGateway() bool { return r == RoleGateway }
+
 // Config is the whole configuration of a Palisade process.
 type Config struct {
 	// Storage
@@ -41,7 +71,7 @@ type Config struct {
 	Addr           string
 	AdminAddr      string
 	PublicURL      string
-	Role           string
+	Role           Role
 	TrustedProxies []netip.Prefix
 	TLSCert        string
 	TLSKey         string
@@ -181,7 +211,7 @@ func settings() []setting {
 	add("admin-addr", GroupServe, "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof (empty disables it)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.PublicURL })
 	add("public-url", GroupServe, "", "external base URL used in links (default derived from --addr)", false, s, g)
-	s, g = str(func(c *Config) *string { return &c.Role })
+	s, g = func(c *Config, v string) error { c.Role = Role(v); return nil }, func(c *Config) string { return string(c.Role) }
 	add("role", GroupServe, "all", "which parts to run: all, web, worker or gateway", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.RedisURL })
 	add("redis-url", GroupServe, "", "Redis URL for shared rate limits; empty keeps them in memory", true, s, g)
@@ -423,9 +453,7 @@ func (c *Config) validate(groups Group) error {
 				errs = append(errs, fmt.Errorf("--admin-addr %q must be host:port", c.AdminAddr))
 			}
 		}
-		switch c.Role {
-		case "all", "web", "worker", "gateway":
-		default:
+		if !c.Role.Valid() {
 			errs = append(errs, errors.New("--role must be all, web, worker or gateway"))
 		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -454,10 +482,10 @@ func (c *Config) validate(groups Group) error {
 				errs = append(errs, errors.New("--llm-base-url must be an http(s) URL without credentials"))
 			}
 		}
-		if (c.Role == "gateway" || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
+		if (c.Role == RoleGateway || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
 			errs = append(errs, errors.New("a separate gateway needs --gateway-signing-key of at least 32 bytes, the same on every process"))
 		}
-		if c.Role == "gateway" && c.GatewayURL != "" {
+		if c.Role == RoleGateway && c.GatewayURL != "" {
 			errs = append(errs, errors.New("--gateway-url is for the processes calling the gateway, not the gateway itself"))
 		}
 		errs = append(errs, c.validateSMTP()...)

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/admin"
+	"github.com/palisadehq/palisade/internal/api"
+	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/keystore"
+	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/server"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
+)
+
+// app is one serving process, built from its configuration: every
+// component is made once, here, and handed to what uses it.
+type app struct {
+	cfg    config.Config
+	logger *slog.Logger
+	store  store.Store
+	srv    *server.Server
+	// runner works the durable jobs; nil when the role runs none.
+	runner *job.Runner
+	tls    bool
+	// closers release what was opened, last opened first.
+	closers []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// services are the use cases every surface shares.
+type services struct {
+	conversations *conversation.Service
+	bots          *bot.Service
+}
+
+// buildApp opens the data, builds every service once and mounts the
+// surfaces the role serves. On error nothing stays open.
+func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err error) {
+	red := newRedactor(cfg)
+	logger := newLogger(cfg, env.Stderr, red)
+	a := &app{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	if !cfg.Postgres() {
+		if err := prepareDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	master, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// One keyring per process, from the master key and the key store kept
+	// apart from the data; the store seals its columns through it.
+	keyring, closeKeys, err := openKeyringWith(ctx, cfg, master)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = closeKeys() })
+	tokens, err := gatewayTokens(master)
+	if err != nil {
+		return nil, err
+	}
+	users, err := keystore.NewUserSealer(master)
+	if err != nil {
+		return nil, err
+	}
+	sealer := storeSealer(keyring)
+	s, err := openStore(ctx, cfg, store.Options{Logger: logger, Sealer: sealer, UserSealer: users})
+	if err != nil {
+		return nil, err
+	}
+	a.store = s
+	a.closers = append(a.closers, func() { _ = s.Close() })
+	auditLog := audit.New(s, audit.Options{Now: env.Now, Redactor: red})
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lim, err := newLimits(cfg, logger, env.Now)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, lim.close)
+	ready := []server.Check{{Name: "database", Check: func(ctx context.Context) (string, error) { return "", s.Ping(ctx) }}}
+	if lim.ready != nil {
+		ready = append(ready, *lim.ready)
+	}
+
+	out, err := newEgress(cfg, logger, metrics, egressAudit(auditLog, logger))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, out.CloseIdleConnections)
+	providers, err := newProviders(cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics)})
+
+	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --trusted-proxies: %v", ErrUsage, err)
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.tls = tlsCfg != nil
+
+	svc, err := buildServices(cfg, env, logger, s, gw, tokens, auditLog)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Role.RunsJobs() {
+		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: sealer, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
+			return nil, err
+		}
+	}
+
+	mounts := map[string]http.Handler{}
+	if cfg.Role.ServesGateway() {
+		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
+	}
+	if cfg.Role.ServesWeb() {
+		if err := mountWeb(mounts, cfg, env, logger, s, proxies, lim, auditLog, svc); err != nil {
+			return nil, err
+		}
+	}
+	a.srv = server.New(server.Options{
+		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
+		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics, MaxBody: max(cfg.MaxBodyAPI, cfg.MaxBodyUI),
+	})
+	return a, nil
+}
+
+// buildServices builds the use cases. How bots answer, for the API and the
+// inbound-message workers alike: through a separate gateway role, the
+// in-process gateway, or — with no provider anywhere — retrieval-only. The
+// model allowlist is resolved here, once.
+func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, tokens *gateway.Tokens,
+	rec audit.Recorder) (services, error) {
+	var generator conversation.Generator
+	models := cfg.LLMModels
+	switch {
+	case cfg.GatewayURL != "":
+		generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+	case gw.HasProvider():
+		generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
+		models = gw.Models()
+	case !cfg.Role.ServesGateway():
+		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
+	}
+	if len(models) == 0 {
+		models = llm.DefaultModels("")
+	}
+	know := &knowledge.Service{Store: s, Now: env.Now}
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now})
+	if err != nil {
+		return services{}, err
+	}
+	return services{
+		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now},
+		bots:          bots,
+	}, nil
+}
+
+// mountWeb mounts the public API and the admin UI.
+func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logger *slog.Logger, s store.Store, proxies *httpx.TrustedProxies,
+	lim limits, rec audit.Recorder, svc services) error {
+	a := &api.API{Keys: s, Bots: svc.bots, Conversations: svc.conversations, Now: env.Now, Limiter: lim.limiter, Limits: lim.table}
+	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	// Without SMTP settings mail goes to the server log (embedded mode);
+	// sign-up stays closed unless --allow-signup opens it.
+	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
+	if cfg.SMTPHost != "" {
+		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+		logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
+	}
+	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
+		Limiter: lim.limiter, Limits: lim.table, Audit: rec,
+		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
+	if err != nil {
+		return err
+	}
+	ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Bots: svc.bots})
+	if err != nil {
+		return err
+	}
+	mounts["/"] = httpx.LimitBody(cfg.MaxBodyUI)(ui.Handler())
+	return nil
+}
+
+// newRunner builds the job runner on the store's own database: polling on
+// SQLite, which cannot notify, and often enough that a reply is not held up
+// by the poll.
+func newRunner(s store.Store, d job.Deps) (*job.Runner, error) {
+	switch st := s.(type) {
+	case *sqlite.Store:
+		return job.NewRunner(riversqlite.New(st.DB()), d, job.RunnerOptions{PollOnly: true, PollInterval: 200 * time.Millisecond})
+	case *postgres.Store:
+		return job.NewRunner(riverpgxv5.New(st.Pool()), d, job.RunnerOptions{PollInterval: 200 * time.Millisecond})
+	}
+	return nil, fmt.Errorf("no job runner for a %s store", s.Dialect())
+}
