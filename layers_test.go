@@ -64,6 +64,7 @@ var layers = map[string]layer{
 	"internal/llm/anthropic":  library,
 	"internal/llm/gemini":     library,
 	"internal/config":         library,
+	"internal/procargs":       library,
 	"internal/keystore":       storeImpl,
 	"internal/store":          storeSeam,
 	"internal/store/sqlstore": storeImpl,

@@ -62,7 +62,7 @@ type services struct {
 // buildApp opens the data, builds every service once and mounts the
 // surfaces the role serves. On error nothing stays open.
 func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err error) {
-	red := newRedactor(cfg)
+	red := env.Redactor
 	logger := newLogger(cfg, env.Stderr, red)
 	a := &app{cfg: cfg, logger: logger}
 	defer func() {

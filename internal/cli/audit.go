@@ -67,5 +67,5 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 // newAuditLogger is the audit logger of a CLI command, with the process's
 // redactor so configured secrets are known to it too.
 func newAuditLogger(env *Env, cfg config.Config, s store.Store) *audit.Logger {
-	return audit.New(s, audit.Options{Now: env.Now, Redactor: newRedactor(cfg)})
+	return audit.New(s, audit.Options{Now: env.Now, Redactor: env.Redactor})
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/procargs"
 	"github.com/palisadehq/palisade/internal/redact"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
@@ -38,6 +40,10 @@ type Env struct {
 	// Ready, when set, is called by serve with the bound addresses once it
 	// is serving (tests use it instead of parsing output).
 	Ready func(public, admin string)
+	// Redactor removes secrets from everything the command writes: its
+	// built-in patterns, and every secret the configuration names once it
+	// is loaded. Nil means a new one.
+	Redactor *redact.Redactor
 }
 
 type command struct {
@@ -65,10 +71,40 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return RunEnv(ctx, args, &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now})
 }
 
+// Main is the whole program behind cmd/palisade: it hides secret flag
+// values from the process's visible command line, runs the command and
+// reports its error, redacted, returning the exit status (2 for a usage
+// mistake).
+func Main(ctx context.Context, osArgs []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	args, _ := procargs.Hide(osArgs, config.SecretFlags())
+	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now, Redactor: redact.New(redact.Options{})}
+	return report(RunEnv(ctx, args[1:], env), env)
+}
+
+// report writes a command's final error through the process's redactor and
+// returns the exit status: a secret in an error (a database URL with its
+// password in a driver's message) never reaches the terminal.
+func report(err error, env *Env) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrUsage):
+		if msg := err.Error(); msg != ErrUsage.Error() {
+			fmt.Fprintln(env.Stderr, "palisade:", env.Redactor.String(msg))
+		}
+		return 2
+	}
+	fmt.Fprintln(env.Stderr, "palisade:", env.Redactor.String(err.Error()))
+	return 1
+}
+
 // RunEnv is Run with a full Env.
 func RunEnv(ctx context.Context, args []string, env *Env) error {
 	if env.Now == nil {
 		env.Now = time.Now
+	}
+	if env.Redactor == nil {
+		env.Redactor = redact.New(redact.Options{})
 	}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -141,12 +177,20 @@ func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger 
 	return slog.New(httpx.LogHandler(r.Handler(h)))
 }
 
-// newRedactor knows the configured secrets by value, on top of its patterns.
-func newRedactor(cfg config.Config) *redact.Redactor {
-	return redact.New(redact.Options{Secrets: []string{
-		cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
-		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(), cfg.SMTPPassword.Reveal(),
-	}})
+// registerSecrets teaches the process's redactor the configured secrets by
+// value, on top of its patterns.
+// A URL's password is registered on its own too: drivers quote the parts
+// of a URL in their errors.
+func registerSecrets(r *redact.Redactor, cfg config.Config) {
+	r.Register(cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
+		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(), cfg.SMTPPassword.Reveal())
+	for _, raw := range []string{cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal()} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				r.Register(pw)
+			}
+		}
+	}
 }
 
 // prepareDataDir creates the data directory with mode 0700, and refuses one
@@ -187,6 +231,7 @@ func loadConfig(env *Env, fs *flag.FlagSet, groups config.Group, args []string, 
 		return config.Config{}, help, err
 	}
 	cfg, err := l.Load(env.Getenv)
+	registerSecrets(env.Redactor, cfg)
 	if err != nil {
 		return cfg, false, fmt.Errorf("%w: invalid configuration:\n%s", ErrUsage, indent(err.Error()))
 	}

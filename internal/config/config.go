@@ -596,3 +596,15 @@ func (c Config) Dump(groups Group) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SecretFlags lists the names of the flags that carry secrets, so the
+// command can hide their values from the process's visible arguments.
+func SecretFlags() []string {
+	var out []string
+	for _, s := range settings() {
+		if s.secret {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}

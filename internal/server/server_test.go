@@ -111,7 +111,7 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 func TestPublicAndAdminListeners(t *testing.T) {
 	t.Parallel()
 	s := start(t, server.Options{AdminAddr: "127.0.0.1:0"})
-	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline"} {
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
 		resp, err := http.Get("http://" + s.Addr().String() + path)
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +128,21 @@ func TestPublicAndAdminListeners(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("admin %s = %d, want 200", path, resp.StatusCode)
 		}
+	}
+}
+
+// The admin listener never prints the process's command line, where a
+// secret given as a flag would show.
+func TestAdminListenerHidesCommandLine(t *testing.T) {
+	t.Parallel()
+	s := start(t, server.Options{AdminAddr: "127.0.0.1:0"})
+	resp, err := http.Get("http://" + s.AdminAddr().String() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("admin /debug/pprof/cmdline = %d, want 404", resp.StatusCode)
 	}
 }
 
