@@ -19,7 +19,6 @@ import (
 	"github.com/palisadehq/palisade/internal/admin"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -258,7 +257,7 @@ func testUserSealer(t *testing.T) store.UserSealer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := keystore.NewUserSealer(mk)
+	u, err := seal.NewUserSealer(mk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/server"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -64,11 +64,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 
 	reg := job.NewRegistry()
-	users, err := keystore.NewUserSealer(master)
+	users, err := seal.NewUserSealer(master)
 	if err != nil {
 		return err
 	}
-	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond, Sealer: storeSealer(keyring), UserSealer: users}
+	opts := store.Options{Logger: logger, JobPollInterval: 200 * time.Millisecond, Sealer: keyring, UserSealer: users}
 	runJobs := cfg.Role == "all" || cfg.Role == "worker"
 	if runJobs {
 		opts = reg.Options(opts)

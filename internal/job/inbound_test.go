@@ -14,7 +14,6 @@ import (
 
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/job"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/servicetest"
@@ -85,7 +84,7 @@ var jobOpeners = map[string]func(t *testing.T, o store.Options) store.Store{
 // binds a counting generator and starts the queue.
 func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Helper()
-	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	sealer := sealtest.NewKeyring(t)
 	reg := job.NewRegistry()
 	s := jobOpeners[dialect](t, reg.Options(store.Options{JobPollInterval: 20 * time.Millisecond, Sealer: sealer}))
 	t.Cleanup(func() { s.Close() })
@@ -295,7 +294,7 @@ func TestInboundJob(t *testing.T) {
 
 func TestSealInboundRefusals(t *testing.T) {
 	t.Parallel()
-	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	sealer := sealtest.NewKeyring(t)
 	ok := job.InboundArgs{Workspace: palisade.NewWorkspaceID(), BotID: palisade.NewBotID(), Channel: "telegram", UserID: "1", Ref: "r"}
 	if _, err := job.SealInbound(t.Context(), nil, ok, "x"); !errors.Is(err, store.ErrNoSealer) {
 		t.Fatalf("no sealer: %v", err)
