@@ -65,7 +65,6 @@ var layers = map[string]layer{
 	"internal/llm/gemini":     library,
 	"internal/config":         library,
 	"internal/procargs":       library,
-	"internal/keystore":       storeImpl,
 	"internal/store":          storeSeam,
 	"internal/store/sqlstore": storeImpl,
 	"internal/store/sqlite":   storeImpl,

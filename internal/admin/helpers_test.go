@@ -21,7 +21,6 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/httpx"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -285,7 +284,7 @@ func testUserSealer(t *testing.T) store.UserSealer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := keystore.NewUserSealer(mk)
+	u, err := seal.NewUserSealer(mk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/httpx"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
@@ -34,7 +33,7 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	var n atomic.Int64
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { n.Add(1) }, Sealer: keystore.Sealer{Keyring: sealtest.NewKeyring(t)}})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { n.Add(1) }, Sealer: sealtest.NewKeyring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
@@ -25,7 +24,7 @@ import (
 // setupWith is setup with a bot configuration.
 func setupWith(t *testing.T, cfg botConfig) bundle {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{Sealer: keystore.Sealer{Keyring: sealtest.NewKeyring(t)}})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{Sealer: sealtest.NewKeyring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

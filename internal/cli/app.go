@@ -23,10 +23,10 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/server"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
@@ -91,12 +91,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	users, err := keystore.NewUserSealer(master)
+	users, err := seal.NewUserSealer(master)
 	if err != nil {
 		return nil, err
 	}
-	sealer := storeSealer(keyring)
-	s, err := openStore(ctx, cfg, store.Options{Logger: logger, Sealer: sealer, UserSealer: users})
+	s, err := openStore(ctx, cfg, store.Options{Logger: logger, Sealer: keyring, UserSealer: users})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +141,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: sealer, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
+		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
 	}

@@ -12,10 +12,11 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/config"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
 
 // openKeyring loads the master key, opens the key store apart from the data
@@ -30,19 +31,27 @@ func openKeyring(ctx context.Context, cfg config.Config) (*seal.Keyring, func() 
 	return openKeyringWith(ctx, cfg, mk)
 }
 
+// keyStore is either dialect's key store.
+type keyStore interface {
+	seal.KeyStore
+	Close() error
+}
+
+// openKeyStore opens the key store of the configured dialect.
+func openKeyStore(ctx context.Context, cfg config.Config) (keyStore, error) {
+	if cfg.Postgres() {
+		return postgres.OpenKeyStore(ctx, cfg.DatabaseURL.Reveal())
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return sqlite.OpenKeyStore(ctx, filepath.Join(cfg.DataDir, sqlite.KeyFileName))
+}
+
 // openKeyringWith is openKeyring for a caller that holds the master key
 // already (serve also derives the gateway-token key from it).
 func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey) (*seal.Keyring, func() error, error) {
-	var ks *keystore.DB
-	var err error
-	if cfg.Postgres() {
-		ks, err = keystore.OpenPostgres(ctx, cfg.DatabaseURL.Reveal())
-	} else {
-		if err := prepareDataDir(cfg.DataDir); err != nil {
-			return nil, nil, err
-		}
-		ks, err = keystore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, keystore.FileName))
-	}
+	ks, err := openKeyStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,7 +69,7 @@ func openSealedStore(ctx context.Context, cfg config.Config, opts store.Options)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opts.Sealer = keystore.Sealer{Keyring: k}
+	opts.Sealer = k
 	s, err := openStore(ctx, cfg, opts)
 	if err != nil {
 		closeKeys()
@@ -366,6 +375,3 @@ func (p *progress) draw() {
 }
 
 func (p *progress) finish() { fmt.Fprintln(p.w) }
-
-// storeSealer is the store's Sealer over the keyring.
-func storeSealer(k *seal.Keyring) store.Sealer { return keystore.Sealer{Keyring: k} }

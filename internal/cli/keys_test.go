@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/cli"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -66,12 +65,18 @@ func keyBackends(t *testing.T) map[string]func(t *testing.T) map[string]string {
 	}
 }
 
+// keyStore is either dialect's key store.
+type keyStore interface {
+	seal.KeyStore
+	Close() error
+}
+
 // sealedStore opens the store and a fresh keyring the way serve does, for
 // the test to seed and inspect; a fresh keyring holds no cached key, so what
 // it opens, the stored keys open.
 type sealedStore struct {
 	store.Store
-	keys    *keystore.DB
+	keys    keyStore
 	keyring *seal.Keyring
 	once    sync.Once
 }
@@ -86,11 +91,11 @@ func openSealed(t *testing.T, env map[string]string) *sealedStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ks *keystore.DB
+	var ks keyStore
 	if u := env["PALISADE_DATABASE_URL"]; u != "" {
-		ks, err = keystore.OpenPostgres(ctx, u)
+		ks, err = postgres.OpenKeyStore(ctx, u)
 	} else {
-		ks, err = keystore.OpenSQLite(ctx, filepath.Join(env["PALISADE_DATA_DIR"], keystore.FileName))
+		ks, err = sqlite.OpenKeyStore(ctx, filepath.Join(env["PALISADE_DATA_DIR"], sqlite.KeyFileName))
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +104,7 @@ func openSealed(t *testing.T, env map[string]string) *sealedStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := store.Options{Sealer: keystore.Sealer{Keyring: k}}
+	opts := store.Options{Sealer: k}
 	var s store.Store
 	if u := env["PALISADE_DATABASE_URL"]; u != "" {
 		s, err = postgres.Open(ctx, u, opts, postgres.OpenOptions{})

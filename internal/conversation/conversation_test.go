@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/conversation"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
@@ -28,7 +27,7 @@ type bundle struct {
 
 func setup(t *testing.T) bundle {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{Sealer: keystore.Sealer{Keyring: sealtest.NewKeyring(t)}})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "p.db"), store.Options{Sealer: sealtest.NewKeyring(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

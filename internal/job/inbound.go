@@ -61,11 +61,11 @@ func (InboundArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: InboundMaxAttempts}
 }
 
-// sealRow is the row id bound into the sealed text. The parts are
+// sealedField is where the sealed text is bound. Its row id's parts are
 // validated identifiers without '/', except the ref, which comes last, so
 // no two deliveries share a row id.
-func (a InboundArgs) sealRow() string {
-	return string(a.BotID) + "/" + a.Channel + "/" + a.Ref
+func (a InboundArgs) sealedField() palisade.SealedField {
+	return palisade.SealedField{Table: InboundSealTable, Column: InboundSealColumn, RowID: string(a.BotID) + "/" + a.Channel + "/" + a.Ref}
 }
 
 func (a InboundArgs) check() error {
@@ -90,7 +90,7 @@ func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, tex
 	if err := args.check(); err != nil {
 		return InboundArgs{}, err
 	}
-	sealed, err := sealer.Seal(ctx, args.Workspace, InboundSealTable, InboundSealColumn, args.sealRow(), []byte(text))
+	sealed, err := sealer.Seal(ctx, args.Workspace, args.sealedField(), []byte(text))
 	if err != nil {
 		return InboundArgs{}, fmt.Errorf("sealing inbound message: %w", err)
 	}
@@ -128,7 +128,7 @@ func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) err
 		// A misconfiguration the operator can fix: keep retrying.
 		return store.ErrNoSealer
 	}
-	text, err := w.Sealer.Open(ctx, args.Workspace, InboundSealTable, InboundSealColumn, args.sealRow(), args.SealedText)
+	text, err := w.Sealer.Open(ctx, args.Workspace, args.sealedField(), args.SealedText)
 	if err != nil {
 		// A text that does not open was tampered with, moved, or belongs
 		// to a crypto-shredded workspace; it will not open later either.

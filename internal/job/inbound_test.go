@@ -17,7 +17,6 @@ import (
 
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/job"
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
@@ -109,7 +108,7 @@ func newRunner(t *testing.T, s store.Store, d job.Deps) *job.Runner {
 // service.
 func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Helper()
-	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	sealer := sealtest.NewKeyring(t)
 	s := jobOpeners[dialect](t, store.Options{Sealer: sealer})
 	t.Cleanup(func() { s.Close() })
 	now := time.Now
@@ -319,7 +318,7 @@ func TestInboundJob(t *testing.T) {
 
 func TestSealInboundRefusals(t *testing.T) {
 	t.Parallel()
-	sealer := keystore.Sealer{Keyring: sealtest.NewKeyring(t)}
+	sealer := sealtest.NewKeyring(t)
 	ok := job.InboundArgs{Workspace: palisade.NewWorkspaceID(), BotID: palisade.NewBotID(), Channel: "telegram", UserID: "1", Ref: "r"}
 	if _, err := job.SealInbound(t.Context(), nil, ok, "x"); !errors.Is(err, store.ErrNoSealer) {
 		t.Fatalf("no sealer: %v", err)

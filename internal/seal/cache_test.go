@@ -69,8 +69,9 @@ func TestAADIsInjective(t *testing.T) {
 	t.Parallel()
 	ws := palisade.WorkspaceID("ws_aaaaaaaaaaaaaaaaaaaaaaaaaa")
 	fields := []Field{
-		{"ab", "c", "d"}, {"a", "bc", "d"}, {"a", "b", "cd"}, {"abc", "", "d"}, {"", "abc", "d"},
-		{"a\x00\x00\x00\x01b", "c", "d"}, {"a", "\x00\x00\x00\x01bc", "d"},
+		{Table: "ab", Column: "c", RowID: "d"}, {Table: "a", Column: "bc", RowID: "d"}, {Table: "a", Column: "b", RowID: "cd"},
+		{Table: "abc", Column: "", RowID: "d"}, {Table: "", Column: "abc", RowID: "d"},
+		{Table: "a\x00\x00\x00\x01b", Column: "c", RowID: "d"}, {Table: "a", Column: "\x00\x00\x00\x01bc", RowID: "d"},
 	}
 	seen := map[string]string{}
 	add := func(name string, aad []byte) {

@@ -17,6 +17,10 @@
 // row id and data key version, length-prefixed, so an envelope copied to any
 // other place fails to open.
 //
+// UserSealer seals the few secrets that belong to a user rather than a
+// workspace (TOTP secrets) in the same envelope, under a key derived from
+// the master key for that purpose alone.
+//
 // Wrapped keys are persisted through KeyStore, kept apart from the data they
 // protect. Destroying a workspace's data keys (crypto-shredding) makes every
 // copy of its sealed fields, in the live database or any older backup,

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,14 +28,12 @@ const (
 )
 
 // Field names the place a sealed value lives. All three parts are bound into
-// the envelope, so the value opens only in the same place.
-type Field struct {
-	Table  string // "channels"
-	Column string // "bot_token"
-	RowID  string // "ch_..."
-}
+// the envelope, so the value opens only in the same place. It is the
+// domain's palisade.SealedField, so that the store's Sealer interface can
+// name it and *Keyring satisfies that interface as it is.
+type Field = palisade.SealedField
 
-func (f Field) check() error {
+func checkField(f Field) error {
 	if f.Table == "" || f.Column == "" || f.RowID == "" {
 		return errors.New("seal: a field needs a table, a column and a row id")
 	}
@@ -66,17 +65,41 @@ func (k *Keyring) Seal(ctx context.Context, ws palisade.WorkspaceID, f Field, pl
 	if err := checkWorkspace(ws); err != nil {
 		return nil, err
 	}
-	if err := f.check(); err != nil {
+	if err := checkField(f); err != nil {
 		return nil, err
 	}
 	v, aead, err := k.currentDataKey(ctx, ws)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, headerLen, headerLen+aead.Overhead()+len(plaintext))
-	out[0] = FormatV1
-	binary.BigEndian.PutUint32(out[1:headerLen], v)
-	return aead.Seal(out, nil, plaintext, fieldAAD(FormatV1, ws, f, v)), nil
+	var h [headerLen]byte
+	h[0] = FormatV1
+	binary.BigEndian.PutUint32(h[1:], v)
+	return sealEnvelope(aead, h[:], plaintext, fieldAAD(FormatV1, ws, f, v)), nil
+}
+
+// sealEnvelope returns header followed by a fresh random nonce, the
+// ciphertext and the tag: the one AES-256-GCM envelope of this package, for
+// the fields of workspaces and the secrets of users alike. aead comes from
+// newAEAD, which draws the nonce.
+func sealEnvelope(aead cipher.AEAD, header, plaintext, aad []byte) []byte {
+	out := make([]byte, len(header), len(header)+aead.Overhead()+len(plaintext))
+	copy(out, header)
+	return aead.Seal(out, nil, plaintext, aad)
+}
+
+// openEnvelope opens what follows the header (its first headerSize bytes)
+// of an envelope made by sealEnvelope. Every failure is ErrOpen, alike: the
+// reason would help only someone probing.
+func openEnvelope(aead cipher.AEAD, envelope []byte, headerSize int, aad []byte) ([]byte, error) {
+	if len(envelope) < headerSize+NonceSize+TagSize {
+		return nil, ErrOpen
+	}
+	pt, err := aead.Open(nil, nil, envelope[headerSize:], aad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
 }
 
 // Open decrypts an envelope sealed for exactly this workspace and field.
@@ -87,7 +110,7 @@ func (k *Keyring) Open(ctx context.Context, ws palisade.WorkspaceID, f Field, en
 	if err := checkWorkspace(ws); err != nil {
 		return nil, err
 	}
-	if err := f.check(); err != nil {
+	if err := checkField(f); err != nil {
 		return nil, err
 	}
 	format, v, err := EnvelopeInfo(envelope)
@@ -98,11 +121,7 @@ func (k *Keyring) Open(ctx context.Context, ws palisade.WorkspaceID, f Field, en
 	if err != nil {
 		return nil, err
 	}
-	pt, err := aead.Open(nil, nil, envelope[headerLen:], fieldAAD(format, ws, f, v))
-	if err != nil {
-		return nil, ErrOpen
-	}
-	return pt, nil
+	return openEnvelope(aead, envelope, headerLen, fieldAAD(format, ws, f, v))
 }
 
 // OpenSecret opens an envelope holding a secret (a bot token, a provider

@@ -12,8 +12,8 @@ import (
 // material or plaintext.
 var (
 	// ErrOpen: an envelope does not open. It is malformed, was sealed for
-	// another workspace, table, column or row, was tampered with, or its
-	// data key is not the one that sealed it.
+	// another workspace, table, column, row or user, was tampered with, or
+	// its key is not the one that sealed it.
 	ErrOpen = errors.New("seal: sealed value does not open")
 	// ErrKeyDestroyed: the workspace's data keys were destroyed
 	// (crypto-shredding); nothing sealed for it can be opened again.

@@ -11,23 +11,24 @@ import (
 
 // Sealer seals and opens single fields of the database (SPEC.md R3). The
 // store calls it on every write and read of a sealed column, binding the
-// workspace, table, column and row id, so a sealed value copied to any other
-// place fails to open. *seal.Keyring implements it through the adapter in
-// internal/keystore.
+// workspace and the field (table, column and row id), so a sealed value
+// copied to any other place fails to open. *seal.Keyring implements it.
 type Sealer interface {
-	Seal(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, plaintext []byte) ([]byte, error)
-	Open(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, sealed []byte) ([]byte, error)
+	Seal(ctx context.Context, ws palisade.WorkspaceID, f palisade.SealedField, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, ws palisade.WorkspaceID, f palisade.SealedField, sealed []byte) ([]byte, error)
 	// Reseal returns the value sealed under the workspace's newest keys,
 	// or the same bytes when it already is (after checking they open).
-	Reseal(ctx context.Context, ws palisade.WorkspaceID, table, column, rowID string, sealed []byte) ([]byte, error)
-	// Destroy destroys the workspace's keys (crypto-shredding): nothing
-	// sealed for it opens again, in the database or in any copy of it.
-	Destroy(ctx context.Context, ws palisade.WorkspaceID) error
+	Reseal(ctx context.Context, ws palisade.WorkspaceID, f palisade.SealedField, sealed []byte) ([]byte, error)
+	// DestroyWorkspace destroys the workspace's keys (crypto-shredding):
+	// nothing sealed for it opens again, in the database or in any copy of
+	// it.
+	DestroyWorkspace(ctx context.Context, ws palisade.WorkspaceID) error
 }
 
 // UserSealer seals the secrets that belong to a user rather than a
 // workspace (TOTP secrets: users are global, so no workspace data key
-// applies), bound to the user id and column.
+// applies), bound to the user id and column. *seal.UserSealer implements
+// it.
 type UserSealer interface {
 	SealUser(ctx context.Context, user palisade.UserID, column string, plaintext []byte) ([]byte, error)
 	OpenUser(ctx context.Context, user palisade.UserID, column string, sealed []byte) ([]byte, error)

@@ -108,8 +108,8 @@ func ensureRole(ctx context.Context, pool *pgxpool.Pool, role string, password s
 		// the application's database access cannot rewrite history.
 		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, platform_audit_log FROM `+ident,
 		`REVOKE ALL ON goose_db_version FROM `+ident,
-		// The key store (migration 00006, internal/keystore); tombstones of
-		// destroyed workspaces are permanent for the runtime.
+		// The key store (migration 00006, keys.go); tombstones of destroyed
+		// workspaces are permanent for the runtime.
 		`GRANT USAGE ON SCHEMA palisade_keys TO `+ident,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA palisade_keys TO `+ident,
 		`REVOKE UPDATE, DELETE, TRUNCATE ON palisade_keys.destroyed_workspaces FROM `+ident,

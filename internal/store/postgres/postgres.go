@@ -2,7 +2,9 @@
 // same queries as SQLite (sqlstore), with Row Level Security underneath on
 // every tenant table, keyed on transaction-local settings, and a split
 // between the admin role that migrates and owns the tables and the runtime
-// role that serves requests.
+// role that serves requests. The key store (seal.KeyStore) lives in the
+// same database, in the palisade_keys schema, reached through a small pool
+// of its own (keys.go).
 //
 // It must never serve requests as a role that bypasses RLS (superuser,
 // BYPASSRLS or table owner) unless the operator explicitly said so, and
@@ -107,6 +109,7 @@ func CheckRole(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 type driver struct {
 	pool *pgxpool.Pool
 	hook func(string)
+	// jobs is nil on the key store's pool, which has no queue.
 	jobs *sqlstore.RiverInserter[pgx.Tx]
 }
 
@@ -135,8 +138,12 @@ func (d *driver) InTx(ctx context.Context, scope sqlstore.TxScope, fn func(sqlst
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if _, err = tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true), set_config('app.user_id', $2, true), set_config('app.lookup', $3, true)`,
-		string(scope.Workspace), string(scope.User), scope.Lookup); err != nil {
+	keyScan := ""
+	if scope.KeyScan {
+		keyScan = "all" // what palisade_keys.key_scan() looks for (migration 00006)
+	}
+	if _, err = tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true), set_config('app.user_id', $2, true), set_config('app.lookup', $3, true), set_config('app.key_scan', $4, true)`,
+		string(scope.Workspace), string(scope.User), scope.Lookup, keyScan); err != nil {
 		return fmt.Errorf("setting transaction scope: %w", err)
 	}
 	if err = fn(&pgTx{tx: tx, d: d}); err != nil {
@@ -176,5 +183,8 @@ func (t *pgTx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows,
 }
 
 func (t *pgTx) Enqueue(ctx context.Context, args store.JobArgs) error {
+	if t.d.jobs == nil {
+		return errors.New("enqueueing a job: this connection pool has no job queue")
+	}
 	return t.d.jobs.InsertTx(ctx, t.tx, args)
 }

@@ -1,10 +1,12 @@
 // Package sqlite is the embedded store: a pure-Go SQLite database (WAL,
 // foreign keys on) in the data directory, its embedded migrations, and the
-// River job queue in the same file.
+// River job queue in the same file; and the key store (seal.KeyStore) in a
+// file of its own, keys.db, with migrations of its own (keys.go).
 //
 // SQLite has no row-level security: tenant isolation rests on the scoped
 // queries of sqlstore, which the conformance suite checks. It must never use
-// cgo, and never open the database with foreign keys off.
+// cgo, never open the database with foreign keys off, and never put a key
+// table in palisade.db.
 package sqlite
 
 import (
@@ -99,6 +101,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 type driver struct {
 	db   *sql.DB
 	hook func(string)
+	// jobs is nil on the key database, which has no queue.
 	jobs *sqlstore.RiverInserter[*sql.Tx]
 }
 
@@ -174,6 +177,9 @@ func (t *sqlTx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows
 }
 
 func (t *sqlTx) Enqueue(ctx context.Context, args store.JobArgs) error {
+	if t.d.jobs == nil {
+		return errors.New("enqueueing a job: this database has no job queue")
+	}
 	return t.d.jobs.InsertTx(ctx, t.tx, args)
 }
 

@@ -1,8 +1,9 @@
-// Package sqlstore is the one implementation of store.Store's queries,
-// written once in SQL both SQLite and PostgreSQL accept (positional $N
-// parameters, ON CONFLICT, portable types), over a small Driver that each
-// dialect package supplies: transactions with the tenant scope set, error
-// classification and the job queue.
+// Package sqlstore is the one implementation of store.Store's queries, and
+// of the key store's (seal.KeyStore, keys.go), written once in SQL both
+// SQLite and PostgreSQL accept (positional $N parameters, ON CONFLICT,
+// portable types), over a small Driver that each dialect package supplies:
+// transactions with the tenant scope set, error classification and the job
+// queue.
 //
 // Every tenant query filters on the scope's workspace itself; on PostgreSQL,
 // Row Level Security enforces the same underneath. It must never build SQL
@@ -51,6 +52,9 @@ type TxScope struct {
 	Workspace palisade.WorkspaceID
 	User      palisade.UserID
 	Lookup    string
+	// KeyScan lets the key store's one operator-wide read see every
+	// workspace's data keys, and write none of them. Only KeyStore sets it.
+	KeyScan bool
 }
 
 // Driver is what a dialect supplies.

@@ -35,7 +35,7 @@ func (s *Store) sealField(ctx context.Context, scope palisade.Scope, table, colu
 	if s.sealer == nil {
 		return nil, store.ErrNoSealer
 	}
-	b, err := s.sealer.Seal(ctx, scope.Workspace(), table, column, rowID, plaintext)
+	b, err := s.sealer.Seal(ctx, scope.Workspace(), palisade.SealedField{Table: table, Column: column, RowID: rowID}, plaintext)
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s.%s: %w", table, column, err)
 	}
@@ -50,7 +50,7 @@ func (s *Store) openField(ctx context.Context, scope palisade.Scope, table, colu
 	if s.sealer == nil {
 		return nil, store.ErrNoSealer
 	}
-	b, err := s.sealer.Open(ctx, scope.Workspace(), table, column, rowID, sealed)
+	b, err := s.sealer.Open(ctx, scope.Workspace(), palisade.SealedField{Table: table, Column: column, RowID: rowID}, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s.%s of %s: %w", table, column, rowID, err)
 	}
@@ -94,7 +94,7 @@ func (s *Store) shredWorkspace(ctx context.Context, scope palisade.Scope) error 
 	if _, err := s.GetWorkspace(ctx, scope); err != nil {
 		return err
 	}
-	if err := s.sealer.Destroy(ctx, scope.Workspace()); err != nil {
+	if err := s.sealer.DestroyWorkspace(ctx, scope.Workspace()); err != nil {
 		return fmt.Errorf("destroying the keys of workspace %s: %w", scope.Workspace(), err)
 	}
 	return nil
@@ -386,7 +386,7 @@ func (s *Store) ResealFields(ctx context.Context, scope palisade.Scope, from sto
 		}
 		var changes []change
 		for _, v := range batch {
-			nv, err := s.sealer.Reseal(ctx, scope.Workspace(), col.Table, col.Column, v.id, v.value)
+			nv, err := s.sealer.Reseal(ctx, scope.Workspace(), palisade.SealedField{Table: col.Table, Column: col.Column, RowID: v.id}, v.value)
 			if err != nil {
 				return res, fmt.Errorf("resealing %s.%s of %s: %w", col.Table, col.Column, v.id, err)
 			}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
@@ -235,7 +234,7 @@ func newUserSealer(t *testing.T) store.UserSealer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := keystore.NewUserSealer(mk)
+	u, err := seal.NewUserSealer(mk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
 func testConversations(t *testing.T, open Opener) {
-	s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: newKeyring(t)}})
+	s := open(t, store.Options{Sealer: newKeyring(t)})
 	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 	bot, other := mustBot(t, s, a, "a1"), mustBot(t, s, b, "b1")
 	key := "agent:" + string(bot.ID) + ":api:dm:alice"

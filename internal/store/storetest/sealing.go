@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/palisadehq/palisade/internal/keystore"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
@@ -100,7 +99,7 @@ func testSealing(t *testing.T, open Opener) {
 
 	t.Run("ChannelsAndProviderKeys", func(t *testing.T) {
 		t.Parallel()
-		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: newKeyring(t)}})
+		s := open(t, store.Options{Sealer: newKeyring(t)})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot := mustBot(t, s, a, "b")
 		botB := mustBot(t, s, b, "b")
@@ -189,7 +188,7 @@ func testSealing(t *testing.T, open Opener) {
 	// or workspace fails to open through the store.
 	t.Run("CopiedCiphertextFailsToOpen", func(t *testing.T) {
 		t.Parallel()
-		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: newKeyring(t)}})
+		s := open(t, store.Options{Sealer: newKeyring(t)})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
 		mkChan := func(scope palisade.Scope, bot palisade.BotID) palisade.Channel {
@@ -239,7 +238,7 @@ func testSealing(t *testing.T, open Opener) {
 	t.Run("ResealWalk", func(t *testing.T) {
 		t.Parallel()
 		k := newKeyring(t)
-		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: k}})
+		s := open(t, store.Options{Sealer: k})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
 		var chans []palisade.Channel
@@ -322,7 +321,7 @@ func testSealing(t *testing.T, open Opener) {
 	t.Run("DeleteWorkspaceShredsKeys", func(t *testing.T) {
 		t.Parallel()
 		k := newKeyring(t)
-		s := open(t, store.Options{Sealer: keystore.Sealer{Keyring: k}})
+		s := open(t, store.Options{Sealer: k})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		pk, err := s.CreateProviderKey(ctx(t), a, store.CreateProviderKeyParams{Provider: "openai", Key: secret.New("sk-doomed"), Now: t0})
 		if err != nil {

@@ -1,6 +1,6 @@
 -- +goose Up
 -- Keys live apart from the data they protect (SPEC.md R3): on SQLite in
--- their own file, keys.db (internal/keystore), never in palisade.db, so a
+-- their own file, keys.db (keymigrations/), never in palisade.db, so a
 -- copy or backup of this file holds no key. The unused tables of 00001 go.
 DROP TABLE data_keys;
 DROP TABLE keks;
