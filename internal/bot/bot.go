@@ -32,6 +32,7 @@ type Store interface {
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
 	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
+	RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error)
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
 	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error
@@ -186,13 +187,9 @@ func (s *Service) RotateGatewayToken(ctx context.Context, c palisade.Caller, id 
 	if s.o.Tokens == nil {
 		return palisade.Bot{}, palisade.Errorf(palisade.CodeUnavailable, "gateway tokens are not configured")
 	}
-	b, err := s.o.Store.GetBot(ctx, c.Scope, id)
+	salt, hash := s.o.Tokens.Issue(id)
+	b, err := s.o.Store.RotateBotToken(ctx, c.Scope, id, salt, hash, s.o.Now())
 	if err != nil {
-		return palisade.Bot{}, err
-	}
-	b.GatewayTokenSalt, b.GatewayTokenHash = s.o.Tokens.Issue(b.ID)
-	b.UpdatedAt = s.o.Now()
-	if b, err = s.o.Store.UpdateBot(ctx, c.Scope, b); err != nil {
 		return palisade.Bot{}, err
 	}
 	s.record(ctx, c, audit.ActionBotTokenRotated, string(b.ID))

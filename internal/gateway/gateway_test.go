@@ -228,9 +228,7 @@ func TestGatewayBudgetAndUsage(t *testing.T) {
 	}
 	// Rotating the token (a new salt) makes the old one useless.
 	salt, hash := f.tokens.Issue(f.botA.ID)
-	b := f.botA
-	b.GatewayTokenSalt, b.GatewayTokenHash, b.UpdatedAt = salt, hash, f.clock.now()
-	if _, err := f.store.UpdateBot(ctx, f.workspace, b); err != nil {
+	if _, err := f.store.RotateBotToken(ctx, f.workspace, f.botA.ID, salt, hash, f.clock.now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.g.Complete(ctx, call(f.botA.ID, f.tokenA, "hi")); code(err) != palisade.CodeUnauthorized {

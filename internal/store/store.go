@@ -176,7 +176,10 @@ type Bots interface {
 	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	// UpdateBot writes the bot's configuration, never its gateway token.
 	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
+	// RotateBotToken replaces the bot's gateway token salt and hash.
+	RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error)
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
 	// LookupBotWorkspace finds which workspace a bot id belongs to, for
 	// routes that carry only the bot id (webhooks, widget); the id itself is

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -67,26 +68,41 @@ func (s *Store) ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.
 	return out, s.mapErr(err, "listing bots")
 }
 
+// UpdateBot writes the bot's configuration. It never writes the gateway
+// token columns: an edit works on a copy read earlier, and writing that
+// copy's token back would undo a rotation made in between.
 func (s *Store) UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error) {
-	b.WorkspaceID = scope.Workspace()
-	b.UpdatedAt = dbTime(b.UpdatedAt)
+	return s.updateBot(ctx, scope, b.ID, "updating bot", `UPDATE bots SET name = $3, system_prompt = $4, model = $5, temperature = $6,
+		max_output_tokens = $7, pii_mode = $8, allowed_domains = $9, retention_days = $10, daily_token_budget = $11, updated_at = $12
+		WHERE workspace_id = $1 AND id = $2`,
+		b.Name, b.SystemPrompt, b.Model, b.Temperature, b.MaxOutputTokens, string(b.PIIMode),
+		joinList(b.AllowedDomains), b.RetentionDays, b.DailyTokenBudget, dbTime(b.UpdatedAt))
+}
+
+// RotateBotToken replaces the bot's gateway token salt and hash, and only
+// those: the old token stops working at once.
+func (s *Store) RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error) {
+	return s.updateBot(ctx, scope, id, "rotating bot token",
+		`UPDATE bots SET gateway_token_salt = $3, gateway_token_hash = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2`,
+		salt, hash, dbTime(now))
+}
+
+// updateBot runs one UPDATE of a bot (its first two parameters are the
+// workspace and the bot id) and reads the bot back.
+func (s *Store) updateBot(ctx context.Context, scope palisade.Scope, id palisade.BotID, what, query string, args ...any) (palisade.Bot, error) {
 	var out palisade.Bot
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `UPDATE bots SET name = $3, system_prompt = $4, model = $5, temperature = $6, max_output_tokens = $7, pii_mode = $8,
-			allowed_domains = $9, retention_days = $10, gateway_token_hash = $11, gateway_token_salt = $12, daily_token_budget = $13, updated_at = $14
-			WHERE workspace_id = $1 AND id = $2`,
-			string(b.WorkspaceID), string(b.ID), b.Name, b.SystemPrompt, b.Model, b.Temperature, b.MaxOutputTokens, string(b.PIIMode),
-			joinList(b.AllowedDomains), b.RetentionDays, b.GatewayTokenHash, b.GatewayTokenSalt, b.DailyTokenBudget, b.UpdatedAt)
+		n, err := tx.Exec(ctx, query, append([]any{string(scope.Workspace()), string(id)}, args...)...)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return store.ErrNotFound
 		}
-		out, err = scanBot(tx.QueryRow(ctx, `SELECT `+botCols+` FROM bots WHERE workspace_id = $1 AND id = $2`, string(b.WorkspaceID), string(b.ID)))
+		out, err = scanBot(tx.QueryRow(ctx, `SELECT `+botCols+` FROM bots WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id)))
 		return err
 	})
-	return out, s.mapErr(err, "updating bot")
+	return out, s.mapErr(err, what)
 }
 
 func (s *Store) DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error {

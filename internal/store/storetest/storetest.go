@@ -271,10 +271,19 @@ func testBots(t *testing.T, open Opener) {
 		got.PIIMode != palisade.PIIBeforeLLM || len(got.AllowedDomains) != 2 || got.AllowedDomains[1] != "shop.example.org" || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("GetBot = %+v, %v", got, err)
 	}
-	got.Name, got.UpdatedAt, got.GatewayTokenHash, got.AllowedDomains = "Renamed", t0.Add(time.Hour), []byte{1, 2, 3}, nil
+	rot, err := s.RotateBotToken(ctx(t), a, b.ID, []byte{4, 5}, []byte{1, 2, 3}, t0.Add(time.Minute))
+	if err != nil || string(rot.GatewayTokenHash) != "\x01\x02\x03" || string(rot.GatewayTokenSalt) != "\x04\x05" || rot.Name != "Helper" {
+		t.Fatalf("RotateBotToken = %+v, %v", rot, err)
+	}
+	// An update made from a copy read before the rotation keeps the
+	// rotated token: updates never write the token columns.
+	got.Name, got.UpdatedAt, got.GatewayTokenHash, got.AllowedDomains = "Renamed", t0.Add(time.Hour), []byte{9, 9}, nil
 	upd, err := s.UpdateBot(ctx(t), a, got)
 	if err != nil || upd.Name != "Renamed" || string(upd.GatewayTokenHash) != "\x01\x02\x03" || len(upd.AllowedDomains) != 0 || !upd.UpdatedAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("UpdateBot = %+v, %v", upd, err)
+	}
+	if _, err := s.RotateBotToken(ctx(t), mustWS(t, s, "Other"), b.ID, []byte{1}, []byte{1}, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RotateBotToken from another workspace = %v, want not found", err)
 	}
 	ws, err := s.LookupBotWorkspace(ctx(t), b.ID)
 	if err != nil || ws != a.Workspace() {
