@@ -14,6 +14,7 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/llm/anthropic"
 	"github.com/palisadehq/palisade/internal/llm/gemini"
@@ -113,11 +114,11 @@ func gatewayService(cfg config.Config, g *gateway.Gateway) gateway.Service {
 		return g
 	}
 	hc := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}}
-	return gateway.NewClient(cfg.GatewayURL, gateway.SigningKey{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}, hc, time.Now)
+	return gatewayhttp.NewClient(cfg.GatewayURL, gatewayhttp.SigningKey{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}, hc, time.Now)
 }
 
-func signingKeys(cfg config.Config) []gateway.SigningKey {
-	return []gateway.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
+func signingKeys(cfg config.Config) []gatewayhttp.SigningKey {
+	return []gatewayhttp.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
 }
 
 // gatewayMetrics counts LLM calls, their latency and tokens (R10).

@@ -19,6 +19,7 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/keystore"
@@ -128,7 +129,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	reg.Bind(job.Deps{Store: s, Now: env.Now, Logger: logger, Sealer: opts.Sealer, Generator: bots.Generator})
 	mounts := map[string]http.Handler{}
 	if cfg.Role == "gateway" {
-		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
+		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gatewayhttp.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
 	}
 	if cfg.Role == "all" || cfg.Role == "web" {
 		a := &api.API{Store: s, Now: env.Now, Bots: bots, Limiter: lim.limiter, Limits: lim.table, Audit: auditLog}
