@@ -119,7 +119,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	bots := api.BotConfig{Tokens: tokens, Models: cfg.LLMModels}
 	switch {
 	case cfg.GatewayURL != "":
-		bots.Generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+		remote, err := gatewayClient(cfg, out)
+		if err != nil {
+			return err
+		}
+		bots.Generator = &conversation.GatewayGenerator{Gateway: remote, Tokens: tokens}
 	case gw.HasProvider():
 		bots.Generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
 		bots.Models = gw.Models()

@@ -20,7 +20,9 @@ import (
 	"github.com/palisadehq/palisade/internal/sse"
 )
 
-// Doer sends one HTTP request: an *http.Client or an *egress.Client.
+// Doer sends one HTTP request. In production it is the *egress.Client that
+// egress.Client.ForInternalService makes for the configured gateway URL;
+// tests pass the *http.Client of an httptest server.
 type Doer interface {
 	Do(req *http.Request) (*http.Response, error)
 }

@@ -16,5 +16,8 @@
 //
 // It must never accept an unsigned, stale, tampered or replayed call, never
 // pass a call to the gateway before its signature verified, and never log,
-// put into an error or send back a gateway token or a signing key.
+// put into an error or send back a gateway token or a signing key. The
+// Client reaches the gateway only through the client it is given, which in
+// production is the one egress.Client.ForInternalService makes for the
+// configured gateway URL.
 package gatewayhttp
