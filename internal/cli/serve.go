@@ -109,7 +109,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %v", ErrUsage, err)
 	}
-	tlsCfg, err := tlsConfig(cfg)
+	tlsCfg, err := tlsConfig(cfg, out)
 	if err != nil {
 		return err
 	}
