@@ -60,6 +60,7 @@ var layers = map[string]layer{
 	"internal/egress":         library,
 	"internal/seal":           library,
 	"internal/llm":            library,
+	"internal/sse":            library,
 	"internal/llm/openai":     library,
 	"internal/llm/anthropic":  library,
 	"internal/llm/gemini":     library,
@@ -78,10 +79,11 @@ var layers = map[string]layer{
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
 
-	"internal/httpx":  surface,
-	"internal/api":    surface,
-	"internal/admin":  surface,
-	"internal/server": surface,
+	"internal/httpx":       surface,
+	"internal/gatewayhttp": surface,
+	"internal/api":         surface,
+	"internal/admin":       surface,
+	"internal/server":      surface,
 
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,

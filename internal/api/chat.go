@@ -1,13 +1,12 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // ChatChannel is the channel name of messages sent through the API; their
@@ -62,45 +61,19 @@ func toChatJSON(reply conversation.Reply) chatJSON {
 
 // chatStream answers as server-sent events. Refusals before the first
 // piece of text are ordinary error responses; a failure after it is an
-// "error" event, and nothing of the partial answer is stored.
+// "error" event carrying only what httpx.PublicError leaves of it, and
+// nothing of the partial answer is stored.
 func (a *API) chatStream(w http.ResponseWriter, r *http.Request, p Principal, in conversation.Inbound) error {
-	rc := http.NewResponseController(w)
-	started := false
-	start := func() {
-		if !started {
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("X-Accel-Buffering", "no")
-			w.WriteHeader(http.StatusOK)
-			started = true
-		}
-	}
+	events := sse.NewWriter(w)
 	in.OnDelta = func(d string) error {
-		start()
-		if err := writeEvent(w, "delta", map[string]string{"text": d}); err != nil {
-			return err
-		}
-		return rc.Flush()
+		return events.Send("delta", map[string]string{"text": d})
 	}
 	reply, err := a.Conversations.Handle(r.Context(), p.Scope, in)
-	if err != nil && !started {
+	if err != nil && !events.Started() {
 		return err
 	}
-	start()
 	if err != nil {
-		httpx.Logger(r.Context()).WarnContext(r.Context(), "streamed answer failed", "err", err)
-		return writeEvent(w, "error", map[string]string{"code": string(palisade.ErrorCode(err)), "message": palisade.ErrorMessage(err)})
+		return events.Send("error", httpx.PublicError(r.Context(), err))
 	}
-	if err := writeEvent(w, "done", toChatJSON(reply)); err != nil {
-		return err
-	}
-	return rc.Flush()
-}
-
-func writeEvent(w http.ResponseWriter, name string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-	return err
+	return events.Send("done", toChatJSON(reply))
 }

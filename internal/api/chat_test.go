@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
+	"github.com/palisadehq/palisade/internal/sse"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
@@ -303,5 +306,71 @@ func TestGeneratorPlugsIn(t *testing.T) {
 	status, reply := call(t, http.MethodPost, b.srv.URL+"/api/v1/bots/"+bot["id"].(string)+"/chat", key, `{"user_id":"u","message":"hi"}`)
 	if status != http.StatusOK || reply["mode"] != "generated" || reply["reply"] != "Generated answer for Support" {
 		t.Fatalf("chat: %d %v", status, reply)
+	}
+}
+
+// TestStreamErrorIsPublic: once a streamed answer has begun, a failure can
+// only be an "error" event, and that event carries no more of the error
+// than an error response would: an internal error's own text stays in the
+// log, the client gets "internal error" and an id to quote.
+func TestStreamErrorIsPublic(t *testing.T) {
+	t.Parallel()
+	const internalText = "shard-7 replica lag exceeded; dsn=postgres://runtime@db-3"
+	g := conversation.GeneratorFunc(func(_ context.Context, req conversation.Request) (conversation.Generated, error) {
+		if err := req.OnDelta("Partial "); err != nil {
+			return conversation.Generated{}, err
+		}
+		return conversation.Generated{}, palisade.WrapError(errors.New("connection reset"), palisade.CodeInternal, internalText)
+	})
+	b := setupWith(t, botConfig{Generator: g})
+	key := b.key(t, "bots:write", "messages:send")
+	_, bot := call(t, http.MethodPost, b.srv.URL+"/api/v1/bots", key, `{"name":"Support"}`)
+
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, b.srv.URL+"/api/v1/bots/"+bot["id"].(string)+"/chat",
+		strings.NewReader(`{"user_id":"u","message":"hi","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream answered %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	}
+	for _, leak := range []string{"shard-7", "replica lag", "postgres://", "connection reset"} {
+		if strings.Contains(string(raw), leak) {
+			t.Fatalf("the stream carries %q: %s", leak, raw)
+		}
+	}
+	r := sse.NewReader(bytes.NewReader(raw), 0, 0)
+	var events []sse.Event
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) != 2 || events[0].Type != "delta" || events[1].Type != "error" {
+		t.Fatalf("events = %+v", events)
+	}
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		ErrorID string `json:"error_id"`
+	}
+	if err := json.Unmarshal([]byte(events[1].Data), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Code != "internal" || e.Message != "internal error" || !strings.HasPrefix(e.ErrorID, "err_") {
+		t.Fatalf("error event = %s", events[1].Data)
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
@@ -130,13 +132,13 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, fmt.Errorf("%w: --trusted-proxies: %v", ErrUsage, err)
 	}
-	tlsCfg, err := tlsConfig(cfg)
+	tlsCfg, err := tlsConfig(cfg, out)
 	if err != nil {
 		return nil, err
 	}
 	a.tls = tlsCfg != nil
 
-	svc, err := buildServices(cfg, env, logger, s, gw, tokens, auditLog)
+	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 
 	mounts := map[string]http.Handler{}
 	if cfg.Role.ServesGateway() {
-		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gateway.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
+		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gatewayhttp.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
 	}
 	if cfg.Role.ServesWeb() {
 		if err := mountWeb(mounts, cfg, env, logger, s, proxies, lim, auditLog, svc); err != nil {
@@ -166,13 +168,17 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 // inbound-message workers alike: through a separate gateway role, the
 // in-process gateway, or — with no provider anywhere — retrieval-only. The
 // model allowlist is resolved here, once.
-func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, tokens *gateway.Tokens,
-	rec audit.Recorder) (services, error) {
+func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
+	tokens *gateway.Tokens, rec audit.Recorder) (services, error) {
 	var generator conversation.Generator
 	models := cfg.LLMModels
 	switch {
 	case cfg.GatewayURL != "":
-		generator = &conversation.GatewayGenerator{Gateway: gatewayService(cfg, gw), Tokens: tokens}
+		remote, err := gatewayClient(cfg, out)
+		if err != nil {
+			return services{}, err
+		}
+		generator = &conversation.GatewayGenerator{Gateway: remote, Tokens: tokens}
 	case gw.HasProvider():
 		generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
 		models = gw.Models()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/llm/anthropic"
 	"github.com/palisadehq/palisade/internal/llm/gemini"
@@ -99,18 +99,18 @@ func gatewayTokens(master seal.MasterKey) (*gateway.Tokens, error) {
 	return gateway.NewTokens(k)
 }
 
-// gatewayService is the in-process gateway, or a client of the separate
-// gateway role when --gateway-url is set.
-func gatewayService(cfg config.Config, g *gateway.Gateway) gateway.Service {
-	if cfg.GatewayURL == "" {
-		return g
+// gatewayClient calls the separate gateway role at --gateway-url, through
+// the egress client made for that one internal address.
+func gatewayClient(cfg config.Config, out *egress.Client) (gateway.Service, error) {
+	hc, err := out.ForInternalService(cfg.GatewayURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --gateway-url: %v", ErrUsage, err)
 	}
-	hc := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}}
-	return gateway.NewClient(cfg.GatewayURL, gateway.SigningKey{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}, hc, time.Now)
+	return gatewayhttp.NewClient(cfg.GatewayURL, gatewayhttp.SigningKey{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}, hc, time.Now), nil
 }
 
-func signingKeys(cfg config.Config) []gateway.SigningKey {
-	return []gateway.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
+func signingKeys(cfg config.Config) []gatewayhttp.SigningKey {
+	return []gatewayhttp.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
 }
 
 // gatewayMetrics counts LLM calls, their latency and tokens (R10).

@@ -81,6 +81,7 @@ type Options struct {
 // concurrent use. There is deliberately no accessor for an *http.Client:
 // its errors quote the full URL, and Do rewrites them.
 type Client struct {
+	opts         Options // as given to New, for ForInternalService
 	policy       *Policy
 	log          *slog.Logger
 	onDeny       func(context.Context, Denial)
@@ -113,6 +114,7 @@ func New(policy *Policy, opts Options) (*Client, error) {
 		return nil, errors.New("egress: options: MaxResponseBytes is negative")
 	}
 	c := &Client{
+		opts:         opts,
 		policy:       policy,
 		log:          opts.Logger,
 		onDeny:       opts.OnDeny,

@@ -22,6 +22,13 @@
 // quotes the full URL in its errors, which Do rewrites. Policy.Allows checks
 // a configured endpoint at start-up without sending anything.
 //
+// A service of the deployment itself, at an address the operator configured
+// (the gateway role), is reached through Client.ForInternalService, which
+// allows exactly that origin, private and loopback addresses included. It is
+// the only sanctioned way to call one: nothing outside this package builds
+// an http.Client or http.Transport or uses net/http's default client, and a
+// test at the module root fails on any that does.
+//
 // Every refusal is logged with its reason, passed to Options.OnDeny (where the
 // caller counts it and writes the audit log) and returned as a *DenialError.
 //

@@ -126,8 +126,8 @@ func NewPolicy(rules ...Rule) (*Policy, error) {
 }
 
 // DefaultPolicy returns the embedded policy that allows only the official
-// endpoints of the supported providers and channels (DefaultPolicyYAML
-// shows it). It panics only if the embedded file is invalid, which a test
+// endpoints of the supported providers and channels, and Let's Encrypt's
+// ACME endpoint for certificates (DefaultPolicyYAML shows it). It panics only if the embedded file is invalid, which a test
 // rules out.
 func DefaultPolicy() *Policy {
 	p, err := ParsePolicy(defaultPolicyYAML)

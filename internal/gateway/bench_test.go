@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/llm/llmtest"
@@ -26,10 +27,10 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	}
 	f := setup(b)
 	g := gateway.New(gateway.Options{Store: f.store, Providers: map[string]llm.Provider{"gpt-4o-mini": prov}, Now: time.Now})
-	key := gateway.SigningKey{ID: "k1", Key: secret.New("gateway-signing-key-0123456789abcdef")}
-	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{}, gateway.NewHandler(g, []gateway.SigningKey{key}, time.Now).Routes()))
+	key := gatewayhttp.SigningKey{ID: "k1", Key: secret.New("gateway-signing-key-0123456789abcdef")}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{}, gatewayhttp.NewHandler(g, []gatewayhttp.SigningKey{key}, time.Now).Routes()))
 	defer srv.Close()
-	remote := gateway.NewClient(srv.URL, key, srv.Client(), time.Now)
+	remote := gatewayhttp.NewClient(srv.URL, key, srv.Client(), time.Now)
 
 	c := call(f.botA.ID, f.tokenA, "what are your opening hours?")
 	ctx := b.Context()

@@ -4,7 +4,8 @@
 // hash, enforces the model allowlist, the output ceiling, the cap on each
 // inbound message and the bot's daily token budget, calls the provider and
 // records usage. It runs in-process or, as `serve --role=gateway`, behind an
-// HTTP endpoint where every call is also HMAC-signed (remote.go).
+// HTTP endpoint where every call is also HMAC-signed (package gatewayhttp,
+// which serves a Service to other processes and implements it for them).
 //
 // It must never return, log or put into an error a provider key, and never
 // call a provider for a bot whose token did not verify.
@@ -45,12 +46,14 @@ type Call struct {
 	Inbound string
 }
 
-// Service is what callers use: the in-process Gateway and the remote Client
-// both implement it.
+// Service is what callers use: the in-process Gateway and gatewayhttp's
+// Client both implement it.
 type Service interface {
 	Complete(ctx context.Context, c Call) (llm.Response, error)
 	Stream(ctx context.Context, c Call, onDelta func(string) error) (llm.Response, error)
 }
+
+var _ Service = (*Gateway)(nil)
 
 // Store is what the gateway reads and writes.
 type Store interface {

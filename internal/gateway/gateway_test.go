@@ -2,8 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/gateway"
-	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -250,97 +247,5 @@ func TestProviderErrorIsGeneric(t *testing.T) {
 	u, _ := f.store.UsageOn(t.Context(), f.workspace, f.botA.ID, f.clock.now())
 	if u.Errors != 1 {
 		t.Fatalf("failure not recorded: %+v", u)
-	}
-}
-
-func remote(t *testing.T, f fixture, key gateway.SigningKey) (*httptest.Server, *gateway.Handler) {
-	t.Helper()
-	h := gateway.NewHandler(f.g, []gateway.SigningKey{key}, f.clock.now)
-	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: nil}, h.Routes()))
-	t.Cleanup(srv.Close)
-	return srv, h
-}
-
-func TestRemoteGateway(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	good := gateway.SigningKey{ID: "k1", Key: secret.New("gateway-signing-key-0123456789abcdef")}
-	srv, _ := remote(t, f, good)
-	ctx := t.Context()
-	c := gateway.NewClient(srv.URL, good, srv.Client(), f.clock.now)
-	resp, err := c.Complete(ctx, call(f.botA.ID, f.tokenA, "hi"))
-	if err != nil || resp.Text != "hello there" || resp.Usage.OutputTokens != 20 {
-		t.Fatalf("remote complete: %+v, %v", resp, err)
-	}
-	var deltas []string
-	resp, err = c.Stream(ctx, call(f.botA.ID, f.tokenA, "hi"), func(d string) error { deltas = append(deltas, d); return nil })
-	if err != nil || strings.Join(deltas, "") != "hello there" || resp.Text != "hello there" {
-		t.Fatalf("remote stream: %v %+v %v", deltas, resp, err)
-	}
-	// Refusals cross the wire with their code.
-	if _, err := c.Complete(ctx, call(f.botA.ID, f.tokenB, "hi")); code(err) != palisade.CodeUnauthorized {
-		t.Fatalf("wrong bot token over the wire: %v", err)
-	}
-	if _, err := c.Complete(ctx, call(f.botA.ID, f.tokenA, strings.Repeat("x", 4001))); code(err) != palisade.CodeInvalid {
-		t.Fatalf("long message over the wire: %v", err)
-	}
-	// Wrong key, unknown key id, stale clock: refused before the gateway runs.
-	before := f.provider.count()
-	for name, cl := range map[string]*gateway.Client{
-		"wrong key":      gateway.NewClient(srv.URL, gateway.SigningKey{ID: "k1", Key: secret.New("another-key-another-key-another-key!")}, srv.Client(), f.clock.now),
-		"unknown key id": gateway.NewClient(srv.URL, gateway.SigningKey{ID: "k2", Key: good.Key}, srv.Client(), f.clock.now),
-		"stale":          gateway.NewClient(srv.URL, good, srv.Client(), func() time.Time { return f.clock.now().Add(-2 * time.Minute) }),
-		"future":         gateway.NewClient(srv.URL, good, srv.Client(), func() time.Time { return f.clock.now().Add(2 * time.Minute) }),
-	} {
-		if _, err := cl.Complete(ctx, call(f.botA.ID, f.tokenA, "hi")); code(err) != palisade.CodeUnauthorized {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if f.provider.count() != before {
-		t.Fatal("an unsigned call reached the provider")
-	}
-}
-
-// TestRemoteReplayRefused captures one signed request and sends it twice.
-func TestRemoteReplayRefused(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	good := gateway.SigningKey{ID: "k1", Key: secret.New("gateway-signing-key-0123456789abcdef")}
-	srv, _ := remote(t, f, good)
-	var captured *http.Request
-	var body []byte
-	rec := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		captured = r.Clone(r.Context())
-		body = mustRead(t, r)
-		r2 := r.Clone(r.Context())
-		r2.Body = newBody(body)
-		return srv.Client().Transport.RoundTrip(r2)
-	})}
-	c := gateway.NewClient(srv.URL, good, rec, f.clock.now)
-	if _, err := c.Complete(t.Context(), call(f.botA.ID, f.tokenA, "hi")); err != nil {
-		t.Fatal(err)
-	}
-	replay := captured.Clone(context.Background())
-	replay.Body = newBody(body)
-	replay.RequestURI = ""
-	resp, err := srv.Client().Transport.RoundTrip(replay)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("replayed call: %d", resp.StatusCode)
-	}
-	// A tampered body under the captured signature is refused too.
-	tampered := captured.Clone(context.Background())
-	tampered.Body = newBody([]byte(strings.Replace(string(body), "hi", "ho", 1)))
-	tampered.Header.Set("X-Palisade-Nonce", strings.Repeat("ab", 16))
-	resp, err = srv.Client().Transport.RoundTrip(tampered)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("tampered call: %d", resp.StatusCode)
 	}
 }

@@ -7,7 +7,7 @@
 // internal/server composes these pieces per surface (see Edge).
 //
 // It must never send internal error text, stack traces, SQL or paths to a
-// client (only palisade.ErrorMessage and a random error id), never trust a
+// client (only what PublicError leaves of an error), never trust a
 // forwarded header from a peer outside the configured proxy ranges, never log
 // a query string, an Authorization or Cookie header or a request body, and
 // never let a handler see a body larger than its limit.

@@ -103,43 +103,51 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, r, palisade.ErrNotFound)
 }
 
-// errorBody is the public shape of an error. Nothing else about an error is
-// ever sent.
-type errorBody struct {
-	Code      palisade.Code `json:"code"`
-	Message   string        `json:"message"`
-	Field     string        `json:"field,omitempty"`
-	ErrorID   string        `json:"error_id,omitempty"`
-	RequestID string        `json:"request_id,omitempty"`
+// Public is everything about an error that a client may see, and the shape
+// in which it is sent: the {"error": ...} member of an error response and
+// the data of a stream's "error" event. Nothing else about an error ever
+// leaves the process.
+type Public struct {
+	Code    palisade.Code `json:"code"`
+	Message string        `json:"message"`
+	Field   string        `json:"field,omitempty"`
+	// ErrorID is set for 5xx errors only: a fresh random id that the log
+	// line holding the cause carries too, so an operator can find it.
+	ErrorID   string `json:"error_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 
 	status int
 	allow  []string
 }
 
-func describe(err error) errorBody {
+// Status is the HTTP status the error is answered with, or would have been
+// had the response not started already.
+func (p Public) Status() int { return p.status }
+
+func describe(err error) Public {
 	var mna *methodNotAllowedError
 	if errors.As(err, &mna) {
-		return errorBody{Code: palisade.CodeInvalid, Message: "method not allowed", status: http.StatusMethodNotAllowed, allow: mna.allowed}
+		return Public{Code: palisade.CodeInvalid, Message: "method not allowed", status: http.StatusMethodNotAllowed, allow: mna.allowed}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errorBody{Code: palisade.CodeTooLarge, Message: "request body too large", status: http.StatusRequestEntityTooLarge}
+		return Public{Code: palisade.CodeTooLarge, Message: "request body too large", status: http.StatusRequestEntityTooLarge}
 	}
 	var pe *palisade.Error
 	if !errors.As(err, &pe) {
-		return errorBody{Code: palisade.CodeInternal, Message: "internal error", status: http.StatusInternalServerError}
+		return Public{Code: palisade.CodeInternal, Message: "internal error", status: http.StatusInternalServerError}
 	}
 	status := Status(pe.Code)
 	if status == http.StatusInternalServerError {
 		// An internal error's message is never shown, even a palisade one,
 		// and an unknown code is reported as internal.
-		return errorBody{Code: palisade.CodeInternal, Message: "internal error", status: status}
+		return Public{Code: palisade.CodeInternal, Message: "internal error", status: status}
 	}
 	msg := pe.Message
 	if msg == "" {
 		msg = strings.ReplaceAll(string(pe.Code), "_", " ")
 	}
-	return errorBody{Code: pe.Code, Message: msg, Field: pe.Field, status: status}
+	return Public{Code: pe.Code, Message: msg, Field: pe.Field, status: status}
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -156,39 +164,58 @@ func newErrorID() string { return randomID("err_", 10) }
 // they must not describe an error body instead.
 var representationHeaders = []string{"Content-Length", "Content-Disposition", "Content-Range", "ETag", "Last-Modified"}
 
-// WriteError is the one function that writes an error response. The client
-// gets the status of the error's code, its public message and field, the
-// request id and, for 5xx, a random error id; the cause goes to the
-// request's log with that id. A non-palisade error is a bare 500.
-func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	ctx := r.Context()
-	log := Logger(ctx)
+// PublicError reduces err to what a client may see: its code, its public
+// message and field, the request id and, for a 5xx, a fresh error id. The
+// cause is logged through the request's logger (see Logger) with that
+// error id: at error level for a 5xx, at debug level for a refusal. A
+// non-palisade error, and a palisade error whose code maps to a 500, become
+// "internal error" whatever their text.
+//
+// Every path by which an error reaches a client goes through it: WriteError
+// for ordinary responses, and streams that have already started (the API's
+// streamed chat, the gateway role) for their "error" events.
+func PublicError(ctx context.Context, err error) Public {
+	return publicError(ctx, err)
+}
+
+func publicError(ctx context.Context, err error, attrs ...any) Public {
 	if err == nil {
-		err = errors.New("httpx: WriteError called with a nil error")
+		err = errors.New("httpx: an error was expected, got nil")
 	}
-	body := describe(err)
-	body.RequestID = RequestIDFrom(ctx)
-	if body.status >= 500 {
-		body.ErrorID = newErrorID()
+	p := describe(err)
+	p.RequestID = RequestIDFrom(ctx)
+	if p.status >= 500 {
+		p.ErrorID = newErrorID()
 	}
-	attrs := []any{
-		slog.String("method", r.Method),
-		slog.Int("status", body.status),
-		slog.String("code", string(body.Code)),
+	attrs = append(attrs,
+		slog.Int("status", p.status),
+		slog.String("code", string(p.Code)),
 		slog.Any("err", err),
-	}
-	if body.ErrorID != "" {
-		attrs = append(attrs, slog.String("error_id", body.ErrorID))
-	}
-	if started(w) {
-		log.ErrorContext(ctx, "error after the response had started; not sent to the client", attrs...)
-		return
-	}
-	if body.status >= 500 {
-		log.ErrorContext(ctx, "request failed", attrs...)
+	)
+	log := Logger(ctx)
+	if p.ErrorID != "" {
+		log.ErrorContext(ctx, "request failed", append(attrs, slog.String("error_id", p.ErrorID))...)
 	} else {
 		log.DebugContext(ctx, "request refused", attrs...)
 	}
+	return p
+}
+
+// WriteError is the one function that writes an error response. The client
+// gets the status of the error's code and what PublicError leaves of it;
+// the cause goes to the request's log. A non-palisade error is a bare 500.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	if err == nil {
+		err = errors.New("httpx: WriteError called with a nil error")
+	}
+	if started(w) {
+		p := describe(err)
+		Logger(ctx).ErrorContext(ctx, "error after the response had started; not sent to the client",
+			slog.String("method", r.Method), slog.Int("status", p.status), slog.String("code", string(p.Code)), slog.Any("err", err))
+		return
+	}
+	body := publicError(ctx, err, slog.String("method", r.Method))
 
 	h := w.Header()
 	for _, k := range representationHeaders {
@@ -206,9 +233,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSONError(w, body)
 }
 
-func writeJSONError(w http.ResponseWriter, body errorBody) {
+func writeJSONError(w http.ResponseWriter, body Public) {
 	b, err := json.Marshal(struct {
-		Error errorBody `json:"error"`
+		Error Public `json:"error"`
 	}{body})
 	if err != nil {
 		// Only strings and a code are marshalled; this cannot happen.
@@ -240,10 +267,10 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 </html>
 `))
 
-func writeHTMLError(w http.ResponseWriter, r *http.Request, body errorBody) {
+func writeHTMLError(w http.ResponseWriter, r *http.Request, body Public) {
 	var buf strings.Builder
 	err := errorPage.Execute(&buf, struct {
-		errorBody
+		Public
 		Status     int
 		StatusText string
 		Nonce      string

@@ -213,3 +213,38 @@ func TestNilErrorIsInternal(t *testing.T) {
 		t.Fatalf("nil error wrote %d", rec.Code)
 	}
 }
+
+// TestPublicError is what a stream that has already started sends in its
+// "error" event: the same reduction as an error response, logged the same
+// way.
+func TestPublicError(t *testing.T) {
+	t.Parallel()
+	log, logs := newTestLogger()
+	ctx := WithLogger(t.Context(), log)
+
+	internal := palisade.WrapError(errors.New("disk full at /var/lib/palisade"), palisade.CodeInternal, "the bot table at shard 7 is corrupt")
+	p := PublicError(ctx, internal)
+	if p.Code != palisade.CodeInternal || p.Message != "internal error" || p.Field != "" || p.Status() != 500 || !strings.HasPrefix(p.ErrorID, "err_") {
+		t.Fatalf("internal error reduced to %+v", p)
+	}
+	found := false
+	for _, l := range logs.lines(t) {
+		if l["error_id"] == p.ErrorID && strings.Contains(fmt.Sprint(l["err"]), "shard 7") && strings.Contains(fmt.Sprint(l["err"]), "disk full") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the cause was not logged with error id %s: %s", p.ErrorID, logs.String())
+	}
+	if again := PublicError(ctx, internal); again.ErrorID == p.ErrorID {
+		t.Fatal("error ids repeat")
+	}
+
+	p = PublicError(ctx, fmt.Errorf("checking input: %w", palisade.FieldError("message", "too long")))
+	if p.Code != palisade.CodeInvalid || p.Message != "too long" || p.Field != "message" || p.ErrorID != "" || p.Status() != 400 {
+		t.Fatalf("field error reduced to %+v", p)
+	}
+	if p := PublicError(ctx, nil); p.Code != palisade.CodeInternal || p.ErrorID == "" {
+		t.Fatalf("nil error reduced to %+v", p)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // Defaults of CallerConfig.
@@ -39,7 +40,7 @@ type CallerConfig struct {
 	Retry   RetryPolicy
 	// MaxResponseBytes caps a response body (a whole stream included).
 	MaxResponseBytes int64
-	// MaxSSELine and MaxSSEEvent cap the SSE reader; zero means its defaults.
+	// MaxSSELine and MaxSSEEvent cap the sse.Reader; zero means its defaults.
 	MaxSSELine, MaxSSEEvent int
 	// DecodeError reads the provider's error body. It returns nil when the
 	// body is not in the provider's shape. Status, Provider, Retryable and
@@ -143,7 +144,7 @@ func (c *Caller) completeOnce(ctx context.Context, call Call, decode func([]byte
 // answer text. It returns the finish reason, model and usage; the Caller
 // fills Response.Text with what was emitted. It must return an error when the
 // stream ends without its terminator, and must return emit's error as is.
-type StreamDecoder func(events *SSEReader, emit func(string) error) (Response, error)
+type StreamDecoder func(events *sse.Reader, emit func(string) error) (Response, error)
 
 // Stream sends call and decodes the event stream. It retries like Complete
 // until the first piece of text has reached onDelta, and never after.
@@ -186,7 +187,7 @@ func (c *Caller) streamOnce(ctx context.Context, call Call, decode StreamDecoder
 		return Response{}, err
 	}
 	defer resp.Body.Close()
-	events := NewSSEReader(&cappedReader{r: resp.Body, left: c.maxBody}, c.maxLine, c.maxEvent)
+	events := sse.NewReader(&cappedReader{r: resp.Body, left: c.maxBody}, c.maxLine, c.maxEvent)
 	return decode(events, emit)
 }
 
@@ -284,7 +285,7 @@ func (c *Caller) normalise(ctx context.Context, err error) *Error {
 		e = &cp
 	case errors.Is(err, errTooLarge):
 		e = &Error{Type: TypeTooLarge, Message: "the response passed its size cap"}
-	case errors.Is(err, ErrSSELineTooLong), errors.Is(err, ErrSSEEventTooLarge):
+	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
 		e = &Error{Type: TypeTooLarge, Message: err.Error()}
 	case isTransport(err):
 		e = &Error{Type: TypeTransport, Message: err.Error(), Retryable: retryableTransport(err)}

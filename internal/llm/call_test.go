@@ -18,11 +18,12 @@ import (
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/llm/llmtest"
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // A minimal wire format for exercising the Caller: each data event is a
 // delta, "[END]" ends the stream.
-func decodeStream(events *llm.SSEReader, emit func(string) error) (llm.Response, error) {
+func decodeStream(events *sse.Reader, emit func(string) error) (llm.Response, error) {
 	for {
 		ev, err := events.Next()
 		if errors.Is(err, io.EOF) {

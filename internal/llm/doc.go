@@ -1,8 +1,9 @@
 // Package llm is the seam between Palisade and the language-model providers
 // (SPEC.md R5): the Provider interface every adapter implements, the
 // provider-neutral Request and Response, the typed *Error adapters return,
-// and the plumbing the adapters share — a bounded SSE reader, retries that
-// honour Retry-After, per-call time-outs, capped bodies and key scrubbing.
+// and the plumbing the adapters share — streams read through the bounded
+// reader of package sse, retries that honour Retry-After, per-call
+// time-outs, capped bodies and key scrubbing.
 //
 // The adapters live in subpackages (openai, anthropic, gemini); llmtest holds
 // fake servers that speak each provider's wire format.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // Defaults of Config.
@@ -283,7 +284,7 @@ type streamEvent struct {
 	} `json:"error"`
 }
 
-func decodeStream(events *llm.SSEReader, emit func(string) error) (llm.Response, error) {
+func decodeStream(events *sse.Reader, emit func(string) error) (llm.Response, error) {
 	var res llm.Response
 	for {
 		ev, err := events.Next()

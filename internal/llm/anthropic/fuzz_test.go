@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // FuzzDecode feeds provider bytes to the three decoders (mode 0: a message,
@@ -21,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 			_, _ = decodeResponse(data)
 		case 1:
 			var text strings.Builder
-			_, err := decodeStream(llm.NewSSEReader(bytes.NewReader(data), 4096, 16384), func(s string) error {
+			_, err := decodeStream(sse.NewReader(bytes.NewReader(data), 4096, 16384), func(s string) error {
 				text.WriteString(s)
 				return nil
 			})

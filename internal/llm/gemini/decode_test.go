@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 func TestDecodeStream(t *testing.T) {
@@ -39,7 +40,7 @@ func TestDecodeStream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var text strings.Builder
-			res, err := decodeStream(llm.NewSSEReader(strings.NewReader(tc.in), 0, 0), func(s string) error { text.WriteString(s); return nil }, "asked")
+			res, err := decodeStream(sse.NewReader(strings.NewReader(tc.in), 0, 0), func(s string) error { text.WriteString(s); return nil }, "asked")
 			if text.String() != tc.text {
 				t.Errorf("text = %q, want %q", text.String(), tc.text)
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // DefaultBaseURL is the Gemini API root with its version.
@@ -103,7 +104,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(strin
 	if err != nil {
 		return llm.Response{}, err
 	}
-	return c.caller.Stream(ctx, call, func(events *llm.SSEReader, emit func(string) error) (llm.Response, error) {
+	return c.caller.Stream(ctx, call, func(events *sse.Reader, emit func(string) error) (llm.Response, error) {
 		return decodeStream(events, emit, req.Model)
 	}, onDelta)
 }
@@ -338,7 +339,7 @@ func finishReason(r string) string {
 // whole GenerateContentResponse, the stream ends at EOF, and an error may
 // arrive as a bare JSON block outside any data: line. With no [DONE], the
 // finish reason on the last chunk is what tells a complete stream from a cut one.
-func decodeStream(events *llm.SSEReader, emit func(string) error, model string) (llm.Response, error) {
+func decodeStream(events *sse.Reader, emit func(string) error, model string) (llm.Response, error) {
 	res := llm.Response{Model: model}
 	chunks := 0
 	for {

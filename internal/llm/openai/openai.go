@@ -20,6 +20,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/sse"
 )
 
 // DefaultBaseURL is OpenAI's own endpoint root.
@@ -316,7 +317,7 @@ type chunk struct {
 	} `json:"x_groq"`
 }
 
-func decodeStream(events *llm.SSEReader, emit func(string) error) (llm.Response, error) {
+func decodeStream(events *sse.Reader, emit func(string) error) (llm.Response, error) {
 	var res llm.Response
 	var sawUsage bool
 	for {

@@ -1,4 +1,4 @@
-package llm
+package sse
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing/iotest"
 )
 
-func readAll(r *SSEReader) ([]Event, error) {
+func readAll(r *Reader) ([]Event, error) {
 	var out []Event
 	for {
 		ev, err := r.Next()
@@ -26,7 +26,7 @@ func readAll(r *SSEReader) ([]Event, error) {
 	}
 }
 
-func TestSSEReader(t *testing.T) {
+func TestReader(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
@@ -57,7 +57,7 @@ func TestSSEReader(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := readAll(NewSSEReader(strings.NewReader(tc.in), 0, 0))
+			got, err := readAll(NewReader(strings.NewReader(tc.in), 0, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +65,7 @@ func TestSSEReader(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 			// The framing must not depend on how the bytes arrive.
-			got, err = readAll(NewSSEReader(iotest.OneByteReader(strings.NewReader(tc.in)), 0, 0))
+			got, err = readAll(NewReader(iotest.OneByteReader(strings.NewReader(tc.in)), 0, 0))
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Errorf("one byte at a time: got %+v, %v", got, err)
 			}
@@ -73,26 +73,26 @@ func TestSSEReader(t *testing.T) {
 	}
 }
 
-func TestSSELimits(t *testing.T) {
+func TestReaderLimits(t *testing.T) {
 	t.Parallel()
 	ok := "data: " + strings.Repeat("x", 58) + "\n\n" // a 64-byte line
-	if got, err := readAll(NewSSEReader(strings.NewReader(ok), 64, 0)); err != nil || len(got) != 1 {
+	if got, err := readAll(NewReader(strings.NewReader(ok), 64, 0)); err != nil || len(got) != 1 {
 		t.Fatalf("a line at the cap: %v", err)
 	}
 	long := "data: " + strings.Repeat("x", 59) + "\n\n"
-	if _, err := readAll(NewSSEReader(strings.NewReader(long), 64, 0)); !errors.Is(err, ErrSSELineTooLong) {
+	if _, err := readAll(NewReader(strings.NewReader(long), 64, 0)); !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("a line over the cap: err = %v", err)
 	}
 	endless := io.MultiReader(strings.NewReader("data: "), neverEnding('x'))
-	if _, err := NewSSEReader(endless, 1024, 0).Next(); !errors.Is(err, ErrSSELineTooLong) {
+	if _, err := NewReader(endless, 1024, 0).Next(); !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("an endless line: err = %v", err)
 	}
 	many := strings.Repeat("data: 0123456789\n", 100) + "\n"
-	if _, err := readAll(NewSSEReader(strings.NewReader(many), 0, 500)); !errors.Is(err, ErrSSEEventTooLarge) {
+	if _, err := readAll(NewReader(strings.NewReader(many), 0, 500)); !errors.Is(err, ErrEventTooLarge) {
 		t.Fatalf("an event over the cap: err = %v", err)
 	}
 	raw := strings.Repeat("junk line\n", 100) + "\n"
-	if _, err := readAll(NewSSEReader(strings.NewReader(raw), 0, 500)); !errors.Is(err, ErrSSEEventTooLarge) {
+	if _, err := readAll(NewReader(strings.NewReader(raw), 0, 500)); !errors.Is(err, ErrEventTooLarge) {
 		t.Fatalf("raw lines over the cap: err = %v", err)
 	}
 }
@@ -106,10 +106,10 @@ func (b neverEnding) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestSSEReadError(t *testing.T) {
+func TestReaderReadError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection reset")
-	r := NewSSEReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b"), iotest.ErrReader(boom)), 0, 0)
+	r := NewReader(io.MultiReader(strings.NewReader("data: a\n\ndata: b"), iotest.ErrReader(boom)), 0, 0)
 	if ev, err := r.Next(); err != nil || ev.Data != "a" {
 		t.Fatalf("first event: %+v %v", ev, err)
 	}
@@ -140,14 +140,14 @@ func encodeEvents(evs []Event) string {
 	return b.String()
 }
 
-func FuzzSSEReader(f *testing.F) {
+func FuzzReader(f *testing.F) {
 	f.Add([]byte("data: hello\n\n"))
 	f.Add([]byte("event: message_start\ndata: {\"type\":\"message_start\"}\n\n"))
 	f.Add([]byte(": keep-alive\r\ndata: a\r\ndata: b\r\n\r\n"))
 	f.Add([]byte("data: [DONE]"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const maxLine, maxEvent = 4096, 8192
-		got, err := readAll(NewSSEReader(strings.NewReader(string(in)), maxLine, maxEvent))
+		got, err := readAll(NewReader(strings.NewReader(string(in)), maxLine, maxEvent))
 		var total int
 		for _, ev := range got {
 			total += len(ev.Data) + len(ev.Raw) + len(ev.Type) + len(ev.ID)
@@ -162,7 +162,7 @@ func FuzzSSEReader(f *testing.F) {
 			t.Fatalf("events hold %d bytes, more than the %d read", total, len(in))
 		}
 		if len(in) <= 2*maxLine { // byte-at-a-time reads are slow; keep minimisation quick
-			byByte, err2 := readAll(NewSSEReader(iotest.OneByteReader(strings.NewReader(string(in))), maxLine, maxEvent))
+			byByte, err2 := readAll(NewReader(iotest.OneByteReader(strings.NewReader(string(in))), maxLine, maxEvent))
 			if !errors.Is(err2, err) || !slices.Equal(byByte, got) {
 				t.Fatalf("result depends on read sizes: %+v (%v) vs %+v (%v)", got, err, byByte, err2)
 			}
@@ -170,7 +170,7 @@ func FuzzSSEReader(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := readAll(NewSSEReader(strings.NewReader(encodeEvents(got)), 2*maxLine, 2*maxEvent))
+		again, err := readAll(NewReader(strings.NewReader(encodeEvents(got)), 2*maxLine, 2*maxEvent))
 		if err != nil || !slices.Equal(again, got) {
 			t.Fatalf("round trip: %+v (%v), want %+v", again, err, got)
 		}

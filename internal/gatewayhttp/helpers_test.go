@@ -1,4 +1,4 @@
-package gateway_test
+package gatewayhttp_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package llm
+package sse
 
 import (
 	"bufio"
@@ -8,19 +8,19 @@ import (
 	"strings"
 )
 
-// Default caps of the SSE reader. Provider chunks are a few kilobytes; the
+// Default caps of the Reader. Provider chunks are a few kilobytes; the
 // official SDKs allow 32 MiB lines, which turns a misbehaving peer into a
 // memory problem, so we fail closed far below that.
 const (
-	DefaultMaxSSELine  = 512 << 10
-	DefaultMaxSSEEvent = 2 << 20
+	DefaultMaxLine  = 512 << 10
+	DefaultMaxEvent = 2 << 20
 )
 
 var (
-	// ErrSSELineTooLong is returned when a line passes the reader's cap.
-	ErrSSELineTooLong = errors.New("sse: line too long")
-	// ErrSSEEventTooLarge is returned when one event's data passes its cap.
-	ErrSSEEventTooLarge = errors.New("sse: event too large")
+	// ErrLineTooLong is returned when a line passes the reader's cap.
+	ErrLineTooLong = errors.New("sse: line too long")
+	// ErrEventTooLarge is returned when one event's data passes its cap.
+	ErrEventTooLarge = errors.New("sse: event too large")
 )
 
 // Event is one server-sent event.
@@ -34,11 +34,11 @@ type Event struct {
 	Raw string
 }
 
-// SSEReader reads server-sent events (the WHATWG event-stream format as the
-// providers use it): event:, data: (several lines joined), id:, comments,
+// Reader reads server-sent events (the WHATWG event-stream format as the
+// providers and our own gateway role use it): event:, data: (several lines joined), id:, comments,
 // one optional space after the colon, LF, CRLF or CR line ends, a leading
 // BOM. Lines and events are capped.
-type SSEReader struct {
+type Reader struct {
 	sc       *bufio.Scanner
 	maxLine  int
 	maxEvent int
@@ -51,19 +51,19 @@ type SSEReader struct {
 	scanned int // bytes of the pending line already searched for a line end
 }
 
-// NewSSEReader reads events from r. maxLine and maxEvent cap a line and an
+// NewReader reads events from src. maxLine and maxEvent cap a line and an
 // event's data in bytes; zero or less means the defaults.
-func NewSSEReader(src io.Reader, maxLine, maxEvent int) *SSEReader {
+func NewReader(src io.Reader, maxLine, maxEvent int) *Reader {
 	if maxLine <= 0 {
-		maxLine = DefaultMaxSSELine
+		maxLine = DefaultMaxLine
 	}
 	if maxEvent <= 0 {
-		maxEvent = DefaultMaxSSEEvent
+		maxEvent = DefaultMaxEvent
 	}
 	sc := bufio.NewScanner(src)
 	// +2 leaves room for a CRLF the split function must see whole.
 	sc.Buffer(make([]byte, 0, min(4096, maxLine+2)), maxLine+2)
-	r := &SSEReader{sc: sc, maxLine: maxLine, maxEvent: maxEvent}
+	r := &Reader{sc: sc, maxLine: maxLine, maxEvent: maxEvent}
 	sc.Split(r.splitLines)
 	return r
 }
@@ -72,11 +72,11 @@ func NewSSEReader(src io.Reader, maxLine, maxEvent int) *SSEReader {
 // event cut off by the end of the stream (no blank line after it) is still
 // returned: whether the stream was complete is for the protocol's terminator
 // to say, not the framing. Any other error is final.
-func (r *SSEReader) Next() (Event, error) {
+func (r *Reader) Next() (Event, error) {
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
 		if len(line) > r.maxLine {
-			return Event{}, ErrSSELineTooLong
+			return Event{}, ErrLineTooLong
 		}
 		if !r.started {
 			r.started = true
@@ -101,7 +101,7 @@ func (r *SSEReader) Next() (Event, error) {
 			r.pending = true
 		case "data":
 			if r.data.Len()+len(value)+1 > r.maxEvent {
-				return Event{}, ErrSSEEventTooLarge
+				return Event{}, ErrEventTooLarge
 			}
 			r.data.Write(value)
 			r.data.WriteByte('\n')
@@ -115,7 +115,7 @@ func (r *SSEReader) Next() (Event, error) {
 			// We never reconnect: a broken stream is an error for the caller.
 		default:
 			if r.raw.Len()+len(line)+1 > r.maxEvent {
-				return Event{}, ErrSSEEventTooLarge
+				return Event{}, ErrEventTooLarge
 			}
 			r.raw.Write(line)
 			r.raw.WriteByte('\n')
@@ -124,7 +124,7 @@ func (r *SSEReader) Next() (Event, error) {
 	}
 	if err := r.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return Event{}, ErrSSELineTooLong
+			return Event{}, ErrLineTooLong
 		}
 		return Event{}, err
 	}
@@ -134,7 +134,7 @@ func (r *SSEReader) Next() (Event, error) {
 	return Event{}, io.EOF
 }
 
-func (r *SSEReader) dispatch() Event {
+func (r *Reader) dispatch() Event {
 	ev := Event{
 		Type: r.typ,
 		ID:   r.id,
@@ -151,7 +151,7 @@ func (r *SSEReader) dispatch() Event {
 // waits for the next byte, which may be its LF. It remembers how far it has
 // looked, so a peer dribbling a long line a byte at a time costs linear, not
 // quadratic, time.
-func (r *SSEReader) splitLines(data []byte, atEOF bool) (int, []byte, error) {
+func (r *Reader) splitLines(data []byte, atEOF bool) (int, []byte, error) {
 	if atEOF && len(data) == 0 {
 		return 0, nil, nil
 	}
