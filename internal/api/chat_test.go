@@ -210,6 +210,15 @@ func TestBotWrites(t *testing.T) {
 	if status, body := call(t, http.MethodPatch, url, key, `{"max_output_tokens":5000}`); status != http.StatusBadRequest {
 		t.Fatalf("patch above ceiling: %d %v", status, body)
 	}
+	// A body that is not a JSON object changes nothing and is refused.
+	for _, body := range []string{`null`, `[]`, `"Helper"`, `42`, `true`} {
+		if status, _ := call(t, http.MethodPatch, url, key, body); status != http.StatusBadRequest {
+			t.Errorf("patch with body %s: %d, want 400", body, status)
+		}
+		if status, _ := call(t, http.MethodPost, base, key, body); status != http.StatusBadRequest {
+			t.Errorf("create with body %s: %d, want 400", body, status)
+		}
+	}
 	// Another workspace's key sees nothing to change or delete.
 	other, _ := b.store.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "B", Now: time.Now()})
 	ob := b

@@ -107,7 +107,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lim, err := newLimits(cfg, logger, env.Now)
+	lim, err := newLimits(cfg, logger, env.Now, master)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/procargs"
@@ -78,7 +80,24 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func Main(ctx context.Context, osArgs []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	args, _ := procargs.Hide(osArgs, config.SecretFlags())
 	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now, Redactor: redact.New(redact.Options{})}
+	redirectLibraryLogs(env)
 	return report(RunEnv(ctx, args[1:], env), env)
+}
+
+// redirectLibraryLogs sends what go-redis prints, through its one
+// process-wide logger, to standard error as JSON log records through the
+// process's redactor, instead of writing raw lines there: a library's
+// message may quote an address, a command or a credential.
+func redirectLibraryLogs(env *Env) {
+	logger := slog.New(env.Redactor.Handler(slog.NewJSONHandler(env.Stderr, nil))).With("source", "go-redis")
+	redis.SetLogger(redisLogger{logger})
+}
+
+// redisLogger adapts a *slog.Logger to go-redis's Logging interface.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // report writes a command's final error through the process's redactor and

@@ -12,6 +12,8 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
 )
 
@@ -26,7 +28,7 @@ type limits struct {
 // newLimits builds the limiter: in memory, or on Redis with a per-process
 // memory fallback that says so in the log and on /readyz (never failing
 // open silently).
-func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time) (limits, error) {
+func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time, master seal.MasterKey) (limits, error) {
 	table := ratelimit.Defaults()
 	if cfg.RateLimitsFile != "" {
 		t, err := ratelimit.LoadFile(cfg.RateLimitsFile)
@@ -50,7 +52,14 @@ func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time) (li
 	// the limiter's own time-out.
 	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
-	rl, err := ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+	// Key names are keyed hashes of what they count (an e-mail address,
+	// an IP), under a key every process derives alike from the master key.
+	hashKey, err := master.Derive("rate limit key names v1")
+	if err != nil {
+		rdb.Close()
+		return limits{}, err
+	}
+	rl, err := ratelimit.NewRedis(rdb, ratelimit.RedisOptions{HashKey: secret.New(string(hashKey))})
 	if err != nil {
 		rdb.Close()
 		return limits{}, err

@@ -339,17 +339,59 @@ func judgeHead(head []byte) (headVerdict, int64) {
 	return headOK, n
 }
 
-// guardConn applies a framer to what the server reads.
+// guardConn applies a framer to what the server reads, and adds the
+// security headers to the error responses net/http writes itself.
 type guardConn struct {
 	net.Conn
 	f      framer
 	in     []byte
 	out    []byte
 	outBuf []byte
+	// canned is what is added after the status line of a response
+	// net/http wrote itself.
+	canned string
+}
+
+// net/http answers requests it refuses before any handler runs (431 for
+// oversized headers, 400 for a malformed or refused request, 501, 505)
+// with one write of a status line, these fixed headers and a short plain
+// body, straight to the connection: no middleware sees them. A response
+// of a handler always carries the security headers; one of these never
+// does. HTTP/2 refusals are frames, not responses, and are left alone.
+const (
+	cannedHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	// securityLines are the security headers of a response with nothing
+	// in it to run, frame or cache.
+	securityLines = "\r\nX-Content-Type-Options: nosniff" +
+		"\r\nX-Frame-Options: DENY" +
+		"\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'" +
+		"\r\nReferrer-Policy: " + ReferrerPolicy +
+		"\r\nCross-Origin-Resource-Policy: same-origin" +
+		"\r\nCache-Control: no-store"
+)
+
+// Write adds the security headers to an error response net/http wrote
+// itself, and passes everything else through unchanged.
+func (c *guardConn) Write(p []byte) (int, error) {
+	if !bytes.HasPrefix(p, []byte("HTTP/1.")) || !bytes.Contains(p, []byte(cannedHeaders)) || bytes.Contains(p, []byte("X-Content-Type-Options")) {
+		return c.Conn.Write(p)
+	}
+	line := bytes.IndexByte(p, '\r')
+	if line < 0 {
+		return c.Conn.Write(p)
+	}
+	out := make([]byte, 0, len(p)+len(c.canned))
+	out = append(out, p[:line]...)
+	out = append(out, c.canned...)
+	out = append(out, p[line:]...)
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func newGuardConn(c net.Conn, maxHeaderBytes int) *guardConn {
-	return &guardConn{Conn: c, f: newFramer(maxHeaderBytes), in: make([]byte, 32<<10)}
+	return &guardConn{Conn: c, f: newFramer(maxHeaderBytes), in: make([]byte, 32<<10), canned: securityLines}
 }
 
 func (c *guardConn) Read(p []byte) (int, error) {
@@ -478,7 +520,7 @@ func (l *tlsGuardListener) handshake(raw net.Conn) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		var rhe tls.RecordHeaderError
 		if errors.As(err, &rhe) && rhe.Conn != nil && looksLikeHTTP(rhe.RecordHeader) {
-			_, _ = io.WriteString(rhe.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			_, _ = io.WriteString(rhe.Conn, "HTTP/1.0 400 Bad Request"+securityLines+"\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		}
 		_ = raw.Close()
 		return
@@ -486,7 +528,9 @@ func (l *tlsGuardListener) handshake(raw net.Conn) {
 	_ = raw.SetDeadline(time.Time{})
 	var c net.Conn = tc
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		c = &tlsGuardConn{guardConn: newGuardConn(tc, l.maxHeader), tc: tc}
+		gc := newGuardConn(tc, l.maxHeader)
+		gc.canned += "\r\nStrict-Transport-Security: " + HSTSValue
+		c = &tlsGuardConn{guardConn: gc, tc: tc}
 	}
 	select {
 	case l.conns <- c:

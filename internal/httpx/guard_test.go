@@ -249,3 +249,52 @@ func TestGuardTLSListener(t *testing.T) {
 		t.Fatal("Accept after Close succeeded")
 	}
 }
+
+// The answers net/http writes itself, before any handler runs (431 for
+// oversized headers, 400 for a malformed request or refused framing), carry
+// the security headers too: the guard adds them as the response leaves.
+func TestServerWrittenErrorsCarrySecurityHeaders(t *testing.T) {
+	t.Parallel()
+	log, _ := newTestLogger()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Edge(EdgeConfig{Logger: log}, Mux(mux)), MaxHeaderBytes: 4 << 10, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(GuardListener(ln, 4<<10)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"oversized headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 16<<10) + "\r\n\r\n", 431},
+		{"malformed request line", "GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"missing host", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"ambiguous framing", ambiguousFraming[0].raw, 400},
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(conn, tc.raw)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
+		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+			"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'", "Cache-Control": "no-store",
+			"Referrer-Policy": ReferrerPolicy, "Cross-Origin-Resource-Policy": "same-origin"} {
+			if got := resp.Header.Get(k); got != v {
+				t.Errorf("%s: %s = %q, want %q", tc.name, k, got, v)
+			}
+		}
+	}
+}

@@ -61,6 +61,13 @@ func decodeJSONBytes(body []byte, dst any) error {
 	if err := checkJSONKeys(body); err != nil {
 		return err
 	}
+	// Every request body of the platform is a JSON object. null would
+	// decode into a struct as "no change" and pass every check, so a PATCH
+	// of null would answer 200; an array or a scalar says the client is
+	// confused. Both are refused before decoding.
+	if bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
+		return palisade.Errorf(palisade.CodeInvalid, "request body must be an object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/servicetest"
 )
 
@@ -30,7 +31,7 @@ func BenchmarkDecisions(b *testing.B) {
 	})
 	b.Run("redis", func(b *testing.B) {
 		client, prefix := servicetest.Redis(b) // skips when Redis is not configured
-		l, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{Prefix: prefix})
+		l, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{Prefix: prefix, HashKey: secret.New("ratelimit-bench-hash-key-0123456789abcdef")})
 		if err != nil {
 			b.Fatal(err)
 		}

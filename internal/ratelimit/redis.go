@@ -64,12 +64,15 @@ type RedisOptions struct {
 	// so that several processes share one notion of time and clock skew
 	// between them cannot widen a window.
 	Clock func() time.Time
-	// HashKey, when set, makes key names an HMAC of the policy and key
-	// rather than a plain SHA-256, so that someone who can read Redis cannot
-	// confirm a guessed e-mail address or IP by hashing it. All processes
-	// sharing limits must use the same HashKey.
+	// HashKey keys the HMAC that names each sorted set, so that someone
+	// who can read Redis cannot confirm a guessed e-mail address or IP by
+	// hashing it. Required, at least MinHashKeyLen bytes; all processes
+	// sharing limits must use the same one.
 	HashKey secret.Secret
 }
+
+// MinHashKeyLen is the shortest HashKey NewRedis accepts.
+const MinHashKeyLen = 32
 
 // Redis is the Redis-backed sliding-log limiter. Each decision is one
 // EVALSHA of one script touching one key (so it works on Redis Cluster too);
@@ -96,6 +99,9 @@ func NewRedis(client redis.Scripter, opts RedisOptions) (*Redis, error) {
 	if client == nil {
 		return nil, errors.New("ratelimit: NewRedis needs a Redis client")
 	}
+	if len(opts.HashKey.Reveal()) < MinHashKeyLen {
+		return nil, fmt.Errorf("ratelimit: NewRedis needs a hash key of at least %d bytes", MinHashKeyLen)
+	}
 	if opts.Prefix == "" {
 		opts.Prefix = "palisade:ratelimit:"
 	}
@@ -110,32 +116,21 @@ func NewRedis(client redis.Scripter, opts RedisOptions) (*Redis, error) {
 		clock:    opts.Clock,
 		instance: hex.EncodeToString(id[:]),
 	}
-	if !opts.HashKey.IsZero() {
-		r.hashKey = []byte(opts.HashKey.Reveal())
-	}
+	r.hashKey = []byte(opts.HashKey.Reveal())
 	return r, nil
 }
 
 // redisKey names the sorted set of (policy, key): the prefix, the policy name
-// for operators, and 128 bits of a hash of both, which keeps the raw key (an
+// for operators, and 128 bits of a keyed hash of both, which keeps the raw key (an
 // IP, an e-mail) out of Redis and bounds the name's length.
 func (r *Redis) redisKey(policy, key string) string {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(policy)))
-	var sum []byte
-	if r.hashKey != nil {
-		mac := hmac.New(sha256.New, r.hashKey)
-		mac.Write(n[:])
-		mac.Write([]byte(policy))
-		mac.Write([]byte(key))
-		sum = mac.Sum(nil)
-	} else {
-		h := sha256.New()
-		h.Write(n[:])
-		h.Write([]byte(policy))
-		h.Write([]byte(key))
-		sum = h.Sum(nil)
-	}
+	mac := hmac.New(sha256.New, r.hashKey)
+	mac.Write(n[:])
+	mac.Write([]byte(policy))
+	mac.Write([]byte(key))
+	sum := mac.Sum(nil)
 	return r.prefix + policy + ":" + hex.EncodeToString(sum[:16])
 }
 

@@ -15,8 +15,15 @@ import (
 	"github.com/palisadehq/palisade/internal/servicetest"
 )
 
+// testHashKey keys the tests' key names, as the master-derived key does in
+// a deployment.
+var testHashKey = secret.New("ratelimit-test-hash-key-0123456789abcdef")
+
 func newRedis(t *testing.T, client redis.Scripter, opts ratelimit.RedisOptions) *ratelimit.Redis {
 	t.Helper()
+	if opts.HashKey.IsZero() {
+		opts.HashKey = testHashKey
+	}
 	l, err := ratelimit.NewRedis(client, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +135,7 @@ func TestRedisKeysArePrefixedHashedAndExpire(t *testing.T) {
 		t.Errorf("key TTL %v, want in (0, %v]: a key without expiry would stay in Redis forever", ttl, p.Window)
 	}
 
-	keyed := newRedis(t, client, ratelimit.RedisOptions{Prefix: prefix + "hmac:", HashKey: secret.New("deployment-key")})
+	keyed := newRedis(t, client, ratelimit.RedisOptions{Prefix: prefix + "hmac:", HashKey: secret.New("another-deployment-key-0123456789")})
 	if _, err := keyed.Allow(ctx, p, account); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +144,7 @@ func TestRedisKeysArePrefixedHashedAndExpire(t *testing.T) {
 		t.Fatalf("HMAC keys: %q, %v", hk, err)
 	}
 	if strings.TrimPrefix(hk[0], prefix+"hmac:") == strings.TrimPrefix(k, prefix) {
-		t.Errorf("with a HashKey the key name %q is the same as plain SHA-256", hk[0])
+		t.Errorf("under another hash key the key name %q is the same", hk[0])
 	}
 }
 
@@ -183,7 +190,21 @@ func TestRedisErrorIsReturnedNotPanicked(t *testing.T) {
 
 func TestNewRedisNeedsClient(t *testing.T) {
 	t.Parallel()
-	if _, err := ratelimit.NewRedis(nil, ratelimit.RedisOptions{}); err == nil {
+	if _, err := ratelimit.NewRedis(nil, ratelimit.RedisOptions{HashKey: testHashKey}); err == nil {
 		t.Fatal("NewRedis(nil) succeeded")
+	}
+}
+
+// Key names in Redis are always keyed hashes: without a hash key (or with a
+// short one) the limiter refuses to start, so someone who can read Redis
+// can never confirm a guessed e-mail address or IP by hashing it.
+func TestNewRedisNeedsKeyedHash(t *testing.T) {
+	t.Parallel()
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	for _, k := range []secret.Secret{{}, secret.New("short")} {
+		if _, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{HashKey: k}); err == nil {
+			t.Errorf("NewRedis with a %d-byte hash key succeeded", len(k.Reveal()))
+		}
 	}
 }
