@@ -160,7 +160,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Bots: bots})
+		ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Proxies: proxies, Logger: logger})
 		if err != nil {
 			return err
 		}
