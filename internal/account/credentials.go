@@ -326,17 +326,13 @@ func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string,
 		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
 		return palisade.FieldError("password", "the password is not correct")
 	}
-	ms, err := s.o.Store.ListUserMemberships(ctx, cur.User.ID)
+	ws, err := s.o.Store.ListUserWorkspaces(ctx, cur.User.ID)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms {
-		w, err := s.o.Store.GetWorkspace(ctx, palisade.ScopeFor(m.WorkspaceID))
-		if err != nil {
-			return err
-		}
-		if w.RequireMFA {
-			return palisade.Errorf(palisade.CodeForbidden, "workspace %q requires two-factor authentication", w.Name)
+	for _, w := range ws {
+		if w.Workspace.RequireMFA {
+			return palisade.Errorf(palisade.CodeForbidden, "workspace %q requires two-factor authentication", w.Workspace.Name)
 		}
 	}
 	err = s.o.Store.SetTOTP(ctx, cur.User.ID, store.SetTOTPParams{Now: s.o.Now()})

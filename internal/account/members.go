@@ -17,8 +17,8 @@ import (
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
-// Actor is a signed-in member acting in one workspace; the admin UI builds
-// it only after checking the membership.
+// Actor is a signed-in member acting in one workspace, as EnterWorkspace
+// returns it after checking the membership.
 type Actor struct {
 	Current
 	Scope palisade.Scope

@@ -6,6 +6,12 @@
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
 //
+// Handlers are thin: they read forms, call the account, bot and audit
+// services through the narrow interfaces in Options (the UI never holds
+// the store), and render one view struct per page (view.go), so a
+// template naming a field or permission that does not exist fails when it
+// runs instead of rendering nothing.
+//
 // It must never serve a state-changing request without both checks, never
 // put a session token anywhere but its __Host- cookie, never run inline
 // scripts or styles, never trust a workspace id without a membership, and
@@ -26,8 +32,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/httpx"
@@ -35,7 +43,6 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Cookie names. The __Host- prefix makes browsers refuse the cookie unless
@@ -57,15 +64,77 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Options configure the UI.
+// Options configure the UI. The UI reaches data only through these
+// services: it never holds the store.
 type Options struct {
-	Account *account.Service
-	Store   store.Store
-	Proxies *httpx.TrustedProxies
-	Logger  *slog.Logger
+	// Account is the account use cases behind signing in, the user's own
+	// account and the workspace's members, keys and settings.
+	Account Accounts
 	// Bots is the bot use cases behind the bot and document pages.
 	Bots Bots
+	// Audit lists the workspace's audit log.
+	Audit   AuditLog
+	Proxies *httpx.TrustedProxies
+	Logger  *slog.Logger
 }
+
+// Accounts is the account use cases the UI offers (*account.Service).
+type Accounts interface {
+	// Before sign-in: log-in and its second factor, sign-up, the first
+	// owner's set-up, invitations, password reset, e-mail verification.
+	SignupOpen() bool
+	Authenticate(ctx context.Context, token secret.Secret) (account.Current, error)
+	Login(ctx context.Context, email, password string, previous secret.Secret, c account.Client) (account.Issued, error)
+	CompleteMFA(ctx context.Context, pending account.Current, code string, c account.Client) (account.Issued, error)
+	Logout(ctx context.Context, cur account.Current, c account.Client) error
+	Signup(ctx context.Context, n account.NewAccount, c account.Client) error
+	SetupOwner(ctx context.Context, token secret.Secret, n account.NewAccount, c account.Client) (account.Issued, error)
+	Invitation(ctx context.Context, token secret.Secret) (palisade.Invitation, palisade.Workspace, error)
+	AcceptInvitation(ctx context.Context, token secret.Secret, cur account.Current, c account.Client) (palisade.Membership, error)
+	AcceptInvitationNewAccount(ctx context.Context, token secret.Secret, name, password string, c account.Client) (account.Issued, error)
+	RequestReset(ctx context.Context, email string, c account.Client) error
+	ResetPassword(ctx context.Context, token secret.Secret, pw string, c account.Client) error
+	VerifyEmail(ctx context.Context, token secret.Secret, c account.Client) error
+
+	// The signed-in user's own account: workspaces, password, sessions,
+	// two-factor authentication.
+	Workspaces(ctx context.Context, cur account.Current) ([]account.UserWorkspace, error)
+	ChangePassword(ctx context.Context, cur account.Current, current, next string, c account.Client) (account.Issued, error)
+	ResendVerification(ctx context.Context, cur account.Current, c account.Client) error
+	Sessions(ctx context.Context, cur account.Current) ([]palisade.Session, error)
+	RevokeSession(ctx context.Context, cur account.Current, id palisade.SessionID, c account.Client) error
+	PendingTOTP(ctx context.Context, cur account.Current) (account.Enrolment, bool, error)
+	BeginTOTP(ctx context.Context, cur account.Current) (account.Enrolment, error)
+	ConfirmTOTP(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, account.Issued, error)
+	DisableTOTP(ctx context.Context, cur account.Current, password string, c account.Client) error
+	RegenerateRecoveryCodes(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, error)
+
+	// A workspace, entered as a checked member: its members, invitations,
+	// API keys and security settings.
+	EnterWorkspace(ctx context.Context, cur account.Current, ws palisade.WorkspaceID) (account.Actor, palisade.Workspace, error)
+	Members(ctx context.Context, a account.Actor) ([]account.Member, error)
+	Invitations(ctx context.Context, a account.Actor) ([]palisade.Invitation, error)
+	Invite(ctx context.Context, a account.Actor, email string, role palisade.Role, c account.Client) (palisade.Invitation, error)
+	ChangeRole(ctx context.Context, a account.Actor, id palisade.MembershipID, role palisade.Role, c account.Client) (palisade.Membership, error)
+	RemoveMember(ctx context.Context, a account.Actor, id palisade.MembershipID, c account.Client) error
+	RevokeInvitation(ctx context.Context, a account.Actor, id palisade.InvitationID, c account.Client) error
+	APIKeys(ctx context.Context, a account.Actor) ([]account.APIKey, error)
+	CreateAPIKey(ctx context.Context, a account.Actor, name string, scopes []string, days int, c account.Client) (account.NewKey, error)
+	RevokeAPIKey(ctx context.Context, a account.Actor, id palisade.APIKeyID, c account.Client) error
+	SetRequireMFA(ctx context.Context, a account.Actor, require bool, c account.Client) error
+	// Now is the service's clock, for key expiry.
+	Now() time.Time
+}
+
+var _ Accounts = (*account.Service)(nil)
+
+// AuditLog is the read side of the audit log the UI shows
+// (*audit.History).
+type AuditLog interface {
+	List(ctx context.Context, scope palisade.Scope, p audit.ListParams) ([]audit.Record, error)
+}
+
+var _ AuditLog = (*audit.History)(nil)
 
 // Bots is the bot use cases the UI offers (*bot.Service).
 type Bots interface {
@@ -83,6 +152,8 @@ type Bots interface {
 	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error
 }
 
+var _ Bots = (*bot.Service)(nil)
+
 // UI is the admin web UI.
 type UI struct {
 	o     Options
@@ -91,13 +162,23 @@ type UI struct {
 
 // New parses the templates and returns the UI.
 func New(o Options) (*UI, error) {
-	if o.Account == nil || o.Store == nil || o.Bots == nil {
-		return nil, errors.New("admin: Account, Store and Bots are required")
+	if o.Account == nil || o.Bots == nil || o.Audit == nil {
+		return nil, errors.New("admin: Account, Bots and Audit are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	pages, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	return &UI{o: o, pages: pages}, nil
+}
+
+// parseTemplates parses each page's template with the layout, keyed by
+// its file name without .html.
+func parseTemplates() (map[string]*template.Template, error) {
+	layout, err := template.New("layout.html").Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("admin: parsing layout: %w", err)
 	}
@@ -105,7 +186,7 @@ func New(o Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{o: o, pages: map[string]*template.Template{}}
+	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
 		if name == "layout" {
@@ -115,19 +196,9 @@ func New(o Options) (*UI, error) {
 		if err != nil {
 			return nil, fmt.Errorf("admin: parsing %s: %w", n, err)
 		}
-		u.pages[name] = t
+		pages[name] = t
 	}
-	return u, nil
-}
-
-var funcs = template.FuncMap{
-	"fmtTime": func(t any) string {
-		switch v := t.(type) {
-		case interface{ Format(string) string }:
-			return v.Format("2006-01-02 15:04 UTC")
-		}
-		return ""
-	},
+	return pages, nil
 }
 
 // Handler is the UI's whole handler, to mount at "/": cross-origin
@@ -219,10 +290,14 @@ func (u *UI) guard(rt Route) http.Handler {
 			q.csrf = csrfToken(q.token)
 			p := auth.Principal{User: true}
 			if len(params) > 0 && params[0] == "workspaceId" {
-				if err := u.loadActor(ctx, r, q); err != nil {
+				// A non-member sees the same 404 as for a workspace
+				// that does not exist.
+				a, ws, err := u.o.Account.EnterWorkspace(ctx, *q.cur, palisade.WorkspaceID(r.PathValue("workspaceId")))
+				if err != nil {
 					return err
 				}
-				p.Role = q.actor.Role
+				q.actor, q.ws = &a, ws
+				p.Role = a.Role
 			}
 			if !auth.Authorize(p, rt.Perm) {
 				return palisade.Errorf(palisade.CodeForbidden, "your role does not allow this")
@@ -243,24 +318,6 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		return err
 	})
-}
-
-// loadActor checks that the signed-in user is a member of the path's
-// workspace; a non-member sees the same 404 as for a workspace that does
-// not exist.
-func (u *UI) loadActor(ctx context.Context, r *http.Request, q *req) error {
-	scope := palisade.ScopeFor(palisade.WorkspaceID(r.PathValue("workspaceId")))
-	m, err := u.o.Store.GetMembership(ctx, scope, q.cur.User.ID)
-	if err != nil {
-		return err
-	}
-	ws, err := u.o.Store.GetWorkspace(ctx, scope)
-	if err != nil {
-		return err
-	}
-	q.ws = ws
-	q.actor = &account.Actor{Current: *q.cur, Scope: scope, Role: m.Role}
-	return nil
 }
 
 // ipKey is the rate-limit key of a client address.
@@ -316,70 +373,6 @@ func (u *UI) setSession(w http.ResponseWriter, is account.Issued) {
 
 func clearSession(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
-}
-
-// page is what every template gets.
-type page struct {
-	Title  string
-	CSRF   string
-	User   *palisade.User
-	WS     *wsView
-	Error  string
-	Field  string
-	Notice string
-	D      any
-}
-
-type wsView struct {
-	ID   palisade.WorkspaceID
-	Name string
-	Role palisade.Role
-	Can  map[string]bool
-}
-
-func (u *UI) newPage(q *req, title string, d any) page {
-	p := page{Title: title, CSRF: q.csrf, D: d}
-	if q.cur != nil {
-		p.User = &q.cur.User
-	}
-	if q.actor != nil {
-		can := map[string]bool{}
-		for _, perm := range auth.RolePermissions(q.actor.Role) {
-			can[string(perm)] = true
-		}
-		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: can}
-	}
-	return p
-}
-
-func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) error {
-	t, ok := u.pages[name]
-	if !ok {
-		return fmt.Errorf("admin: no template %q", name)
-	}
-	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, "layout.html", p); err != nil {
-		return fmt.Errorf("admin: rendering %s: %w", name, err)
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, err := w.Write([]byte(b.String()))
-	return err
-}
-
-// formError re-renders a form with a client error's public message; other
-// errors go to WriteError.
-func (u *UI) formError(w http.ResponseWriter, r *http.Request, name string, p page, err error) error {
-	var pe *palisade.Error
-	if !errors.As(err, &pe) || httpx.Status(pe.Code) >= 500 {
-		return err
-	}
-	var rl *account.RateLimitError
-	if errors.As(err, &rl) {
-		ratelimit.WriteHeaders(w.Header(), rl.Decision)
-	}
-	p.Error, p.Field = palisade.ErrorMessage(err), pe.Field
-	return u.render(w, r, httpx.Status(pe.Code), name, p)
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, to string) error {

@@ -8,11 +8,21 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // auditPageSize is how many entries one page of the audit log shows.
 const auditPageSize = 50
+
+type auditView struct {
+	Rows []auditRow
+	// Next is the entry the next (older) page continues before; 0 when
+	// this page is the last.
+	Next int64
+	// First is whether this page starts at the newest entry.
+	First bool
+}
+
+func (auditView) template() string { return "audit" }
 
 // auditRow is one entry as the audit page shows it. Every field is plain
 // text that html/template escapes: targets and details can carry text an
@@ -43,48 +53,42 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, q *req) error {
 		before = n
 	}
 	// One more than a page tells whether there is a next page.
-	entries, err := u.o.Store.ListAudit(ctx, q.actor.Scope, store.ListAuditParams{BeforeSeq: before, Limit: auditPageSize + 1})
+	records, err := u.o.Audit.List(ctx, q.actor.Scope, audit.ListParams{Before: before, Limit: auditPageSize + 1})
 	if err != nil {
 		return err
 	}
 	next := int64(0)
-	if len(entries) > auditPageSize {
-		entries = entries[:auditPageSize]
-		next = entries[len(entries)-1].Seq
+	if len(records) > auditPageSize {
+		records = records[:auditPageSize]
+		next = records[len(records)-1].Seq
 	}
 	names, err := u.memberEmails(r, q)
 	if err != nil {
 		return err
 	}
-	rows := make([]auditRow, 0, len(entries))
-	for _, e := range entries {
-		row := auditRow{Seq: e.Seq, Time: e.CreatedAt, Actor: e.Actor, ActorName: names[e.Actor], Action: e.Action, Target: e.Target,
+	rows := make([]auditRow, 0, len(records))
+	for _, e := range records {
+		row := auditRow{Seq: e.Seq, Time: e.Time, Actor: e.Actor, ActorName: names[e.Actor], Action: e.Action, Target: e.Target,
 			Outcome: e.Outcome, IP: e.IP, RequestID: e.RequestID}
-		if d, err := audit.DecodeDetail(e.Detail); err == nil {
-			for k, v := range d {
-				row.Detail = append(row.Detail, k+"="+v)
-			}
-			sort.Strings(row.Detail)
+		for k, v := range e.Detail {
+			row.Detail = append(row.Detail, k+"="+v)
 		}
+		sort.Strings(row.Detail)
 		rows = append(rows, row)
 	}
-	return u.render(w, r, http.StatusOK, "audit", u.newPage(q, "Audit log", map[string]any{"Rows": rows, "Next": next, "First": before == 0}))
+	return u.render(w, http.StatusOK, newPage(q, "Audit log", auditView{Rows: rows, Next: next, First: before == 0}))
 }
 
 // memberEmails maps the current members' user ids to their addresses, so
 // the log names people; former members stay ids.
 func (u *UI) memberEmails(r *http.Request, q *req) (map[string]string, error) {
-	ms, err := u.o.Store.ListMembers(r.Context(), q.actor.Scope)
+	ms, err := u.o.Account.Members(r.Context(), *q.actor)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]string, len(ms))
 	for _, m := range ms {
-		usr, err := u.o.Store.GetUser(r.Context(), m.UserID)
-		if err != nil {
-			return nil, err
-		}
-		out[string(m.UserID)] = usr.Email
+		out[string(m.UserID)] = m.Email
 	}
 	return out, nil
 }

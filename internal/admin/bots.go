@@ -15,6 +15,45 @@ import (
 // uses too. Every read goes through the actor's workspace scope, so another
 // workspace's bot id reads as not found.
 
+type botsView struct {
+	Bots []palisade.Bot
+}
+
+func (botsView) template() string { return "bots" }
+
+// botView is the bot page: a bot with its settings form, or, with New,
+// the empty form that creates one.
+type botView struct {
+	Bot             palisade.Bot
+	New             bool
+	Form            botForm
+	Models          []string
+	PIIModes        []string
+	MaxName         int
+	MaxSystemPrompt int
+	MaxTokens       int
+	MaxTemperature  float64
+	HasToken        bool
+}
+
+func (botView) template() string { return "bot" }
+
+type botDeleteView struct {
+	Bot palisade.Bot
+}
+
+func (botDeleteView) template() string { return "botdelete" }
+
+type documentsView struct {
+	Bot          palisade.Bot
+	Docs         []palisade.Document
+	Form         documentForm
+	ContentTypes []string
+	MaxTitle     int
+}
+
+func (documentsView) template() string { return "documents" }
+
 func (u *UI) botsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/bots" }
 
 func (u *UI) botURL(q *req, id palisade.BotID) string { return u.botsURL(q) + "/" + string(id) }
@@ -68,23 +107,22 @@ func (u *UI) botsPage(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err != nil {
 		return err
 	}
-	return u.render(w, r, http.StatusOK, "bots", u.newPage(q, "Bots", map[string]any{"Bots": bots}))
+	return u.render(w, http.StatusOK, newPage(q, "Bots", botsView{Bots: bots}))
 }
 
-// botPageOf is the bot page: the bot and its settings form, or with New
-// the empty form that creates one.
-func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew bool) (page, error) {
+// botPageOf is the bot page of b, with the form showing f.
+func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew bool) (page[botView], error) {
 	models, err := u.o.Bots.Models(r.Context(), q.actor.Scope)
 	if err != nil {
-		return page{}, err
+		return page[botView]{}, err
 	}
 	title := "Bot: " + b.Name
 	if isNew {
 		title = "Create a bot"
 	}
-	return u.newPage(q, title, map[string]any{"Bot": b, "New": isNew, "Form": f, "Models": models, "PIIModes": bot.PIIModes(),
-		"MaxName": bot.MaxName, "MaxSystemPrompt": bot.MaxSystemPrompt, "MaxTokens": bot.MaxOutputTokensCap,
-		"MaxTemperature": bot.MaxTemperature, "HasToken": len(b.GatewayTokenHash) > 0}), nil
+	return newPage(q, title, botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
+		MaxName: bot.MaxName, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
+		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}), nil
 }
 
 // renderBot renders the bot page, or, with err, the form as the user left
@@ -95,9 +133,9 @@ func (u *UI) renderBot(w http.ResponseWriter, r *http.Request, q *req, b palisad
 		return perr
 	}
 	if err != nil {
-		return u.formError(w, r, "bot", p, err)
+		return u.formError(w, p, err)
 	}
-	return u.render(w, r, http.StatusOK, "bot", p)
+	return u.render(w, http.StatusOK, p)
 }
 
 func (u *UI) newBotPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -155,7 +193,7 @@ func (u *UI) deleteBotPage(w http.ResponseWriter, r *http.Request, q *req) error
 	if err != nil {
 		return err
 	}
-	return u.render(w, r, http.StatusOK, "botdelete", u.newPage(q, "Delete bot: "+b.Name, map[string]any{"Bot": b}))
+	return u.render(w, http.StatusOK, newPage(q, "Delete bot: "+b.Name, botDeleteView{Bot: b}))
 }
 
 func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -169,13 +207,13 @@ func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
 
 type documentForm struct{ Title, Content, ContentType string }
 
-func (u *UI) documentsData(r *http.Request, q *req, b palisade.Bot, f documentForm) (page, error) {
+func (u *UI) documentsPageOf(r *http.Request, q *req, b palisade.Bot, f documentForm) (page[documentsView], error) {
 	docs, err := u.o.Bots.Documents(r.Context(), q.actor.Scope, b.ID)
 	if err != nil {
-		return page{}, err
+		return page[documentsView]{}, err
 	}
-	return u.newPage(q, "Documents: "+b.Name, map[string]any{"Bot": b, "Docs": docs, "Form": f,
-		"ContentTypes": knowledge.ContentTypes(), "MaxTitle": knowledge.MaxTitle}), nil
+	return newPage(q, "Documents: "+b.Name, documentsView{Bot: b, Docs: docs, Form: f,
+		ContentTypes: knowledge.ContentTypes(), MaxTitle: knowledge.MaxTitle}), nil
 }
 
 func (u *UI) documentsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -183,11 +221,11 @@ func (u *UI) documentsPage(w http.ResponseWriter, r *http.Request, q *req) error
 	if err != nil {
 		return err
 	}
-	p, err := u.documentsData(r, q, b, documentForm{ContentType: knowledge.TypePlain})
+	p, err := u.documentsPageOf(r, q, b, documentForm{ContentType: knowledge.TypePlain})
 	if err != nil {
 		return err
 	}
-	return u.render(w, r, http.StatusOK, "documents", p)
+	return u.render(w, http.StatusOK, p)
 }
 
 func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -198,11 +236,11 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
 	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument(f))
 	if err != nil {
-		p, derr := u.documentsData(r, q, b, f)
-		if derr != nil {
-			return derr
+		p, perr := u.documentsPageOf(r, q, b, f)
+		if perr != nil {
+			return perr
 		}
-		return u.formError(w, r, "documents", p, err)
+		return u.formError(w, p, err)
 	}
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
 }

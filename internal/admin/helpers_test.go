@@ -116,11 +116,13 @@ type env struct {
 type setupOpts struct {
 	limits ratelimit.Table
 	signup bool
+	// queryHook sees every statement the store runs.
+	queryHook func(query string)
 }
 
 func setup(t *testing.T, o setupOpts) *env {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{UserSealer: testUserSealer(t)})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{UserSealer: testUserSealer(t), QueryHook: o.queryHook})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Store: s, Bots: bots})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	if err != nil {
 		return err
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Store: s, Proxies: proxies, Logger: logger, Bots: svc.bots})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -123,9 +123,29 @@ type Members interface {
 	AddMember(ctx context.Context, scope palisade.Scope, user palisade.UserID, role palisade.Role, now time.Time) (palisade.Membership, error)
 	GetMembership(ctx context.Context, scope palisade.Scope, user palisade.UserID) (palisade.Membership, error)
 	ListMembers(ctx context.Context, scope palisade.Scope) ([]palisade.Membership, error)
+	// ListMembersWithUsers lists the workspace's members with each one's
+	// e-mail address and name, oldest membership first, in one query.
+	ListMembersWithUsers(ctx context.Context, scope palisade.Scope) ([]MemberWithUser, error)
 	// ListUserMemberships lists the memberships of one user across
 	// workspaces, the only cross-workspace read, keyed on the user.
 	ListUserMemberships(ctx context.Context, user palisade.UserID) ([]palisade.Membership, error)
+	// ListUserWorkspaces is ListUserMemberships with each membership's
+	// workspace, in one query and in the same order.
+	ListUserWorkspaces(ctx context.Context, user palisade.UserID) ([]UserWorkspace, error)
+}
+
+// MemberWithUser is a membership with its user's address and name.
+type MemberWithUser struct {
+	palisade.Membership
+	Email string
+	Name  string
+}
+
+// UserWorkspace is one of a user's memberships with the workspace it is
+// in.
+type UserWorkspace struct {
+	Membership palisade.Membership
+	Workspace  palisade.Workspace
 }
 
 // Invitations invite an e-mail address into a workspace with a role. The
@@ -153,12 +173,23 @@ type CreateInvitationParams struct {
 // APIKeys stores API keys by hash with a public lookup prefix.
 type APIKeys interface {
 	CreateAPIKey(ctx context.Context, scope palisade.Scope, p CreateAPIKeyParams) (palisade.APIKey, error)
-	ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]palisade.APIKey, error)
+	// ListAPIKeys lists the workspace's keys, oldest first, each with its
+	// creator's e-mail address when a user made it, in one query.
+	ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]ListedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
 	// LookupAPIKey finds a key by its public prefix, before any scope is known:
 	// the prefix itself is the only thing that lets the row be seen.
 	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
 	TouchAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
+}
+
+// ListedAPIKey is a key as the workspace's listing returns it.
+type ListedAPIKey struct {
+	palisade.APIKey
+	// CreatorEmail is the address of the user who made the key; empty
+	// when the operator made it with the CLI (CreatedBy empty) or the
+	// user no longer exists.
+	CreatorEmail string
 }
 
 type CreateAPIKeyParams struct {

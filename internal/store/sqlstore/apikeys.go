@@ -14,11 +14,19 @@ const apiKeyCols = `id, workspace_id, name, prefix, hash, scopes, created_by, cr
 
 func scanAPIKey(r Row) (palisade.APIKey, error) {
 	var k palisade.APIKey
-	var id, ws, by string
-	err := r.Scan(&id, &ws, &k.Name, &k.Prefix, &k.Hash, listScan{&k.Scopes}, &by, timeScan{&k.CreatedAt},
-		nullTimeScan{&k.ExpiresAt}, nullTimeScan{&k.LastUsedAt}, nullTimeScan{&k.RevokedAt})
-	k.ID, k.WorkspaceID, k.CreatedBy = palisade.APIKeyID(id), palisade.WorkspaceID(ws), palisade.UserID(by)
+	err := scanAPIKeyInto(r, &k)
 	return k, err
+}
+
+// scanAPIKeyInto scans apiKeyCols into k, then any further columns into
+// extra.
+func scanAPIKeyInto(r Row, k *palisade.APIKey, extra ...any) error {
+	var id, ws, by string
+	dest := append([]any{&id, &ws, &k.Name, &k.Prefix, &k.Hash, listScan{&k.Scopes}, &by, timeScan{&k.CreatedAt},
+		nullTimeScan{&k.ExpiresAt}, nullTimeScan{&k.LastUsedAt}, nullTimeScan{&k.RevokedAt}}, extra...)
+	err := r.Scan(dest...)
+	k.ID, k.WorkspaceID, k.CreatedBy = palisade.APIKeyID(id), palisade.WorkspaceID(ws), palisade.UserID(by)
+	return err
 }
 
 func (s *Store) CreateAPIKey(ctx context.Context, scope palisade.Scope, p store.CreateAPIKeyParams) (palisade.APIKey, error) {
@@ -36,17 +44,22 @@ func (s *Store) CreateAPIKey(ctx context.Context, scope palisade.Scope, p store.
 	return k, s.mapErr(err, "creating API key")
 }
 
-func (s *Store) ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]palisade.APIKey, error) {
-	var out []palisade.APIKey
+// ListAPIKeys reads each key's creator through a LEFT JOIN: keys the CLI
+// made have no creator (created_by is empty and matches no user).
+func (s *Store) ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]store.ListedAPIKey, error) {
+	var out []store.ListedAPIKey
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE workspace_id = $1 ORDER BY created_at, id`, string(scope.Workspace()))
+		rows, err := tx.Query(ctx, `SELECT k.id, k.workspace_id, k.name, k.prefix, k.hash, k.scopes, k.created_by, k.created_at,
+				k.expires_at, k.last_used_at, k.revoked_at, COALESCE(u.email, '')
+			FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
+			WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id`, string(scope.Workspace()))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			k, err := scanAPIKey(rows)
-			if err != nil {
+			var k store.ListedAPIKey
+			if err := scanAPIKeyInto(rows, &k.APIKey, &k.CreatorEmail); err != nil {
 				return err
 			}
 			out = append(out, k)

@@ -13,12 +13,23 @@ import (
 
 const memberCols = `id, workspace_id, user_id, role, created_at`
 
+// joinedMemberCols is memberCols qualified for queries that join
+// memberships (as m) to another table.
+const joinedMemberCols = `m.id, m.workspace_id, m.user_id, m.role, m.created_at`
+
 func scanMember(r Row) (palisade.Membership, error) {
 	var m palisade.Membership
-	var id, ws, uid, role string
-	err := r.Scan(&id, &ws, &uid, &role, timeScan{&m.CreatedAt})
-	m.ID, m.WorkspaceID, m.UserID, m.Role = palisade.MembershipID(id), palisade.WorkspaceID(ws), palisade.UserID(uid), palisade.Role(role)
+	err := scanMemberInto(r, &m)
 	return m, err
+}
+
+// scanMemberInto scans memberCols into m, then any further columns into
+// extra.
+func scanMemberInto(r Row, m *palisade.Membership, extra ...any) error {
+	var id, ws, uid, role string
+	err := r.Scan(append([]any{&id, &ws, &uid, &role, timeScan{&m.CreatedAt}}, extra...)...)
+	m.ID, m.WorkspaceID, m.UserID, m.Role = palisade.MembershipID(id), palisade.WorkspaceID(ws), palisade.UserID(uid), palisade.Role(role)
+	return err
 }
 
 func addMember(ctx context.Context, tx Tx, scope palisade.Scope, user palisade.UserID, role palisade.Role, now time.Time) (palisade.Membership, error) {
@@ -80,6 +91,60 @@ func (s *Store) ListUserMemberships(ctx context.Context, user palisade.UserID) (
 		return err
 	})
 	return out, s.mapErr(err, "listing user memberships")
+}
+
+// ListMembersWithUsers joins each membership to its user; the users table
+// is a platform table, readable in a tenant transaction, and the join is
+// keyed on rows the scope already filtered.
+func (s *Store) ListMembersWithUsers(ctx context.Context, scope palisade.Scope) ([]store.MemberWithUser, error) {
+	var out []store.MemberWithUser
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+joinedMemberCols+`, u.email, u.name
+			FROM memberships m JOIN users u ON u.id = m.user_id
+			WHERE m.workspace_id = $1 ORDER BY m.created_at, m.id`, string(scope.Workspace()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var mu store.MemberWithUser
+			if err := scanMemberInto(rows, &mu.Membership, &mu.Email, &mu.Name); err != nil {
+				return err
+			}
+			out = append(out, mu)
+		}
+		return rows.Err()
+	})
+	return out, s.mapErr(err, "listing members with their users")
+}
+
+// ListUserWorkspaces joins each of the user's memberships to its
+// workspace. The transaction is scoped to the user, so on PostgreSQL only
+// the user's own memberships are visible to the join.
+func (s *Store) ListUserWorkspaces(ctx context.Context, user palisade.UserID) ([]store.UserWorkspace, error) {
+	var out []store.UserWorkspace
+	err := s.d.InTx(ctx, TxScope{User: user}, func(tx Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+joinedMemberCols+`,
+				w.name, w.require_mfa, w.retention_days, w.allowed_models, w.created_at
+			FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+			WHERE m.user_id = $1 ORDER BY m.created_at, m.id`, string(user))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var uw store.UserWorkspace
+			w := &uw.Workspace
+			if err := scanMemberInto(rows, &uw.Membership,
+				&w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt}); err != nil {
+				return err
+			}
+			w.ID = uw.Membership.WorkspaceID
+			out = append(out, uw)
+		}
+		return rows.Err()
+	})
+	return out, s.mapErr(err, "listing the user's workspaces")
 }
 
 // ---- invitations ----

@@ -26,6 +26,8 @@ func Run(t *testing.T, open Opener) {
 		"Users":           testUsers,
 		"OneTimeTokens":   testTokens,
 		"Members":         testMembers,
+		"MemberListings":  testMemberListings,
+		"APIKeyListing":   testAPIKeyListing,
 		"Invitations":     testInvitations,
 		"APIKeys":         testAPIKeys,
 		"Bots":            testBots,

@@ -1,0 +1,91 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/palisade"
+)
+
+// The signed-in user's own pages: the account with its workspaces and
+// password change, and the list of sessions.
+
+type accountView struct {
+	Workspaces []account.UserWorkspace
+}
+
+func (accountView) template() string { return "account" }
+
+type sessionsView struct {
+	Sessions []sessionRow
+}
+
+func (sessionsView) template() string { return "sessions" }
+
+type sessionRow struct {
+	palisade.Session
+	Current bool
+}
+
+func (u *UI) accountPageOf(r *http.Request, q *req) (page[accountView], error) {
+	ws, err := u.o.Account.Workspaces(r.Context(), *q.cur)
+	if err != nil {
+		return page[accountView]{}, err
+	}
+	return newPage(q, "Your account", accountView{Workspaces: ws}), nil
+}
+
+func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	p, err := u.accountPageOf(r, q)
+	if err != nil {
+		return err
+	}
+	return u.render(w, http.StatusOK, p)
+}
+
+func (u *UI) changePassword(w http.ResponseWriter, r *http.Request, q *req) error {
+	is, err := u.o.Account.ChangePassword(r.Context(), *q.cur, r.PostFormValue("current"), r.PostFormValue("password"), q.client)
+	if err != nil {
+		p, perr := u.accountPageOf(r, q)
+		if perr != nil {
+			return perr
+		}
+		return u.formError(w, p, err)
+	}
+	u.setSession(w, is)
+	return redirect(w, r, "/account")
+}
+
+func (u *UI) resendVerification(w http.ResponseWriter, r *http.Request, q *req) error {
+	if err := u.o.Account.ResendVerification(r.Context(), *q.cur, q.client); err != nil {
+		return err
+	}
+	return redirect(w, r, "/account")
+}
+
+func (u *UI) sessionsPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	list, err := u.o.Account.Sessions(r.Context(), *q.cur)
+	if err != nil {
+		return err
+	}
+	var rows []sessionRow
+	for _, x := range list {
+		if x.MFAPending {
+			continue
+		}
+		rows = append(rows, sessionRow{Session: x, Current: x.ID == q.cur.Session.ID})
+	}
+	return u.render(w, http.StatusOK, newPage(q, "Sessions", sessionsView{Sessions: rows}))
+}
+
+func (u *UI) revokeSession(w http.ResponseWriter, r *http.Request, q *req) error {
+	id := palisade.SessionID(r.PathValue("sessionId"))
+	if err := u.o.Account.RevokeSession(r.Context(), *q.cur, id, q.client); err != nil {
+		return err
+	}
+	if id == q.cur.Session.ID {
+		clearSession(w)
+		return redirect(w, r, "/login")
+	}
+	return redirect(w, r, "/account/sessions")
+}

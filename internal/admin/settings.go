@@ -1,0 +1,58 @@
+package admin
+
+import (
+	"net/http"
+	"strings"
+)
+
+// The workspace's home page and its security settings: whether members
+// need two-factor authentication (owners only) and the workspace's own
+// model allowlist.
+
+type workspaceView struct{}
+
+func (workspaceView) template() string { return "workspace" }
+
+type settingsView struct {
+	RequireMFA bool
+	// Models is the workspace's allowlist, one per line, as the form
+	// shows it.
+	Models         string
+	OperatorModels []string
+}
+
+func (settingsView) template() string { return "settings" }
+
+func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error {
+	return u.render(w, http.StatusOK, newPage(q, q.ws.Name, workspaceView{}))
+}
+
+// settingsPageOf shows the workspace as the guard read it for this
+// request.
+func (u *UI) settingsPageOf(q *req) page[settingsView] {
+	return newPage(q, "Security settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
+		OperatorModels: u.o.Bots.OperatorModels()})
+}
+
+func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	return u.render(w, http.StatusOK, u.settingsPageOf(q))
+}
+
+func (u *UI) settingsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/settings" }
+
+// setModels sets the workspace's own model allowlist: each model must be
+// one the operator allows; empty allows them all.
+func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
+	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
+		return u.formError(w, u.settingsPageOf(q), err)
+	}
+	return redirect(w, r, u.settingsURL(q))
+}
+
+func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error {
+	on := r.PostFormValue("require") == "on"
+	if err := u.o.Account.SetRequireMFA(r.Context(), *q.actor, on, q.client); err != nil {
+		return u.formError(w, u.settingsPageOf(q), err)
+	}
+	return redirect(w, r, u.settingsURL(q))
+}

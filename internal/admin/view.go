@@ -1,0 +1,178 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/ratelimit"
+)
+
+// The view layer: every page is a page[V], the layout's common parts with
+// D, a struct of the page's own type V. The type names its template, so a
+// handler cannot pair one page's data with another's template, and a
+// template that asks for a field its view lacks fails when it runs instead
+// of rendering nothing.
+
+// view is the data of one page. template names the file under templates/
+// (without .html) that shows it; each view type has exactly one.
+type view interface{ template() string }
+
+// page is what every template gets.
+type page[V view] struct {
+	Title  string
+	CSRF   string
+	User   *palisade.User
+	WS     *wsView
+	Error  string
+	Field  string
+	Notice string
+	D      V
+}
+
+// wsView is the workspace the page belongs to, and what the member may do
+// there.
+type wsView struct {
+	ID   palisade.WorkspaceID
+	Name string
+	Role palisade.Role
+	Can  can
+}
+
+// can holds one field per permission a page asks about (`.WS.Can.KeysWrite`),
+// so a misspelt permission fails when the template runs, where a map
+// lookup would silently hide a link or form.
+type can struct {
+	WorkspaceRead  bool
+	BotsRead       bool
+	BotsWrite      bool
+	DocumentsRead  bool
+	DocumentsWrite bool
+	MembersRead    bool
+	MembersWrite   bool
+	KeysRead       bool
+	KeysWrite      bool
+	AuditRead      bool
+	SettingsRead   bool
+	SettingsWrite  bool
+	Ownership      bool
+}
+
+// flag returns c's field for perm, or nil when no page asks about perm.
+// Every permission the UI's routes declare has one (tested).
+func (c *can) flag(perm auth.Permission) *bool {
+	switch perm {
+	case auth.PermWorkspaceRead:
+		return &c.WorkspaceRead
+	case auth.PermBotsRead:
+		return &c.BotsRead
+	case auth.PermBotsWrite:
+		return &c.BotsWrite
+	case auth.PermDocumentsRead:
+		return &c.DocumentsRead
+	case auth.PermDocumentsWrite:
+		return &c.DocumentsWrite
+	case auth.PermMembersRead:
+		return &c.MembersRead
+	case auth.PermMembersWrite:
+		return &c.MembersWrite
+	case auth.PermKeysRead:
+		return &c.KeysRead
+	case auth.PermKeysWrite:
+		return &c.KeysWrite
+	case auth.PermAuditRead:
+		return &c.AuditRead
+	case auth.PermSettingsRead:
+		return &c.SettingsRead
+	case auth.PermSettingsWrite:
+		return &c.SettingsWrite
+	case auth.PermOwnership:
+		return &c.Ownership
+	}
+	return nil
+}
+
+// canFor fills can from the one permission table.
+func canFor(role palisade.Role) can {
+	var c can
+	for _, perm := range auth.RolePermissions(role) {
+		if f := c.flag(perm); f != nil {
+			*f = true
+		}
+	}
+	return c
+}
+
+func newPage[V view](q *req, title string, d V) page[V] {
+	p := page[V]{Title: title, CSRF: q.csrf, D: d}
+	if q.cur != nil {
+		p.User = &q.cur.User
+	}
+	if q.actor != nil {
+		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role)}
+	}
+	return p
+}
+
+// rendering is a page of any view, ready to render.
+type rendering interface {
+	templateName() string
+	withError(message, field string) rendering
+}
+
+func (p page[V]) templateName() string { return p.D.template() }
+
+func (p page[V]) withError(message, field string) rendering {
+	p.Error, p.Field = message, field
+	return p
+}
+
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"fmtTime": func(t any) string {
+			switch v := t.(type) {
+			case interface{ Format(string) string }:
+				return v.Format("2006-01-02 15:04 UTC")
+			}
+			return ""
+		},
+	}
+}
+
+// render executes the page's template into a buffer first, so a failing
+// template is an error response, never half a page.
+func (u *UI) render(w http.ResponseWriter, status int, p rendering) error {
+	name := p.templateName()
+	t, ok := u.pages[name]
+	if !ok {
+		return fmt.Errorf("admin: no template %q", name)
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout.html", p); err != nil {
+		return fmt.Errorf("admin: rendering %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(b.String()))
+	return err
+}
+
+// formError re-renders a form with a client error's public message; other
+// errors go to WriteError.
+func (u *UI) formError(w http.ResponseWriter, p rendering, err error) error {
+	var pe *palisade.Error
+	if !errors.As(err, &pe) || httpx.Status(pe.Code) >= 500 {
+		return err
+	}
+	var rl *account.RateLimitError
+	if errors.As(err, &rl) {
+		ratelimit.WriteHeaders(w.Header(), rl.Decision)
+	}
+	return u.render(w, httpx.Status(pe.Code), p.withError(palisade.ErrorMessage(err), pe.Field))
+}
