@@ -18,7 +18,7 @@ import (
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
-// Acceptance 1: a wrong password and an unknown account get the same
+// A wrong password and an unknown account get the same
 // status and the same page, and the unknown account runs a full dummy
 // verification (counted by the Hasher, not timed).
 func TestLoginDoesNotRevealAccounts(t *testing.T) {
@@ -85,7 +85,7 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 }
 
-// Acceptance 3: the session id changes at log-in; the cookie is refused
+// The session id changes at log-in; the cookie is refused
 // after log-out, idle and absolute expiry, and revocation.
 func TestSessionLifecycle(t *testing.T) {
 	t.Parallel()
@@ -247,7 +247,7 @@ func fill(pattern string, ws palisade.WorkspaceID) string {
 	return p
 }
 
-// Acceptance 2: every route x every role (and anonymous, and a signed-in
+// Every route x every role (and anonymous, and a signed-in
 // non-member) is exercised; a route without a declared permission fails.
 func TestRoutePermissions(t *testing.T) {
 	t.Parallel()
@@ -340,7 +340,7 @@ func TestRoutePermissions(t *testing.T) {
 	}
 }
 
-// Acceptance 4: a cross-site POST is refused on every state-changing
+// A cross-site POST is refused on every state-changing
 // route, even with a valid session and form token; a POST without the
 // form token is refused too.
 func TestCrossSitePostsRefused(t *testing.T) {

@@ -57,7 +57,7 @@ var (
 	codeRE   = regexp.MustCompile(`<li><code>([0-9a-z-]+)</code></li>`)
 )
 
-// Acceptance 7: TOTP enrolment and log-in with codes from the independent
+// TOTP enrolment and log-in with codes from the independent
 // implementation; a TOTP code is not accepted twice; each recovery code
 // works once.
 func TestTOTPLogin(t *testing.T) {

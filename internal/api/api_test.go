@@ -88,7 +88,7 @@ func TestEveryWildcardIsAKnownID(t *testing.T) {
 	}
 }
 
-// TestMalformedIDRunsNoQuery is acceptance 7 of the foundation: a malformed
+// TestMalformedIDRunsNoQuery: a malformed
 // id in any path returns 404 without touching the database, even with a
 // valid key (which itself would need a query).
 func TestMalformedIDRunsNoQuery(t *testing.T) {

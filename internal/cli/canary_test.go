@@ -20,7 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// TestCanarySecretsNeverLeak is acceptance 5: an end-to-end scenario seeded
+// TestCanarySecretsNeverLeak: an end-to-end scenario seeded
 // with distinctive canary secrets (a Telegram bot token and webhook secret
 // as channel credentials, a workspace's provider key, an API key, a
 // password, the master key and a Redis password in the configuration).

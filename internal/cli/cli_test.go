@@ -92,7 +92,7 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestServeEmbedded is acceptance 1 of the foundation, in-process: the data
+// TestServeEmbedded runs the default install in-process: the data
 // directory, database and master key appear with their modes, health and
 // readiness answer, metrics live only on the admin listener, the set-up
 // link is printed, and a stop ends cleanly.
@@ -225,7 +225,7 @@ func TestBootstrapCommands(t *testing.T) {
 	}
 }
 
-// TestPostgresServeAndRoles is acceptance 5 and 6 through the CLI: migrate
+// TestPostgresServeAndRoles, through the CLI: migrate
 // twice changes nothing; serve as the admin (superuser, owner) refuses with
 // a clear message; serve as the runtime role works.
 func TestPostgresServeAndRoles(t *testing.T) {

@@ -346,8 +346,7 @@ func containsInt(list []int, v int) bool {
 	return false
 }
 
-// TestEdgeHeadersOnEveryRoute is acceptance 1 of the edge issue through
-// the whole app: every registered route of the API and the UI (anonymous
+// TestEdgeHeadersOnEveryRoute, through the whole app: every registered route of the API and the UI (anonymous
 // and, for the API, with a key), health checks, a static file, 404s and
 // 405s carry the security headers, over plain HTTP (no HSTS) and over TLS
 // (HSTS).

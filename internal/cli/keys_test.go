@@ -236,7 +236,7 @@ func kekVersions(t *testing.T, s *sealedStore) (all []uint32, wrapping []uint32)
 	return all, wrapping
 }
 
-// TestKeysRotateAndReencrypt is acceptance 3 through cli.Run, on both
+// TestKeysRotateAndReencrypt, through cli.Run on both
 // stores: after `keys rotate` old data opens and new data uses the new KEK;
 // after `keys reencrypt` every field is under a new data key, no old data
 // key or KEK remains; an interrupted reencrypt resumes without rotating

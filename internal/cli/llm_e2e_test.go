@@ -210,7 +210,7 @@ func checkNoCanary(t *testing.T, cap *e2eCapture, key string) {
 	}
 }
 
-// TestLLMEndToEnd is acceptance 1 and 5 of issue 6 through the whole app:
+// TestLLMEndToEnd, through the whole app:
 // for each provider, a bot answers through the in-process gateway and the
 // egress client, streaming and not, from a fake speaking the provider's
 // wire format and requiring a canary key; a mid-stream provider error
@@ -353,9 +353,8 @@ func TestLLMEndToEnd(t *testing.T) {
 	}
 }
 
-// TestLLMEgressDenied is acceptance 3 (the audit part) through the whole
-// app: a provider base URL outside the egress policy is never reached; the
-// chat fails cleanly; the denial is in the server log and in the platform
+// TestLLMEgressDenied, through the whole app: a provider base URL outside
+// the egress policy is never reached; the chat fails cleanly; the denial is in the server log and in the platform
 // audit chain, which still verifies; the key leaks nowhere.
 func TestLLMEgressDenied(t *testing.T) {
 	t.Parallel()
@@ -424,7 +423,7 @@ func TestLLMEgressDenied(t *testing.T) {
 	checkNoCanary(t, cap, apiKey)
 }
 
-// TestLLMProviderErrorCarriesNoKey is acceptance 5 at its hardest: a
+// TestLLMProviderErrorCarriesNoKey, the hardest case of a key leaking: a
 // provider that refuses the key and quotes it whole in its error (as some
 // OpenAI-compatible servers do). The chat fails cleanly and the key is in
 // no log line, response header or body.

@@ -42,7 +42,7 @@ func assertReported(t *testing.T, rec *recorder, reason Reason) {
 	}
 }
 
-// Acceptance 3 of issue 6: a host, port, method, path or scheme outside the
+// A host, port, method, path or scheme outside the
 // policy is refused before any name is resolved or connection made.
 func TestRefusedBeforeConnecting(t *testing.T) {
 	t.Parallel()
@@ -139,7 +139,7 @@ rules:
 	}
 }
 
-// Acceptance 3 of issue 6: names resolving to refused addresses are refused
+// Names resolving to refused addresses are refused
 // at dial time, before connect.
 func TestRefusedAtDialTime(t *testing.T) {
 	t.Parallel()
@@ -339,7 +339,7 @@ func TestDialsCheckedAddressOnly(t *testing.T) {
 	}
 }
 
-// Acceptance 3 of issue 6: a redirect from an allowed host to a refused one
+// A redirect from an allowed host to a refused one
 // is refused, and the refused host sees no connection.
 func TestRedirects(t *testing.T) {
 	t.Parallel()

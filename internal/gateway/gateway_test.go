@@ -123,7 +123,10 @@ func call(bot palisade.BotID, tok secret.Secret, msg string) gateway.Call {
 
 func code(err error) palisade.Code { return palisade.ErrorCode(err) }
 
-// TestGatewayRefusals is acceptance 2 of issue 6.
+// TestGatewayRefusals: the gateway refuses a missing, forged or another
+// bot's token, an unknown or malformed bot id, an inbound message over 4,000
+// characters and a model off the operator's or the workspace's allowlist,
+// each before any provider is called.
 func TestGatewayRefusals(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

@@ -14,8 +14,8 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
-// testSurface is a small surface behind the full Edge, like the lead's
-// server mounts: routes that succeed, fail, panic, and delete headers.
+// testSurface is a small surface behind the full Edge, as the server
+// mounts each surface: routes that succeed, fail, panic, and delete headers.
 func testSurface(t *testing.T, format ErrorFormat) (http.Handler, *logBuffer) {
 	t.Helper()
 	log, logs := newTestLogger()

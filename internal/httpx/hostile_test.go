@@ -11,8 +11,8 @@ import (
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
-// TestHostileInputsNeverA500 drives hostile values (SPEC.md R4 acceptance
-// 3) through a JSON API handler and an HTML UI handler built the way
+// TestHostileInputsNeverA500 drives hostile values (SPEC.md R4: null
+// bytes, control characters, traversal) through a JSON API handler and an HTML UI handler built the way
 // surfaces are: DecodeJSON, then validate, then a response. Each is
 // refused with 400 or accepted and echoed inertly; none is a 500.
 func TestHostileInputsNeverA500(t *testing.T) {

@@ -64,7 +64,7 @@ func start(t *testing.T, opts server.Options) *server.Server {
 	return s
 }
 
-// TestTLSVersionsAndSuites is acceptance 5 of the edge issue: with a
+// TestTLSVersionsAndSuites: with a
 // self-signed certificate, TLS 1.1 and a CBC suite are refused, TLS 1.2
 // with an AEAD suite and TLS 1.3 are accepted.
 func TestTLSVersionsAndSuites(t *testing.T) {
@@ -107,7 +107,8 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 	}
 }
 
-// TestPublicAndAdminListeners is acceptance 6 of the edge issue.
+// TestPublicAndAdminListeners: metrics and profiling answer on the admin
+// listener only; the public one has none of them.
 func TestPublicAndAdminListeners(t *testing.T) {
 	t.Parallel()
 	s := start(t, server.Options{AdminAddr: "127.0.0.1:0"})

@@ -7,7 +7,7 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
-// Accounts is what the account service needs beyond the foundation's
+// Accounts is what the account service needs beyond
 // Users, Tokens, Members and Invitations: credentials, sessions, member
 // management and the first owner's creation (SPEC R2).
 type Accounts interface {

@@ -323,7 +323,8 @@ func TestIDAndOneOf(t *testing.T) {
 	}
 }
 
-// hostile is the table SPEC.md R4 acceptance 3 names.
+// hostile is a table of the inputs SPEC.md R4 says are refused: null
+// bytes, control characters, path traversal, overlong encodings.
 var hostile = []string{
 	"null\x00byte", "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "\xc0\xaf", "\xc0\xae\xc0\xae\xc0\xaf",
 	"abc\u202egnp.exe", "\u2067isolate\u2069", strings.Repeat("A", 10000), strings.Repeat("é", 10000),

@@ -133,7 +133,7 @@ var fixtures = []struct {
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
 }
 
-// TestRowLevelSecurity is acceptance 4 of the foundation: raw SQL as the
+// TestRowLevelSecurity: raw SQL as the
 // runtime role sees nothing without a scope, only its own workspace with one,
 // and cannot write into another workspace.
 func TestRowLevelSecurity(t *testing.T) {

@@ -184,7 +184,7 @@ func testSealing(t *testing.T, open Opener) {
 		wantErr(t, err, store.ErrNotFound, "GetProviderKey after delete")
 	})
 
-	// Acceptance 1: a sealed value copied (raw SQL) to another row, column
+	// A sealed value copied (raw SQL) to another row, column
 	// or workspace fails to open through the store.
 	t.Run("CopiedCiphertextFailsToOpen", func(t *testing.T) {
 		t.Parallel()
@@ -316,7 +316,7 @@ func testSealing(t *testing.T, open Opener) {
 		}
 	})
 
-	// Acceptance 4, at the store: bytes read before the deletion no longer
+	// Crypto-shredding, at the store: bytes read before the deletion no longer
 	// open with the current keys after it.
 	t.Run("DeleteWorkspaceShredsKeys", func(t *testing.T) {
 		t.Parallel()
