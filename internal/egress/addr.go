@@ -101,8 +101,9 @@ type addrPolicy struct {
 	metadata []netip.Addr
 	// allowLoopback lets loopback through (Options.UnsafeAllowLoopback).
 	allowLoopback bool
-	// allowPrivate lifts every refusal except neverAllowed ones (a rule's
-	// unsafe_allow_private_addresses).
+	// allowPrivate lifts every refusal except neverAllowed ones and
+	// loopback (a rule's unsafe_allow_private_addresses): loopback is the
+	// platform's own host, opened only by allowLoopback.
 	allowPrivate bool
 }
 
@@ -169,9 +170,12 @@ func (p *addrPolicy) check(a netip.Addr) string {
 		return ""
 	case neverAllowed(cat):
 		return cat
+	case cat == catLoopback:
+		if p.allowLoopback {
+			return ""
+		}
+		return cat
 	case p.allowPrivate:
-		return ""
-	case cat == catLoopback && p.allowLoopback:
 		return ""
 	}
 	return cat

@@ -75,6 +75,10 @@ type Options struct {
 	// It exists for tests that talk to httptest servers; never set it in
 	// production.
 	UnsafeAllowLoopback bool
+
+	// internalService marks the client ForInternalService builds: the
+	// operator named its one address, loopback included.
+	internalService bool
 }
 
 // Client sends HTTP requests that the policy allows. It is safe for
@@ -132,7 +136,7 @@ func New(policy *Policy, opts Options) (*Client, error) {
 		c.maxRedirects = DefaultMaxRedirects
 	}
 	c.strict, c.strictDial = c.newTransport(newAddrPolicy(opts.UnsafeAllowLoopback, false), opts)
-	c.private, c.privateDial = c.newTransport(newAddrPolicy(opts.UnsafeAllowLoopback, true), opts)
+	c.private, c.privateDial = c.newTransport(newAddrPolicy(opts.UnsafeAllowLoopback || opts.internalService, true), opts)
 	c.hc = &http.Client{
 		Transport:     policyTransport{c: c},
 		CheckRedirect: c.checkRedirect,

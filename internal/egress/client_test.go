@@ -232,8 +232,9 @@ rules:
 		{"metadata refused even with the rule flag", "169.254.169.254", "169.254.169.254", true, true, "metadata"},
 		{"mapped metadata refused even with the rule flag", "::ffff:169.254.169.254", "[::ffff:169.254.169.254]", true, true, "metadata"},
 		{"unspecified refused even with the rule flag", "0.0.0.0", "0.0.0.0", true, true, "unspecified"},
-		{"rule flag allows loopback", "127.0.0.1", "127.0.0.1", true, false, ""},
+		{"rule flag does not unlock loopback", "127.0.0.1", "127.0.0.1", true, false, "loopback"},
 		{"test switch allows loopback", "127.0.0.1", "127.0.0.1", false, true, ""},
+		{"rule flag with the test switch allows loopback", "127.0.0.1", "127.0.0.1", true, true, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -480,16 +481,24 @@ rules:
     unsafe_allow_http: true
 `, srv.port, srv.port))
 		rec := &recorder{}
-		c := mustClient(t, p, rec.options(res))
+		// The fake listens on loopback, which only the test switch opens;
+		// a rule's flag opens private ranges, never loopback.
+		opts := rec.options(res)
+		opts.UnsafeAllowLoopback = true
+		c := mustClient(t, p, opts)
 		body, err := send(c, newRequest(t, context.Background(), "POST", fmt.Sprintf("http://ollama.internal:%d/v1/chat", srv.port)))
 		if err != nil || body != "v1" {
 			t.Fatalf("%q, %v", body, err)
 		}
 		// The connection pooled under the unsafe rule is not reused by a
-		// rule without the flag: that request dials anew and is refused.
-		_, err = send(c, newRequest(t, context.Background(), "GET", fmt.Sprintf("http://ollama.internal:%d/ok", srv.port)))
-		if d := denialOf(t, err); d.Reason != ReasonPrivateAddress || d.Rule != "strict-twin" {
-			t.Fatalf("strict rule reused the unsafe rule's connection: %+v", d)
+		// rule without the flag: that request dials anew, through the
+		// strict address check.
+		before := srv.accepts()
+		if body, err := send(c, newRequest(t, context.Background(), "GET", fmt.Sprintf("http://ollama.internal:%d/ok", srv.port))); err != nil || body != "ok GET" {
+			t.Fatalf("strict twin: %q, %v", body, err)
+		}
+		if srv.accepts() != before+1 {
+			t.Fatalf("the strict rule reused the unsafe rule's connection (%d accepts before, %d after)", before, srv.accepts())
 		}
 	})
 }

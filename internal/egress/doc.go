@@ -13,14 +13,17 @@
 //     unspecified, multicast, broadcast, reserved, unique-local and
 //     IPv4-embedding IPv6 addresses are refused unless the matching rule says
 //     unsafe_allow_private_addresses (metadata, unspecified, multicast and
-//     broadcast addresses are refused even then);
+//     broadcast addresses are refused even then, and loopback opens only
+//     with Options.UnsafeAllowLoopback, which exists for tests);
 //   - every redirect is checked again, and their number is limited;
 //   - response size and total time are capped;
 //   - proxies from the environment are ignored.
 //
-// Callers use Client.Do; there is no *http.Client accessor because net/http
-// quotes the full URL in its errors, which Do rewrites. Policy.Allows checks
-// a configured endpoint at start-up without sending anything.
+// Callers use Client.Do, which rewrites net/http's errors so they never
+// quote a full URL. HTTPClient exists only for libraries that must be handed
+// an *http.Client (ACME, provider adapters); its errors are not rewritten.
+// Policy.Allows checks a configured endpoint at start-up without sending
+// anything.
 //
 // A service of the deployment itself, at an address the operator configured
 // (the gateway role), is reached through Client.ForInternalService, which

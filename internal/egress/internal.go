@@ -64,5 +64,6 @@ func (c *Client) ForInternalService(serviceURL string) (*Client, error) {
 	// An internal service has no reason to redirect, and following one
 	// would only ever be refused by the one-origin policy anyway.
 	opts.MaxRedirects = -1
+	opts.internalService = true
 	return New(policy, opts)
 }

@@ -44,9 +44,10 @@ type Rule struct {
 	// UnsafeAllowHTTP allows plain http to this host; otherwise only https.
 	UnsafeAllowHTTP bool `yaml:"unsafe_allow_http,omitempty"`
 	// UnsafeAllowPrivateAddresses lets this rule's host resolve to private,
-	// loopback, link-local, CGNAT, unique-local, reserved and IPv4-embedding
-	// addresses: an operator's own Ollama or vLLM. Metadata, unspecified,
-	// multicast and broadcast addresses stay refused.
+	// link-local, CGNAT, unique-local, reserved and IPv4-embedding
+	// addresses: an operator's own Ollama or vLLM. Loopback stays refused
+	// unless the client's UnsafeAllowLoopback opens it (tests); metadata,
+	// unspecified, multicast and broadcast addresses stay refused.
 	UnsafeAllowPrivateAddresses bool `yaml:"unsafe_allow_private_addresses,omitempty"`
 }
 

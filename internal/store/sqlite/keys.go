@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -99,8 +101,45 @@ func (k *KeyStore) DestroyDataKeys(ctx context.Context, ws palisade.WorkspaceID)
 	if err := k.KeyStore.DestroyDataKeys(ctx, ws); err != nil {
 		return err
 	}
-	if _, err := k.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	return k.truncateLog(ctx)
+}
+
+// truncateLog checkpoints the write-ahead log and truncates it, and says
+// so only when it did: SQLite reports a checkpoint that another
+// connection's read snapshot kept from finishing as a row, not an error.
+// It retries briefly, each try waiting at most a quarter second for the
+// other connection, then reports ErrShredIncomplete.
+func (k *KeyStore) truncateLog(ctx context.Context) error {
+	conn, err := k.db.Conn(ctx)
+	if err != nil {
 		return fmt.Errorf("checkpointing key database after destroying keys: %w", err)
 	}
-	return nil
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 250`); err != nil {
+		return fmt.Errorf("checkpointing key database after destroying keys: %w", err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 10000`) }()
+	var busy, frames, copied int
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+			return fmt.Errorf("checkpointing key database after destroying keys: %w", err)
+		}
+		if busy == 0 && frames == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w (checkpoint busy, %d frames in the log, %d copied)", ErrShredIncomplete, frames, copied)
 }
+
+// ErrShredIncomplete reports that a workspace's data keys were deleted but
+// the write-ahead log could not be truncated (another connection held it):
+// the deleted key may still be read from keys.db-wal until a later
+// checkpoint succeeds.
+var ErrShredIncomplete = errors.New("the destroyed keys may linger in keys.db-wal: the log could not be truncated")

@@ -227,3 +227,49 @@ func TestKeyDestroyLeavesNoBytes(t *testing.T) {
 		t.Fatal("another workspace's key is gone")
 	}
 }
+
+// TestKeyDestroyReportsIncompleteShred: while another connection holds a
+// read snapshot of keys.db, the checkpoint cannot truncate the write-ahead
+// log, and the destroyed key's old frames stay in keys.db-wal. Destroying
+// then reports that the shred is incomplete rather than success; once the
+// reader is gone, destroying again completes it.
+func TestKeyDestroyReportsIncompleteShred(t *testing.T) {
+	t.Parallel()
+	ks, path := openKeys(t)
+	ctx := t.Context()
+	ws := palisade.NewWorkspaceID()
+	marker := bytes.Repeat([]byte("HELD-KEY-MARKER"), 4)
+	if err := ks.InsertDataKey(ctx, seal.WrappedDataKey{Workspace: ws, Version: 1, KEKVersion: 1, Wrapped: marker, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("reader sees %d keys, %v", n, err)
+	}
+	err = ks.DestroyDataKeys(ctx, ws)
+	if !errors.Is(err, sqlite.ErrShredIncomplete) {
+		t.Fatalf("destroying under a reader = %v, want an incomplete shred reported", err)
+	}
+	_ = tx.Rollback()
+	if err := ks.DestroyDataKeys(ctx, ws); err != nil {
+		t.Fatalf("destroying again once the reader is gone: %v", err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, marker) {
+			t.Fatalf("the destroyed key is still in keys.db%s", suffix)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -43,6 +44,9 @@ func (s *Store) DB() *sql.DB { return s.db }
 // Open opens (creating if needed) the database file at path, applies
 // migrations, and prepares the job queue.
 func Open(ctx context.Context, path string, opts store.Options) (*Store, error) {
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -186,3 +190,34 @@ func (t *sqlTx) Enqueue(ctx context.Context, args store.JobArgs) error {
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// ownerOnly creates the database file with mode 0600, or tightens an
+// existing one to it, before SQLite opens it: SQLite creates the
+// write-ahead log and shared-memory files with the database file's mode, so
+// all three are then readable by their owner only. A file left readable by
+// others by an older install is tightened rather than refused, so an
+// upgrade does not stop the server.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating sqlite database: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("checking sqlite database: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("making sqlite database private: %w", err)
+		}
+	}
+	// Log and shared-memory files left by an older install keep their own
+	// mode; SQLite reuses them.
+	for _, side := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Chmod(side, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("making sqlite database private: %w", err)
+		}
+	}
+	return nil
+}

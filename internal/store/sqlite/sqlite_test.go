@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
@@ -48,5 +50,43 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 	var mode string
 	if err := s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal mode %q, %v", mode, err)
+	}
+}
+
+// The database and the files SQLite keeps beside it (its write-ahead log
+// and shared memory) hold every tenant's rows: they are created readable by
+// their owner only, and a database file left readable by others from an
+// older install is tightened when opened.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "palisade.db")
+	s, err := sqlite.Open(t.Context(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "W", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %o, want 600", filepath.Base(name), m)
+		}
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(t.Context(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("reopened database: %v, %v; want mode 600", fi.Mode().Perm(), err)
 	}
 }
