@@ -225,7 +225,8 @@ func (s *Service) ChangeRole(ctx context.Context, a Actor, id palisade.Membershi
 
 // RemoveMember removes a member (not the last owner; owners only by an
 // owner). The removed user's access ends at once: membership is read on
-// every request.
+// every request. The API keys they made in the workspace are revoked with
+// the removal, so none comes back should they be invited again.
 func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.MembershipID, c Client) error {
 	m, err := s.o.Store.GetMember(ctx, a.Scope, id)
 	if err != nil {
@@ -239,8 +240,8 @@ func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.Members
 			return errors.Join(err, errLastOwner)
 		}
 	}
-	err = s.o.Store.RemoveMember(ctx, a.Scope, id)
-	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, nil)
+	revoked, err := s.o.Store.RemoveMember(ctx, a.Scope, id, s.o.Now())
+	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, map[string]string{"api_keys_revoked": strconv.FormatInt(revoked, 10)})
 	return err
 }
 

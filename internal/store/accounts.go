@@ -51,7 +51,11 @@ type Accounts interface {
 
 	GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error)
 	UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error)
-	RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error
+	// RemoveMember removes a member and, in the same transaction, revokes
+	// at now the API keys they made in the workspace, so a key never
+	// outlives its creator's membership, even one renewed later. It
+	// reports how many keys it revoked.
+	RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, now time.Time) (int64, error)
 	// ListInvitations lists the workspace's invitations not yet accepted.
 	ListInvitations(ctx context.Context, scope palisade.Scope) ([]palisade.Invitation, error)
 	DeleteInvitation(ctx context.Context, scope palisade.Scope, id palisade.InvitationID) error

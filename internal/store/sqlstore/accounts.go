@@ -271,15 +271,20 @@ func (s *Store) UpdateMemberRole(ctx context.Context, scope palisade.Scope, id p
 	return m, s.mapErr(err, "changing member role")
 }
 
-func (s *Store) RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error {
+func (s *Store) RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, now time.Time) (int64, error) {
+	var revoked int64
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
-		if err == nil && n == 0 {
-			return store.ErrNotFound
+		ws := string(scope.Workspace())
+		var user string
+		if err := tx.QueryRow(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2 RETURNING user_id`, ws, string(id)).Scan(&user); err != nil {
+			return err
 		}
+		var err error
+		revoked, err = tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE workspace_id = $2 AND created_by = $3 AND revoked_at IS NULL`,
+			dbTime(now), ws, user)
 		return err
 	})
-	return s.mapErr(err, "removing member")
+	return revoked, s.mapErr(err, "removing member")
 }
 
 // ---- invitations ----

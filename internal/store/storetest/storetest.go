@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		"Members":         testMembers,
 		"MemberListings":  testMemberListings,
 		"APIKeyListing":   testAPIKeyListing,
+		"APIKeyCreator":   testAPIKeyCreator,
 		"Invitations":     testInvitations,
 		"APIKeys":         testAPIKeys,
 		"Bots":            testBots,
