@@ -219,7 +219,8 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	// by its creator's current role.
 	a := &api.API{Keys: accounts, Bots: svc.bots, Conversations: svc.conversations, Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Proxies: proxies, Logger: logger})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s),
+		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
