@@ -140,14 +140,22 @@ func TestOperatorKeyOutlivesMemberChanges(t *testing.T) {
 
 func changeRole(t *testing.T, b bundle, m palisade.Membership, role palisade.Role) {
 	t.Helper()
-	if _, err := b.store.UpdateMemberRole(t.Context(), b.scope, m.ID, role); err != nil {
+	cur, err := b.store.GetMember(t.Context(), b.scope, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.UpdateMemberRole(t.Context(), b.scope, m.ID, cur.Role, role); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func removeMember(t *testing.T, b bundle, m palisade.Membership) {
 	t.Helper()
-	if _, err := b.store.RemoveMember(t.Context(), b.scope, m.ID, time.Now()); err != nil {
+	cur, err := b.store.GetMember(t.Context(), b.scope, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.RemoveMember(t.Context(), b.scope, m.ID, cur.Role, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -22,6 +22,12 @@ var (
 	ErrNotFound = palisade.ErrNotFound
 	ErrConflict = palisade.ErrConflict
 	ErrNoScope  = errors.New("store: call without a valid workspace scope")
+	// ErrLastOwner refuses a member change that would leave a workspace
+	// without an owner.
+	ErrLastOwner = palisade.Errorf(palisade.CodeConflict, "a workspace needs at least one owner")
+	// ErrRoleChanged refuses a member change when the member's role is no
+	// longer the one the caller read and decided on.
+	ErrRoleChanged = palisade.Errorf(palisade.CodeConflict, "this member's role has just changed; reload the page and try again")
 )
 
 // Dialect names an implementation.

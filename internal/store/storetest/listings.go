@@ -181,13 +181,13 @@ func testAPIKeyCreator(t *testing.T, open Opener) {
 			t.Errorf("key %s: creator role %q, want %q", w.key.Prefix, got.CreatorRole, w.role)
 		}
 	}
-	if _, err := s.UpdateMemberRole(ctx(t), a, inA.ID, palisade.RoleViewer); err != nil {
+	if _, err := s.UpdateMemberRole(ctx(t), a, inA.ID, palisade.RoleEditor, palisade.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	if got := lookup(annA); got.CreatorRole != palisade.RoleViewer {
 		t.Errorf("after demotion: creator role %q, want viewer", got.CreatorRole)
 	}
-	n, err := s.RemoveMember(ctx(t), a, inA.ID, t0.Add(time.Hour))
+	n, err := s.RemoveMember(ctx(t), a, inA.ID, palisade.RoleViewer, t0.Add(time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("RemoveMember = %d revoked, %v; want 1", n, err)
 	}

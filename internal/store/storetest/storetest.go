@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		"Prune":           testPrune,
 		"NoScope":         testNoScope,
 		"Accounts":        testAccounts,
+		"LastOwner":       testLastOwner,
+		"LastOwnerRace":   testLastOwnerRace,
 		"AuditLog":        testAuditLog,
 		"Sealing":         testSealing,
 	}
