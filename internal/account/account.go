@@ -1,8 +1,9 @@
 // Package account is the business logic of accounts (SPEC R2): the first
 // owner's set-up, sign-up, log-in with an optional second factor, log-out,
 // sessions, password change and reset, e-mail verification, invitations,
-// member roles, TOTP enrolment with recovery codes and API keys. The admin
-// UI (internal/admin) is its only caller; it speaks no HTTP.
+// member roles, TOTP enrolment with recovery codes, and API keys with their
+// authentication. The admin UI (internal/admin) and, for API keys, the
+// public API (internal/api) are its callers; it speaks no HTTP.
 //
 // It must never reveal whether an account exists (unknown accounts pay a
 // dummy hash and get the same error as a wrong password), never store or

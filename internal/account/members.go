@@ -184,24 +184,13 @@ func (s *Service) RevokeInvitation(ctx context.Context, a Actor, id palisade.Inv
 	return err
 }
 
-// ownerCount counts the workspace's owners.
-func (s *Service) ownerCount(ctx context.Context, scope palisade.Scope) (int, error) {
-	ms, err := s.o.Store.ListMembers(ctx, scope)
-	n := 0
-	for _, m := range ms {
-		if m.Role == palisade.RoleOwner {
-			n++
-		}
-	}
-	return n, err
-}
-
-var errLastOwner = palisade.Errorf(palisade.CodeConflict, "a workspace needs at least one owner")
-
 // ChangeRole changes a member's role. Granting or taking the owner role
-// needs an owner; the last owner cannot be demoted. The member's sessions
-// are left alone: roles are read on every request, so the change applies
-// at once.
+// needs an owner; the last owner cannot be demoted. The store makes the
+// change only if the member's role is still the one read here and an
+// owner remains, in one transaction that concurrent changes of the
+// workspace's members wait for, so two owners demoting each other at the
+// same moment cannot both succeed. The member's sessions are left alone:
+// roles are read on every request, so the change applies at once.
 func (s *Service) ChangeRole(ctx context.Context, a Actor, id palisade.MembershipID, role palisade.Role, c Client) (palisade.Membership, error) {
 	if !role.Valid() {
 		return palisade.Membership{}, palisade.FieldError("role", "unknown role")
@@ -213,19 +202,16 @@ func (s *Service) ChangeRole(ctx context.Context, a Actor, id palisade.Membershi
 	if !mayGrant(a.Role, m.Role) || !mayGrant(a.Role, role) {
 		return palisade.Membership{}, errOwnerOnly
 	}
-	if m.Role == palisade.RoleOwner && role != palisade.RoleOwner {
-		if n, err := s.ownerCount(ctx, a.Scope); err != nil || n <= 1 {
-			return palisade.Membership{}, errors.Join(err, errLastOwner)
-		}
-	}
-	m, err = s.o.Store.UpdateMemberRole(ctx, a.Scope, id, role)
+	m, err = s.o.Store.UpdateMemberRole(ctx, a.Scope, id, m.Role, role)
 	s.inWorkspace(ctx, c, a, audit.ActionMemberRoleChanged, string(id)+" to "+string(role), err, nil)
 	return m, err
 }
 
-// RemoveMember removes a member (not the last owner; owners only by an
-// owner). The removed user's access ends at once: membership is read on
-// every request.
+// RemoveMember removes a member (not the last owner, checked with the
+// removal as in ChangeRole; owners only by an owner). The removed user's
+// access ends at once: membership is read on every request. The API keys
+// they made in the workspace are revoked with the removal, so none comes
+// back should they be invited again.
 func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.MembershipID, c Client) error {
 	m, err := s.o.Store.GetMember(ctx, a.Scope, id)
 	if err != nil {
@@ -234,13 +220,8 @@ func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.Members
 	if !mayGrant(a.Role, m.Role) {
 		return errOwnerOnly
 	}
-	if m.Role == palisade.RoleOwner {
-		if n, err := s.ownerCount(ctx, a.Scope); err != nil || n <= 1 {
-			return errors.Join(err, errLastOwner)
-		}
-	}
-	err = s.o.Store.RemoveMember(ctx, a.Scope, id)
-	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, nil)
+	revoked, err := s.o.Store.RemoveMember(ctx, a.Scope, id, m.Role, s.o.Now())
+	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, map[string]string{"api_keys_revoked": strconv.FormatInt(revoked, 10)})
 	return err
 }
 

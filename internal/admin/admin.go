@@ -73,7 +73,13 @@ type Options struct {
 	// Bots is the bot use cases behind the bot and document pages.
 	Bots Bots
 	// Audit lists the workspace's audit log.
-	Audit   AuditLog
+	Audit AuditLog
+	// Limiter and Limits apply the management limits of SPEC R4 to each
+	// signed-in user on the workspace pages (ClassMgmtRead for GET,
+	// ClassMgmtWrite for POST), as the API does per key. Limiter is
+	// required; nil Limits means ratelimit.Defaults().
+	Limiter ratelimit.Limiter
+	Limits  ratelimit.Table
 	Proxies *httpx.TrustedProxies
 	Logger  *slog.Logger
 }
@@ -162,8 +168,16 @@ type UI struct {
 
 // New parses the templates and returns the UI.
 func New(o Options) (*UI, error) {
-	if o.Account == nil || o.Bots == nil || o.Audit == nil {
-		return nil, errors.New("admin: Account, Bots and Audit are required")
+	if o.Account == nil || o.Bots == nil || o.Audit == nil || o.Limiter == nil {
+		return nil, errors.New("admin: Account, Bots, Audit and Limiter are required")
+	}
+	if o.Limits == nil {
+		o.Limits = ratelimit.Defaults()
+	}
+	for _, c := range []ratelimit.Class{ratelimit.ClassMgmtRead, ratelimit.ClassMgmtWrite} {
+		if _, ok := o.Limits.Policy(c); !ok {
+			return nil, fmt.Errorf("admin: no rate-limit policy for %s", c)
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -249,7 +263,8 @@ func validParam(name, v string) bool {
 
 // guard runs, in order: path parameters (no query yet), the session, the
 // permission (with the workspace role on workspace routes), the CSRF form
-// token on POST, then the handler.
+// token on POST, the management limit on workspace routes, then the
+// handler.
 func (u *UI) guard(rt Route) http.Handler {
 	params := palisade.PathWildcards(rt.Pattern)
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -311,6 +326,11 @@ func (u *UI) guard(rt Route) http.Handler {
 				return errCSRF
 			}
 		}
+		if q.actor != nil {
+			if err := u.limit(w, r, q); err != nil {
+				return err
+			}
+		}
 		err := rt.Handle(w, r, q)
 		var rl *account.RateLimitError
 		if errors.As(err, &rl) {
@@ -318,6 +338,29 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		return err
 	})
+}
+
+// limit applies the management limits to the signed-in user on a
+// workspace route: every page and action under /w/{workspaceId} reads or
+// changes the workspace's bots, documents, members, keys, settings or
+// audit log. A GET is a read, anything else a write. It runs after the
+// CSRF check, so a forged request spends no one's quota, and counts per
+// user across workspaces, as the API counts per key.
+func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req) error {
+	class := ratelimit.ClassMgmtWrite
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		class = ratelimit.ClassMgmtRead
+	}
+	policy, _ := u.o.Limits.Policy(class) // checked in New
+	d, err := u.o.Limiter.Allow(r.Context(), policy, ratelimit.Key("user", string(q.cur.User.ID)))
+	if err != nil {
+		return err
+	}
+	ratelimit.WriteHeaders(w.Header(), d)
+	if !d.Allowed {
+		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
+	}
+	return nil
 }
 
 // ipKey is the rate-limit key of a client address.

@@ -253,7 +253,7 @@ func TestRoutePermissions(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{signup: true})
 	ws, emails := roleUsers(t, e)
-	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil)
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits)
 	routes := ui.Routes()
 	if len(routes) == 0 {
 		t.Fatal("no routes")
@@ -347,7 +347,7 @@ func TestCrossSitePostsRefused(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{signup: true})
 	ws, emails := roleUsers(t, e)
-	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil)
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits)
 	attacks := []struct {
 		name string
 		set  func(r *http.Request, form url.Values)

@@ -111,6 +111,9 @@ type env struct {
 	mail   *outbox
 	audit  *auditLog
 	h      http.Handler
+	// limiter and limits are shared by the account service and the UI.
+	limiter ratelimit.Limiter
+	limits  ratelimit.Table
 }
 
 type setupOpts struct {
@@ -139,8 +142,9 @@ func setup(t *testing.T, o setupOpts) *env {
 			limits[c] = p
 		}
 	}
+	e.limiter, e.limits = ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: e.clock.Now}), limits
 	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Mailer: e.mail,
-		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: e.clock.Now}), Limits: limits, Audit: e.audit,
+		Limiter: e.limiter, Limits: limits, Audit: e.audit,
 		Now: e.clock.Now, BaseURL: "https://ui.example", AllowSignup: o.signup})
 	if err != nil {
 		t.Fatal(err)
@@ -153,19 +157,20 @@ func setup(t *testing.T, o setupOpts) *env {
 // tokens with tokens (nil issues none).
 func (e *env) mount(t *testing.T, models []string, tokens bot.TokenIssuer) {
 	t.Helper()
-	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, models, tokens)
+	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, models, tokens, e.limiter, e.limits)
 	e.h = httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.DiscardHandler), Format: httpx.FormatHTML}, ui.Handler())
 }
 
 // newUI builds the UI over its services, as the server does.
-func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Recorder, now func() time.Time, models []string, tokens bot.TokenIssuer) *admin.UI {
+func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Recorder, now func() time.Time, models []string, tokens bot.TokenIssuer,
+	lim ratelimit.Limiter, limits ratelimit.Table) *admin.UI {
 	t.Helper()
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Models: models,
 		Tokens: tokens, Audit: rec, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s)})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,12 +32,13 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: &outbox{},
-		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: ratelimit.Defaults(), Now: time.Now, BaseURL: "https://ui.example"})
+		Limiter: lim, Limits: ratelimit.Defaults(), Now: time.Now, BaseURL: "https://ui.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui := newUI(t, svc, s, nil, time.Now, testModels, nil)
+	ui := newUI(t, svc, s, nil, time.Now, testModels, nil, lim, ratelimit.Defaults())
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Format: httpx.FormatHTML}, ui.Handler()))
 	defer srv.Close()
 	bad := []string{"ws_short", "WS_AAAAAAAAAAAAAAAAAAAAAAAAAA", "bot_%27%20OR%201%3D1--", "..%2f..%2fetc", "tok_aaaaaaaaaaaaaaaaaaaaaaaaaa"}

@@ -81,7 +81,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	}
 
 	const anyToken = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	routes := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil).Routes()
+	routes := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits).Routes()
 	pages := 0
 	for _, role := range roles {
 		b := browsers[role]

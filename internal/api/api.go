@@ -12,8 +12,8 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/conversation"
@@ -24,11 +24,14 @@ import (
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
-// Keys finds API keys by their public prefix and records their last use.
+// Keys authenticates bearer API keys (*account.Service): the key's
+// workspace, its scopes and its creator's current role, read on every
+// request.
 type Keys interface {
-	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
-	TouchAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
+	AuthenticateAPIKey(ctx context.Context, key secret.Secret) (account.KeyPrincipal, error)
 }
+
+var _ Keys = (*account.Service)(nil)
 
 // Bots is the bot use cases the API offers (*bot.Service).
 type Bots interface {
@@ -53,7 +56,6 @@ type API struct {
 	Keys          Keys
 	Bots          Bots
 	Conversations Conversations
-	Now           func() time.Time
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
@@ -68,12 +70,9 @@ type Route struct {
 	Handle  httpx.HandlerFunc
 }
 
-// Principal is who a request acts for.
-type Principal struct {
-	Scope  palisade.Scope
-	KeyID  palisade.APIKeyID
-	Scopes []auth.Scope
-}
+// Principal is who a request acts for: an API key, bounded by its scopes
+// and its creator's current role.
+type Principal = account.KeyPrincipal
 
 // caller is the principal as the services see it: the key acts, in its
 // workspace.
@@ -106,7 +105,8 @@ func (a *API) Handler() http.Handler {
 }
 
 // guard runs, in order: path id validation (no query yet), key
-// authentication, the permission check, then the handler.
+// authentication, the permission check (the key's scopes and its
+// creator's current role), the rate limit, then the handler.
 func (a *API) guard(rt Route) http.Handler {
 	params := palisade.PathWildcards(rt.Pattern)
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -126,8 +126,8 @@ func (a *API) guard(rt Route) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="palisade"`)
 			return err
 		}
-		if !auth.ScopeAllows(p.Scopes, rt.Perm) {
-			return palisade.Errorf(palisade.CodeForbidden, "this API key lacks the scope for %s", rt.Perm)
+		if err := p.Authorize(rt.Perm); err != nil {
+			return err
 		}
 		if err := a.limit(w, r, rt, p); err != nil {
 			return err
@@ -171,42 +171,18 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, rt Route, p Principa
 
 var errUnauthorized = palisade.Errorf(palisade.CodeUnauthorized, "a valid API key is required (Authorization: Bearer pal_…)")
 
-// authenticate checks the bearer key: strict format first (a malformed key
-// never reaches a lookup), then the lookup by public prefix, then the hash
-// in constant time, then revocation and expiry.
+// authenticate reads the bearer key and hands it to the account service,
+// which checks its strict format before any lookup, then the key, its
+// hash in constant time, revocation, expiry and its creator's membership.
 func (a *API) authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	const bearer = "Bearer "
 	if len(h) <= len(bearer) || !strings.EqualFold(h[:len(bearer)], bearer) {
 		return Principal{}, errUnauthorized
 	}
-	raw := strings.TrimSpace(h[len(bearer):])
-	prefix, err := auth.ParseAPIKey(raw)
-	if err != nil {
+	p, err := a.Keys.AuthenticateAPIKey(r.Context(), secret.New(strings.TrimSpace(h[len(bearer):])))
+	if palisade.ErrorCode(err) == palisade.CodeUnauthorized {
 		return Principal{}, errUnauthorized
 	}
-	key, err := a.Keys.LookupAPIKey(r.Context(), prefix)
-	if err != nil {
-		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return Principal{}, errUnauthorized
-		}
-		return Principal{}, err
-	}
-	now := a.Now()
-	plaintext := secret.New(raw)
-	if !auth.CheckAPIKey(plaintext, key.Hash) || !key.Usable(now) {
-		return Principal{}, errUnauthorized
-	}
-	scopes, err := auth.ParseScopeList(key.Scopes)
-	if err != nil {
-		return Principal{}, errUnauthorized
-	}
-	scope := palisade.ScopeFor(key.WorkspaceID)
-	// Last-used time is best effort and kept to the minute: a write on
-	// every request would put one on the hot path, and a failure to record
-	// it must not fail the request.
-	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= time.Minute {
-		_ = a.Keys.TouchAPIKey(r.Context(), scope, key.ID, now)
-	}
-	return Principal{Scope: scope, KeyID: key.ID, Scopes: scopes}, nil
+	return p, err
 }

@@ -1,15 +1,20 @@
 package api_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -36,5 +41,16 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 		t.Fatal(err)
 	}
 	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
-	return &api.API{Keys: s, Bots: bots, Conversations: conv, Now: time.Now}
+	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &api.API{Keys: accounts, Bots: bots, Conversations: conv}
 }
+
+// discardMail is a mail.Sender that drops every message: the API sends
+// none.
+type discardMail struct{}
+
+func (discardMail) Send(context.Context, mail.Message) error { return nil }

@@ -202,8 +202,6 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 // mountWeb mounts the public API and the admin UI.
 func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logger *slog.Logger, s store.Store, proxies *httpx.TrustedProxies,
 	lim limits, rec audit.Recorder, svc services) error {
-	a := &api.API{Keys: s, Bots: svc.bots, Conversations: svc.conversations, Now: env.Now, Limiter: lim.limiter, Limits: lim.table}
-	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
 	// Without SMTP settings mail goes to the server log (embedded mode);
 	// sign-up stays closed unless --allow-signup opens it.
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
@@ -217,7 +215,12 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	if err != nil {
 		return err
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Proxies: proxies, Logger: logger})
+	// API keys are authenticated by the account service, which bounds each
+	// by its creator's current role.
+	a := &api.API{Keys: accounts, Bots: svc.bots, Conversations: svc.conversations, Limiter: lim.limiter, Limits: lim.table}
+	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s),
+		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}

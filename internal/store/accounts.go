@@ -50,8 +50,20 @@ type Accounts interface {
 	RevokeUserSessions(ctx context.Context, user palisade.UserID, except palisade.SessionID, now time.Time) (int64, error)
 
 	GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error)
-	UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error)
-	RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error
+	// UpdateMemberRole changes a member's role from `from`, the role the
+	// caller read and decided on, to `to`. The check and the change are
+	// one transaction that concurrent member changes of the workspace
+	// wait for: it returns ErrRoleChanged when the member's role is no
+	// longer from, and ErrLastOwner when it would take the owner role
+	// from the workspace's only owner.
+	UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, from, to palisade.Role) (palisade.Membership, error)
+	// RemoveMember removes a member whose role is still role and, in the
+	// same transaction, revokes at now the API keys they made in the
+	// workspace, so a key never outlives its creator's membership, even
+	// one renewed later. It reports how many keys it revoked. Like
+	// UpdateMemberRole it returns ErrRoleChanged or ErrLastOwner and
+	// changes nothing.
+	RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role, now time.Time) (int64, error)
 	// ListInvitations lists the workspace's invitations not yet accepted.
 	ListInvitations(ctx context.Context, scope palisade.Scope) ([]palisade.Invitation, error)
 	DeleteInvitation(ctx context.Context, scope palisade.Scope, id palisade.InvitationID) error

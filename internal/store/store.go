@@ -22,6 +22,12 @@ var (
 	ErrNotFound = palisade.ErrNotFound
 	ErrConflict = palisade.ErrConflict
 	ErrNoScope  = errors.New("store: call without a valid workspace scope")
+	// ErrLastOwner refuses a member change that would leave a workspace
+	// without an owner.
+	ErrLastOwner = palisade.Errorf(palisade.CodeConflict, "a workspace needs at least one owner")
+	// ErrRoleChanged refuses a member change when the member's role is no
+	// longer the one the caller read and decided on.
+	ErrRoleChanged = palisade.Errorf(palisade.CodeConflict, "this member's role has just changed; reload the page and try again")
 )
 
 // Dialect names an implementation.
@@ -177,9 +183,10 @@ type APIKeys interface {
 	// creator's e-mail address when a user made it, in one query.
 	ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]ListedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
-	// LookupAPIKey finds a key by its public prefix, before any scope is known:
-	// the prefix itself is the only thing that lets the row be seen.
-	LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error)
+	// LookupAPIKey finds a key by its public prefix, before any scope is known
+	// (the prefix itself is the only thing that lets the row be seen), with
+	// its creator's current role in the key's workspace, in one query.
+	LookupAPIKey(ctx context.Context, prefix string) (FoundAPIKey, error)
 	TouchAPIKey(ctx context.Context, scope palisade.Scope, id palisade.APIKeyID, now time.Time) error
 }
 
@@ -190,6 +197,16 @@ type ListedAPIKey struct {
 	// when the operator made it with the CLI (CreatedBy empty) or the
 	// user no longer exists.
 	CreatorEmail string
+}
+
+// FoundAPIKey is a key as the lookup by prefix returns it, with what
+// authorising a request needs to know of the key's creator.
+type FoundAPIKey struct {
+	palisade.APIKey
+	// CreatorRole is the current role, in the key's workspace, of the user
+	// who made the key; empty when the operator made it with the CLI
+	// (CreatedBy empty) or when its creator is no longer a member.
+	CreatorRole palisade.Role
 }
 
 type CreateAPIKeyParams struct {

@@ -261,25 +261,66 @@ func (s *Store) GetMember(ctx context.Context, scope palisade.Scope, id palisade
 	return m, s.mapErr(err, "reading member")
 }
 
-func (s *Store) UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role) (palisade.Membership, error) {
+// guardMemberChange runs first in the transaction of a member change. On
+// PostgreSQL it locks the workspace row, so the changes of one
+// workspace's members queue up and each sees the ones before it; on
+// SQLite every transaction begins IMMEDIATE and already holds the
+// database's write lock. Then, in one query, it reads the member's role
+// and the workspace's owner count: the role must still be from, and when
+// the change takes the owner role away another owner must remain.
+func (s *Store) guardMemberChange(ctx context.Context, tx Tx, ws string, id palisade.MembershipID, from palisade.Role, keepsOwner bool) error {
+	if s.d.Dialect() == store.DialectPostgres {
+		var locked string
+		if err := tx.QueryRow(ctx, `SELECT id FROM workspaces WHERE id = $1 FOR UPDATE`, ws).Scan(&locked); err != nil {
+			return err
+		}
+	}
+	var role string
+	var owners int
+	err := tx.QueryRow(ctx, `SELECT m.role, (SELECT COUNT(*) FROM memberships o WHERE o.workspace_id = m.workspace_id AND o.role = $3)
+		FROM memberships m WHERE m.workspace_id = $1 AND m.id = $2`, ws, string(id), string(palisade.RoleOwner)).Scan(&role, &owners)
+	switch {
+	case err != nil:
+		return err
+	case palisade.Role(role) != from:
+		return store.ErrRoleChanged
+	case from == palisade.RoleOwner && !keepsOwner && owners <= 1:
+		return store.ErrLastOwner
+	}
+	return nil
+}
+
+func (s *Store) UpdateMemberRole(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, from, to palisade.Role) (palisade.Membership, error) {
 	var m palisade.Membership
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		ws := string(scope.Workspace())
+		if err := s.guardMemberChange(ctx, tx, ws, id, from, to == palisade.RoleOwner); err != nil {
+			return err
+		}
 		m, err = scanMember(tx.QueryRow(ctx, `UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND id = $3 RETURNING `+memberCols,
-			string(role), string(scope.Workspace()), string(id)))
+			string(to), ws, string(id)))
 		return err
 	})
 	return m, s.mapErr(err, "changing member role")
 }
 
-func (s *Store) RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) error {
+func (s *Store) RemoveMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID, role palisade.Role, now time.Time) (int64, error) {
+	var revoked int64
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
-		if err == nil && n == 0 {
-			return store.ErrNotFound
+		ws := string(scope.Workspace())
+		if err := s.guardMemberChange(ctx, tx, ws, id, role, false); err != nil {
+			return err
 		}
+		var user string
+		if err := tx.QueryRow(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND id = $2 RETURNING user_id`, ws, string(id)).Scan(&user); err != nil {
+			return err
+		}
+		var err error
+		revoked, err = tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE workspace_id = $2 AND created_by = $3 AND revoked_at IS NULL`,
+			dbTime(now), ws, user)
 		return err
 	})
-	return s.mapErr(err, "removing member")
+	return revoked, s.mapErr(err, "removing member")
 }
 
 // ---- invitations ----

@@ -10,13 +10,9 @@ import (
 
 // ---- API keys ----
 
-const apiKeyCols = `id, workspace_id, name, prefix, hash, scopes, created_by, created_at, expires_at, last_used_at, revoked_at`
-
-func scanAPIKey(r Row) (palisade.APIKey, error) {
-	var k palisade.APIKey
-	err := scanAPIKeyInto(r, &k)
-	return k, err
-}
+// apiKeyCols are the columns of a key, qualified for queries that read
+// api_keys as k.
+const apiKeyCols = `k.id, k.workspace_id, k.name, k.prefix, k.hash, k.scopes, k.created_by, k.created_at, k.expires_at, k.last_used_at, k.revoked_at`
 
 // scanAPIKeyInto scans apiKeyCols into k, then any further columns into
 // extra.
@@ -49,8 +45,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, scope palisade.Scope, p store.
 func (s *Store) ListAPIKeys(ctx context.Context, scope palisade.Scope) ([]store.ListedAPIKey, error) {
 	var out []store.ListedAPIKey
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT k.id, k.workspace_id, k.name, k.prefix, k.hash, k.scopes, k.created_by, k.created_at,
-				k.expires_at, k.last_used_at, k.revoked_at, COALESCE(u.email, '')
+		rows, err := tx.Query(ctx, `SELECT `+apiKeyCols+`, COALESCE(u.email, '')
 			FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
 			WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id`, string(scope.Workspace()))
 		if err != nil {
@@ -81,10 +76,19 @@ func (s *Store) RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palis
 	return s.mapErr(err, "revoking API key")
 }
 
-func (s *Store) LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error) {
-	var k palisade.APIKey
-	err := s.d.InTx(ctx, TxScope{Lookup: "key:" + prefix}, func(tx Tx) (err error) {
-		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE prefix = $1`, prefix))
+// LookupAPIKey reads the key and its creator's membership in one query.
+// Keys the CLI made have no creator (created_by is empty and matches no
+// membership). On PostgreSQL the lookup scope lets exactly the key's row
+// and its creator's membership in the key's workspace be seen (migration
+// 00008).
+func (s *Store) LookupAPIKey(ctx context.Context, prefix string) (store.FoundAPIKey, error) {
+	var k store.FoundAPIKey
+	err := s.d.InTx(ctx, TxScope{Lookup: "key:" + prefix}, func(tx Tx) error {
+		var role string
+		err := scanAPIKeyInto(tx.QueryRow(ctx, `SELECT `+apiKeyCols+`, COALESCE(m.role, '')
+			FROM api_keys k LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
+			WHERE k.prefix = $1`, prefix), &k.APIKey, &role)
+		k.CreatorRole = palisade.Role(role)
 		return err
 	})
 	return k, s.mapErr(err, "looking up API key")

@@ -116,7 +116,8 @@ func (s *Store) mapErr(err error, what string) error {
 		return store.ErrNotFound
 	case s.d.IsUniqueViolation(err):
 		return store.ErrConflict
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrLastOwner), errors.Is(err, store.ErrRoleChanged):
 		return err
 	}
 	return fmt.Errorf("%s: %w", what, err)

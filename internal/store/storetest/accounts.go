@@ -180,14 +180,15 @@ func testAccounts(t *testing.T, open Opener) {
 		}
 		_, err = s.GetMember(ctx(t), b, m.ID)
 		wantErr(t, err, store.ErrNotFound, "GetMember from another workspace")
-		_, err = s.UpdateMemberRole(ctx(t), b, m.ID, palisade.RoleOwner)
+		_, err = s.UpdateMemberRole(ctx(t), b, m.ID, palisade.RoleViewer, palisade.RoleOwner)
 		wantErr(t, err, store.ErrNotFound, "UpdateMemberRole from another workspace")
-		wantErr(t, s.RemoveMember(ctx(t), b, m.ID), store.ErrNotFound, "RemoveMember from another workspace")
-		got, err := s.UpdateMemberRole(ctx(t), a, m.ID, palisade.RoleAdmin)
+		_, err = s.RemoveMember(ctx(t), b, m.ID, palisade.RoleViewer, t0)
+		wantErr(t, err, store.ErrNotFound, "RemoveMember from another workspace")
+		got, err := s.UpdateMemberRole(ctx(t), a, m.ID, palisade.RoleViewer, palisade.RoleAdmin)
 		if err != nil || got.Role != palisade.RoleAdmin || got.ID != m.ID {
 			t.Fatalf("UpdateMemberRole = %+v, %v", got, err)
 		}
-		if err := s.RemoveMember(ctx(t), a, m.ID); err != nil {
+		if _, err := s.RemoveMember(ctx(t), a, m.ID, palisade.RoleAdmin, t0); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.GetMembership(ctx(t), a, u.ID)

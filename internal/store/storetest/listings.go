@@ -134,3 +134,72 @@ func testAPIKeyListing(t *testing.T, open Opener) {
 	_, err = s.ListAPIKeys(ctx(t), palisade.Scope{})
 	wantErr(t, err, store.ErrNoScope, "ListAPIKeys without a scope")
 }
+
+// testAPIKeyCreator: the lookup by prefix reads, in the same query, the
+// current role of the key's creator in the key's own workspace (not in
+// another of theirs), none for the operator's keys or a creator who is not
+// a member; removing a member revokes the keys they made there, and only
+// those.
+func testAPIKeyCreator(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+	ann := mustUser(t, s, "ann@example.com")
+	inA, err := s.AddMember(ctx(t), a, ann.ID, palisade.RoleEditor, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddMember(ctx(t), b, ann.ID, palisade.RoleOwner, t0); err != nil {
+		t.Fatal(err)
+	}
+	stranger := mustUser(t, s, "stranger@example.com")
+	create := func(scope palisade.Scope, prefix string, by palisade.UserID) palisade.APIKey {
+		t.Helper()
+		k, err := s.CreateAPIKey(ctx(t), scope, store.CreateAPIKeyParams{Name: prefix, Prefix: prefix, Hash: []byte("h-" + prefix),
+			Scopes: []string{"bots:write"}, CreatedBy: by, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	annA := create(a, "annaaaaaaaaa", ann.ID)
+	annB := create(b, "annbbbbbbbbb", ann.ID)
+	cli := create(a, "cliccccccccc", "")
+	orphan := create(a, "orphandddddd", stranger.ID)
+	lookup := func(k palisade.APIKey) store.FoundAPIKey {
+		t.Helper()
+		got, err := s.LookupAPIKey(ctx(t), k.Prefix)
+		if err != nil || got.ID != k.ID || got.WorkspaceID != k.WorkspaceID || got.CreatedBy != k.CreatedBy || string(got.Hash) != string(k.Hash) {
+			t.Fatalf("LookupAPIKey(%s) = %+v, %v", k.Prefix, got, err)
+		}
+		return got
+	}
+	for _, w := range []struct {
+		key  palisade.APIKey
+		role palisade.Role
+	}{{annA, palisade.RoleEditor}, {annB, palisade.RoleOwner}, {cli, ""}, {orphan, ""}} {
+		if got := lookup(w.key); got.CreatorRole != w.role {
+			t.Errorf("key %s: creator role %q, want %q", w.key.Prefix, got.CreatorRole, w.role)
+		}
+	}
+	if _, err := s.UpdateMemberRole(ctx(t), a, inA.ID, palisade.RoleEditor, palisade.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(annA); got.CreatorRole != palisade.RoleViewer {
+		t.Errorf("after demotion: creator role %q, want viewer", got.CreatorRole)
+	}
+	n, err := s.RemoveMember(ctx(t), a, inA.ID, palisade.RoleViewer, t0.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveMember = %d revoked, %v; want 1", n, err)
+	}
+	if got := lookup(annA); got.CreatorRole != "" || got.RevokedAt == nil || !got.RevokedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("key of the removed member: %+v, want revoked with no creator role", got)
+	}
+	for _, k := range []palisade.APIKey{annB, cli, orphan} {
+		if got := lookup(k); got.RevokedAt != nil {
+			t.Errorf("key %s was revoked with another membership", k.Prefix)
+		}
+	}
+	if got := lookup(annB); got.CreatorRole != palisade.RoleOwner {
+		t.Errorf("key in B after leaving A: creator role %q, want owner", got.CreatorRole)
+	}
+}

@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		"Members":         testMembers,
 		"MemberListings":  testMemberListings,
 		"APIKeyListing":   testAPIKeyListing,
+		"APIKeyCreator":   testAPIKeyCreator,
 		"Invitations":     testInvitations,
 		"APIKeys":         testAPIKeys,
 		"Bots":            testBots,
@@ -39,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		"Prune":           testPrune,
 		"NoScope":         testNoScope,
 		"Accounts":        testAccounts,
+		"LastOwner":       testLastOwner,
+		"LastOwnerRace":   testLastOwnerRace,
 		"AuditLog":        testAuditLog,
 		"Sealing":         testSealing,
 	}
