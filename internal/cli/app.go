@@ -22,7 +22,6 @@ import (
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
-	"github.com/palisadehq/palisade/internal/gatewayhttp"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
@@ -150,7 +149,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 
 	mounts := map[string]http.Handler{}
 	if cfg.Role.ServesGateway() {
-		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(gatewayhttp.NewHandler(gw, signingKeys(cfg), env.Now).Routes())
+		h, err := gatewayHandler(cfg, gw, s, lim.redis, env.Now)
+		if err != nil {
+			return nil, err
+		}
+		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(h)
 	}
 	if cfg.Role.ServesWeb() {
 		if err := mountWeb(mounts, cfg, env, logger, s, proxies, lim, auditLog, svc); err != nil {

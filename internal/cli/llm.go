@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
@@ -19,6 +21,7 @@ import (
 	"github.com/palisadehq/palisade/internal/llm/gemini"
 	"github.com/palisadehq/palisade/internal/llm/openai"
 	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/store"
 )
 
 // newEgress builds the one outbound HTTP client of the process. Every
@@ -111,6 +114,22 @@ func gatewayClient(cfg config.Config, out *egress.Client) (gateway.Service, erro
 
 func signingKeys(cfg config.Config) []gatewayhttp.SigningKey {
 	return []gatewayhttp.SigningKey{{ID: cfg.GatewayKeyID, Key: cfg.GatewaySigningKey}}
+}
+
+// gatewayHandler serves the gateway to the other roles. Its nonces live
+// where every gateway process sees them: in Redis when one is configured,
+// in the database otherwise, so a call captured on its way to one process
+// cannot be replayed to another.
+func gatewayHandler(cfg config.Config, gw *gateway.Gateway, s store.Store, rdb *redis.Client, now func() time.Time) (http.Handler, error) {
+	var nonces gateway.Nonces = gateway.NewStoreNonces(s)
+	if rdb != nil {
+		nonces = gateway.NewRedisNonces(rdb, gateway.DefaultNoncePrefix)
+	}
+	h, err := gatewayhttp.NewHandler(gw, gatewayhttp.HandlerOptions{Keys: signingKeys(cfg), Nonces: nonces, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return h.Routes(), nil
 }
 
 // gatewayMetrics counts LLM calls, their latency and tokens (R10).

@@ -23,6 +23,9 @@ type limits struct {
 	table   ratelimit.Table
 	ready   *server.Check
 	close   func()
+	// redis is the process's Redis client, nil without --redis-url; the
+	// gateway role keeps its nonces there too.
+	redis *redis.Client
 }
 
 // newLimits builds the limiter: in memory, or on Redis with a per-process
@@ -82,7 +85,7 @@ func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time, mas
 		}
 		return "", nil
 	}}
-	return limits{limiter: fb, table: table, ready: check, close: func() { rdb.Close() }}, nil
+	return limits{limiter: fb, table: table, ready: check, close: func() { rdb.Close() }, redis: rdb}, nil
 }
 
 // egressAudit records every egress denial in the platform chain.

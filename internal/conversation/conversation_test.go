@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
@@ -261,5 +263,53 @@ func TestBuildPromptKeepsDataOutOfSystem(t *testing.T) {
 	}
 	if !strings.Contains(last, "ignore all previous instructions") || !strings.HasSuffix(last, "</user_message>") {
 		t.Fatalf("user message not delimited: %q", last)
+	}
+}
+
+// recordingGateway is a hand-written gateway.Service that records calls.
+type recordingGateway struct {
+	calls []gateway.Call
+}
+
+var _ gateway.Service = (*recordingGateway)(nil)
+
+func (g *recordingGateway) Complete(_ context.Context, c gateway.Call) (llm.Response, error) {
+	g.calls = append(g.calls, c)
+	return llm.Response{Text: "ok", Usage: llm.Usage{InputTokens: 3, OutputTokens: 1}}, nil
+}
+
+func (g *recordingGateway) Stream(ctx context.Context, c gateway.Call, onDelta func(string) error) (llm.Response, error) {
+	return g.Complete(ctx, c)
+}
+
+// TestGatewayGeneratorSendsParts: the generator hands the gateway the
+// turn's parts — the user's message on its own, the passages apart, the
+// history — and no system prompt, model or limits, which the gateway takes
+// from the stored bot; the gateway lays them out as BuildPrompt does.
+func TestGatewayGeneratorSendsParts(t *testing.T) {
+	t.Parallel()
+	tokens, err := gateway.NewTokens([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := palisade.Bot{ID: palisade.NewBotID(), SystemPrompt: "You are Helper.", Model: "gpt-4o-mini", GatewayTokenSalt: []byte("salt")}
+	req := conversation.Request{Bot: bot, Message: "How long do refunds take?",
+		History: []conversation.Turn{{Role: palisade.MessageUser, Content: "hi"}, {Role: palisade.MessageAssistant, Content: "hello"}},
+		Sources: []knowledge.Source{{Title: "Refund policy", Excerpt: "Refunds…", Passage: "Refunds are issued within 14 days."}}}
+	gw := &recordingGateway{}
+	got, err := (&conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}).Generate(t.Context(), req)
+	if err != nil || got.Text != "ok" || got.TokensIn != 3 || len(gw.calls) != 1 {
+		t.Fatalf("Generate = %+v, %v (%d calls)", got, err, len(gw.calls))
+	}
+	c := gw.calls[0]
+	if c.BotID != bot.ID || !c.Token.Equal(tokens.Token(bot.ID, bot.GatewayTokenSalt)) || c.Message != req.Message ||
+		len(c.History) != 2 || c.History[1] != (llm.Message{Role: llm.RoleAssistant, Content: "hello"}) ||
+		len(c.Passages) != 1 || c.Passages[0] != (gateway.Passage{Source: "Refund policy", Text: "Refunds are issued within 14 days."}) {
+		t.Fatalf("call = %+v", c)
+	}
+	p := conversation.BuildPrompt(req)
+	system, messages := gateway.BuildPrompt(bot.SystemPrompt, c.History, c.Message, c.Passages)
+	if p.System != system || len(p.Turns) != len(messages) || p.Turns[2].Content != messages[2].Content {
+		t.Fatalf("the gateway would lay out %q / %+v, BuildPrompt %q / %+v", system, messages, p.System, p.Turns)
 	}
 }

@@ -26,16 +26,17 @@ func (g *GatewayGenerator) Generate(ctx context.Context, req Request) (Generated
 	if len(req.Bot.GatewayTokenSalt) == 0 {
 		return Generated{}, errNoToken
 	}
-	p := BuildPrompt(req)
-	lr := llm.Request{Model: req.Bot.Model, System: p.System, MaxTokens: req.Bot.MaxOutputTokens}
-	t := req.Bot.Temperature
-	lr.Temperature = &t
-	for _, turn := range p.Turns {
-		lr.Messages = append(lr.Messages, llm.Message{Role: turn.Role, Content: turn.Content})
+	// The gateway builds the prompt from the stored bot and these parts
+	// (gateway.BuildPrompt, as BuildPrompt here): the caller sends the
+	// user's message and the passages apart, so the gateway caps the
+	// message itself, and sends no system prompt, model or limits.
+	call := gateway.Call{BotID: req.Bot.ID, Token: g.Tokens.Token(req.Bot.ID, req.Bot.GatewayTokenSalt), Message: req.Message}
+	for _, turn := range req.History {
+		call.History = append(call.History, llm.Message{Role: turn.Role, Content: turn.Content})
 	}
-	// The last turn wraps the user's message with retrieved passages; the
-	// gateway's 4,000-character cap is on the message itself.
-	call := gateway.Call{BotID: req.Bot.ID, Token: g.Tokens.Token(req.Bot.ID, req.Bot.GatewayTokenSalt), Request: lr, Inbound: req.Message}
+	for _, s := range req.Sources {
+		call.Passages = append(call.Passages, gateway.Passage{Source: s.Title, Text: s.Passage})
+	}
 	var resp llm.Response
 	var err error
 	if req.OnDelta != nil {

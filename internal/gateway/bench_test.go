@@ -28,11 +28,19 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	f := setup(b)
 	g := gateway.New(gateway.Options{Store: f.store, Providers: map[string]llm.Provider{"gpt-4o-mini": prov}, Now: time.Now})
 	key := gatewayhttp.SigningKey{ID: "k1", Key: secret.New("gateway-signing-key-0123456789abcdef")}
-	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{}, gatewayhttp.NewHandler(g, []gatewayhttp.SigningKey{key}, time.Now).Routes()))
+	h, err := gatewayhttp.NewHandler(g, gatewayhttp.HandlerOptions{Keys: []gatewayhttp.SigningKey{key}, Nonces: gateway.NewStoreNonces(f.store), Now: time.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{}, h.Routes()))
 	defer srv.Close()
 	remote := gatewayhttp.NewClient(srv.URL, key, srv.Client(), time.Now)
 
 	c := call(f.botA.ID, f.tokenA, "what are your opening hours?")
+	// The same request the gateway builds, sent to the provider directly.
+	system, messages := gateway.BuildPrompt(f.botA.SystemPrompt, nil, c.Message, nil)
+	temperature := f.botA.Temperature
+	plain := llm.Request{Model: f.botA.Model, System: system, Messages: messages, MaxTokens: f.botA.MaxOutputTokens, Temperature: &temperature}
 	ctx := b.Context()
 	var direct, inproc, viaHTTP []time.Duration
 	const interval = 2 * time.Millisecond // 500 triples a second
@@ -42,7 +50,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		time.Sleep(time.Until(next))
 		next = next.Add(interval)
 		t0 := time.Now()
-		if _, err := prov.Complete(ctx, c.Request); err != nil {
+		if _, err := prov.Complete(ctx, plain); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

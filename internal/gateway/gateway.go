@@ -1,14 +1,22 @@
 // Package gateway is the LLM gateway: the only component that holds
 // provider API keys. Every call names a bot and carries that bot's gateway
-// token; the gateway checks the token in constant time against the stored
-// hash, enforces the model allowlist, the output ceiling, the cap on each
-// inbound message and the bot's daily token budget, calls the provider and
-// records usage. It runs in-process or, as `serve --role=gateway`, behind an
-// HTTP endpoint where every call is also HMAC-signed (package gatewayhttp,
-// which serves a Service to other processes and implements it for them).
+// token and the turn's parts (history, the user's message, retrieved
+// passages); the gateway checks the token in constant time against the
+// stored hash, takes the system prompt, model, temperature and output cap
+// from the stored bot, lays the prompt out itself with the data delimited,
+// enforces the model allowlist, the output ceiling, the caps on each user
+// message and on the whole call, reserves the call's worst case from the
+// bot's daily token budget, calls the provider and settles the reservation
+// with the real usage. It runs in-process or, as `serve --role=gateway`,
+// behind an HTTP endpoint where every call is also HMAC-signed (package
+// gatewayhttp, which serves a Service to other processes and implements it
+// for them); the nonces of those calls are kept here (Nonces), where every
+// gateway process sees them.
 //
-// It must never return, log or put into an error a provider key, and never
-// call a provider for a bot whose token did not verify.
+// It must never return, log or put into an error a provider key, never
+// call a provider for a bot whose token did not verify, never let a caller
+// choose a bot's system prompt, model, temperature or output cap, and never
+// call a provider before the call's budget is reserved.
 package gateway
 
 import (
@@ -19,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -28,22 +37,45 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// Limits of R5.
+// Limits of R5. Every one is checked on what the gateway itself will send,
+// whatever the caller says about it.
 const (
-	MaxInboundChars  = 4000  // characters of the user's newest message
+	MaxInboundChars  = 4000  // characters of each of the end user's messages, the new one and every earlier one
 	MaxOutputCeiling = 4096  // output tokens, whatever a bot asks for
-	MaxTurnChars     = 64000 // any one turn, passages included: a bound on cost
+	MaxTurnChars     = 32000 // characters of an earlier assistant turn
+	MaxHistoryTurns  = 100   // earlier turns in one call
+	MaxPassages      = 16    // retrieved passages in one call
+	MaxPassageChars  = 8000  // characters of one passage
+	MaxSourceChars   = 200   // characters of a passage's source title
+	// MaxCallChars bounds every message of a call as it is sent (history,
+	// passages and the user's message together): a bound on cost.
+	MaxCallChars = 64000
+	// MinOutputTokens is the least output a call under a daily budget goes
+	// ahead with; below it, the budget reads as spent.
+	MinOutputTokens = 256
+	// ReservationTTL is how long budget set aside for a call counts if the
+	// call never settles (its process died): well past a provider call's
+	// own time-out.
+	ReservationTTL = 10 * time.Minute
+	settleTimeout  = 10 * time.Second
 )
 
-// Call is one request to the gateway on behalf of a bot.
+// Call is one request to the gateway on behalf of a bot. It carries the
+// turn's parts, not a provider request: the gateway takes the system
+// prompt, model, temperature and output cap from the stored bot, and lays
+// the parts out itself (BuildPrompt), so a caller can neither override the
+// bot's settings nor hide the user's message among other text.
 type Call struct {
-	BotID   palisade.BotID
-	Token   secret.Secret // the bot's gateway token
-	Request llm.Request
-	// Inbound is the end user's own message when the last turn wraps it
-	// with other data (retrieved passages); the 4,000-character cap applies
-	// to it. Empty: the cap applies to the last turn itself.
-	Inbound string
+	BotID palisade.BotID
+	Token secret.Secret // the bot's gateway token
+	// History is the earlier turns of the conversation, oldest first, each
+	// llm.RoleUser (capped at MaxInboundChars) or llm.RoleAssistant.
+	History []llm.Message
+	// Message is the end user's new message, capped at MaxInboundChars.
+	Message string
+	// Passages are retrieved passages, handed to the model as delimited
+	// data beside the message, never as instructions.
+	Passages []Passage
 }
 
 // Service is what callers use: the in-process Gateway and gatewayhttp's
@@ -60,8 +92,8 @@ type Store interface {
 	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	LookupBotWorkspace(ctx context.Context, id palisade.BotID) (palisade.WorkspaceID, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
+	ReserveUsage(ctx context.Context, scope palisade.Scope, p store.ReserveUsageParams) (store.Reservation, error)
 	AddUsage(ctx context.Context, scope palisade.Scope, p store.AddUsageParams) error
-	UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error)
 }
 
 // Gateway is the in-process gateway.
@@ -122,6 +154,7 @@ var (
 	ErrUnauthorized = palisade.Errorf(palisade.CodeUnauthorized, "the gateway token is not valid for this bot")
 	ErrModel        = palisade.Errorf(palisade.CodeForbidden, "the model is not on the allowlist")
 	ErrTooLong      = palisade.FieldError("message", "the message is longer than %d characters", MaxInboundChars)
+	ErrCallTooLarge = palisade.Errorf(palisade.CodeTooLarge, "the call is longer than %d characters in all", MaxCallChars)
 	ErrBudget       = palisade.Errorf(palisade.CodeRateLimited, "the bot's daily token budget is spent; it resets at 00:00 UTC")
 	ErrProvider     = palisade.Errorf(palisade.CodeUnavailable, "the language model is unavailable; try again later")
 )
@@ -132,76 +165,142 @@ func HashToken(tok secret.Secret) []byte {
 	return h[:]
 }
 
-// admit runs every check before a provider is called, and returns the
-// bot's scope and the request as it will be sent.
-func (g *Gateway) admit(ctx context.Context, c Call) (palisade.Scope, llm.Request, llm.Provider, error) {
-	req := c.Request
+// admitted is a call that passed every check: the request as it will be
+// sent and the budget set aside for it.
+type admitted struct {
+	scope       palisade.Scope
+	req         llm.Request
+	provider    llm.Provider
+	day         time.Time // the UTC day the call is charged to
+	reservation string
+}
+
+// admit runs every check before a provider is called, builds the request
+// from the stored bot and the call's parts, and reserves its budget.
+func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	// The token is checked first, and every way it can fail looks the same:
 	// a malformed id, an unknown bot and a wrong token all read as
 	// unauthorized, so the gateway tells an attacker nothing.
 	if !palisade.ValidID(palisade.PrefixBot, string(c.BotID)) || c.Token.IsZero() {
-		return palisade.Scope{}, req, nil, ErrUnauthorized
+		return admitted{}, ErrUnauthorized
 	}
 	presented := HashToken(c.Token)
 	ws, err := g.store.LookupBotWorkspace(ctx, c.BotID)
 	if err != nil {
 		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return palisade.Scope{}, req, nil, ErrUnauthorized
+			return admitted{}, ErrUnauthorized
 		}
-		return palisade.Scope{}, req, nil, fmt.Errorf("gateway: looking up bot: %w", err)
+		return admitted{}, fmt.Errorf("gateway: looking up bot: %w", err)
 	}
-	scope := palisade.ScopeFor(ws)
-	bot, err := g.store.GetBot(ctx, scope, c.BotID)
+	a := admitted{scope: palisade.ScopeFor(ws)}
+	bot, err := g.store.GetBot(ctx, a.scope, c.BotID)
 	if err != nil {
-		return scope, req, nil, fmt.Errorf("gateway: reading bot: %w", err)
+		return admitted{}, fmt.Errorf("gateway: reading bot: %w", err)
 	}
 	if len(bot.GatewayTokenHash) != sha256.Size || subtle.ConstantTimeCompare(presented, bot.GatewayTokenHash) != 1 {
-		return scope, req, nil, ErrUnauthorized
+		return admitted{}, ErrUnauthorized
 	}
-	p, ok := g.providers[req.Model]
+	// The model is the bot's, on the operator's allowlist and the
+	// workspace's own, which narrows it.
+	p, ok := g.providers[bot.Model]
 	if !ok {
-		return scope, req, nil, ErrModel
+		return admitted{}, ErrModel
 	}
-	// The workspace's own allowlist narrows the operator's.
-	workspace, err := g.store.GetWorkspace(ctx, scope)
+	workspace, err := g.store.GetWorkspace(ctx, a.scope)
 	if err != nil {
-		return scope, req, nil, fmt.Errorf("gateway: reading workspace: %w", err)
+		return admitted{}, fmt.Errorf("gateway: reading workspace: %w", err)
 	}
-	if !workspace.AllowsModel(req.Model) {
-		return scope, req, nil, ErrModel
+	if !workspace.AllowsModel(bot.Model) {
+		return admitted{}, ErrModel
 	}
-	inbound := c.Inbound
-	if n := len(req.Messages); inbound == "" && n > 0 {
-		inbound = req.Messages[n-1].Content
+	a.provider = p
+	if err := checkParts(c); err != nil {
+		return admitted{}, err
 	}
-	if utf8.RuneCountInString(inbound) > MaxInboundChars {
-		return scope, req, nil, ErrTooLong
+	system, messages := BuildPrompt(bot.SystemPrompt, c.History, c.Message, c.Passages)
+	total := 0
+	for _, m := range messages {
+		total += utf8.RuneCountInString(m.Content)
 	}
-	for _, m := range req.Messages {
-		if utf8.RuneCountInString(m.Content) > MaxTurnChars {
-			return scope, req, nil, palisade.FieldError("messages", "a turn is longer than %d characters", MaxTurnChars)
-		}
+	if total > MaxCallChars {
+		return admitted{}, ErrCallTooLarge
 	}
 	ceiling := MaxOutputCeiling
 	if bot.MaxOutputTokens > 0 && bot.MaxOutputTokens < ceiling {
 		ceiling = bot.MaxOutputTokens
 	}
-	if req.MaxTokens <= 0 || req.MaxTokens > ceiling {
-		req.MaxTokens = ceiling
+	temperature := bot.Temperature
+	a.req = llm.Request{Model: bot.Model, System: system, Messages: messages, MaxTokens: ceiling, Temperature: &temperature}
+	if err := a.req.Validate(); err != nil {
+		return admitted{}, palisade.WrapError(err, palisade.CodeInvalid, "the request is not valid")
 	}
+	a.day = g.now()
 	if bot.DailyTokenBudget > 0 {
-		u, err := g.store.UsageOn(ctx, scope, bot.ID, g.now())
+		// Set the call's worst case aside before the provider sees it: its
+		// input, bounded from above, and its output cap, lowered to what
+		// the budget has left. Concurrent calls, in this process or
+		// another, cannot all pass and overspend together.
+		in := estimateInputTokens(a.req)
+		r, err := g.store.ReserveUsage(ctx, a.scope, store.ReserveUsageParams{BotID: bot.ID, Day: a.day, Budget: bot.DailyTokenBudget,
+			Tokens: in + int64(ceiling), Min: in + int64(min(ceiling, MinOutputTokens)), Now: a.day, ExpiresAt: a.day.Add(ReservationTTL)})
 		if err != nil {
-			return scope, req, nil, fmt.Errorf("gateway: reading usage: %w", err)
+			return admitted{}, fmt.Errorf("gateway: reserving budget: %w", err)
 		}
-		if u.TokensIn+u.TokensOut >= bot.DailyTokenBudget {
-			return scope, req, nil, ErrBudget
+		if r.Tokens == 0 {
+			return admitted{}, ErrBudget
+		}
+		a.req.MaxTokens = int(r.Tokens - in)
+		a.reservation = r.ID
+	}
+	return a, nil
+}
+
+// checkParts enforces the caps on what the caller sent: the user's
+// message, every earlier turn by its role, and the passages.
+func checkParts(c Call) error {
+	if strings.TrimSpace(c.Message) == "" {
+		return palisade.FieldError("message", "message must not be empty")
+	}
+	if utf8.RuneCountInString(c.Message) > MaxInboundChars {
+		return ErrTooLong
+	}
+	if len(c.History) > MaxHistoryTurns {
+		return palisade.FieldError("history", "the history has more than %d turns", MaxHistoryTurns)
+	}
+	for _, m := range c.History {
+		n := utf8.RuneCountInString(m.Content)
+		switch {
+		case m.Role == llm.RoleUser && n > MaxInboundChars:
+			return palisade.FieldError("history", "an earlier message is longer than %d characters", MaxInboundChars)
+		case m.Role == llm.RoleAssistant && n > MaxTurnChars:
+			return palisade.FieldError("history", "an earlier answer is longer than %d characters", MaxTurnChars)
+		case m.Role != llm.RoleUser && m.Role != llm.RoleAssistant:
+			return palisade.FieldError("history", "a turn's role must be user or assistant")
 		}
 	}
-	if err := req.Validate(); err != nil {
-		return scope, req, nil, palisade.WrapError(err, palisade.CodeInvalid, "the request is not valid")
+	if len(c.Passages) > MaxPassages {
+		return palisade.FieldError("passages", "more than %d passages", MaxPassages)
 	}
-	return scope, req, p, nil
+	for _, p := range c.Passages {
+		if utf8.RuneCountInString(p.Text) > MaxPassageChars || utf8.RuneCountInString(p.Source) > MaxSourceChars {
+			return palisade.FieldError("passages", "a passage is longer than %d characters or its source than %d", MaxPassageChars, MaxSourceChars)
+		}
+	}
+	return nil
+}
+
+// estimateInputTokens bounds a request's input from above: no tokenizer of
+// a supported provider makes a token of less than one byte of text, and
+// each message costs a few tokens of framing. It over-reserves (English
+// text runs at about four bytes a token); the settlement then charges what
+// the provider reported.
+func estimateInputTokens(r llm.Request) int64 {
+	const perMessage, perRequest = 8, 32
+	n := int64(len(r.System) + perMessage + perRequest)
+	for _, m := range r.Messages {
+		n += int64(len(m.Content) + perMessage)
+	}
+	return n
 }
 
 // Complete answers a call in one piece.
@@ -215,26 +314,31 @@ func (g *Gateway) Stream(ctx context.Context, c Call, onDelta func(string) error
 }
 
 func (g *Gateway) call(ctx context.Context, c Call, do func(llm.Provider, llm.Request) (llm.Response, error)) (llm.Response, error) {
-	scope, req, p, err := g.admit(ctx, c)
+	a, err := g.admit(ctx, c)
 	if err != nil {
-		g.note(Observation{Model: c.Request.Model, Outcome: "refused"})
+		g.note(Observation{Outcome: "refused"})
 		return llm.Response{}, err
 	}
 	start := g.now()
-	resp, err := do(p, req)
+	resp, err := do(a.provider, a.req)
 	lat := g.now().Sub(start)
 	failed := err != nil
-	if uerr := g.store.AddUsage(ctx, scope, store.AddUsageParams{BotID: c.BotID, Day: start, TokensIn: int64(resp.Usage.InputTokens),
-		TokensOut: int64(resp.Usage.OutputTokens), Latency: lat, Failed: failed}); uerr != nil {
-		g.logger.ErrorContext(ctx, "gateway could not record usage", "bot", string(c.BotID), "err", uerr)
+	// The real usage replaces the reservation, also when the call failed
+	// (which releases it) and when the caller has gone away meanwhile.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	uerr := g.store.AddUsage(sctx, a.scope, store.AddUsageParams{BotID: c.BotID, Day: a.day, TokensIn: int64(resp.Usage.InputTokens),
+		TokensOut: int64(resp.Usage.OutputTokens), Latency: lat, Failed: failed, Reservation: a.reservation})
+	cancel()
+	if uerr != nil {
+		g.logger.ErrorContext(ctx, "gateway could not record usage; the call's reservation holds until it expires", "bot", string(c.BotID), "err", uerr)
 	}
-	obs := Observation{Model: req.Model, Outcome: "ok", Latency: lat, TokensIn: resp.Usage.InputTokens, TokensOut: resp.Usage.OutputTokens}
+	obs := Observation{Model: a.req.Model, Outcome: "ok", Latency: lat, TokensIn: resp.Usage.InputTokens, TokensOut: resp.Usage.OutputTokens}
 	if failed {
 		obs.Outcome = "provider_error"
 		g.note(obs)
 		// llm errors carry no key, but their provider text is still not
 		// for end users: log it, answer with the generic message.
-		g.logger.WarnContext(ctx, "provider call failed", "bot", string(c.BotID), "model", req.Model, "err", err)
+		g.logger.WarnContext(ctx, "provider call failed", "bot", string(c.BotID), "model", a.req.Model, "err", err)
 		var le *llm.Error
 		if errors.As(err, &le) && le.Type == llm.TypeInvalidRequest {
 			return llm.Response{}, palisade.WrapError(err, palisade.CodeInvalid, "the request is not valid")

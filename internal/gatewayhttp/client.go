@@ -57,9 +57,12 @@ func (c *Client) Stream(ctx context.Context, call gateway.Call, onDelta func(str
 }
 
 func (c *Client) do(ctx context.Context, call gateway.Call, stream bool, onDelta func(string) error) (llm.Response, error) {
-	wr := wireRequest{Stream: stream, Inbound: call.Inbound, Model: call.Request.Model, System: call.Request.System, MaxTokens: call.Request.MaxTokens, Temperature: call.Request.Temperature}
-	for _, m := range call.Request.Messages {
-		wr.Messages = append(wr.Messages, wireMessage{Role: m.Role, Content: m.Content})
+	wr := wireRequest{Stream: stream, Message: call.Message}
+	for _, m := range call.History {
+		wr.History = append(wr.History, wireMessage{Role: m.Role, Content: m.Content})
+	}
+	for _, p := range call.Passages {
+		wr.Passages = append(wr.Passages, wirePassage{Source: p.Source, Text: p.Text})
 	}
 	body, err := json.Marshal(wr)
 	if err != nil {
@@ -78,7 +81,7 @@ func (c *Client) do(ctx context.Context, call gateway.Call, stream bool, onDelta
 	req.Header.Set(headerKeyID, c.key.ID)
 	req.Header.Set(headerTimestamp, ts)
 	req.Header.Set(headerNonce, nonce)
-	req.Header.Set(headerSignature, signature(c.key.Key, http.MethodPost, req.URL.EscapedPath(), ts, nonce, body))
+	req.Header.Set(headerSignature, signature(c.key.Key, http.MethodPost, req.URL.EscapedPath(), ts, nonce, call.BotID, call.Token, body))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return llm.Response{}, unavailable(fmt.Errorf("gateway client: sending call: %w", err))

@@ -7,9 +7,15 @@
 //
 // Every call carries the bot's gateway token and is also signed:
 // HMAC-SHA256 under a shared key named by a key id, over the method, path,
-// time, a nonce and the body's hash. The Handler checks the signature before
-// it parses the body, accepts it for SignatureWindow either side of its
-// clock, and remembers each nonce, so a captured call cannot be sent again.
+// time, a nonce, the bot id, the token's hash and the body's hash, so a
+// call signed for one bot cannot be delivered as another's. The body holds
+// the turn's parts only (history, the user's message, passages): the
+// system prompt, model, temperature and output cap are the stored bot's,
+// and a body naming them is refused. The Handler checks the signature
+// before it parses the body, accepts it for SignatureWindow either side of
+// its clock, and claims each nonce in a memory every gateway process shares
+// (gateway.Nonces: Redis or the database), so a captured call cannot be
+// sent again, to the same process or another.
 // Errors cross the wire as their code and public message only (see
 // httpx.PublicError), in a JSON error response or, once a streamed answer
 // has begun, in an "error" event.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,17 +34,32 @@ type fakeService struct {
 	CompleteFunc func(ctx context.Context, c gateway.Call) (llm.Response, error)
 	StreamFunc   func(ctx context.Context, c gateway.Call, onDelta func(string) error) (llm.Response, error)
 	calls        atomic.Int32
+	mu           sync.Mutex
+	last         gateway.Call
 }
 
 var _ gateway.Service = (*fakeService)(nil)
 
-func (f *fakeService) Complete(ctx context.Context, c gateway.Call) (llm.Response, error) {
+func (f *fakeService) record(c gateway.Call) {
 	f.calls.Add(1)
+	f.mu.Lock()
+	f.last = c
+	f.mu.Unlock()
+}
+
+func (f *fakeService) lastCall() gateway.Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+func (f *fakeService) Complete(ctx context.Context, c gateway.Call) (llm.Response, error) {
+	f.record(c)
 	return f.CompleteFunc(ctx, c)
 }
 
 func (f *fakeService) Stream(ctx context.Context, c gateway.Call, onDelta func(string) error) (llm.Response, error) {
-	f.calls.Add(1)
+	f.record(c)
 	return f.StreamFunc(ctx, c, onDelta)
 }
 
@@ -62,6 +78,9 @@ type fixture struct {
 	bot     palisade.BotID
 	token   secret.Secret
 	other   secret.Secret // another bot's token
+	bot2    palisade.BotID
+	token2  secret.Secret // bot2's own token
+	nonces  gateway.Nonces
 }
 
 func setup(t *testing.T) *fixture {
@@ -73,12 +92,17 @@ func setup(t *testing.T) *fixture {
 		bot:     palisade.NewBotID(),
 		token:   secret.New("gwt_" + strings.Repeat("A", 43)),
 		other:   secret.New("gwt_" + strings.Repeat("B", 43)),
+		bot2:    palisade.NewBotID(),
+		token2:  secret.New("gwt_" + strings.Repeat("C", 43)),
+		nonces:  gateway.NewMemoryNonces(0),
 	}
+	// The fake admits each bot with its own token, as the gateway does.
 	admit := func(c gateway.Call) error {
-		if c.BotID != f.bot || subtle.ConstantTimeCompare([]byte(c.Token.Reveal()), []byte(f.token.Reveal())) != 1 {
+		want := map[palisade.BotID]secret.Secret{f.bot: f.token, f.bot2: f.token2}[c.BotID]
+		if want.IsZero() || subtle.ConstantTimeCompare([]byte(c.Token.Reveal()), []byte(want.Reveal())) != 1 {
 			return gateway.ErrUnauthorized
 		}
-		if n := len(c.Request.Messages); n > 0 && utf8.RuneCountInString(c.Request.Messages[n-1].Content) > gateway.MaxInboundChars {
+		if utf8.RuneCountInString(c.Message) > gateway.MaxInboundChars {
 			return gateway.ErrTooLong
 		}
 		return nil
@@ -101,15 +125,25 @@ func setup(t *testing.T) *fixture {
 		}
 		return answer, nil
 	}
-	h := gatewayhttp.NewHandler(f.service, []gatewayhttp.SigningKey{f.key}, f.clock.now)
-	f.srv = httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: nil}, h.Routes()))
-	t.Cleanup(f.srv.Close)
+	f.srv = f.server(t, f.nonces)
 	return f
 }
 
+// server serves the fixture's gateway as one more process would, with its
+// own memory of nonces or one it shares.
+func (f *fixture) server(t *testing.T, nonces gateway.Nonces) *httptest.Server {
+	t.Helper()
+	h, err := gatewayhttp.NewHandler(f.service, gatewayhttp.HandlerOptions{Keys: []gatewayhttp.SigningKey{f.key}, Nonces: nonces, Now: f.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: nil}, h.Routes()))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func (f *fixture) call(tok secret.Secret, msg string) gateway.Call {
-	return gateway.Call{BotID: f.bot, Token: tok, Request: llm.Request{Model: "gpt-4o-mini", System: "be brief",
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: msg}}}}
+	return gateway.Call{BotID: f.bot, Token: tok, Message: msg}
 }
 
 func code(err error) palisade.Code { return palisade.ErrorCode(err) }
@@ -119,9 +153,17 @@ func TestRemoteGateway(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
 	c := gatewayhttp.NewClient(f.srv.URL, f.key, f.srv.Client(), f.clock.now)
-	resp, err := c.Complete(ctx, f.call(f.token, "hi"))
+	full := f.call(f.token, "hi")
+	full.History = []llm.Message{{Role: llm.RoleUser, Content: "earlier"}, {Role: llm.RoleAssistant, Content: "answer"}}
+	full.Passages = []gateway.Passage{{Source: "Policy", Text: "Refunds in 14 days."}}
+	resp, err := c.Complete(ctx, full)
 	if err != nil || resp.Text != "hello there" || resp.Usage.OutputTokens != 20 {
 		t.Fatalf("remote complete: %+v, %v", resp, err)
+	}
+	// The call's parts cross the wire as they are.
+	if got := f.service.lastCall(); got.BotID != f.bot || got.Token.Reveal() != f.token.Reveal() || got.Message != "hi" ||
+		!slices.Equal(got.History, full.History) || !slices.Equal(got.Passages, full.Passages) {
+		t.Fatalf("the gateway got %+v", got)
 	}
 	var deltas []string
 	resp, err = c.Stream(ctx, f.call(f.token, "hi"), func(d string) error { deltas = append(deltas, d); return nil })

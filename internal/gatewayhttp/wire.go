@@ -5,18 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
 // A signature is good for SignatureWindow either side of the gateway's
-// clock; PathComplete is the one route.
+// clock, and its nonce is remembered for NonceTTL, until no clock within
+// the window could accept it again; PathComplete is the one route.
 const (
 	SignatureWindow = 60 * time.Second
+	NonceTTL        = 2*SignatureWindow + 10*time.Second
 	PathComplete    = "/gateway/v1/complete"
 
 	headerKeyID     = "X-Palisade-Key-Id"
@@ -37,26 +39,39 @@ type SigningKey struct {
 	Key secret.Secret // at least 32 bytes
 }
 
-func signature(key secret.Secret, method, path, ts, nonce string, body []byte) string {
+// signature is HMAC-SHA256 under key over everything that decides what a
+// call does and whom it is charged to: the method, path, time and nonce,
+// the bot it names, the SHA-256 of the token it presents and the SHA-256 of
+// its body. A call signed for one bot cannot be delivered as another's, nor
+// with another token. No field can contain the separator: the path is
+// escaped, the time and nonce are checked for digits and hex, the bot id
+// is a header value and the hashes are hex.
+func signature(key secret.Secret, method, path, ts, nonce string, bot palisade.BotID, token secret.Secret, body []byte) string {
 	bh := sha256.Sum256(body)
 	m := hmac.New(sha256.New, []byte(key.Reveal()))
-	fmt.Fprintf(m, "v1\n%s\n%s\n%s\n%s\n%s", method, path, ts, nonce, hex.EncodeToString(bh[:]))
-	return "v1=" + hex.EncodeToString(m.Sum(nil))
+	fmt.Fprintf(m, "v2\n%s\n%s\n%s\n%s\n%s\n%s\n%s", method, path, ts, nonce, bot, hex.EncodeToString(gateway.HashToken(token)), hex.EncodeToString(bh[:]))
+	return "v2=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// wireRequest is a gateway.Call's parts; the bot and token travel in
+// headers. It has no field for a system prompt, model, temperature or
+// output cap, and the Handler refuses unknown fields: those are the
+// stored bot's.
 type wireRequest struct {
-	Stream      bool          `json:"stream"`
-	Inbound     string        `json:"inbound,omitempty"`
-	Model       string        `json:"model"`
-	System      string        `json:"system"`
-	Messages    []wireMessage `json:"messages"`
-	MaxTokens   int           `json:"max_tokens"`
-	Temperature *float64      `json:"temperature,omitempty"`
+	Stream   bool          `json:"stream"`
+	History  []wireMessage `json:"history,omitempty"`
+	Message  string        `json:"message"`
+	Passages []wirePassage `json:"passages,omitempty"`
 }
 
 type wireMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+}
+
+type wirePassage struct {
+	Source string `json:"source"`
+	Text   string `json:"text"`
 }
 
 type wireDelta struct {
@@ -85,28 +100,4 @@ func toWire(r llm.Response) wireResponse {
 
 func fromWire(w wireResponse) llm.Response {
 	return llm.Response{Text: w.Text, FinishReason: w.FinishReason, Model: w.Model, Usage: llm.Usage{InputTokens: w.InputTokens, OutputTokens: w.OutputTokens}}
-}
-
-// nonces remembers the nonces seen within the signature window.
-type nonces struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	max  int
-}
-
-func (n *nonces) add(nonce string, now time.Time) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.seen) >= n.max/2 {
-		for k, t := range n.seen {
-			if now.Sub(t) > 2*SignatureWindow {
-				delete(n.seen, k)
-			}
-		}
-	}
-	if _, dup := n.seen[nonce]; dup || len(n.seen) >= n.max {
-		return false
-	}
-	n.seen[nonce] = now
-	return true
 }

@@ -130,6 +130,7 @@ var fixtures = []struct {
 	{"chunks", `INSERT INTO chunks (id, workspace_id, document_id, bot_id, ordinal, body) VALUES ($1||'h', $1, $1||'d', $1||'b', 0, 'hello world')`},
 	{"deliveries", `INSERT INTO deliveries (workspace_id, bot_id, source, key, created_at) VALUES ($1, $1||'b', 'telegram', '1', now())`},
 	{"usage_daily", `INSERT INTO usage_daily (workspace_id, bot_id, day) VALUES ($1, $1||'b', '2026-11-24')`},
+	{"usage_reservations", `INSERT INTO usage_reservations (id, workspace_id, bot_id, day, tokens, created_at, expires_at) VALUES ($1||'r', $1, $1||'b', '2026-11-24', 10, now(), now() + interval '1 hour')`},
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
 }
 

@@ -39,6 +39,11 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 	if err != nil {
 		return total, s.mapErr(err, "pruning tokens")
 	}
+	n, err := s.PruneGatewayNonces(ctx, now)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	ids, err := s.ListWorkspaceIDs(ctx)
 	if err != nil {
 		return total, err
@@ -53,6 +58,12 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 				return err
 			}
 			n, err = tx.Exec(ctx, `DELETE FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND expires_at < $2`, string(ws), dbTime(now))
+			total += n
+			if err != nil {
+				return err
+			}
+			// Reservations of calls whose process died before releasing them.
+			n, err = tx.Exec(ctx, `DELETE FROM usage_reservations WHERE workspace_id = $1 AND expires_at <= $2`, string(ws), dbTime(now))
 			total += n
 			return err
 		})

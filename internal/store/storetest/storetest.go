@@ -22,28 +22,31 @@ type Opener func(t *testing.T, opts store.Options) store.Store
 // Run runs the whole suite.
 func Run(t *testing.T, open Opener) {
 	tests := map[string]func(*testing.T, Opener){
-		"Workspaces":      testWorkspaces,
-		"Users":           testUsers,
-		"OneTimeTokens":   testTokens,
-		"Members":         testMembers,
-		"MemberListings":  testMemberListings,
-		"APIKeyListing":   testAPIKeyListing,
-		"APIKeyCreator":   testAPIKeyCreator,
-		"Invitations":     testInvitations,
-		"APIKeys":         testAPIKeys,
-		"Bots":            testBots,
-		"TenantIsolation": testIsolation,
-		"Deliveries":      testDeliveries,
-		"Knowledge":       testKnowledge,
-		"Conversations":   testConversations,
-		"Usage":           testUsage,
-		"Prune":           testPrune,
-		"NoScope":         testNoScope,
-		"Accounts":        testAccounts,
-		"LastOwner":       testLastOwner,
-		"LastOwnerRace":   testLastOwnerRace,
-		"AuditLog":        testAuditLog,
-		"Sealing":         testSealing,
+		"Workspaces":       testWorkspaces,
+		"Users":            testUsers,
+		"OneTimeTokens":    testTokens,
+		"Members":          testMembers,
+		"MemberListings":   testMemberListings,
+		"APIKeyListing":    testAPIKeyListing,
+		"APIKeyCreator":    testAPIKeyCreator,
+		"Invitations":      testInvitations,
+		"APIKeys":          testAPIKeys,
+		"Bots":             testBots,
+		"TenantIsolation":  testIsolation,
+		"Deliveries":       testDeliveries,
+		"Knowledge":        testKnowledge,
+		"Conversations":    testConversations,
+		"Usage":            testUsage,
+		"UsageReserve":     testUsageReservations,
+		"UsageReserveRace": testUsageReservationsConcurrent,
+		"GatewayNonces":    testGatewayNonces,
+		"Prune":            testPrune,
+		"NoScope":          testNoScope,
+		"Accounts":         testAccounts,
+		"LastOwner":        testLastOwner,
+		"LastOwnerRace":    testLastOwnerRace,
+		"AuditLog":         testAuditLog,
+		"Sealing":          testSealing,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -399,9 +402,27 @@ func testPrune(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	// Gateway nonces and usage reservations: one expired, one not, of each.
+	for i, exp := range []time.Time{t0, t0.Add(time.Minute)} {
+		if _, err := s.ClaimGatewayNonce(ctx(t), string(rune('a'+i)), t0.Add(-time.Minute), exp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReserveUsage(ctx(t), a, store.ReserveUsageParams{BotID: bot.ID, Day: t0, Budget: 100, Tokens: 10, Min: 10,
+			Now: t0.Add(-time.Minute), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n, err := s.PruneExpired(ctx(t), t0, 48*time.Hour)
-	if err != nil || n != 2 {
-		t.Fatalf("PruneExpired = %d, %v; want 2", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("PruneExpired = %d, %v; want 4", n, err)
+	}
+	if fresh, _ := s.ClaimGatewayNonce(ctx(t), "b", t0, t0.Add(time.Minute)); fresh {
+		t.Fatal("an unexpired gateway nonce was pruned")
+	}
+	// The unexpired reservation still holds 10 of the 100.
+	if r, _ := s.ReserveUsage(ctx(t), a, store.ReserveUsageParams{BotID: bot.ID, Day: t0, Budget: 100, Tokens: 100, Min: 1,
+		Now: t0, ExpiresAt: t0.Add(time.Minute)}); r.Tokens != 90 {
+		t.Fatalf("after pruning, reservation = %+v; want 90", r)
 	}
 	if _, err := s.ConsumeOneTimeToken(ctx(t), palisade.TokenVerifyEmail, []byte{1, 1, 2, 3}, t0); err != nil {
 		t.Fatalf("unexpired token pruned: %v", err)
