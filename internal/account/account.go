@@ -23,6 +23,7 @@ import (
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -66,6 +67,10 @@ type Options struct {
 	Now    func() time.Time
 	// BaseURL is the external origin links in e-mails start with.
 	BaseURL string
+	// DeviceKey keys the hashes of known-device tokens (at least 32
+	// bytes, the same in every process). Empty means a random key: devices
+	// are then known to this process only, until it restarts.
+	DeviceKey secret.Secret
 	// AllowSignup opens self-service sign-up; operators may close it.
 	AllowSignup     bool
 	IdleTimeout     time.Duration
@@ -74,7 +79,8 @@ type Options struct {
 
 // Service implements the account operations.
 type Service struct {
-	o Options
+	o         Options
+	deviceKey []byte
 }
 
 // New checks opts and returns a Service.
@@ -85,7 +91,8 @@ func New(opts Options) (*Service, error) {
 	if opts.Limits == nil {
 		opts.Limits = ratelimit.Defaults()
 	}
-	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
+	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassLoginDevice,
+		ratelimit.ClassSecondFactor, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
 		if _, ok := opts.Limits.Policy(c); !ok {
 			return nil, fmt.Errorf("account: no rate-limit policy for %s", c)
 		}
@@ -102,7 +109,14 @@ func New(opts Options) (*Service, error) {
 	if opts.AbsoluteTimeout <= 0 {
 		opts.AbsoluteTimeout = DefaultAbsoluteTimeout
 	}
-	return &Service{o: opts}, nil
+	key := []byte(opts.DeviceKey.Reveal())
+	switch {
+	case len(key) == 0:
+		key = newDeviceKey()
+	case len(key) < minDeviceKey:
+		return nil, fmt.Errorf("account: DeviceKey must be at least %d bytes", minDeviceKey)
+	}
+	return &Service{o: opts, deviceKey: key}, nil
 }
 
 // SignupOpen reports whether self-service sign-up is open.
@@ -115,6 +129,8 @@ type Client struct {
 	Addr      netip.Addr // client address as resolved by the edge, for the audit log
 	UserAgent string
 	RequestID string
+	// Device is the browser's device token (its device cookie), if any.
+	Device secret.Secret
 }
 
 // record appends e to the chain of scope's workspace, with where the
@@ -174,6 +190,48 @@ func (s *Service) limit(ctx context.Context, checks ...limitCheck) (ratelimit.De
 type limitCheck struct {
 	class ratelimit.Class
 	key   string
+}
+
+// reservation is a unit of failure budget taken by reserve.
+type reservation []limitCheck
+
+// reserve takes one unit of each check's budget before a secret is
+// checked, and refuses (giving back what it took) when any budget is
+// spent. The caller keeps the units for a failure and gives them back with
+// refund for a success: so only failures count, yet concurrent guesses can
+// never all pass a check that would only count them afterwards.
+func (s *Service) reserve(ctx context.Context, checks ...limitCheck) (reservation, error) {
+	var ds []ratelimit.Decision
+	var held reservation
+	for _, c := range checks {
+		p, _ := s.o.Limits.Policy(c.class)
+		d, err := s.o.Limiter.Allow(ctx, p, c.key)
+		if err != nil {
+			s.refund(ctx, held)
+			return nil, fmt.Errorf("rate limit %s: %w", c.class, err)
+		}
+		if d.Allowed {
+			held = append(held, c)
+		}
+		ds = append(ds, d)
+	}
+	d := ratelimit.Strictest(ds...)
+	if !d.Allowed {
+		s.refund(ctx, held)
+		return nil, &RateLimitError{Decision: d}
+	}
+	return held, nil
+}
+
+// refund gives back the units of r: the attempt succeeded, or never ran.
+// A refund that fails leaves the unit spent, which only refuses more.
+func (s *Service) refund(ctx context.Context, r reservation) {
+	for _, c := range r {
+		p, _ := s.o.Limits.Policy(c.class)
+		if err := s.o.Limiter.Refund(ctx, p, c.key); err != nil {
+			s.o.Logger.WarnContext(ctx, "giving back a rate-limit unit failed", "class", string(c.class), "err", err)
+		}
+	}
 }
 
 // RateLimitError is a refusal by the limiter; the UI writes its headers.

@@ -29,6 +29,7 @@ import (
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
@@ -59,6 +60,8 @@ func (a *app) close() {
 type services struct {
 	conversations *conversation.Service
 	bots          *bot.Service
+	// deviceKey keys the stored hashes of known-device tokens.
+	deviceKey secret.Secret
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -142,6 +145,13 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	// Known-device tokens are stored as HMACs under a key every process
+	// derives alike, so a device stays known across restarts and replicas.
+	deviceKey, err := master.Derive("known device tokens v1")
+	if err != nil {
+		return nil, err
+	}
+	svc.deviceKey = secret.New(string(deviceKey))
 	if cfg.Role.RunsJobs() {
 		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
@@ -212,7 +222,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 		logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
 	}
 	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
-		Limiter: lim.limiter, Limits: lim.table, Audit: rec,
+		Limiter: lim.limiter, Limits: lim.table, Audit: rec, DeviceKey: svc.deviceKey,
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 	if err != nil {
 		return err

@@ -19,6 +19,8 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		ratelimit.ClassAPIMessage:    60,
 		ratelimit.ClassLoginIP:       5,
 		ratelimit.ClassLoginAccount:  5,
+		ratelimit.ClassLoginDevice:   5,
+		ratelimit.ClassSecondFactor:  5,
 		ratelimit.ClassResetIP:       5,
 		ratelimit.ClassResetAccount:  5,
 		ratelimit.ClassWebhook:       120,

@@ -396,9 +396,18 @@ func testPrune(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	u := mustUser(t, s, "prune-device@example.com")
+	for i, exp := range []time.Time{t0, t0.Add(time.Hour)} {
+		if err := s.CreateDevice(ctx(t), store.CreateDeviceParams{UserID: u.ID, Hash: []byte{byte(i), 9, 9, 9}, Now: t0.Add(-time.Hour), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n, err := s.PruneExpired(ctx(t), t0, 48*time.Hour)
-	if err != nil || n != 2 {
-		t.Fatalf("PruneExpired = %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("PruneExpired = %d, %v; want 3", n, err)
+	}
+	if _, err := s.GetDevice(ctx(t), []byte{1, 9, 9, 9}, t0); err != nil {
+		t.Fatalf("unexpired device pruned: %v", err)
 	}
 	if _, err := s.ConsumeOneTimeToken(ctx(t), palisade.TokenVerifyEmail, []byte{1, 1, 2, 3}, t0); err != nil {
 		t.Fatalf("unexpired token pruned: %v", err)
