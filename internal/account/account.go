@@ -81,6 +81,8 @@ type Options struct {
 type Service struct {
 	o         Options
 	deviceKey []byte
+	// denials counts refusals not written to the audit log (denials.go).
+	denials denials
 }
 
 // New checks opts and returns a Service.
@@ -182,9 +184,20 @@ func (s *Service) limit(ctx context.Context, checks ...limitCheck) (ratelimit.De
 	}
 	d := ratelimit.Strictest(ds...)
 	if !d.Allowed {
-		return d, &RateLimitError{Decision: d}
+		return d, refusal(d, ds, checks)
 	}
 	return d, nil
+}
+
+// refusal is the error for the strictest decision d of ds, taken for
+// checks in order, naming the key that was refused.
+func refusal(d ratelimit.Decision, ds []ratelimit.Decision, checks []limitCheck) *RateLimitError {
+	for i, x := range ds {
+		if x == d {
+			return &RateLimitError{Decision: d, key: checks[i].key}
+		}
+	}
+	return &RateLimitError{Decision: d}
 }
 
 type limitCheck struct {
@@ -218,7 +231,7 @@ func (s *Service) reserve(ctx context.Context, checks ...limitCheck) (reservatio
 	d := ratelimit.Strictest(ds...)
 	if !d.Allowed {
 		s.refund(ctx, held)
-		return nil, &RateLimitError{Decision: d}
+		return nil, refusal(d, ds, checks)
 	}
 	return held, nil
 }
@@ -235,7 +248,10 @@ func (s *Service) refund(ctx context.Context, r reservation) {
 }
 
 // RateLimitError is a refusal by the limiter; the UI writes its headers.
-type RateLimitError struct{ Decision ratelimit.Decision }
+type RateLimitError struct {
+	Decision ratelimit.Decision
+	key      string // the key refused, for the audit log's aggregation
+}
 
 func (e *RateLimitError) Error() string { return errRateLimited.Error() }
 func (e *RateLimitError) Unwrap() error { return errRateLimited }

@@ -88,7 +88,7 @@ func clip(s string, n int) string {
 func (s *Service) Login(ctx context.Context, email, password string, previous secret.Secret, c Client) (Issued, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginIP, c.IP}); err != nil {
-		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeDenied})
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure})
 		return Issued{}, err
 	}
 	dev := s.device(ctx, c)
@@ -103,7 +103,11 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 	}
 	held, err := s.reserve(ctx, budget)
 	if err != nil {
-		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeDenied})
+		actor := audit.ActorAnonymous
+		if found {
+			actor = string(u.ID)
+		}
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: actor, Action: audit.ActionLoginFailure})
 		return Issued{}, err
 	}
 	if !found || u.PasswordHash == "" {
@@ -207,6 +211,7 @@ func (s *Service) CompleteMFA(ctx context.Context, pending Current, code string,
 	}
 	held, err := s.reserve(ctx, secondFactorBudget(pending.User.ID))
 	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(pending.User.ID), Action: audit.ActionLoginMFA})
 		return Issued{}, err
 	}
 	err = s.checkSecondFactor(ctx, pending.User.ID, code)
