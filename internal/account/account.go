@@ -94,7 +94,7 @@ func New(opts Options) (*Service, error) {
 		opts.Limits = ratelimit.Defaults()
 	}
 	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassLoginDevice,
-		ratelimit.ClassSecondFactor, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
+		ratelimit.ClassSecondFactor, ratelimit.ClassReauth, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
 		if _, ok := opts.Limits.Policy(c); !ok {
 			return nil, fmt.Errorf("account: no rate-limit policy for %s", c)
 		}

@@ -158,9 +158,12 @@ func (s *Service) VerifyEmail(ctx context.Context, token secret.Secret, c Client
 }
 
 // ChangePassword checks the current password, stores the new one, revokes
-// every other session and rotates the current one.
+// every other session and rotates the current one. A wrong current
+// password spends the account's re-check budget (ClassReauth).
 func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next string, c Client) (Issued, error) {
-	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginAccount, cur.User.Email}); err != nil {
+	held, err := s.reserve(ctx, reauthBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged})
 		return Issued{}, err
 	}
 	ok, _, _ := s.o.Hasher.Verify(current, cur.User.PasswordHash)
@@ -168,6 +171,7 @@ func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next
 		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged, Outcome: audit.OutcomeFailure})
 		return Issued{}, palisade.FieldError("current", "the current password is not correct")
 	}
+	s.refund(ctx, held)
 	if err := auth.CheckPassword(next, cur.User.Email, cur.User.Name); err != nil {
 		return Issued{}, err
 	}
@@ -262,7 +266,7 @@ type Enrolment struct {
 }
 
 // BeginTOTP stores a fresh, not yet enabled TOTP secret. It refuses when
-// TOTP is already on: turning it off first needs the password.
+// TOTP is already on: turning it off first needs the password and a code.
 func (s *Service) BeginTOTP(ctx context.Context, cur Current) (Enrolment, error) {
 	if cur.User.TOTPEnabled {
 		return Enrolment{}, palisade.Errorf(palisade.CodeConflict, "two-factor authentication is already on")
@@ -286,7 +290,7 @@ func (s *Service) PendingTOTP(ctx context.Context, cur Current) (Enrolment, bool
 
 // ConfirmTOTP turns TOTP on with the first code from the app, returns the
 // recovery codes to show once, and rotates the session (a privilege
-// change).
+// change). A wrong code spends the account's second-factor budget.
 func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c Client) ([]secret.Secret, Issued, error) {
 	cred, err := s.o.Store.GetCredentials(ctx, cur.User.ID)
 	if err != nil {
@@ -295,14 +299,21 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 	if cred.TOTPEnabled || cred.TOTPSecret == nil {
 		return nil, Issued{}, palisade.Errorf(palisade.CodeConflict, "no two-factor enrolment is in progress")
 	}
+	held, err := s.reserve(ctx, secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFAEnabled})
+		return nil, Issued{}, err
+	}
 	now := s.o.Now()
 	step, ok, err := auth.ValidateTOTP(secret.New(string(cred.TOTPSecret)), code, now, 0)
 	if err != nil {
 		return nil, Issued{}, err
 	}
 	if !ok {
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFAEnabled, Outcome: audit.OutcomeFailure})
 		return nil, Issued{}, errBadCode
 	}
+	s.refund(ctx, held)
 	codes, hashes, err := auth.NewRecoveryCodes(auth.DefaultRecoveryCodes)
 	if err != nil {
 		return nil, Issued{}, err
@@ -319,13 +330,18 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 	return codes, is, err
 }
 
-// DisableTOTP turns TOTP off after checking the password; it refuses when
-// a workspace of the user requires it.
-func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string, c Client) error {
-	if ok, _, _ := s.o.Hasher.Verify(password, cur.User.PasswordHash); !ok {
-		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
-		return palisade.FieldError("password", "the password is not correct")
-	}
+// errBadReauth is the one answer to a wrong password, a wrong code or
+// both when turning two-factor off: which one was wrong is not said.
+var errBadReauth = palisade.FieldError("password", "the password or the code is not correct")
+
+// DisableTOTP turns TOTP off after checking the password and a current
+// TOTP code (or an unused recovery code): a stolen session, or a password
+// alone, is not enough to remove the second factor. It refuses when a
+// workspace of the user requires two-factor, before checking anything. A
+// failed attempt spends both the password re-check budget and the
+// second-factor budget of the account; the code is only checked (and
+// spent) when the password is right.
+func (s *Service) DisableTOTP(ctx context.Context, cur Current, password, code string, c Client) error {
 	ws, err := s.o.Store.ListUserWorkspaces(ctx, cur.User.ID)
 	if err != nil {
 		return err
@@ -335,17 +351,46 @@ func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string,
 			return palisade.Errorf(palisade.CodeForbidden, "workspace %q requires two-factor authentication", w.Workspace.Name)
 		}
 	}
+	held, err := s.reserve(ctx, reauthBudget(cur.User.ID), secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled})
+		return err
+	}
+	ok, _, _ := s.o.Hasher.Verify(password, cur.User.PasswordHash)
+	if ok {
+		switch err := s.checkSecondFactor(ctx, cur.User.ID, code); {
+		case errors.Is(err, errBadCode):
+			ok = false
+		case err != nil:
+			return err
+		}
+	}
+	if !ok {
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
+		return errBadReauth
+	}
+	s.refund(ctx, held)
 	err = s.o.Store.SetTOTP(ctx, cur.User.ID, store.SetTOTPParams{Now: s.o.Now()})
 	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: outcome(err)})
 	return err
 }
 
 // RegenerateRecoveryCodes replaces every recovery code after checking a
-// current TOTP code.
+// current TOTP code (or an unused recovery code). A wrong code spends the
+// account's second-factor budget.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, cur Current, code string, c Client) ([]secret.Secret, error) {
-	if err := s.checkSecondFactor(ctx, cur.User.ID, code); err != nil {
+	held, err := s.reserve(ctx, secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionRecoveryCodesReset})
 		return nil, err
 	}
+	if err := s.checkSecondFactor(ctx, cur.User.ID, code); err != nil {
+		if errors.Is(err, errBadCode) {
+			s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionRecoveryCodesReset, Outcome: audit.OutcomeFailure})
+		}
+		return nil, err
+	}
+	s.refund(ctx, held)
 	cred, err := s.o.Store.GetCredentials(ctx, cur.User.ID)
 	if err != nil {
 		return nil, err

@@ -230,9 +230,19 @@ func (s *Service) CompleteMFA(ctx context.Context, pending Current, code string,
 
 // secondFactorBudget is the account's budget of failed second-factor
 // codes, its own and apart from the password's: the log-in's second step
-// counts there, not against ClassLoginIP or ClassLoginAccount.
+// counts there, not against ClassLoginIP or ClassLoginAccount, and so does
+// every re-check of a code by a signed-in user (confirming enrolment,
+// replacing recovery codes, turning two-factor off), so that a session
+// gives no second way to guess codes.
 func secondFactorBudget(user palisade.UserID) limitCheck {
 	return limitCheck{ratelimit.ClassSecondFactor, string(user)}
+}
+
+// reauthBudget is the account's budget of failed password re-checks by a
+// signed-in user (changing the password, turning two-factor off). It is
+// apart from the log-in's, which anyone can spend.
+func reauthBudget(user palisade.UserID) limitCheck {
+	return limitCheck{ratelimit.ClassReauth, string(user)}
 }
 
 // checkSecondFactor accepts a current TOTP code (once: its step is

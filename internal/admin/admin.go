@@ -112,7 +112,7 @@ type Accounts interface {
 	PendingTOTP(ctx context.Context, cur account.Current) (account.Enrolment, bool, error)
 	BeginTOTP(ctx context.Context, cur account.Current) (account.Enrolment, error)
 	ConfirmTOTP(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, account.Issued, error)
-	DisableTOTP(ctx context.Context, cur account.Current, password string, c account.Client) error
+	DisableTOTP(ctx context.Context, cur account.Current, password, code string, c account.Client) error
 	RegenerateRecoveryCodes(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, error)
 
 	// A workspace, entered as a checked member: its members, invitations,

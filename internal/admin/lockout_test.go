@@ -172,7 +172,7 @@ func enrollTOTP(t *testing.T, b *browser) ([]byte, []string) {
 	if m == nil {
 		t.Fatal("no TOTP key shown")
 	}
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(m[1])
+	key, err := decodeKey(m[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +185,11 @@ func enrollTOTP(t *testing.T, b *browser) ([]byte, []string) {
 		codes = append(codes, c[1])
 	}
 	return key, codes
+}
+
+// decodeKey decodes a TOTP key as the page shows it.
+func decodeKey(s string) ([]byte, error) {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
 }
 
 // wrongCode is a six-digit code that is not key's at now or next to it.

@@ -21,6 +21,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		ratelimit.ClassLoginAccount:  5,
 		ratelimit.ClassLoginDevice:   5,
 		ratelimit.ClassSecondFactor:  5,
+		ratelimit.ClassReauth:        5,
 		ratelimit.ClassResetIP:       5,
 		ratelimit.ClassResetAccount:  5,
 		ratelimit.ClassWebhook:       120,
