@@ -2,10 +2,12 @@
 // owner's set-up, sign-up, log-in with an optional second factor, log-out,
 // sessions, password change and reset, e-mail verification, invitations,
 // member roles, TOTP enrolment with recovery codes and API keys. The admin
-// UI (internal/admin) is its only caller; it speaks no HTTP.
+// UI (internal/admin) calls it, and the job worker (internal/job) sends the
+// account e-mails it queues; it speaks no HTTP.
 //
 // It must never reveal whether an account exists (unknown accounts pay a
-// dummy hash and get the same error as a wrong password), never store or
+// dummy hash and get the same error as a wrong password, and e-mails that
+// depend on an account are sent by the job worker, not the request), never store or
 // log a token, password, TOTP secret or recovery code in clear, and never
 // compare a secret except in constant time.
 package account
@@ -67,6 +69,14 @@ type Options struct {
 	Now    func() time.Time
 	// BaseURL is the external origin links in e-mails start with.
 	BaseURL string
+	// Jobs queues the account e-mails that could reveal whether an address
+	// has an account (resets, verification, sign-up notices) for the job
+	// worker, which sends them through DeliverMail. Nil delivers them
+	// within the request instead: for tools and tests only, never serve.
+	Jobs store.JobQueue
+	// MailSealer seals each queued e-mail's address (required with Jobs):
+	// the user-secret key, bound to the job's own reference and purpose.
+	MailSealer store.UserSealer
 	// DeviceKey keys the hashes of known-device tokens (at least 32
 	// bytes, the same in every process). Empty means a random key: devices
 	// are then known to this process only, until it restarts.
@@ -98,6 +108,9 @@ func New(opts Options) (*Service, error) {
 		if _, ok := opts.Limits.Policy(c); !ok {
 			return nil, fmt.Errorf("account: no rate-limit policy for %s", c)
 		}
+	}
+	if opts.Jobs != nil && opts.MailSealer == nil {
+		return nil, errors.New("account: a mail queue needs a MailSealer")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -67,14 +67,15 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 		return Issued{}, err
 	}
 	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSetupOwner, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
-	s.sendVerification(ctx, u)
+	s.queueMailOrLog(ctx, MailVerifyEmail, u.Email, c)
 	return s.issue(ctx, u.ID, false, c)
 }
 
 // Signup creates an account with its own workspace when sign-up is open.
 // Whether the address was already taken is not revealed: both cases answer
-// alike (and pay one hash), and the owner of an existing address gets an
-// e-mail instead.
+// alike (and pay one hash), each queues one e-mail (a verification link,
+// or for the owner of an existing address a notice), and neither waits on
+// SMTP.
 func (s *Service) Signup(ctx context.Context, n NewAccount, c Client) error {
 	if !s.o.AllowSignup {
 		return errSignupClosed
@@ -92,17 +93,23 @@ func (s *Service) Signup(ctx context.Context, n NewAccount, c Client) error {
 	u, w, err := s.o.Store.CreateOwner(ctx, store.CreateOwnerParams{Email: n.Email, Name: n.Name, PasswordHash: hash,
 		WorkspaceName: n.WorkspaceName, Now: s.o.Now()})
 	if errors.Is(err, store.ErrConflict) {
-		s.send(ctx, mail.Message{To: n.Email, Subject: "Sign-up attempt on Palisade",
-			Body: "Someone tried to create a Palisade account with this address, which already has one.\n" +
-				"If it was you, sign in at " + s.link("/login") + " or reset your password at " + s.link("/forgot") + "."})
+		s.queueMailOrLog(ctx, MailSignupTaken, n.Email, c)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSignup, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
-	s.sendVerification(ctx, u)
+	s.queueMailOrLog(ctx, MailVerifyEmail, u.Email, c)
 	return nil
+}
+
+// queueMailOrLog queues an e-mail after the action it follows has
+// happened: a failure is logged rather than undoing the action.
+func (s *Service) queueMailOrLog(ctx context.Context, p MailPurpose, to string, c Client) {
+	if err := s.queueMail(ctx, p, to, c); err != nil {
+		s.o.Logger.ErrorContext(ctx, "queueing an account e-mail failed", "purpose", string(p), "err", err)
+	}
 }
 
 func (s *Service) send(ctx context.Context, m mail.Message) {
@@ -111,32 +118,35 @@ func (s *Service) send(ctx context.Context, m mail.Message) {
 	}
 }
 
-func (s *Service) sendVerification(ctx context.Context, u palisade.User) {
+// sendVerification mails u a fresh verification link, unless the address
+// is verified already.
+func (s *Service) sendVerification(ctx context.Context, u palisade.User) error {
 	if u.EmailVerifiedAt != nil {
-		return
+		return nil
 	}
 	tok, hash, err := auth.NewOneTimeToken(auth.PurposeEmailVerification)
 	if err != nil {
-		s.o.Logger.ErrorContext(ctx, "making verification token failed", "err", err)
-		return
+		return err
 	}
 	now := s.o.Now()
 	if err := s.o.Store.CreateOneTimeToken(ctx, store.CreateTokenParams{Purpose: palisade.TokenVerifyEmail, Hash: hash, Email: u.Email,
 		UserID: u.ID, Now: now, ExpiresAt: now.Add(VerificationTTL)}); err != nil {
-		s.o.Logger.ErrorContext(ctx, "storing verification token failed", "err", err)
-		return
+		return err
 	}
-	s.send(ctx, mail.Message{To: u.Email, Subject: "Verify your email for Palisade",
+	return s.o.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: "Verify your email for Palisade",
 		Body: "Confirm this address by opening:\n\n" + s.link("/verify/"+tok.Reveal()) + "\n\nThe link works once and expires in 48 hours."})
 }
 
-// ResendVerification sends a new verification link to the signed-in user.
+// ResendVerification queues a new verification link for the signed-in
+// user.
 func (s *Service) ResendVerification(ctx context.Context, cur Current, c Client) error {
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetAccount, cur.User.Email}); err != nil {
 		return err
 	}
-	s.sendVerification(ctx, cur.User)
-	return nil
+	if cur.User.EmailVerifiedAt != nil {
+		return nil
+	}
+	return s.queueMail(ctx, MailVerifyEmail, cur.User.Email, c)
 }
 
 // VerifyEmail consumes a verification token.
@@ -195,8 +205,10 @@ func (s *Service) setPassword(ctx context.Context, user palisade.UserID, pw stri
 	return err
 }
 
-// RequestReset mails a reset link when the account exists. It answers the
-// same whether it exists or not.
+// RequestReset queues a reset link for the address. It answers the same,
+// and does the same work, whether an account uses the address or not: the
+// account is looked up, the token made and the mail sent by the job worker
+// (DeliverMail), never in the request.
 func (s *Service) RequestReset(ctx context.Context, email string, c Client) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if err := validate.Email("email", email); err != nil {
@@ -205,27 +217,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, c Client) erro
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetIP, c.IP}, limitCheck{ratelimit.ClassResetAccount, email}); err != nil {
 		return err
 	}
-	u, err := s.o.Store.GetUserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposePasswordReset)
-	if err != nil {
-		return err
-	}
-	now := s.o.Now()
-	if err := s.o.Store.CreateOneTimeToken(ctx, store.CreateTokenParams{Purpose: palisade.TokenResetPassword, Hash: hash, Email: u.Email,
-		UserID: u.ID, Now: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
-		return err
-	}
-	s.send(ctx, mail.Message{To: u.Email, Subject: "Reset your Palisade password",
-		Body: "Choose a new password by opening:\n\n" + s.link("/reset/"+tok.Reveal()) + "\n\nThe link works once and expires in one hour. " +
-			"If you did not ask for it, ignore this message."})
-	s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionPasswordResetAsked, Outcome: audit.OutcomeSuccess})
-	return nil
+	return s.queueMail(ctx, MailPasswordReset, email, c)
 }
 
 // ResetPassword sets a new password with a reset token and signs every
