@@ -3,10 +3,12 @@
 // sessions, password change and reset, e-mail verification, invitations,
 // member roles, TOTP enrolment with recovery codes, and API keys with their
 // authentication. The admin UI (internal/admin) and, for API keys, the
-// public API (internal/api) are its callers; it speaks no HTTP.
+// public API (internal/api) call it, and the job worker (internal/job)
+// sends the account e-mails it queues; it speaks no HTTP.
 //
 // It must never reveal whether an account exists (unknown accounts pay a
-// dummy hash and get the same error as a wrong password), never store or
+// dummy hash and get the same error as a wrong password, and e-mails that
+// depend on an account are sent by the job worker, not the request), never store or
 // log a token, password, TOTP secret or recovery code in clear, and never
 // compare a secret except in constant time.
 package account
@@ -24,6 +26,7 @@ import (
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -67,6 +70,18 @@ type Options struct {
 	Now    func() time.Time
 	// BaseURL is the external origin links in e-mails start with.
 	BaseURL string
+	// Jobs queues the account e-mails that could reveal whether an address
+	// has an account (resets, verification, sign-up notices) for the job
+	// worker, which sends them through DeliverMail. Nil delivers them
+	// within the request instead: for tools and tests only, never serve.
+	Jobs store.JobQueue
+	// MailSealer seals each queued e-mail's address (required with Jobs):
+	// the user-secret key, bound to the job's own reference and purpose.
+	MailSealer store.UserSealer
+	// DeviceKey keys the hashes of known-device tokens (at least 32
+	// bytes, the same in every process). Empty means a random key: devices
+	// are then known to this process only, until it restarts.
+	DeviceKey secret.Secret
 	// AllowSignup opens self-service sign-up; operators may close it.
 	AllowSignup     bool
 	IdleTimeout     time.Duration
@@ -75,7 +90,10 @@ type Options struct {
 
 // Service implements the account operations.
 type Service struct {
-	o Options
+	o         Options
+	deviceKey []byte
+	// denials counts refusals not written to the audit log (denials.go).
+	denials denials
 }
 
 // New checks opts and returns a Service.
@@ -86,10 +104,14 @@ func New(opts Options) (*Service, error) {
 	if opts.Limits == nil {
 		opts.Limits = ratelimit.Defaults()
 	}
-	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
+	for _, c := range []ratelimit.Class{ratelimit.ClassLoginIP, ratelimit.ClassLoginAccount, ratelimit.ClassLoginDevice,
+		ratelimit.ClassSecondFactor, ratelimit.ClassReauth, ratelimit.ClassResetIP, ratelimit.ClassResetAccount} {
 		if _, ok := opts.Limits.Policy(c); !ok {
 			return nil, fmt.Errorf("account: no rate-limit policy for %s", c)
 		}
+	}
+	if opts.Jobs != nil && opts.MailSealer == nil {
+		return nil, errors.New("account: a mail queue needs a MailSealer")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -103,7 +125,14 @@ func New(opts Options) (*Service, error) {
 	if opts.AbsoluteTimeout <= 0 {
 		opts.AbsoluteTimeout = DefaultAbsoluteTimeout
 	}
-	return &Service{o: opts}, nil
+	key := []byte(opts.DeviceKey.Reveal())
+	switch {
+	case len(key) == 0:
+		key = newDeviceKey()
+	case len(key) < minDeviceKey:
+		return nil, fmt.Errorf("account: DeviceKey must be at least %d bytes", minDeviceKey)
+	}
+	return &Service{o: opts, deviceKey: key}, nil
 }
 
 // SignupOpen reports whether self-service sign-up is open.
@@ -116,6 +145,8 @@ type Client struct {
 	Addr      netip.Addr // client address as resolved by the edge, for the audit log
 	UserAgent string
 	RequestID string
+	// Device is the browser's device token (its device cookie), if any.
+	Device secret.Secret
 }
 
 // record appends e to the chain of scope's workspace, with where the
@@ -167,9 +198,20 @@ func (s *Service) limit(ctx context.Context, checks ...limitCheck) (ratelimit.De
 	}
 	d := ratelimit.Strictest(ds...)
 	if !d.Allowed {
-		return d, &RateLimitError{Decision: d}
+		return d, refusal(d, ds, checks)
 	}
 	return d, nil
+}
+
+// refusal is the error for the strictest decision d of ds, taken for
+// checks in order, naming the key that was refused.
+func refusal(d ratelimit.Decision, ds []ratelimit.Decision, checks []limitCheck) *RateLimitError {
+	for i, x := range ds {
+		if x == d {
+			return &RateLimitError{Decision: d, key: checks[i].key}
+		}
+	}
+	return &RateLimitError{Decision: d}
 }
 
 type limitCheck struct {
@@ -177,8 +219,53 @@ type limitCheck struct {
 	key   string
 }
 
+// reservation is a unit of failure budget taken by reserve.
+type reservation []limitCheck
+
+// reserve takes one unit of each check's budget before a secret is
+// checked, and refuses (giving back what it took) when any budget is
+// spent. The caller keeps the units for a failure and gives them back with
+// refund for a success: so only failures count, yet concurrent guesses can
+// never all pass a check that would only count them afterwards.
+func (s *Service) reserve(ctx context.Context, checks ...limitCheck) (reservation, error) {
+	var ds []ratelimit.Decision
+	var held reservation
+	for _, c := range checks {
+		p, _ := s.o.Limits.Policy(c.class)
+		d, err := s.o.Limiter.Allow(ctx, p, c.key)
+		if err != nil {
+			s.refund(ctx, held)
+			return nil, fmt.Errorf("rate limit %s: %w", c.class, err)
+		}
+		if d.Allowed {
+			held = append(held, c)
+		}
+		ds = append(ds, d)
+	}
+	d := ratelimit.Strictest(ds...)
+	if !d.Allowed {
+		s.refund(ctx, held)
+		return nil, refusal(d, ds, checks)
+	}
+	return held, nil
+}
+
+// refund gives back the units of r: the attempt succeeded, or never ran.
+// A refund that fails leaves the unit spent, which only refuses more.
+func (s *Service) refund(ctx context.Context, r reservation) {
+	for _, c := range r {
+		p, _ := s.o.Limits.Policy(c.class)
+		if err := s.o.Limiter.Refund(ctx, p, c.key); err != nil {
+			s.o.Logger.WarnContext(ctx, "giving back a rate-limit unit failed", "class", string(c.class), "err", err)
+		}
+	}
+}
+
 // RateLimitError is a refusal by the limiter; the UI writes its headers.
-type RateLimitError struct{ Decision ratelimit.Decision }
+type RateLimitError struct {
+	Decision ratelimit.Decision
+	key      string // the key refused, for the audit log's aggregation
+}
 
 func (e *RateLimitError) Error() string { return errRateLimited.Error() }
 func (e *RateLimitError) Unwrap() error { return errRateLimited }

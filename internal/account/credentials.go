@@ -67,14 +67,15 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 		return Issued{}, err
 	}
 	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSetupOwner, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
-	s.sendVerification(ctx, u)
+	s.queueMailOrLog(ctx, MailVerifyEmail, u.Email, c)
 	return s.issue(ctx, u.ID, false, c)
 }
 
 // Signup creates an account with its own workspace when sign-up is open.
 // Whether the address was already taken is not revealed: both cases answer
-// alike (and pay one hash), and the owner of an existing address gets an
-// e-mail instead.
+// alike (and pay one hash), each queues one e-mail (a verification link,
+// or for the owner of an existing address a notice), and neither waits on
+// SMTP.
 func (s *Service) Signup(ctx context.Context, n NewAccount, c Client) error {
 	if !s.o.AllowSignup {
 		return errSignupClosed
@@ -92,17 +93,23 @@ func (s *Service) Signup(ctx context.Context, n NewAccount, c Client) error {
 	u, w, err := s.o.Store.CreateOwner(ctx, store.CreateOwnerParams{Email: n.Email, Name: n.Name, PasswordHash: hash,
 		WorkspaceName: n.WorkspaceName, Now: s.o.Now()})
 	if errors.Is(err, store.ErrConflict) {
-		s.send(ctx, mail.Message{To: n.Email, Subject: "Sign-up attempt on Palisade",
-			Body: "Someone tried to create a Palisade account with this address, which already has one.\n" +
-				"If it was you, sign in at " + s.link("/login") + " or reset your password at " + s.link("/forgot") + "."})
+		s.queueMailOrLog(ctx, MailSignupTaken, n.Email, c)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	s.record(ctx, c, palisade.ScopeFor(w.ID), audit.Entry{Actor: string(u.ID), Action: audit.ActionSignup, Target: string(w.ID), Outcome: audit.OutcomeSuccess})
-	s.sendVerification(ctx, u)
+	s.queueMailOrLog(ctx, MailVerifyEmail, u.Email, c)
 	return nil
+}
+
+// queueMailOrLog queues an e-mail after the action it follows has
+// happened: a failure is logged rather than undoing the action.
+func (s *Service) queueMailOrLog(ctx context.Context, p MailPurpose, to string, c Client) {
+	if err := s.queueMail(ctx, p, to, c); err != nil {
+		s.o.Logger.ErrorContext(ctx, "queueing an account e-mail failed", "purpose", string(p), "err", err)
+	}
 }
 
 func (s *Service) send(ctx context.Context, m mail.Message) {
@@ -111,32 +118,35 @@ func (s *Service) send(ctx context.Context, m mail.Message) {
 	}
 }
 
-func (s *Service) sendVerification(ctx context.Context, u palisade.User) {
+// sendVerification mails u a fresh verification link, unless the address
+// is verified already.
+func (s *Service) sendVerification(ctx context.Context, u palisade.User) error {
 	if u.EmailVerifiedAt != nil {
-		return
+		return nil
 	}
 	tok, hash, err := auth.NewOneTimeToken(auth.PurposeEmailVerification)
 	if err != nil {
-		s.o.Logger.ErrorContext(ctx, "making verification token failed", "err", err)
-		return
+		return err
 	}
 	now := s.o.Now()
 	if err := s.o.Store.CreateOneTimeToken(ctx, store.CreateTokenParams{Purpose: palisade.TokenVerifyEmail, Hash: hash, Email: u.Email,
 		UserID: u.ID, Now: now, ExpiresAt: now.Add(VerificationTTL)}); err != nil {
-		s.o.Logger.ErrorContext(ctx, "storing verification token failed", "err", err)
-		return
+		return err
 	}
-	s.send(ctx, mail.Message{To: u.Email, Subject: "Verify your email for Palisade",
+	return s.o.Mailer.Send(ctx, mail.Message{To: u.Email, Subject: "Verify your email for Palisade",
 		Body: "Confirm this address by opening:\n\n" + s.link("/verify/"+tok.Reveal()) + "\n\nThe link works once and expires in 48 hours."})
 }
 
-// ResendVerification sends a new verification link to the signed-in user.
+// ResendVerification queues a new verification link for the signed-in
+// user.
 func (s *Service) ResendVerification(ctx context.Context, cur Current, c Client) error {
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetAccount, cur.User.Email}); err != nil {
 		return err
 	}
-	s.sendVerification(ctx, cur.User)
-	return nil
+	if cur.User.EmailVerifiedAt != nil {
+		return nil
+	}
+	return s.queueMail(ctx, MailVerifyEmail, cur.User.Email, c)
 }
 
 // VerifyEmail consumes a verification token.
@@ -158,9 +168,12 @@ func (s *Service) VerifyEmail(ctx context.Context, token secret.Secret, c Client
 }
 
 // ChangePassword checks the current password, stores the new one, revokes
-// every other session and rotates the current one.
+// every other session and rotates the current one. A wrong current
+// password spends the account's re-check budget (ClassReauth).
 func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next string, c Client) (Issued, error) {
-	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginAccount, cur.User.Email}); err != nil {
+	held, err := s.reserve(ctx, reauthBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged})
 		return Issued{}, err
 	}
 	ok, _, _ := s.o.Hasher.Verify(current, cur.User.PasswordHash)
@@ -168,6 +181,7 @@ func (s *Service) ChangePassword(ctx context.Context, cur Current, current, next
 		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionPasswordChanged, Outcome: audit.OutcomeFailure})
 		return Issued{}, palisade.FieldError("current", "the current password is not correct")
 	}
+	s.refund(ctx, held)
 	if err := auth.CheckPassword(next, cur.User.Email, cur.User.Name); err != nil {
 		return Issued{}, err
 	}
@@ -191,8 +205,10 @@ func (s *Service) setPassword(ctx context.Context, user palisade.UserID, pw stri
 	return err
 }
 
-// RequestReset mails a reset link when the account exists. It answers the
-// same whether it exists or not.
+// RequestReset queues a reset link for the address. It answers the same,
+// and does the same work, whether an account uses the address or not: the
+// account is looked up, the token made and the mail sent by the job worker
+// (DeliverMail), never in the request.
 func (s *Service) RequestReset(ctx context.Context, email string, c Client) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if err := validate.Email("email", email); err != nil {
@@ -201,27 +217,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, c Client) erro
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetIP, c.IP}, limitCheck{ratelimit.ClassResetAccount, email}); err != nil {
 		return err
 	}
-	u, err := s.o.Store.GetUserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposePasswordReset)
-	if err != nil {
-		return err
-	}
-	now := s.o.Now()
-	if err := s.o.Store.CreateOneTimeToken(ctx, store.CreateTokenParams{Purpose: palisade.TokenResetPassword, Hash: hash, Email: u.Email,
-		UserID: u.ID, Now: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
-		return err
-	}
-	s.send(ctx, mail.Message{To: u.Email, Subject: "Reset your Palisade password",
-		Body: "Choose a new password by opening:\n\n" + s.link("/reset/"+tok.Reveal()) + "\n\nThe link works once and expires in one hour. " +
-			"If you did not ask for it, ignore this message."})
-	s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionPasswordResetAsked, Outcome: audit.OutcomeSuccess})
-	return nil
+	return s.queueMail(ctx, MailPasswordReset, email, c)
 }
 
 // ResetPassword sets a new password with a reset token and signs every
@@ -262,7 +258,7 @@ type Enrolment struct {
 }
 
 // BeginTOTP stores a fresh, not yet enabled TOTP secret. It refuses when
-// TOTP is already on: turning it off first needs the password.
+// TOTP is already on: turning it off first needs the password and a code.
 func (s *Service) BeginTOTP(ctx context.Context, cur Current) (Enrolment, error) {
 	if cur.User.TOTPEnabled {
 		return Enrolment{}, palisade.Errorf(palisade.CodeConflict, "two-factor authentication is already on")
@@ -286,7 +282,7 @@ func (s *Service) PendingTOTP(ctx context.Context, cur Current) (Enrolment, bool
 
 // ConfirmTOTP turns TOTP on with the first code from the app, returns the
 // recovery codes to show once, and rotates the session (a privilege
-// change).
+// change). A wrong code spends the account's second-factor budget.
 func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c Client) ([]secret.Secret, Issued, error) {
 	cred, err := s.o.Store.GetCredentials(ctx, cur.User.ID)
 	if err != nil {
@@ -295,14 +291,21 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 	if cred.TOTPEnabled || cred.TOTPSecret == nil {
 		return nil, Issued{}, palisade.Errorf(palisade.CodeConflict, "no two-factor enrolment is in progress")
 	}
+	held, err := s.reserve(ctx, secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFAEnabled})
+		return nil, Issued{}, err
+	}
 	now := s.o.Now()
 	step, ok, err := auth.ValidateTOTP(secret.New(string(cred.TOTPSecret)), code, now, 0)
 	if err != nil {
 		return nil, Issued{}, err
 	}
 	if !ok {
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFAEnabled, Outcome: audit.OutcomeFailure})
 		return nil, Issued{}, errBadCode
 	}
+	s.refund(ctx, held)
 	codes, hashes, err := auth.NewRecoveryCodes(auth.DefaultRecoveryCodes)
 	if err != nil {
 		return nil, Issued{}, err
@@ -319,13 +322,18 @@ func (s *Service) ConfirmTOTP(ctx context.Context, cur Current, code string, c C
 	return codes, is, err
 }
 
-// DisableTOTP turns TOTP off after checking the password; it refuses when
-// a workspace of the user requires it.
-func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string, c Client) error {
-	if ok, _, _ := s.o.Hasher.Verify(password, cur.User.PasswordHash); !ok {
-		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
-		return palisade.FieldError("password", "the password is not correct")
-	}
+// errBadReauth is the one answer to a wrong password, a wrong code or
+// both when turning two-factor off: which one was wrong is not said.
+var errBadReauth = palisade.FieldError("password", "the password or the code is not correct")
+
+// DisableTOTP turns TOTP off after checking the password and a current
+// TOTP code (or an unused recovery code): a stolen session, or a password
+// alone, is not enough to remove the second factor. It refuses when a
+// workspace of the user requires two-factor, before checking anything. A
+// failed attempt spends both the password re-check budget and the
+// second-factor budget of the account; the code is only checked (and
+// spent) when the password is right.
+func (s *Service) DisableTOTP(ctx context.Context, cur Current, password, code string, c Client) error {
 	ws, err := s.o.Store.ListUserWorkspaces(ctx, cur.User.ID)
 	if err != nil {
 		return err
@@ -335,17 +343,46 @@ func (s *Service) DisableTOTP(ctx context.Context, cur Current, password string,
 			return palisade.Errorf(palisade.CodeForbidden, "workspace %q requires two-factor authentication", w.Workspace.Name)
 		}
 	}
+	held, err := s.reserve(ctx, reauthBudget(cur.User.ID), secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled})
+		return err
+	}
+	ok, _, _ := s.o.Hasher.Verify(password, cur.User.PasswordHash)
+	if ok {
+		switch err := s.checkSecondFactor(ctx, cur.User.ID, code); {
+		case errors.Is(err, errBadCode):
+			ok = false
+		case err != nil:
+			return err
+		}
+	}
+	if !ok {
+		s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: audit.OutcomeFailure})
+		return errBadReauth
+	}
+	s.refund(ctx, held)
 	err = s.o.Store.SetTOTP(ctx, cur.User.ID, store.SetTOTPParams{Now: s.o.Now()})
 	s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionMFADisabled, Outcome: outcome(err)})
 	return err
 }
 
 // RegenerateRecoveryCodes replaces every recovery code after checking a
-// current TOTP code.
+// current TOTP code (or an unused recovery code). A wrong code spends the
+// account's second-factor budget.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, cur Current, code string, c Client) ([]secret.Secret, error) {
-	if err := s.checkSecondFactor(ctx, cur.User.ID, code); err != nil {
+	held, err := s.reserve(ctx, secondFactorBudget(cur.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionRecoveryCodesReset})
 		return nil, err
 	}
+	if err := s.checkSecondFactor(ctx, cur.User.ID, code); err != nil {
+		if errors.Is(err, errBadCode) {
+			s.recordAccount(ctx, c, audit.Entry{Actor: string(cur.User.ID), Action: audit.ActionRecoveryCodesReset, Outcome: audit.OutcomeFailure})
+		}
+		return nil, err
+	}
+	s.refund(ctx, held)
 	cred, err := s.o.Store.GetCredentials(ctx, cur.User.ID)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ import (
 type Issued struct {
 	Token   secret.Secret
 	Session palisade.Session
+	// Device, when set, is a fresh device token for the browser's device
+	// cookie: a full log-in happened (see DeviceTTL).
+	Device secret.Secret
 }
 
 // Current is an authenticated request's session and user.
@@ -69,27 +72,53 @@ func clip(s string, n int) string {
 // is the token of the browser's session before log-in, which is revoked, so
 // the session id always changes at log-in.
 //
-// An unknown account runs the dummy verification and fails with exactly the
-// error of a wrong password.
+// Every attempt counts against the client's address (ClassLoginIP). Only
+// failures count against the account, and a correct password spends
+// nothing: one unit of failure budget is taken before the check and given
+// back on success. The budget is the device's own (ClassLoginDevice) when
+// the browser holds a device token of this account, so that failures from
+// anywhere else never lock the owner out of a browser they signed in from
+// before; otherwise it is the account's (ClassLoginAccount). While that is
+// spent, an unknown device is refused even with the right password: the
+// refusal comes before the check, so it says nothing about the password.
+//
+// An unknown account runs the dummy verification, has its failures counted
+// under the address typed like any other, and fails with exactly the error
+// of a wrong password; the device cookie is looked up whatever the address.
 func (s *Service) Login(ctx context.Context, email, password string, previous secret.Secret, c Client) (Issued, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginIP, c.IP}, limitCheck{ratelimit.ClassLoginAccount, email}); err != nil {
-		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeDenied})
+	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginIP, c.IP}); err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure})
 		return Issued{}, err
 	}
+	dev := s.device(ctx, c)
 	u, err := s.o.Store.GetUserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		s.o.Hasher.VerifyDummy(password)
-		s.recordAccount(ctx, c, audit.Entry{Actor: audit.ActorAnonymous, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
-		return Issued{}, errBadCredentials
-	case err != nil:
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Issued{}, err
 	}
-	if u.PasswordHash == "" {
-		// An invited user who never set a password: same cost, same answer.
+	budget := limitCheck{ratelimit.ClassLoginAccount, email}
+	if found && dev.of(u.ID) {
+		budget = deviceBudget(dev)
+	}
+	held, err := s.reserve(ctx, budget)
+	if err != nil {
+		actor := audit.ActorAnonymous
+		if found {
+			actor = string(u.ID)
+		}
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: actor, Action: audit.ActionLoginFailure})
+		return Issued{}, err
+	}
+	if !found || u.PasswordHash == "" {
+		// No account, or an invited user who never set a password: same
+		// cost, same answer.
 		s.o.Hasher.VerifyDummy(password)
-		s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
+		actor := audit.ActorAnonymous
+		if found {
+			actor = string(u.ID)
+		}
+		s.recordAccount(ctx, c, audit.Entry{Actor: actor, Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
 		return Issued{}, errBadCredentials
 	}
 	ok, rehash, err := s.o.Hasher.Verify(password, u.PasswordHash)
@@ -100,6 +129,7 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 		s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure})
 		return Issued{}, errBadCredentials
 	}
+	s.refund(ctx, held)
 	if rehash {
 		if h, err := s.o.Hasher.Hash(password); err == nil {
 			_ = s.o.Store.SetPassword(ctx, u.ID, h, s.o.Now())
@@ -113,6 +143,8 @@ func (s *Service) Login(ctx context.Context, email, password string, previous se
 	action := audit.ActionLoginSuccess
 	if u.TOTPEnabled {
 		action = audit.ActionLoginMFAPending
+	} else {
+		is.Device = s.rememberDevice(ctx, u.ID, dev)
 	}
 	s.recordAccount(ctx, c, audit.Entry{Actor: string(u.ID), Action: action, Outcome: audit.OutcomeSuccess})
 	return is, nil
@@ -171,20 +203,46 @@ func (s *Service) Authenticate(ctx context.Context, token secret.Secret) (Curren
 }
 
 // CompleteMFA finishes a pending log-in with a TOTP code or a recovery
-// code, and replaces the pending session with a full one.
+// code, and replaces the pending session with a full one. Failed codes
+// spend the account's second-factor budget; a correct one spends nothing.
 func (s *Service) CompleteMFA(ctx context.Context, pending Current, code string, c Client) (Issued, error) {
 	if !pending.Session.MFAPending {
 		return Issued{}, ErrNoSession
 	}
-	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassLoginIP, c.IP}, limitCheck{ratelimit.ClassLoginAccount, pending.User.Email}); err != nil {
+	held, err := s.reserve(ctx, secondFactorBudget(pending.User.ID))
+	if err != nil {
+		s.recordDenial(ctx, c, err, audit.Entry{Actor: string(pending.User.ID), Action: audit.ActionLoginMFA})
 		return Issued{}, err
 	}
-	err := s.checkSecondFactor(ctx, pending.User.ID, code)
+	err = s.checkSecondFactor(ctx, pending.User.ID, code)
 	s.recordAccount(ctx, c, audit.Entry{Actor: string(pending.User.ID), Action: audit.ActionLoginMFA, Outcome: outcome(err)})
 	if err != nil {
 		return Issued{}, err
 	}
-	return s.rotate(ctx, pending, c)
+	s.refund(ctx, held)
+	is, err := s.rotate(ctx, pending, c)
+	if err != nil {
+		return Issued{}, err
+	}
+	is.Device = s.rememberDevice(ctx, pending.User.ID, s.device(ctx, c))
+	return is, nil
+}
+
+// secondFactorBudget is the account's budget of failed second-factor
+// codes, its own and apart from the password's: the log-in's second step
+// counts there, not against ClassLoginIP or ClassLoginAccount, and so does
+// every re-check of a code by a signed-in user (confirming enrolment,
+// replacing recovery codes, turning two-factor off), so that a session
+// gives no second way to guess codes.
+func secondFactorBudget(user palisade.UserID) limitCheck {
+	return limitCheck{ratelimit.ClassSecondFactor, string(user)}
+}
+
+// reauthBudget is the account's budget of failed password re-checks by a
+// signed-in user (changing the password, turning two-factor off). It is
+// apart from the log-in's, which anyone can spend.
+func reauthBudget(user palisade.UserID) limitCheck {
+	return limitCheck{ratelimit.ClassReauth, string(user)}
 }
 
 // checkSecondFactor accepts a current TOTP code (once: its step is

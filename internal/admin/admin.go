@@ -55,7 +55,13 @@ const (
 	// PreSessionCookie binds the CSRF token of forms shown before sign-in
 	// (log-in, sign-up, set-up, invitation, reset) to the browser.
 	PreSessionCookie = "__Host-palisade_pre"
-	csrfField        = "csrf"
+	// DeviceCookie marks a browser that has signed in before (a known
+	// device, see account.DeviceTTL). It outlives the session and log-out:
+	// it grants nothing by itself, it only lets this browser's correct
+	// password through while failures from elsewhere hold the account's
+	// log-in limit.
+	DeviceCookie = "__Host-palisade_device"
+	csrfField    = "csrf"
 )
 
 //go:embed templates/*.html
@@ -112,7 +118,7 @@ type Accounts interface {
 	PendingTOTP(ctx context.Context, cur account.Current) (account.Enrolment, bool, error)
 	BeginTOTP(ctx context.Context, cur account.Current) (account.Enrolment, error)
 	ConfirmTOTP(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, account.Issued, error)
-	DisableTOTP(ctx context.Context, cur account.Current, password string, c account.Client) error
+	DisableTOTP(ctx context.Context, cur account.Current, password, code string, c account.Client) error
 	RegenerateRecoveryCodes(ctx context.Context, cur account.Current, code string, c account.Client) ([]secret.Secret, error)
 
 	// A workspace, entered as a checked member: its members, invitations,
@@ -276,6 +282,11 @@ func (u *UI) guard(rt Route) http.Handler {
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
 		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)}}
+		if c, err := r.Cookie(DeviceCookie); err == nil {
+			if tok, err := auth.ParseToken(c.Value); err == nil {
+				q.client.Device = tok
+			}
+		}
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.token = tok
@@ -412,6 +423,10 @@ func (u *UI) preSessionCSRF(w http.ResponseWriter, r *http.Request) string {
 func (u *UI) setSession(w http.ResponseWriter, is account.Issued) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: is.Token.Reveal(), Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(account.DefaultAbsoluteTimeout.Seconds())})
+	if !is.Device.IsZero() {
+		http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: is.Device.Reveal(), Path: "/", Secure: true, HttpOnly: true,
+			SameSite: http.SameSiteLaxMode, MaxAge: int(account.DeviceTTL.Seconds())})
+	}
 }
 
 func clearSession(w http.ResponseWriter) {

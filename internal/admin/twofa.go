@@ -83,7 +83,7 @@ func (u *UI) confirmTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
 }
 
 func (u *UI) disableTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
-	if err := u.o.Account.DisableTOTP(r.Context(), *q.cur, r.PostFormValue("password"), q.client); err != nil {
+	if err := u.o.Account.DisableTOTP(r.Context(), *q.cur, r.PostFormValue("password"), r.PostFormValue("code"), q.client); err != nil {
 		return u.twoFAError(w, r, q, err)
 	}
 	return redirect(w, r, "/account/2fa")

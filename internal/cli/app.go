@@ -28,6 +28,7 @@ import (
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
@@ -58,6 +59,8 @@ func (a *app) close() {
 type services struct {
 	conversations *conversation.Service
 	bots          *bot.Service
+	// accounts is set for the roles that serve the UI or work jobs.
+	accounts *account.Service
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -141,10 +144,18 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
+	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
+		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Role.RunsJobs() {
+		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
+			Now: env.Now, Logger: logger}); err != nil {
+			return nil, err
+		}
+	} else if cfg.Role.ServesWeb() {
+		logger.Info("account e-mails are queued for a worker to send: run a process with --role=worker or --role=all on the same database")
 	}
 
 	mounts := map[string]http.Handler{}
@@ -156,7 +167,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		mounts["/gateway/"] = httpx.LimitBody(cfg.MaxBodyAPI)(h)
 	}
 	if cfg.Role.ServesWeb() {
-		if err := mountWeb(mounts, cfg, env, logger, s, proxies, lim, auditLog, svc); err != nil {
+		if err := mountWeb(mounts, cfg, s, proxies, lim, logger, svc); err != nil {
 			return nil, err
 		}
 	}
@@ -203,32 +214,43 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 }
 
 // mountWeb mounts the public API and the admin UI.
-func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logger *slog.Logger, s store.Store, proxies *httpx.TrustedProxies,
-	lim limits, rec audit.Recorder, svc services) error {
-	// Without SMTP settings mail goes to the server log (embedded mode);
-	// sign-up stays closed unless --allow-signup opens it.
-	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
-	if cfg.SMTPHost != "" {
-		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
-		logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
-	}
-	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
-		Limiter: lim.limiter, Limits: lim.table, Audit: rec,
-		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
-	if err != nil {
-		return err
-	}
+func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, proxies *httpx.TrustedProxies,
+	lim limits, logger *slog.Logger, svc services) error {
 	// API keys are authenticated by the account service, which bounds each
 	// by its creator's current role.
-	a := &api.API{Keys: accounts, Bots: svc.bots, Conversations: svc.conversations, Limiter: lim.limiter, Limits: lim.table}
+	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s),
+	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s),
 		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
 	mounts["/"] = httpx.LimitBody(cfg.MaxBodyUI)(ui.Handler())
 	return nil
+}
+
+// newAccounts builds the account service, for the UI and for the worker
+// that sends the account e-mails it queues: the web role queues them, a
+// worker (role worker or all) sends them, so the UI never waits on SMTP.
+// Without SMTP settings mail goes to the console (embedded mode); sign-up
+// stays closed unless --allow-signup opens it.
+func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec audit.Recorder, master seal.MasterKey,
+	users store.UserSealer) (*account.Service, error) {
+	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
+	if cfg.SMTPHost != "" {
+		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+		logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
+	}
+	// Known-device tokens are stored as HMACs under a key every process
+	// derives alike, so a device stays known across restarts and replicas.
+	deviceKey, err := master.Derive("known device tokens v1")
+	if err != nil {
+		return nil, err
+	}
+	return account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
+		Limiter: lim.limiter, Limits: lim.table, Audit: rec, DeviceKey: secret.New(string(deviceKey)),
+		Jobs: s.Jobs(), MailSealer: users,
+		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 }
 
 // newRunner builds the job runner on the store's own database: polling on

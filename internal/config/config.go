@@ -33,9 +33,10 @@ type Role string
 const (
 	// RoleAll runs everything in one process: the default.
 	RoleAll Role = "all"
-	// RoleWeb serves the UI, the API and webhooks.
+	// RoleWeb serves the UI, the API and webhooks; the account e-mails it
+	// queues are sent by a worker.
 	RoleWeb Role = "web"
-	// RoleWorker works the durable jobs.
+	// RoleWorker works the durable jobs, account e-mails among them.
 	RoleWorker Role = "worker"
 	// RoleGateway is the LLM gateway alone, the one process holding
 	// provider keys.

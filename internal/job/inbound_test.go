@@ -113,7 +113,7 @@ func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Cleanup(func() { s.Close() })
 	now := time.Now
 	conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Generator: gen, Now: now}
-	runner := newRunner(t, s, job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv})
+	runner := newRunner(t, s, job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv, Mail: noMail{}})
 	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Inbound", Now: now()})
 	if err != nil {
 		t.Fatal(err)

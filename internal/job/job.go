@@ -65,8 +65,10 @@ type Deps struct {
 	Sealer store.Sealer
 	// Conversations answers inbound messages.
 	Conversations Conversations
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// Mail sends the account e-mails the account service queues.
+	Mail   AccountMail
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // RunnerOptions tune how jobs are fetched and worked.
@@ -94,8 +96,8 @@ type Runner struct {
 // NewRunner builds the working client on driver, the store's own database,
 // with every worker and schedule of this package.
 func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions) (*Runner, error) {
-	if d.Store == nil || d.Conversations == nil {
-		return nil, errors.New("job: Store and Conversations are required")
+	if d.Store == nil || d.Conversations == nil || d.Mail == nil {
+		return nil, errors.New("job: Store, Conversations and Mail are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -106,6 +108,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
 	river.AddWorker(workers, &InboundWorker{Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
+	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {
 		n = 4

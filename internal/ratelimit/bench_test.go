@@ -19,6 +19,8 @@ func (noop) Allow(_ context.Context, p ratelimit.Policy, _ string) (ratelimit.De
 	return ratelimit.Decision{Allowed: true, Policy: p, Limit: p.Limit, Remaining: p.Limit - 1, Reset: p.Window}, nil
 }
 
+func (noop) Refund(context.Context, ratelimit.Policy, string) error { return nil }
+
 // BenchmarkDecisions is B5: limiter decisions per second on each backend,
 // from parallel callers over 1,024 keys with a 100/min policy (a mix of
 // admissions and refusals, like a busy server), each reported with its ratio

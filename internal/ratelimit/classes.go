@@ -23,7 +23,10 @@ const (
 	ClassMgmtRead      Class = "mgmt_read"      // per principal: management reads
 	ClassAPIMessage    Class = "api_message"    // per API key: messages sent to a bot through the API
 	ClassLoginIP       Class = "login_ip"       // per client IP (IPKey): log-in attempts
-	ClassLoginAccount  Class = "login_account"  // per account: log-in attempts
+	ClassLoginAccount  Class = "login_account"  // per account: failed log-ins from devices it does not know
+	ClassLoginDevice   Class = "login_device"   // per known device: failed log-ins from a device the account signed in from before
+	ClassSecondFactor  Class = "second_factor"  // per account: failed second-factor codes, at log-in and in re-checks
+	ClassReauth        Class = "reauth"         // per account: failed password re-checks of a signed-in user
 	ClassResetIP       Class = "reset_ip"       // per client IP (IPKey): password-reset requests
 	ClassResetAccount  Class = "reset_account"  // per account: password-reset requests
 	ClassWebhook       Class = "webhook"        // per bot and channel (Key(bot, channel)): inbound webhooks
@@ -48,6 +51,9 @@ func classDefs() []classDef {
 		{ClassAPIMessage, 60, "API key"},
 		{ClassLoginIP, 5, "client IP"},
 		{ClassLoginAccount, 5, "account"},
+		{ClassLoginDevice, 5, "known device"},
+		{ClassSecondFactor, 5, "account"},
+		{ClassReauth, 5, "account"},
 		{ClassResetIP, 5, "client IP"},
 		{ClassResetAccount, 5, "account"},
 		{ClassWebhook, 120, "bot and channel"},

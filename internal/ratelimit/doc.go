@@ -27,7 +27,10 @@
 // MaxKeys is reached (counted in Stats); and while Fallback is degraded each
 // process enforces the limits on its own, so N processes admit up to N×Limit
 // cluster-wide, and a window straddling the switch back to Redis may admit up
-// to Limit more per process.
+// to Limit more per process. Refund takes back the newest admission of a key,
+// which under concurrency may be another caller's newer one than the
+// refunder's own: the unit left counting is then the older one, which leaves
+// the window earlier by the time between the two admissions.
 //
 // It must never fail open silently: an invalid policy is an error, not an
 // allowance; an unreachable Redis is a logged, reported degradation; and no

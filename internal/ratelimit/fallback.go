@@ -102,6 +102,31 @@ func (f *Fallback) Allow(ctx context.Context, p Policy, key string) (Decision, e
 	return d, nil
 }
 
+// Refund implements Limiter: it refunds on the primary while that is
+// healthy, and on the backup while degraded or when the primary fails. A
+// request admitted by one and refunded on the other (the switch happened in
+// between) frees one more unit there than it used, once per switch.
+func (f *Fallback) Refund(ctx context.Context, p Policy, key string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	degraded := f.degraded
+	f.mu.Unlock()
+	if !degraded {
+		pctx, cancel := context.WithTimeout(ctx, f.timeout)
+		err := f.primary.Refund(pctx, p, key)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() == nil {
+			f.failed(err)
+		}
+	}
+	return f.backup.Refund(context.WithoutCancel(ctx), p, key)
+}
+
 // usePrimary reports whether this request should try the primary: always
 // when healthy, and while degraded only one request at a time, once per
 // RetryInterval.

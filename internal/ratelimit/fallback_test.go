@@ -21,8 +21,9 @@ import (
 
 // fakeLimiter is a hand-written fake; AllowFunc decides.
 type fakeLimiter struct {
-	calls     atomic.Int64
-	AllowFunc func(ctx context.Context, p ratelimit.Policy, key string) (ratelimit.Decision, error)
+	calls      atomic.Int64
+	AllowFunc  func(ctx context.Context, p ratelimit.Policy, key string) (ratelimit.Decision, error)
+	RefundFunc func(ctx context.Context, p ratelimit.Policy, key string) error
 }
 
 var _ ratelimit.Limiter = (*fakeLimiter)(nil)
@@ -30,6 +31,14 @@ var _ ratelimit.Limiter = (*fakeLimiter)(nil)
 func (f *fakeLimiter) Allow(ctx context.Context, p ratelimit.Policy, key string) (ratelimit.Decision, error) {
 	f.calls.Add(1)
 	return f.AllowFunc(ctx, p, key)
+}
+
+func (f *fakeLimiter) Refund(ctx context.Context, p ratelimit.Policy, key string) error {
+	f.calls.Add(1)
+	if f.RefundFunc == nil {
+		return nil
+	}
+	return f.RefundFunc(ctx, p, key)
 }
 
 // logRecorder is a slog.Handler keeping every record.
@@ -458,5 +467,45 @@ func TestFallbackSurvivesRedisKilledMidTest(t *testing.T) {
 	}
 	if n := logs.count(slog.LevelInfo); n != 1 {
 		t.Fatalf("%d recovery notices, want 1", n)
+	}
+}
+
+// A refund goes where decisions are taken: to the primary while it is
+// healthy, to the backup while degraded, and to the backup (starting an
+// outage) when the primary fails it.
+func TestFallbackRefundFollowsDecisions(t *testing.T) {
+	t.Parallel()
+	s := setupFallback(t)
+	var primaryRefunds atomic.Int64
+	s.primary.RefundFunc = func(context.Context, ratelimit.Policy, string) error {
+		if s.down.Load() {
+			return errDown
+		}
+		primaryRefunds.Add(1)
+		return nil
+	}
+	if err := s.fb.Refund(context.Background(), fbPolicy, "k"); err != nil || primaryRefunds.Load() != 1 {
+		t.Fatalf("healthy refund: %v, primary refunds %d", err, primaryRefunds.Load())
+	}
+	s.down.Store(true)
+	for range fbPolicy.Limit {
+		if _, err := s.fb.Allow(context.Background(), fbPolicy, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := s.fb.Allow(context.Background(), fbPolicy, "k"); d.Allowed {
+		t.Fatal("backup admitted past its limit")
+	}
+	if err := s.fb.Refund(context.Background(), fbPolicy, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.fb.Allow(context.Background(), fbPolicy, "k"); !d.Allowed {
+		t.Fatal("a refund while degraded did not reach the backup")
+	}
+	if primaryRefunds.Load() != 1 {
+		t.Fatal("the primary was asked to refund while degraded")
+	}
+	if err := s.fb.Refund(context.Background(), ratelimit.Policy{Name: "UPPER", Limit: 1, Window: time.Minute}, "k"); !errors.Is(err, ratelimit.ErrInvalidPolicy) {
+		t.Fatalf("invalid policy: %v", err)
 	}
 }

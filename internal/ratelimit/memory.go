@@ -140,6 +140,33 @@ func (m *Memory) Allow(_ context.Context, p Policy, key string) (Decision, error
 	return e.decide(p, now, window), nil
 }
 
+// Refund implements Limiter: it drops the newest admission of key under p
+// that is still inside the window.
+func (m *Memory) Refund(_ context.Context, p Policy, key string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	k := memKey{policy: p.Name, key: key}
+	s := m.shard(k)
+	now := m.clock().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[k]; e != nil {
+		e.refund(now, int64(p.Window))
+	}
+	return nil
+}
+
+// refund forgets the newest admission still inside the window at now.
+func (e *memEntry) refund(now, window int64) {
+	if n := len(e.ts); n > 0 && now < e.ts[n-1] {
+		now = e.ts[n-1]
+	}
+	if n := len(e.ts); n > 0 && e.ts[n-1] > now-window {
+		e.ts = e.ts[:n-1]
+	}
+}
+
 // decide applies the sliding log to one request at now.
 func (e *memEntry) decide(p Policy, now, window int64) Decision {
 	if n := len(e.ts); n > 0 && now < e.ts[n-1] {

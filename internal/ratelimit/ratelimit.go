@@ -89,8 +89,18 @@ type Decision struct {
 // different policy names never share a count. An error means no decision was
 // taken (the policy is invalid or the backend failed); callers must then
 // refuse, or use Fallback, which turns backend failures into decisions.
+//
+// Refund takes back one admitted request of key under p: the most recent
+// one still inside the window, or nothing when none is. It lets a caller
+// reserve a unit of budget before an outcome is known and give it back when
+// the outcome should not count (a correct password does not spend the
+// budget of failed log-ins), so that concurrent requests can never all pass
+// a check that only counts afterwards. A caller refunds at most once per
+// admitted request; an error leaves the request counted, which only refuses
+// more.
 type Limiter interface {
 	Allow(ctx context.Context, p Policy, key string) (Decision, error)
+	Refund(ctx context.Context, p Policy, key string) error
 }
 
 // Key joins parts into one unambiguous key: each part is length-prefixed, so

@@ -56,6 +56,36 @@ local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 return {0, count, tonumber(oldest[2]) + window - now, tonumber(newest[2]) + window - now}
 `
 
+// refundNewest is Refund, run atomically by Redis: it drops the newest
+// admission of the key still inside the window.
+//
+//	KEYS[1]  the key
+//	ARGV[1]  now in microseconds, or "-1" to use the Redis server's clock
+//	ARGV[2]  window in microseconds
+//
+// It returns 1 when an admission was dropped, else 0.
+const refundNewest = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if not last[1] then
+  return 0
+end
+if tonumber(last[2]) > now then
+  now = tonumber(last[2])
+end
+if tonumber(last[2]) <= now - window then
+  return 0
+end
+redis.call('ZREM', key, last[1])
+return 1
+`
+
 // RedisOptions configure NewRedis.
 type RedisOptions struct {
 	// Prefix starts every key this limiter writes (default "palisade:ratelimit:").
@@ -84,6 +114,7 @@ const MinHashKeyLen = 32
 type Redis struct {
 	client   redis.Scripter
 	script   *redis.Script
+	refund   *redis.Script
 	prefix   string
 	clock    func() time.Time
 	hashKey  []byte
@@ -112,6 +143,7 @@ func NewRedis(client redis.Scripter, opts RedisOptions) (*Redis, error) {
 	r := &Redis{
 		client:   client,
 		script:   redis.NewScript(slidingLog),
+		refund:   redis.NewScript(refundNewest),
 		prefix:   opts.Prefix,
 		clock:    opts.Clock,
 		instance: hex.EncodeToString(id[:]),
@@ -162,4 +194,19 @@ func (r *Redis) Allow(ctx context.Context, p Policy, key string) (Decision, erro
 		Reset:      time.Duration(res[3]) * time.Microsecond,
 	}
 	return d, nil
+}
+
+// Refund implements Limiter with one round trip to Redis.
+func (r *Redis) Refund(ctx context.Context, p Policy, key string) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	now := "-1"
+	if r.clock != nil {
+		now = strconv.FormatInt(r.clock().UnixMicro(), 10)
+	}
+	if err := r.refund.Run(ctx, r.client, []string{r.redisKey(p.Name, key)}, now, p.Window.Microseconds()).Err(); err != nil {
+		return fmt.Errorf("ratelimit: redis refund for policy %s: %w", p.Name, err)
+	}
+	return nil
 }

@@ -49,6 +49,16 @@ type Accounts interface {
 	// (which may be empty) and reports how many went.
 	RevokeUserSessions(ctx context.Context, user palisade.UserID, except palisade.SessionID, now time.Time) (int64, error)
 
+	// CreateDevice remembers a browser the user signed in from, by the
+	// keyed hash of its device token.
+	CreateDevice(ctx context.Context, p CreateDeviceParams) error
+	// GetDevice finds the device of hash, or ErrNotFound when there is
+	// none or it has expired at now.
+	GetDevice(ctx context.Context, hash []byte, now time.Time) (Device, error)
+	// DeleteDevice forgets the device of hash when it is the user's;
+	// otherwise ErrNotFound.
+	DeleteDevice(ctx context.Context, user palisade.UserID, hash []byte) error
+
 	GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error)
 	// UpdateMemberRole changes a member's role from `from`, the role the
 	// caller read and decided on, to `to`. The check and the change are
@@ -103,4 +113,18 @@ type CreateSessionParams struct {
 	UserAgent  string
 	Now        time.Time
 	ExpiresAt  time.Time
+}
+
+// Device is a browser a user has signed in from (a known device).
+type Device struct {
+	UserID    palisade.UserID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+type CreateDeviceParams struct {
+	UserID    palisade.UserID
+	Hash      []byte // a keyed hash of the device token, never the token
+	Now       time.Time
+	ExpiresAt time.Time
 }

@@ -254,9 +254,9 @@ type DeliveryParams struct {
 
 // Maintenance covers operator-wide housekeeping.
 type Maintenance interface {
-	// PruneExpired deletes expired one-time tokens, invitations, gateway
-	// nonces and usage reservations, and dedupe records older than
-	// dedupeTTL, and reports how many rows went.
+	// PruneExpired deletes expired one-time tokens, known devices,
+	// invitations, gateway nonces and usage reservations, and dedupe
+	// records older than dedupeTTL, and reports how many rows went.
 	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
 }
 

@@ -80,6 +80,9 @@ func Run(t *testing.T, newLimiter NewLimiterFunc) {
 		{"LoweredLimit", testLoweredLimit},
 		{"ClockSteppingBackNeverAdmitsMore", testClockBack},
 		{"InvalidPolicyIsAnError", testInvalidPolicy},
+		{"RefundTakesBackTheNewestAdmission", testRefund},
+		{"RefundNeverReachesPastTheWindow", testRefundWindow},
+		{"ConcurrentRefundsNeverExceedLimit", testConcurrentRefunds},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -355,6 +358,101 @@ func testClockBack(t *testing.T, l ratelimit.Limiter, clk *Clock) {
 	expect(t, "before the first left", allow(t, l, p, "k"), refused(p, time.Millisecond, 30*time.Second+time.Millisecond))
 	clk.Advance(time.Millisecond)
 	expect(t, "exactly when the first left", allow(t, l, p, "k"), admitted(p, 0))
+}
+
+func refund(t *testing.T, l ratelimit.Limiter, p ratelimit.Policy, key string) {
+	t.Helper()
+	if err := l.Refund(context.Background(), p, key); err != nil {
+		t.Fatalf("Refund(%v, %q): %v", p, key, err)
+	}
+}
+
+// A refunded admission stops counting at once, the newest first; a refund
+// of a key with nothing counted, or of another key or policy, changes
+// nothing.
+func testRefund(t *testing.T, l ratelimit.Limiter, clk *Clock) {
+	p := ratelimit.Policy{Name: "refund", Limit: 3, Window: time.Minute}
+	other := ratelimit.Policy{Name: "refund-other", Limit: 3, Window: time.Minute}
+	refund(t, l, p, "k") // nothing counted yet: a no-op
+	allow(t, l, p, "k")
+	clk.Advance(10 * time.Second)
+	allow(t, l, p, "k")
+	clk.Advance(10 * time.Second)
+	allow(t, l, p, "k")
+	expect(t, "full", allow(t, l, p, "k"), refused(p, 40*time.Second, time.Minute))
+	refund(t, l, p, "other-key")
+	refund(t, l, other, "k")
+	expect(t, "refunds of another key or policy", allow(t, l, p, "k"), refused(p, 40*time.Second, time.Minute))
+	refund(t, l, p, "k") // the admission of 20s goes
+	// Left: 0s and 10s; the newest counted is now the one of 10s.
+	expect(t, "after a refund", allow(t, l, p, "k"), admitted(p, 0))
+	refund(t, l, p, "k")
+	refund(t, l, p, "k")
+	refund(t, l, p, "k")
+	refund(t, l, p, "k") // more refunds than admissions: never below empty
+	for i := range p.Limit {
+		expect(t, fmt.Sprintf("request %d after emptying", i+1), allow(t, l, p, "k"), admitted(p, p.Limit-i-1))
+	}
+	expect(t, "full again", allow(t, l, p, "k"), refused(p, time.Minute, time.Minute))
+}
+
+// A refund reaches only admissions still inside the window: once the last
+// one has left, a late refund cannot take back a newer request's count.
+func testRefundWindow(t *testing.T, l ratelimit.Limiter, clk *Clock) {
+	p := ratelimit.Policy{Name: "refund-window", Limit: 2, Window: time.Minute}
+	allow(t, l, p, "k")
+	clk.Advance(time.Minute)
+	refund(t, l, p, "k") // the admission of 0s has left: nothing to refund
+	allow(t, l, p, "k")
+	allow(t, l, p, "k")
+	expect(t, "both new admissions still count", allow(t, l, p, "k"), refused(p, time.Minute, time.Minute))
+	if err := l.Refund(context.Background(), ratelimit.Policy{Name: "UPPER", Limit: 1, Window: time.Minute}, "k"); !errors.Is(err, ratelimit.ErrInvalidPolicy) {
+		t.Fatalf("Refund under an invalid policy: %v, want ErrInvalidPolicy", err)
+	}
+}
+
+// Callers that each take a unit and give it back only on success, in
+// parallel, never hold more than Limit units at once: the refund cannot be
+// raced into admitting more than Limit failures.
+func testConcurrentRefunds(t *testing.T, l ratelimit.Limiter, _ *Clock) {
+	p := ratelimit.Policy{Name: "refund-concurrent", Limit: 10, Window: time.Minute}
+	const workers, each = 8, 25
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				d, err := l.Allow(context.Background(), p, "k")
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !d.Allowed {
+					continue
+				}
+				if (w+i)%2 == 0 { // a success: give the unit back
+					if err := l.Refund(context.Background(), p, "k"); err != nil {
+						errs <- err
+						return
+					}
+					continue
+				}
+				failures.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := failures.Load(); n > int64(p.Limit) {
+		t.Fatalf("%d failures kept their unit, limit %d", n, p.Limit)
+	}
+	if d := allow(t, l, p, "k"); d.Allowed != (failures.Load() < int64(p.Limit)) {
+		t.Fatalf("after %d kept failures: %+v", failures.Load(), d)
+	}
 }
 
 func testInvalidPolicy(t *testing.T, l ratelimit.Limiter, _ *Clock) {

@@ -249,6 +249,40 @@ func (s *Store) RevokeUserSessions(ctx context.Context, user palisade.UserID, ex
 	return n, s.mapErr(err, "revoking sessions")
 }
 
+// ---- known devices ----
+
+func (s *Store) CreateDevice(ctx context.Context, p store.CreateDeviceParams) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO known_devices (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			p.Hash, string(p.UserID), dbTime(p.Now), dbTime(p.ExpiresAt))
+		return err
+	})
+	return s.mapErr(err, "creating known device")
+}
+
+func (s *Store) GetDevice(ctx context.Context, hash []byte, now time.Time) (store.Device, error) {
+	var d store.Device
+	err := s.platform(ctx, func(tx Tx) error {
+		var uid string
+		err := tx.QueryRow(ctx, `SELECT user_id, created_at, expires_at FROM known_devices WHERE token_hash = $1 AND expires_at > $2`,
+			hash, dbTime(now)).Scan(&uid, timeScan{&d.CreatedAt}, timeScan{&d.ExpiresAt})
+		d.UserID = palisade.UserID(uid)
+		return err
+	})
+	return d, s.mapErr(err, "reading known device")
+}
+
+func (s *Store) DeleteDevice(ctx context.Context, user palisade.UserID, hash []byte) error {
+	err := s.platform(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM known_devices WHERE token_hash = $1 AND user_id = $2`, hash, string(user))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting known device")
+}
+
 // ---- members ----
 
 func (s *Store) GetMember(ctx context.Context, scope palisade.Scope, id palisade.MembershipID) (palisade.Membership, error) {

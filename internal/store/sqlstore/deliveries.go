@@ -34,6 +34,11 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 	err := s.platform(ctx, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < $1`, dbTime(now))
 		total += n
+		if err != nil {
+			return err
+		}
+		n, err = tx.Exec(ctx, `DELETE FROM known_devices WHERE expires_at <= $1`, dbTime(now))
+		total += n
 		return err
 	})
 	if err != nil {

@@ -168,6 +168,40 @@ func testAccounts(t *testing.T, open Opener) {
 			t.Fatal("another user's session was revoked")
 		}
 	})
+	t.Run("KnownDevices", func(t *testing.T) {
+		u := mustUser(t, s, "device@example.com")
+		other := mustUser(t, s, "other-device@example.com")
+		h := []byte("device-hash-0123456789abcdef0123")
+		if err := s.CreateDevice(ctx(t), store.CreateDeviceParams{UserID: u.ID, Hash: h, Now: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, s.CreateDevice(ctx(t), store.CreateDeviceParams{UserID: other.ID, Hash: h, Now: t0, ExpiresAt: t0.Add(time.Hour)}),
+			store.ErrConflict, "duplicate device hash")
+		d, err := s.GetDevice(ctx(t), h, t0.Add(time.Minute))
+		if err != nil || d.UserID != u.ID || !d.CreatedAt.Equal(t0) || !d.ExpiresAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("GetDevice = %+v, %v", d, err)
+		}
+		_, err = s.GetDevice(ctx(t), h, t0.Add(time.Hour))
+		wantErr(t, err, store.ErrNotFound, "device at its expiry")
+		_, err = s.GetDevice(ctx(t), []byte("unknown"), t0)
+		wantErr(t, err, store.ErrNotFound, "unknown device")
+		wantErr(t, s.DeleteDevice(ctx(t), other.ID, h), store.ErrNotFound, "deleting another user's device")
+		if _, err := s.GetDevice(ctx(t), h, t0); err != nil {
+			t.Fatalf("another user's delete removed the device: %v", err)
+		}
+		if err := s.DeleteDevice(ctx(t), u.ID, h); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.GetDevice(ctx(t), h, t0)
+		wantErr(t, err, store.ErrNotFound, "deleted device")
+		// The hash is stored as given: the store never sees a token.
+		var n int
+		if err := rawDriver(t, s).InTx(ctx(t), sqlstore.TxScope{}, func(tx sqlstore.Tx) error {
+			return tx.QueryRow(ctx(t), `SELECT count(*) FROM known_devices WHERE user_id = $1`, string(u.ID)).Scan(&n)
+		}); err != nil || n != 0 {
+			t.Fatalf("rows left after delete: %d, %v", n, err)
+		}
+	})
 	t.Run("Members", func(t *testing.T) {
 		a, b := mustWS(t, s, "MA"), mustWS(t, s, "MB")
 		u := mustUser(t, s, "mem@example.com")

@@ -412,9 +412,15 @@ func testPrune(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	u := mustUser(t, s, "prune-device@example.com")
+	for i, exp := range []time.Time{t0, t0.Add(time.Hour)} {
+		if err := s.CreateDevice(ctx(t), store.CreateDeviceParams{UserID: u.ID, Hash: []byte{byte(i), 9, 9, 9}, Now: t0.Add(-time.Hour), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n, err := s.PruneExpired(ctx(t), t0, 48*time.Hour)
-	if err != nil || n != 4 {
-		t.Fatalf("PruneExpired = %d, %v; want 4", n, err)
+	if err != nil || n != 5 {
+		t.Fatalf("PruneExpired = %d, %v; want 5", n, err)
 	}
 	if fresh, _ := s.ClaimGatewayNonce(ctx(t), "b", t0, t0.Add(time.Minute)); fresh {
 		t.Fatal("an unexpired gateway nonce was pruned")
@@ -423,6 +429,9 @@ func testPrune(t *testing.T, open Opener) {
 	if r, _ := s.ReserveUsage(ctx(t), a, store.ReserveUsageParams{BotID: bot.ID, Day: t0, Budget: 100, Tokens: 100, Min: 1,
 		Now: t0, ExpiresAt: t0.Add(time.Minute)}); r.Tokens != 90 {
 		t.Fatalf("after pruning, reservation = %+v; want 90", r)
+	}
+	if _, err := s.GetDevice(ctx(t), []byte{1, 9, 9, 9}, t0); err != nil {
+		t.Fatalf("unexpired device pruned: %v", err)
 	}
 	if _, err := s.ConsumeOneTimeToken(ctx(t), palisade.TokenVerifyEmail, []byte{1, 1, 2, 3}, t0); err != nil {
 		t.Fatalf("unexpired token pruned: %v", err)
