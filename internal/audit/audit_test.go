@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/redact"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
@@ -23,39 +25,78 @@ import (
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
 
 // fakeChain is a hand-written in-memory store of one chain per workspace,
-// whose rows tests tamper with directly.
+// whose rows tests tamper with directly. Like the real store it sets each
+// entry's time from its own clock, never before the previous entry's.
 type fakeChain struct {
 	rows    map[palisade.WorkspaceID][]store.AuditEntry
+	gone    map[palisade.WorkspaceID]bool
+	clock   time.Time
 	readErr error
 }
 
 var (
-	_ audit.Appender = (*fakeChain)(nil)
-	_ audit.WalkAll  = (*fakeChain)(nil)
+	_ audit.Appender         = (*fakeChain)(nil)
+	_ audit.WalkAll          = (*fakeChain)(nil)
+	_ audit.WorkspaceDeleter = (*fakeChain)(nil)
 )
 
-func newFake() *fakeChain { return &fakeChain{rows: map[palisade.WorkspaceID][]store.AuditEntry{}} }
+func newFake() *fakeChain {
+	return &fakeChain{rows: map[palisade.WorkspaceID][]store.AuditEntry{}, gone: map[palisade.WorkspaceID]bool{}, clock: t0}
+}
+
+func (f *fakeChain) head(ws palisade.WorkspaceID) store.AuditHead {
+	rows := f.rows[ws]
+	if len(rows) == 0 {
+		return store.AuditHead{}
+	}
+	last := rows[len(rows)-1]
+	return store.AuditHead{Seq: last.Seq, Hash: last.Hash, CreatedAt: last.CreatedAt}
+}
 
 func (f *fakeChain) appendTo(ws palisade.WorkspaceID, e store.AuditEntry, seal store.AuditSeal) store.AuditEntry {
-	rows := f.rows[ws]
+	h := f.head(ws)
 	e.WorkspaceID = ws
-	e.Seq = int64(len(rows) + 1)
+	e.Seq = h.Seq + 1
 	e.PrevHash = audit.Genesis()
-	if len(rows) > 0 {
-		e.PrevHash = rows[len(rows)-1].Hash
+	if h.Seq > 0 {
+		e.PrevHash = h.Hash
 	}
-	e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
+	f.clock = f.clock.Add(time.Minute)
+	e.CreatedAt = f.clock.UTC().Truncate(time.Microsecond)
+	if h.Seq > 0 && !e.CreatedAt.After(h.CreatedAt) {
+		e.CreatedAt = h.CreatedAt.Add(time.Microsecond)
+	}
 	e.Hash = seal(e)
-	f.rows[ws] = append(rows, e)
+	f.rows[ws] = append(f.rows[ws], e)
 	return e
 }
 
 func (f *fakeChain) AppendAudit(_ context.Context, scope palisade.Scope, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
+	if f.gone[scope.Workspace()] {
+		return store.AuditEntry{}, store.ErrNotFound
+	}
 	return f.appendTo(scope.Workspace(), e, seal), nil
 }
 
 func (f *fakeChain) AppendPlatformAudit(_ context.Context, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
 	return f.appendTo("", e, seal), nil
+}
+
+func (f *fakeChain) DeleteWorkspace(_ context.Context, scope palisade.Scope, p store.DeleteWorkspaceParams) (store.AuditEntry, error) {
+	ws := scope.Workspace()
+	if f.gone[ws] {
+		return store.AuditEntry{}, store.ErrNotFound
+	}
+	rec := f.appendTo("", p.Record(f.head(ws)), p.Seal)
+	delete(f.rows, ws)
+	f.gone[ws] = true
+	return rec, nil
+}
+
+// vanish removes a workspace and its chain behind the application's back.
+func (f *fakeChain) vanish(ws palisade.WorkspaceID) {
+	delete(f.rows, ws)
+	f.gone[ws] = true
 }
 
 func (f *fakeChain) read(ws palisade.WorkspaceID, after int64, limit int) ([]store.AuditEntry, error) {
@@ -82,24 +123,49 @@ func (f *fakeChain) ReadPlatformAuditChain(_ context.Context, after int64, limit
 func (f *fakeChain) ListWorkspaceIDs(context.Context) ([]palisade.WorkspaceID, error) {
 	var ids []palisade.WorkspaceID
 	for ws := range f.rows {
-		if ws != "" {
+		if ws != "" && !f.gone[ws] {
 			ids = append(ids, ws)
 		}
 	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids, nil
 }
 
 func entry(i int) audit.Entry {
 	return audit.Entry{Actor: "usr_" + strings.Repeat("a", 26), Action: audit.ActionLoginSuccess, Target: fmt.Sprint("target-", i),
 		Outcome: audit.OutcomeSuccess, ClientIP: netip.MustParseAddr("203.0.113.7"), RequestID: "req-" + fmt.Sprint(i),
-		Detail: map[string]string{"method": "password"}, Time: t0.Add(time.Duration(i) * time.Minute)}
+		Detail: map[string]string{"method": "password"}}
+}
+
+// testKeys are the audit keys of a fixed master key; otherKeys those of
+// another.
+func testKeys(t testing.TB) *audit.Keys { return keysOf(t, 1) }
+
+func otherKeys(t testing.TB) *audit.Keys { return keysOf(t, 2) }
+
+func keysOf(t testing.TB, b byte) *audit.Keys {
+	t.Helper()
+	mk, err := seal.NewMasterKey(bytes.Repeat([]byte{b}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := audit.NewKeys(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// opts verifies with the test keys and, when given, a checkpoint file.
+func opts(t testing.TB, cps *audit.CheckpointSet) audit.VerifyOptions {
+	return audit.VerifyOptions{Keys: testKeys(t), Checkpoints: cps}
 }
 
 // chainOf records n entries in a fresh fake workspace chain.
 func chainOf(t *testing.T, n int) (*fakeChain, palisade.WorkspaceID) {
 	t.Helper()
 	f := newFake()
-	l := audit.New(f, audit.Options{})
+	l := audit.New(f, audit.Options{Keys: testKeys(t)})
 	ws := palisade.NewWorkspaceID()
 	for i := range n {
 		if err := l.Record(t.Context(), palisade.ScopeFor(ws), entry(i)); err != nil {
@@ -133,25 +199,44 @@ func TestCanonicalIsUnambiguous(t *testing.T) {
 		"outcome into ip":    func(e *store.AuditEntry) { e.Outcome, e.IP = "succes", "s192.0.2.1" },
 		"workspace into seq": func(e *store.AuditEntry) { e.WorkspaceID = "" },
 	}
-	want := audit.Hash(base)
-	if len(want) != audit.HashLen {
-		t.Fatalf("hash length %d", len(want))
-	}
-	for name, mutate := range mutations {
-		e := base
-		mutate(&e)
-		if bytes.Equal(audit.Hash(e), want) {
-			t.Errorf("%s: hash unchanged", name)
+	mutations["hash version"] = func(e *store.AuditEntry) { e.HashVersion = audit.HashKeyed + audit.HashLegacy - e.HashVersion }
+	keys := testKeys(t)
+	for _, version := range []int{audit.HashKeyed, audit.HashLegacy} {
+		base := base
+		base.HashVersion = version
+		hash := audit.LegacyHash
+		if version == audit.HashKeyed {
+			hash = keys.Hash
+		}
+		want := hash(base)
+		if len(want) != audit.HashLen {
+			t.Fatalf("hash length %d", len(want))
+		}
+		for name, mutate := range mutations {
+			e := base
+			mutate(&e)
+			if bytes.Equal(hash(e), want) {
+				t.Errorf("version %d, %s: hash unchanged", version, name)
+			}
+			if bytes.Equal(audit.LegacyHash(e), want) && version == audit.HashKeyed {
+				t.Errorf("version %d, %s: a plain SHA-256 matches the keyed hash", version, name)
+			}
+		}
+		if !bytes.Equal(hash(base), want) {
+			t.Fatal("hash is not deterministic")
 		}
 	}
-	if !bytes.Equal(audit.Hash(base), want) {
-		t.Fatal("hash is not deterministic")
+	// The keyed hash is not the plain one, and depends on the key.
+	base.HashVersion = audit.HashKeyed
+	if bytes.Equal(keys.Hash(base), audit.LegacyHash(base)) || bytes.Equal(keys.Hash(base), otherKeys(t).Hash(base)) {
+		t.Fatal("the keyed hash does not depend on the key")
 	}
 }
 
 func TestVerifyFindsTheFirstBadEntry(t *testing.T) {
 	t.Parallel()
 	const n = 6
+	keys := testKeys(t)
 	tests := []struct {
 		name    string
 		tamper  func(rows []store.AuditEntry) []store.AuditEntry
@@ -193,18 +278,25 @@ func TestVerifyFindsTheFirstBadEntry(t *testing.T) {
 				}
 				return r
 			}},
-		{name: "replaced with recomputed hash", kind: audit.KindDeleted, seq: 4, wantsID: true,
+		{name: "replaced with recomputed hash", kind: audit.KindRewritten, seq: 3, wantsID: true,
 			tamper: func(r []store.AuditEntry) []store.AuditEntry {
-				// Someone who knows the algorithm rewrites seq 3 and
-				// reseals it; the link from seq 4 still gives it away.
+				// Someone who knows the algorithm but not the key
+				// rewrites seq 3 and reseals it: found at seq 3 itself.
 				r[2].Action = "logout"
-				r[2].Hash = audit.Hash(r[2])
+				r[2].Hash = audit.LegacyHash(r[2])
+				return r
+			}},
+		{name: "replaced with a keyed hash", kind: audit.KindDeleted, seq: 4, wantsID: true,
+			tamper: func(r []store.AuditEntry) []store.AuditEntry {
+				// Even with the key, the link from seq 4 gives it away.
+				r[2].Action = "logout"
+				r[2].Hash = keys.Hash(r[2])
 				return r
 			}},
 		{name: "first not from genesis", kind: audit.KindDeleted, seq: 1, wantsID: true,
 			tamper: func(r []store.AuditEntry) []store.AuditEntry {
 				r[0].PrevHash = bytes.Repeat([]byte{9}, 32)
-				r[0].Hash = audit.Hash(r[0])
+				r[0].Hash = keys.Hash(r[0])
 				return r
 			}},
 	}
@@ -213,7 +305,7 @@ func TestVerifyFindsTheFirstBadEntry(t *testing.T) {
 			t.Parallel()
 			f, ws := chainOf(t, n)
 			f.rows[ws] = tt.tamper(f.rows[ws])
-			res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws))
+			res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws), opts(t, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,12 +339,12 @@ func TestVerifyFindsTheFirstBadEntry(t *testing.T) {
 func TestVerifyLongChainAcrossPages(t *testing.T) {
 	t.Parallel()
 	f, ws := chainOf(t, 1203)
-	res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws))
+	res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws), opts(t, nil))
 	if err != nil || !res.OK() || res.Entries != 1203 {
 		t.Fatalf("long chain: %+v, %v", res, err)
 	}
 	f.rows[ws][1000].Target = "changed"
-	res, err = audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws))
+	res, err = audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws), opts(t, nil))
 	if err != nil || res.OK() || res.Problem.Seq != 1001 || res.Problem.Kind != audit.KindEdited {
 		t.Fatalf("edit on a later page: %+v, %v", res.Problem, err)
 	}
@@ -262,11 +354,11 @@ func TestVerifyUnreadableChainIsNotVerified(t *testing.T) {
 	t.Parallel()
 	f, ws := chainOf(t, 2)
 	f.readErr = errors.New("disk on fire")
-	res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws))
+	res, err := audit.VerifyChain(t.Context(), f, audit.WorkspaceChain(ws), opts(t, nil))
 	if err == nil {
 		t.Fatalf("read failure reported as %+v", res)
 	}
-	if _, err := audit.VerifyAll(t.Context(), f, nil); err == nil {
+	if _, err := audit.VerifyAll(t.Context(), f, opts(t, nil), nil); err == nil {
 		t.Fatal("VerifyAll hid a read failure")
 	}
 }
@@ -274,7 +366,7 @@ func TestVerifyUnreadableChainIsNotVerified(t *testing.T) {
 func TestVerifyAllReportsEveryChain(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	l := audit.New(f, audit.Options{})
+	l := audit.New(f, audit.Options{Keys: testKeys(t)})
 	good, bad := palisade.NewWorkspaceID(), palisade.NewWorkspaceID()
 	for i := range 3 {
 		for _, ws := range []palisade.WorkspaceID{good, bad} {
@@ -289,7 +381,7 @@ func TestVerifyAllReportsEveryChain(t *testing.T) {
 	}
 	f.rows[bad][1].Actor = "someone else"
 	var seen []audit.Chain
-	results, err := audit.VerifyAll(t.Context(), f, func(r audit.Result) { seen = append(seen, r.Chain) })
+	results, err := audit.VerifyAll(t.Context(), f, opts(t, nil), func(r audit.Result) { seen = append(seen, r.Chain) })
 	if err != nil || len(results) != 3 || len(seen) != 3 || !seen[0].IsPlatform() {
 		t.Fatalf("VerifyAll = %+v, %v (progress %v)", results, err, seen)
 	}
@@ -356,7 +448,7 @@ func TestSecretsNeverEnterTheLog(t *testing.T) {
 	apiKey, _, _ := auth.NewAPIKey()
 	registered := "registered-bot-token-value-42"
 	red := redact.New(redact.Options{Secrets: []string{registered}})
-	l := audit.New(s, audit.Options{Redactor: red, Now: func() time.Time { return t0 }})
+	l := audit.New(s, audit.Options{Redactor: red})
 	secrets := []string{apiKey.Reveal(), "sk-proj-" + strings.Repeat("Ab3", 20), "hunter2-but-longer", registered}
 	entries := []audit.Entry{
 		{Actor: "cli", Action: audit.ActionAPIKeyCreated, Outcome: audit.OutcomeSuccess,
@@ -404,7 +496,7 @@ func TestSecretsNeverEnterTheLog(t *testing.T) {
 func TestRecordCleansOutsideInput(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	l := audit.New(f, audit.Options{Now: func() time.Time { return t0 }})
+	l := audit.New(f, audit.Options{})
 	ws := palisade.NewWorkspaceID()
 	err := l.Record(t.Context(), palisade.ScopeFor(ws), audit.Entry{
 		Actor: "", Action: audit.ActionLoginFailure, Outcome: audit.OutcomeFailure,
@@ -418,7 +510,7 @@ func TestRecordCleansOutsideInput(t *testing.T) {
 	e := f.rows[ws][0]
 	if e.Actor != audit.ActorAnonymous || strings.ContainsAny(e.Target, "\n\u202e") || len(e.Target) > audit.MaxTargetLen ||
 		!strings.HasPrefix(e.Target, "evil@example.com") || e.RequestID != "" || e.IP != "198.51.100.4" ||
-		!e.CreatedAt.Equal(t0.Truncate(time.Microsecond)) || !palisade.ValidID(palisade.PrefixAudit, string(e.ID)) {
+		!e.CreatedAt.Equal(f.clock.Truncate(time.Microsecond)) || !palisade.ValidID(palisade.PrefixAudit, string(e.ID)) || e.HashVersion != audit.HashKeyed {
 		t.Fatalf("stored %+v", e)
 	}
 }
@@ -432,7 +524,7 @@ func TestRecordOnSQLiteVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := audit.New(s, audit.Options{})
+	l := audit.New(s, audit.Options{Keys: testKeys(t)})
 	for i := range 5 {
 		if err := l.Record(t.Context(), palisade.ScopeFor(ws.ID), entry(i)); err != nil {
 			t.Fatal(err)
@@ -441,7 +533,7 @@ func TestRecordOnSQLiteVerifies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	results, err := audit.VerifyAll(t.Context(), s, nil)
+	results, err := audit.VerifyAll(t.Context(), s, opts(t, nil), nil)
 	if err != nil || len(results) != 2 {
 		t.Fatalf("VerifyAll = %+v, %v", results, err)
 	}
@@ -453,7 +545,7 @@ func TestRecordOnSQLiteVerifies(t *testing.T) {
 	if _, err := s.DB().ExecContext(t.Context(), `UPDATE audit_log SET outcome = 'failure' WHERE seq = 4`); err != nil {
 		t.Fatal(err)
 	}
-	res, err := audit.VerifyChain(t.Context(), s, audit.WorkspaceChain(ws.ID))
+	res, err := audit.VerifyChain(t.Context(), s, audit.WorkspaceChain(ws.ID), opts(t, nil))
 	if err != nil || res.OK() || res.Problem.Seq != 4 || res.Problem.Kind != audit.KindEdited {
 		t.Fatalf("after edit: %+v, %v", res.Problem, err)
 	}

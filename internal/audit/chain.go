@@ -7,25 +7,49 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// HashLen is the length of every hash in a chain (SHA-256).
+// HashLen is the length of every hash in a chain (SHA-256 and HMAC-SHA256
+// alike).
 const HashLen = sha256.Size
 
-// canonicalTag starts every encoding, so the format can change later
-// without an old and a new entry ever encoding alike.
-const canonicalTag = "palisade.audit.v1"
+// Hash versions, stored with every entry (store.AuditEntry.HashVersion).
+// A chain may start with legacy entries, written before the chain was
+// keyed; once it holds a keyed entry every later entry must be keyed too,
+// or database write access could append or rewrite entries in the old,
+// unkeyed form.
+const (
+	// HashLegacy is SHA-256(prev_hash || canonical v1): anyone who knows
+	// the algorithm can compute it, so it proves order, not authorship.
+	HashLegacy = 1
+	// HashKeyed is HMAC-SHA256 under the master-derived chain key of
+	// prev_hash || canonical v2 (Keys.Hash).
+	HashKeyed = 2
+)
+
+// canonicalTags start every encoding, one per hash version, so that an
+// entry encodes differently under each and relabelling an entry's version
+// changes what its hash must be.
+const (
+	canonicalTagV1 = "palisade.audit.v1"
+	canonicalTagV2 = "palisade.audit.v2"
+)
 
 // Canonical returns the unambiguous encoding of an entry that its hash
-// covers: the tag, then each text field as a 4-byte big-endian length and
-// its bytes, with seq and the time (Unix microseconds, what both databases
-// keep) as 8-byte big-endian integers. Length prefixes make it impossible
-// to move bytes from one field into its neighbour and keep the hash.
+// covers: the tag of its hash version, then each text field as a 4-byte
+// big-endian length and its bytes, with seq and the time (Unix
+// microseconds, what both databases keep) as 8-byte big-endian integers.
+// Length prefixes make it impossible to move bytes from one field into its
+// neighbour and keep the hash.
 func Canonical(e store.AuditEntry) []byte {
 	var b []byte
 	str := func(s string) {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}
-	str(canonicalTag)
+	if e.HashVersion == HashKeyed {
+		str(canonicalTagV2)
+	} else {
+		str(canonicalTagV1)
+	}
 	str(string(e.WorkspaceID))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	str(string(e.ID))
@@ -40,8 +64,10 @@ func Canonical(e store.AuditEntry) []byte {
 	return b
 }
 
-// Hash returns SHA-256(prev || Canonical(e)), where prev is e.PrevHash.
-func Hash(e store.AuditEntry) []byte {
+// LegacyHash is the unkeyed hash of the entries written before chains
+// were keyed: SHA-256(prev_hash || Canonical(e)). The verifier still
+// accepts it for those entries, and names them; nothing writes it any more.
+func LegacyHash(e store.AuditEntry) []byte {
 	h := sha256.New()
 	h.Write(e.PrevHash)
 	h.Write(Canonical(e))

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -83,7 +82,9 @@ const (
 )
 
 // Entry is what a caller records. The workspace comes from the scope passed
-// to Record; seq, id and hashes are assigned when the entry is appended.
+// to Record; seq, id, time and hashes are assigned when the entry is
+// appended. There is no time to give: the store sets it, so that nobody who
+// can record an entry can also date it.
 type Entry struct {
 	// Actor is who acted: a user id, an API key id, or ActorCLI,
 	// ActorSystem, ActorAnonymous.
@@ -102,8 +103,6 @@ type Entry struct {
 	// secret, api_key, ...) has its value replaced by a marker, and every
 	// value goes through the redactor, so a secret cannot enter the log.
 	Detail map[string]string
-	// Time is when it happened; zero means the Logger's clock.
-	Time time.Time
 }
 
 // Limits on what one entry may carry.
@@ -124,7 +123,6 @@ var (
 // normalized is an Entry checked, cleaned and redacted, ready to store.
 type normalized struct {
 	actor, action, target, outcome, ip, requestID, detail string
-	time                                                  time.Time
 }
 
 // normalize checks what only a programming mistake gets wrong (action,
@@ -132,7 +130,7 @@ type normalized struct {
 // (actor, target, request id, detail values: made safe, never refused, so
 // that an attacker cannot keep an event out of the log by sending odd
 // input).
-func normalize(e Entry, red *redact.Redactor, now time.Time) (normalized, error) {
+func normalize(e Entry, red *redact.Redactor) (normalized, error) {
 	var n normalized
 	if len(e.Action) > maxActionLen || !actionPattern.MatchString(string(e.Action)) {
 		return n, fmt.Errorf("audit: invalid action %q", e.Action)
@@ -178,10 +176,6 @@ func normalize(e Entry, red *redact.Redactor, now time.Time) (normalized, error)
 			return n, fmt.Errorf("audit: encoding detail: %w", err)
 		}
 		n.detail = string(b)
-	}
-	n.time = e.Time
-	if n.time.IsZero() {
-		n.time = now
 	}
 	return n, nil
 }

@@ -80,7 +80,7 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 		detail["expires_at"] = exp.UTC().Format(time.RFC3339)
 	}
 	if err := newAuditLogger(env, cfg, s).Record(ctx, scope, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionAPIKeyCreated,
-		Target: string(k.ID), Outcome: audit.OutcomeSuccess, Detail: detail, Time: now}); err != nil {
+		Target: string(k.ID), Outcome: audit.OutcomeSuccess, Detail: detail}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "API key %s created with scopes %s; it is shown once, store it now:\n", k.ID, auth.FormatScopes(sc))

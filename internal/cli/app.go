@@ -105,7 +105,19 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	}
 	a.store = s
 	a.closers = append(a.closers, func() { _ = s.Close() })
-	auditLog := audit.New(s, audit.Options{Now: env.Now, Redactor: red})
+	// The audit chain is keyed with a master-derived key, and the heads of
+	// the chains are checkpointed, signed, outside the database: batched,
+	// and on shutdown (Stop runs before the store closes).
+	auditKeys, err := audit.NewKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	checkpoints := audit.NewCheckpointer(auditCheckpointPath(cfg), auditKeys, audit.CheckpointerOptions{Now: env.Now, Logger: logger})
+	if err := checkpoints.Start(ctx); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, checkpoints.Stop)
+	auditLog := audit.New(s, audit.Options{Redactor: red, Keys: auditKeys, Checkpoints: checkpoints})
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

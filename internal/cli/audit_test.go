@@ -22,6 +22,10 @@ import (
 type auditDB interface {
 	exec(t *testing.T, q string)
 	entryID(t *testing.T, table string, seq int) string
+	// execArgs runs one statement with parameters.
+	execArgs(t *testing.T, q string, args ...any)
+	// queryRow runs a query expected to return one row.
+	queryRow(t *testing.T, q string, args []any, dest ...any)
 }
 
 type sqliteDB struct{ path string }
@@ -58,7 +62,43 @@ func (d sqliteDB) entryID(t *testing.T, table string, seq int) string {
 	return id
 }
 
+func (d sqliteDB) execArgs(t *testing.T, q string, args ...any) {
+	t.Helper()
+	s := d.open(t)
+	defer s.Close()
+	if _, err := s.DB().ExecContext(t.Context(), q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (d sqliteDB) queryRow(t *testing.T, q string, args []any, dest ...any) {
+	t.Helper()
+	s := d.open(t)
+	defer s.Close()
+	if err := s.DB().QueryRowContext(t.Context(), q, args...).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
 type pgDB struct{ url string }
+
+func (d pgDB) execArgs(t *testing.T, q string, args ...any) {
+	t.Helper()
+	c := d.conn(t)
+	defer c.Close(context.Background())
+	if _, err := c.Exec(t.Context(), q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (d pgDB) queryRow(t *testing.T, q string, args []any, dest ...any) {
+	t.Helper()
+	c := d.conn(t)
+	defer c.Close(context.Background())
+	if err := c.QueryRow(t.Context(), q, args...).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
 
 func (d pgDB) conn(t *testing.T) *pgx.Conn {
 	t.Helper()

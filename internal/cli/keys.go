@@ -201,7 +201,7 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return newAuditLogger(env, cfg, s).RecordPlatform(ctx, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionKeyRotated,
-		Target: "kek", Outcome: audit.OutcomeSuccess, Time: env.Now(),
+		Target: "kek", Outcome: audit.OutcomeSuccess,
 		Detail: map[string]string{"kek_version": strconv.FormatUint(uint64(v), 10), "retired": joinVersions(retired)}})
 }
 
@@ -304,7 +304,7 @@ func runKeysReencrypt(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "retired KEK v%d\n", v)
 	}
 	return newAuditLogger(env, cfg, s).RecordPlatform(ctx, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionKeyRotated,
-		Target: "data_keys", Outcome: audit.OutcomeSuccess, Time: env.Now(),
+		Target: "data_keys", Outcome: audit.OutcomeSuccess,
 		Detail: map[string]string{"resealed": strconv.Itoa(resealed), "workspaces": strconv.Itoa(len(ids)), "retired_keks": joinVersions(keks)}})
 }
 

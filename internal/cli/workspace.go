@@ -67,7 +67,7 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	}
 	al := newAuditLogger(env, cfg, s)
 	created := audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionWorkspaceCreated, Target: string(ws.ID),
-		Outcome: audit.OutcomeSuccess, Detail: map[string]string{"name": ws.Name}, Time: now}
+		Outcome: audit.OutcomeSuccess, Detail: map[string]string{"name": ws.Name}}
 	if err := al.RecordPlatform(ctx, created); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := al.Record(ctx, palisade.ScopeFor(ws.ID), audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionInvitationCreated,
-		Target: string(inv.ID), Outcome: audit.OutcomeSuccess, Time: now,
+		Target: string(inv.ID), Outcome: audit.OutcomeSuccess,
 		Detail: map[string]string{"email": inv.Email, "role": string(inv.Role)}}); err != nil {
 		return err
 	}

@@ -67,6 +67,7 @@ type Config struct {
 	UnsafeAllowPrivilegedDBRole bool
 	AppRole                     string        // runtime role `migrate` creates (PostgreSQL)
 	AppRolePassword             secret.Secret // optional password `migrate` sets on it
+	AuditCheckpointFile         string        // signed audit chain heads; empty: in DataDir
 
 	// Serving
 	Addr           string
@@ -201,6 +202,8 @@ func settings() []setting {
 	add("master-key", GroupStore, "", "master key, base64 of 32 bytes (else the passphrase, else <data-dir>/master.key)", true, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.MasterPassphrase })
 	add("master-passphrase", GroupStore, "", "passphrase the master key is derived from (PBKDF2-SHA256)", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.AuditCheckpointFile })
+	add("audit-checkpoint-file", GroupStore, "", "file the signed heads of the audit chains are kept in, outside the database (default <data-dir>/audit-checkpoints.json)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.LogLevel })
 	add("log-level", GroupStore, "info", "debug, info, warn or error", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.LogFormat })

@@ -2,6 +2,7 @@ package store
 
 import (
 	"log/slog"
+	"time"
 )
 
 // Options are what both implementations take when opened.
@@ -17,4 +18,7 @@ type Options struct {
 	// secrets, provider keys, message bodies). Without one, the store
 	// refuses to write or read them: it never stores them in plaintext.
 	Sealer Sealer
+	// Now is the clock of the times the store sets itself (audit entries);
+	// nil means time.Now.
+	Now func() time.Time
 }

@@ -76,8 +76,12 @@ type Workspaces interface {
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
-	// DeleteWorkspace removes the workspace and all its tenant rows.
-	DeleteWorkspace(ctx context.Context, scope palisade.Scope) error
+	// DeleteWorkspace removes the workspace and all its tenant rows, its
+	// audit chain with them. So that the chain's end stays on record, the
+	// same transaction first appends to the platform audit chain the entry
+	// p.Record makes from the chain's final head, and returns that entry
+	// as stored. Without p.Record and p.Seal it deletes nothing.
+	DeleteWorkspace(ctx context.Context, scope palisade.Scope, p DeleteWorkspaceParams) (AuditEntry, error)
 }
 
 type CreateWorkspaceParams struct {

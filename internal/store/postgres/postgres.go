@@ -81,7 +81,7 @@ func Open(ctx context.Context, url string, opts store.Options, po OpenOptions) (
 		return nil, err
 	}
 	d.jobs = jobs
-	return &Store{Store: sqlstore.New(d).WithSealer(opts.Sealer).WithUserSealer(opts.UserSealer), pool: pool}, nil
+	return &Store{Store: sqlstore.New(d).WithSealer(opts.Sealer).WithUserSealer(opts.UserSealer).WithClock(opts.Now), pool: pool}, nil
 }
 
 // CheckRole reports why the connected role would bypass RLS ("" when it

@@ -52,7 +52,12 @@ func TestFTSFollowsChunks(t *testing.T) {
 			case "bot":
 				err = s.DeleteBot(ctx, scope, bot.ID)
 			case "workspace":
-				err = s.DeleteWorkspace(ctx, scope)
+				_, err = s.DeleteWorkspace(ctx, scope, store.DeleteWorkspaceParams{
+					Record: func(store.AuditHead) store.AuditEntry {
+						return store.AuditEntry{Actor: "cli", Action: "workspace.deleted", Target: string(ws.ID), Outcome: "success"}
+					},
+					Seal: func(store.AuditEntry) []byte { return make([]byte, 32) },
+				})
 			}
 			if err != nil {
 				t.Fatal(err)

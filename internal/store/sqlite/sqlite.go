@@ -75,7 +75,7 @@ func Open(ctx context.Context, path string, opts store.Options) (*Store, error) 
 		return nil, err
 	}
 	d.jobs = jobs
-	return &Store{Store: sqlstore.New(d).WithSealer(opts.Sealer).WithUserSealer(opts.UserSealer), db: db}, nil
+	return &Store{Store: sqlstore.New(d).WithSealer(opts.Sealer).WithUserSealer(opts.UserSealer).WithClock(opts.Now), db: db}, nil
 }
 
 // Migrate applies the embedded migrations and River's own; running it again

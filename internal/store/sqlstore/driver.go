@@ -78,12 +78,14 @@ type Store struct {
 	sealer store.Sealer
 	// userSealer seals users' TOTP secrets; nil refuses them.
 	userSealer store.UserSealer
+	// now is the clock of the times the store sets itself (audit.go).
+	now func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
 
 // New wraps a dialect driver.
-func New(d Driver) *Store { return &Store{d: d} }
+func New(d Driver) *Store { return &Store{d: d, now: time.Now} }
 
 func (s *Store) Dialect() store.Dialect         { return s.d.Dialect() }
 func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -61,17 +62,40 @@ func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, e
 	return ids, s.mapErr(err, "listing workspaces")
 }
 
-func (s *Store) DeleteWorkspace(ctx context.Context, scope palisade.Scope) error {
+func (s *Store) DeleteWorkspace(ctx context.Context, scope palisade.Scope, p store.DeleteWorkspaceParams) (store.AuditEntry, error) {
+	// The audit chain goes with the workspace (ON DELETE CASCADE): without
+	// a record of where it ended, a chain deleted this way and one
+	// removed behind the application's back would look alike.
+	if p.Record == nil || p.Seal == nil {
+		return store.AuditEntry{}, errors.New("deleting workspace: no record of its audit chain's end was given")
+	}
+	if !scope.Valid() {
+		return store.AuditEntry{}, store.ErrNoScope
+	}
 	// Keys first (crypto-shredding), then rows: see shredWorkspace.
 	if err := s.shredWorkspace(ctx, scope); err != nil {
-		return s.mapErr(err, "deleting workspace")
+		return store.AuditEntry{}, s.mapErr(err, "deleting workspace")
 	}
-	err := s.tenant(ctx, scope, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(scope.Workspace()))
-		if err == nil && n == 0 {
-			return store.ErrNotFound
+	var rec store.AuditEntry
+	var err error
+	for range auditAppendAttempts {
+		err = s.tenant(ctx, scope, func(tx Tx) error {
+			var err error
+			if rec, err = s.recordWorkspaceEnd(ctx, tx, scope.Workspace(), p); err != nil {
+				return err
+			}
+			n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(scope.Workspace()))
+			if err == nil && n == 0 {
+				return store.ErrNotFound
+			}
+			return err
+		})
+		if err == nil || !s.d.IsUniqueViolation(err) {
+			break
 		}
-		return err
-	})
-	return s.mapErr(err, "deleting workspace")
+	}
+	if err != nil {
+		return store.AuditEntry{}, s.mapErr(err, "deleting workspace")
+	}
+	return rec, nil
 }

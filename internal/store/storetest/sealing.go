@@ -336,7 +336,7 @@ func testSealing(t *testing.T, open Opener) {
 		if pt, err := k.Open(ctx(t), a.Workspace(), f, copied); err != nil || string(pt) != "sk-doomed" {
 			t.Fatalf("the copy does not open before deletion: %v", err)
 		}
-		if err := s.DeleteWorkspace(ctx(t), a); err != nil {
+		if _, err := deleteWorkspace(t, s, a); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := k.Open(ctx(t), a.Workspace(), f, copied); !errors.Is(err, seal.ErrKeyDestroyed) {
@@ -345,6 +345,7 @@ func testSealing(t *testing.T, open Opener) {
 		if v, err := s.GetProviderKey(ctx(t), b, pkB.ID); err != nil || v.Key.Reveal() != "sk-kept" {
 			t.Fatalf("another workspace's key lost: %v", err)
 		}
-		wantErr(t, s.DeleteWorkspace(ctx(t), a), store.ErrNotFound, "second DeleteWorkspace")
+		_, err = deleteWorkspace(t, s, a)
+		wantErr(t, err, store.ErrNotFound, "second DeleteWorkspace")
 	})
 }

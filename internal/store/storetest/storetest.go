@@ -115,12 +115,13 @@ func testWorkspaces(t *testing.T, open Opener) {
 	}
 	bot := mustBot(t, s, b, "kept")
 	mustBot(t, s, a, "gone")
-	if err := s.DeleteWorkspace(ctx(t), a); err != nil {
+	if _, err := deleteWorkspace(t, s, a); err != nil {
 		t.Fatalf("DeleteWorkspace: %v", err)
 	}
 	_, err = s.GetWorkspace(ctx(t), a)
 	wantErr(t, err, store.ErrNotFound, "GetWorkspace after delete")
-	wantErr(t, s.DeleteWorkspace(ctx(t), a), store.ErrNotFound, "second DeleteWorkspace")
+	_, err = deleteWorkspace(t, s, a)
+	wantErr(t, err, store.ErrNotFound, "second DeleteWorkspace")
 	if _, err := s.LookupBotWorkspace(ctx(t), bot.ID); err != nil {
 		t.Fatalf("other workspace's bot lost: %v", err)
 	}
