@@ -2,19 +2,29 @@ package audit_test
 
 import (
 	"net/netip"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
 
 // History lists one workspace's entries newest first, a page at a time,
 // with the detail decoded and nothing of another workspace's chain.
 func TestHistoryLists(t *testing.T) {
 	t.Parallel()
-	s, _ := openSQLite(t)
+	// The store sets each entry's time: a clock a second on per entry.
+	var tick atomic.Int64
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{
+		Now: func() time.Time { return t0.Add(time.Duration(tick.Add(1)-1) * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	var scopes []palisade.Scope
 	for _, name := range []string{"A", "B"} {
 		ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: name, Now: t0})
@@ -27,7 +37,7 @@ func TestHistoryLists(t *testing.T) {
 	l := audit.New(s, audit.Options{Now: func() time.Time { return t0 }})
 	for i, target := range []string{"first", "second", "third"} {
 		e := audit.Entry{Actor: "usr_x", Action: audit.ActionBotChanged, Target: target, Outcome: audit.OutcomeSuccess,
-			ClientIP: netip.MustParseAddr("192.0.2.1"), RequestID: "req-1", Time: t0.Add(time.Duration(i) * time.Second)}
+			ClientIP: netip.MustParseAddr("192.0.2.1"), RequestID: "req-1"}
 		if i == 0 {
 			e.Detail = map[string]string{"model": "m1", "name": "Helper"}
 		}
