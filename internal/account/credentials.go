@@ -48,7 +48,7 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 	if err := n.check(true); err != nil {
 		return Issued{}, err
 	}
-	th, err := auth.HashOneTimeToken(auth.PurposeSetup, token)
+	th, err := s.o.Tokens.HashOneTimeToken(auth.PurposeSetup, token)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -115,7 +115,7 @@ func (s *Service) sendVerification(ctx context.Context, u palisade.User) {
 	if u.EmailVerifiedAt != nil {
 		return
 	}
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposeEmailVerification)
+	tok, hash, err := s.o.Tokens.NewOneTimeToken(auth.PurposeEmailVerification)
 	if err != nil {
 		s.o.Logger.ErrorContext(ctx, "making verification token failed", "err", err)
 		return
@@ -141,7 +141,7 @@ func (s *Service) ResendVerification(ctx context.Context, cur Current, c Client)
 
 // VerifyEmail consumes a verification token.
 func (s *Service) VerifyEmail(ctx context.Context, token secret.Secret, c Client) error {
-	h, err := auth.HashOneTimeToken(auth.PurposeEmailVerification, token)
+	h, err := s.o.Tokens.HashOneTimeToken(auth.PurposeEmailVerification, token)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, c Client) erro
 	if err != nil {
 		return err
 	}
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposePasswordReset)
+	tok, hash, err := s.o.Tokens.NewOneTimeToken(auth.PurposePasswordReset)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (s *Service) ResetPassword(ctx context.Context, token secret.Secret, pw str
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetIP, c.IP}); err != nil {
 		return err
 	}
-	h, err := auth.HashOneTimeToken(auth.PurposePasswordReset, token)
+	h, err := s.o.Tokens.HashOneTimeToken(auth.PurposePasswordReset, token)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: &outbox{},
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: &outbox{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: ratelimit.Defaults(), Now: time.Now, BaseURL: "https://ui.example"})
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,8 @@ type app struct {
 	logger *slog.Logger
 	store  store.Store
 	srv    *server.Server
+	// tokens makes the stored form of the set-up link's token.
+	tokens *auth.TokenKey
 	// runner works the durable jobs; nil when the role runs none.
 	runner *job.Runner
 	tls    bool
@@ -57,6 +59,8 @@ func (a *app) close() {
 type services struct {
 	conversations *conversation.Service
 	bots          *bot.Service
+	// tokens makes the stored form of session and one-time tokens.
+	tokens *auth.TokenKey
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -95,7 +99,14 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	s, err := openStore(ctx, cfg, store.Options{Logger: logger, Sealer: keyring, UserSealer: users})
+	if a.tokens, err = tokenKey(master); err != nil {
+		return nil, err
+	}
+	jobKey, err := jobArgsKey(master)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openStore(ctx, cfg, master, store.Options{Logger: logger, Sealer: keyring, UserSealer: users})
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +151,9 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	svc.tokens = a.tokens
 	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
+		if a.runner, err = newRunner(s, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
 	}
@@ -205,7 +217,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
 		logger.Info("account e-mails go through SMTP", "smtp_addr", cfg.SMTPAddr(), "smtp_tls", cfg.SMTPTLS)
 	}
-	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
+	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Tokens: svc.tokens, Mailer: mailer,
 		Limiter: lim.limiter, Limits: lim.table, Audit: rec,
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 	if err != nil {

@@ -33,7 +33,11 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	if help || err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, store.Options{})
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -69,9 +69,20 @@ type Workspaces interface {
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
-	// DeleteWorkspace removes the workspace and all its tenant rows.
-	DeleteWorkspace(ctx context.Context, scope palisade.Scope) error
+	// DeleteWorkspace destroys the workspace's keys, then removes the
+	// workspace and all its tenant rows, and appends e to the platform
+	// audit chain in the same transaction as the rows' deletion (the store
+	// sets its Action to AuditActionWorkspaceDeleted and its Target to the
+	// workspace id; seal hashes it, as for AppendPlatformAudit): a
+	// deletion never goes unrecorded, and a failed one records nothing.
+	DeleteWorkspace(ctx context.Context, scope palisade.Scope, e AuditEntry, seal AuditSeal) error
 }
+
+// AuditActionWorkspaceDeleted is the platform audit action a workspace's
+// deletion is recorded under (package audit's ActionWorkspaceDeleted). On
+// PostgreSQL the function that deletes a workspace row looks for an entry
+// of it in the same transaction.
+const AuditActionWorkspaceDeleted = "workspace.deleted"
 
 type CreateWorkspaceParams struct {
 	Name string

@@ -52,7 +52,8 @@ func TestFTSFollowsChunks(t *testing.T) {
 			case "bot":
 				err = s.DeleteBot(ctx, scope, bot.ID)
 			case "workspace":
-				err = s.DeleteWorkspace(ctx, scope)
+				err = s.DeleteWorkspace(ctx, scope, store.AuditEntry{Actor: "cli", Outcome: "success", CreatedAt: time.Now()},
+					func(store.AuditEntry) []byte { return []byte("hash") })
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -70,7 +70,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palis
 
 func (s *Store) LookupAPIKey(ctx context.Context, prefix string) (palisade.APIKey, error) {
 	var k palisade.APIKey
-	err := s.d.InTx(ctx, TxScope{Lookup: "key:" + prefix}, func(tx Tx) (err error) {
+	err := s.lookup(ctx, lookupAPIKey+prefix, func(tx Tx) (err error) {
 		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE prefix = $1`, prefix))
 		return err
 	})

@@ -97,28 +97,8 @@ func (s *Store) AppendPlatformAudit(ctx context.Context, e store.AuditEntry, sea
 	var out store.AuditEntry
 	var err error
 	for range auditAppendAttempts {
-		err = s.platform(ctx, func(tx Tx) error {
-			if s.d.Dialect() == store.DialectPostgres {
-				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, int32(auditLockPlatform)); err != nil {
-					return err
-				}
-			}
-			var headSeq int64
-			var headHash []byte
-			err := tx.QueryRow(ctx, `SELECT seq, hash FROM platform_audit_log ORDER BY seq DESC LIMIT 1`).Scan(&headSeq, &headHash)
-			if err != nil && !s.d.IsNoRows(err) {
-				return err
-			}
-			out, err = prepareAudit(e, "", headSeq, headHash, seal)
-			if err != nil {
-				return err
-			}
-			// seq is written explicitly, never taken from the BIGSERIAL's
-			// sequence: a rolled-back append would leave a gap that
-			// verification must read as a deletion.
-			_, err = tx.Exec(ctx, `INSERT INTO platform_audit_log (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				out.Seq, string(out.ID), out.Actor, out.Action, out.Target, out.Outcome, out.IP, out.RequestID, out.Detail,
-				out.CreatedAt, out.PrevHash, out.Hash)
+		err = s.platform(ctx, func(tx Tx) (err error) {
+			out, err = s.appendPlatformAudit(ctx, tx, e, seal)
 			return err
 		})
 		if err == nil || !s.d.IsUniqueViolation(err) {
@@ -126,6 +106,33 @@ func (s *Store) AppendPlatformAudit(ctx context.Context, e store.AuditEntry, sea
 		}
 	}
 	return out, s.mapErr(err, "appending platform audit entry")
+}
+
+// appendPlatformAudit appends e to the platform chain in tx, which holds
+// the chain's lock from here to its end.
+func (s *Store) appendPlatformAudit(ctx context.Context, tx Tx, e store.AuditEntry, seal store.AuditSeal) (store.AuditEntry, error) {
+	if s.d.Dialect() == store.DialectPostgres {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, int32(auditLockPlatform)); err != nil {
+			return store.AuditEntry{}, err
+		}
+	}
+	var headSeq int64
+	var headHash []byte
+	err := tx.QueryRow(ctx, `SELECT seq, hash FROM platform_audit_log ORDER BY seq DESC LIMIT 1`).Scan(&headSeq, &headHash)
+	if err != nil && !s.d.IsNoRows(err) {
+		return store.AuditEntry{}, err
+	}
+	out, err := prepareAudit(e, "", headSeq, headHash, seal)
+	if err != nil {
+		return out, err
+	}
+	// seq is written explicitly, never taken from the BIGSERIAL's
+	// sequence: a rolled-back append would leave a gap that verification
+	// must read as a deletion.
+	_, err = tx.Exec(ctx, `INSERT INTO platform_audit_log (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		out.Seq, string(out.ID), out.Actor, out.Action, out.Target, out.Outcome, out.IP, out.RequestID, out.Detail,
+		out.CreatedAt, out.PrevHash, out.Hash)
+	return out, err
 }
 
 func auditLimit(n int) int {

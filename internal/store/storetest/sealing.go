@@ -336,7 +336,7 @@ func testSealing(t *testing.T, open Opener) {
 		if pt, err := k.Open(ctx(t), a.Workspace(), f, copied); err != nil || string(pt) != "sk-doomed" {
 			t.Fatalf("the copy does not open before deletion: %v", err)
 		}
-		if err := s.DeleteWorkspace(ctx(t), a); err != nil {
+		if err := s.DeleteWorkspace(ctx(t), a, deletion(), testSeal); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := k.Open(ctx(t), a.Workspace(), f, copied); !errors.Is(err, seal.ErrKeyDestroyed) {
@@ -345,6 +345,6 @@ func testSealing(t *testing.T, open Opener) {
 		if v, err := s.GetProviderKey(ctx(t), b, pkB.ID); err != nil || v.Key.Reveal() != "sk-kept" {
 			t.Fatalf("another workspace's key lost: %v", err)
 		}
-		wantErr(t, s.DeleteWorkspace(ctx(t), a), store.ErrNotFound, "second DeleteWorkspace")
+		wantErr(t, s.DeleteWorkspace(ctx(t), a, deletion(), testSeal), store.ErrNotFound, "second DeleteWorkspace")
 	})
 }

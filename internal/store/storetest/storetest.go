@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -107,18 +108,40 @@ func testWorkspaces(t *testing.T, open Opener) {
 	}
 	bot := mustBot(t, s, b, "kept")
 	mustBot(t, s, a, "gone")
-	if err := s.DeleteWorkspace(ctx(t), a); err != nil {
+	// Without a seal the deletion cannot be recorded, so it does not
+	// happen.
+	if err := s.DeleteWorkspace(ctx(t), a, deletion(), nil); err == nil {
+		t.Fatal("DeleteWorkspace without a seal for its audit entry succeeded")
+	}
+	if _, err := s.GetWorkspace(ctx(t), a); err != nil {
+		t.Fatalf("an unrecorded deletion deleted: %v", err)
+	}
+	if err := s.DeleteWorkspace(ctx(t), a, deletion(), testSeal); err != nil {
 		t.Fatalf("DeleteWorkspace: %v", err)
 	}
 	_, err = s.GetWorkspace(ctx(t), a)
 	wantErr(t, err, store.ErrNotFound, "GetWorkspace after delete")
-	wantErr(t, s.DeleteWorkspace(ctx(t), a), store.ErrNotFound, "second DeleteWorkspace")
+	wantErr(t, s.DeleteWorkspace(ctx(t), a, deletion(), testSeal), store.ErrNotFound, "second DeleteWorkspace")
+	// The deletion is in the platform chain, once, naming the workspace.
+	recorded, err := s.ListPlatformAudit(ctx(t), store.ListAuditParams{})
+	if err != nil || len(recorded) != 1 || recorded[0].Action != store.AuditActionWorkspaceDeleted || recorded[0].Target != string(a.Workspace()) {
+		t.Fatalf("platform audit after deleting a workspace = %+v, %v", recorded, err)
+	}
+	if store.AuditActionWorkspaceDeleted != string(audit.ActionWorkspaceDeleted) {
+		t.Fatalf("the store records deletions as %q, the audit log calls them %q", store.AuditActionWorkspaceDeleted, audit.ActionWorkspaceDeleted)
+	}
 	if _, err := s.LookupBotWorkspace(ctx(t), bot.ID); err != nil {
 		t.Fatalf("other workspace's bot lost: %v", err)
 	}
 	if bots, _ := s.ListBots(ctx(t), a); len(bots) != 0 {
 		t.Fatalf("deleted workspace still has bots: %v", bots)
 	}
+}
+
+// deletion is the audit entry of a workspace deletion as a caller gives it;
+// the store names the action and the target.
+func deletion() store.AuditEntry {
+	return store.AuditEntry{Actor: "cli", Outcome: "success", CreatedAt: t0}
 }
 
 func testUsers(t *testing.T, open Opener) {
