@@ -57,8 +57,11 @@ type Store interface {
 
 // Options configure a Service.
 type Options struct {
-	Store   Store
-	Hasher  *auth.Hasher
+	Store  Store
+	Hasher *auth.Hasher
+	// Tokens makes the stored form of session, one-time and invitation
+	// tokens (a key derived from the master key).
+	Tokens  *auth.TokenKey
 	Mailer  mail.Sender
 	Limiter ratelimit.Limiter
 	// Limits holds the login and reset policies; nil means
@@ -98,8 +101,8 @@ type Service struct {
 
 // New checks opts and returns a Service.
 func New(opts Options) (*Service, error) {
-	if opts.Store == nil || opts.Hasher == nil || opts.Mailer == nil || opts.Limiter == nil {
-		return nil, errors.New("account: Store, Hasher, Mailer and Limiter are required")
+	if opts.Store == nil || opts.Hasher == nil || opts.Tokens == nil || opts.Mailer == nil || opts.Limiter == nil {
+		return nil, errors.New("account: Store, Hasher, Tokens, Mailer and Limiter are required")
 	}
 	if opts.Limits == nil {
 		opts.Limits = ratelimit.Defaults()

@@ -31,7 +31,7 @@ func TestAPIKeyBoundedByCreator(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func TestLoginOutcomesReachTheAuditLog(t *testing.T) {
 	}
 	defer s.Close()
 	limits := ratelimit.Defaults()
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: limits, Audit: audit.New(s, audit.Options{}), Now: time.Now})
 	if err != nil {
 		t.Fatal(err)

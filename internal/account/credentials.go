@@ -48,7 +48,7 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 	if err := n.check(true); err != nil {
 		return Issued{}, err
 	}
-	th, err := auth.HashOneTimeToken(auth.PurposeSetup, token)
+	th, err := s.o.Tokens.HashOneTimeToken(auth.PurposeSetup, token)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -124,7 +124,7 @@ func (s *Service) sendVerification(ctx context.Context, u palisade.User) error {
 	if u.EmailVerifiedAt != nil {
 		return nil
 	}
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposeEmailVerification)
+	tok, hash, err := s.o.Tokens.NewOneTimeToken(auth.PurposeEmailVerification)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (s *Service) ResendVerification(ctx context.Context, cur Current, c Client)
 
 // VerifyEmail consumes a verification token.
 func (s *Service) VerifyEmail(ctx context.Context, token secret.Secret, c Client) error {
-	h, err := auth.HashOneTimeToken(auth.PurposeEmailVerification, token)
+	h, err := s.o.Tokens.HashOneTimeToken(auth.PurposeEmailVerification, token)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (s *Service) ResetPassword(ctx context.Context, token secret.Secret, pw str
 	if _, err := s.limit(ctx, limitCheck{ratelimit.ClassResetIP, c.IP}); err != nil {
 		return err
 	}
-	h, err := auth.HashOneTimeToken(auth.PurposePasswordReset, token)
+	h, err := s.o.Tokens.HashOneTimeToken(auth.PurposePasswordReset, token)
 	if err != nil {
 		return err
 	}

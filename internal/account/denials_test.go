@@ -67,7 +67,7 @@ func TestRefusedLoginFloodWritesBoundedAudit(t *testing.T) {
 	defer s.Close()
 	clk := ratelimittest.NewClock(ratelimittest.Start())
 	rec := &countingAudit{}
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: clk.Now}), Audit: rec, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

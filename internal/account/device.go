@@ -88,7 +88,7 @@ func (s *Service) rememberDevice(ctx context.Context, user palisade.UserID, old 
 			s.o.Logger.ErrorContext(ctx, "forgetting a replaced device failed", "err", err)
 		}
 	}
-	tok, _ := auth.NewSessionToken() // 256 random bits in the session token's form
+	tok := auth.NewToken() // 256 random bits in the session token's form
 	now := s.o.Now()
 	if err := s.o.Store.CreateDevice(ctx, store.CreateDeviceParams{UserID: user, Hash: s.deviceHash(tok), Now: now,
 		ExpiresAt: now.Add(DeviceTTL)}); err != nil {

@@ -29,7 +29,7 @@ func TestFailedLoginWorkDoesNotRevealAccounts(t *testing.T) {
 	}
 	defer s.Close()
 	hasher := auth.NewInsecureTestHasher()
-	svc, err := account.New(account.Options{Store: s, Hasher: hasher, Mailer: discardMail{},
+	svc, err := account.New(account.Options{Store: s, Hasher: hasher, Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: time.Now, DeviceKey: secret.New("0123456789abcdef0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestFailedLoginWorkDoesNotRevealAccounts(t *testing.T) {
 	if err != nil || is.Device.IsZero() {
 		t.Fatalf("Mallory's log-in: %v, device %v", err, !is.Device.IsZero())
 	}
-	unknownDevice, _ := auth.NewSessionToken()
+	unknownDevice := auth.NewToken()
 	for name, dev := range map[string]secret.Secret{"no cookie": {}, "another account's device": is.Device, "unknown device": unknownDevice} {
 		work := func(email string, i int) (int64, uint64) {
 			c := account.Client{IP: "192.0.2." + string(rune('1'+i)), Addr: addr, Device: dev}

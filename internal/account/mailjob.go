@@ -146,7 +146,7 @@ func (s *Service) deliver(ctx context.Context, p MailPurpose, pl mailPayload) er
 		if err != nil {
 			return err
 		}
-		tok, hash, err := auth.NewOneTimeToken(auth.PurposePasswordReset)
+		tok, hash, err := s.o.Tokens.NewOneTimeToken(auth.PurposePasswordReset)
 		if err != nil {
 			return err
 		}

@@ -63,12 +63,12 @@ func TestQueuedMailOpensOnlyAsItsOwnJob(t *testing.T) {
 	mk, _ := seal.NewMasterKey(bytes.Repeat([]byte{7}, seal.KeySize))
 	us, _ := seal.NewUserSealer(mk)
 	q, sent := &heldQueue{}, &keptMail{}
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: sent,
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: sent,
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Jobs: q, MailSealer: us, Now: time.Now, BaseURL: "https://ui.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: sent,
+	if _, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: sent,
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Jobs: q}); err == nil {
 		t.Fatal("a mail queue without a sealer was accepted")
 	}

@@ -41,8 +41,8 @@ func mayGrant(actor palisade.Role, role palisade.Role) bool {
 
 var errOwnerOnly = palisade.Errorf(palisade.CodeForbidden, "only an owner can grant, change or remove the owner role")
 
-func invitationHash(token secret.Secret) (string, error) {
-	h, err := auth.HashOneTimeToken(auth.PurposeInvitation, token)
+func (s *Service) invitationHash(token secret.Secret) (string, error) {
+	h, err := s.o.Tokens.HashOneTimeToken(auth.PurposeInvitation, token)
 	if err != nil {
 		return "", err
 	}
@@ -61,11 +61,11 @@ func (s *Service) Invite(ctx context.Context, a Actor, email string, role palisa
 	if !mayGrant(a.Role, role) {
 		return palisade.Invitation{}, errOwnerOnly
 	}
-	tok, _, err := auth.NewOneTimeToken(auth.PurposeInvitation)
+	tok, _, err := s.o.Tokens.NewOneTimeToken(auth.PurposeInvitation)
 	if err != nil {
 		return palisade.Invitation{}, err
 	}
-	hh, err := invitationHash(tok)
+	hh, err := s.invitationHash(tok)
 	if err != nil {
 		return palisade.Invitation{}, err
 	}
@@ -98,7 +98,7 @@ func oneLine(s string) string {
 
 // Invitation finds a pending, unexpired invitation by its token.
 func (s *Service) Invitation(ctx context.Context, token secret.Secret) (palisade.Invitation, palisade.Workspace, error) {
-	hh, err := invitationHash(token)
+	hh, err := s.invitationHash(token)
 	if err != nil {
 		return palisade.Invitation{}, palisade.Workspace{}, err
 	}

@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/servicetest"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
@@ -32,10 +34,18 @@ var openers = map[string]func(t *testing.T) store.Store{
 	"postgres": func(t *testing.T) store.Store {
 		role := servicetest.PostgresRole(t)
 		admin := servicetest.Postgres(t)
-		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
+		master, err := seal.NewMasterKey(bytes.Repeat([]byte{0x11}, seal.KeySize))
+		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), store.Options{}, postgres.OpenOptions{})
+		scopeKey, err := postgres.DeriveScopeKey(master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role, Master: master}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), store.Options{}, postgres.OpenOptions{ScopeKey: scopeKey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +68,7 @@ func TestConcurrentOwnerChangesKeepAnOwner(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			s := open(t)
-			svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+			svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 				Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: time.Now})
 			if err != nil {
 				t.Fatal(err)

@@ -37,7 +37,7 @@ var ErrNoSession = palisade.Errorf(palisade.CodeUnauthorized, "please sign in")
 // made, so every log-in, second-factor completion, password change and
 // privilege change gets a fresh id and token (rotation, SPEC R2).
 func (s *Service) issue(ctx context.Context, user palisade.UserID, mfaPending bool, c Client) (Issued, error) {
-	tok, hash := auth.NewSessionToken()
+	tok, hash := s.o.Tokens.NewSessionToken()
 	now := s.o.Now()
 	x, err := s.o.Store.CreateSession(ctx, store.CreateSessionParams{UserID: user, TokenHash: hash, MFAPending: mfaPending,
 		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 256), Now: now, ExpiresAt: now.Add(s.o.AbsoluteTimeout)})
@@ -155,7 +155,7 @@ func (s *Service) revokeToken(ctx context.Context, token secret.Secret) {
 	if token.IsZero() {
 		return
 	}
-	x, err := s.o.Store.GetSessionByHash(ctx, auth.HashSessionToken(token))
+	x, err := s.o.Store.GetSessionByHash(ctx, s.o.Tokens.HashSessionToken(token))
 	if err != nil {
 		return
 	}
@@ -169,7 +169,7 @@ func (s *Service) Authenticate(ctx context.Context, token secret.Secret) (Curren
 	if token.IsZero() {
 		return Current{}, ErrNoSession
 	}
-	x, err := s.o.Store.GetSessionByHash(ctx, auth.HashSessionToken(token))
+	x, err := s.o.Store.GetSessionByHash(ctx, s.o.Tokens.HashSessionToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return Current{}, ErrNoSession
 	}
@@ -194,7 +194,7 @@ func (s *Service) Authenticate(ctx context.Context, token secret.Secret) (Curren
 		return Current{}, err
 	}
 	if now.Sub(x.LastSeenAt) >= touchEvery {
-		if err := s.o.Store.TouchSession(ctx, x.ID, now); err != nil {
+		if err := s.o.Store.TouchSession(ctx, x.UserID, x.ID, now); err != nil {
 			return Current{}, err
 		}
 		x.LastSeenAt = now

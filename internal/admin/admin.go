@@ -414,7 +414,7 @@ func (u *UI) preSessionCSRF(w http.ResponseWriter, r *http.Request) string {
 	if r.Method != http.MethodGet {
 		return "" // a POST without the cookie fails the CSRF check
 	}
-	tok, _ := auth.NewSessionToken()
+	tok := auth.NewToken()
 	http.SetCookie(w, &http.Cookie{Name: PreSessionCookie, Value: tok.Reveal(), Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: 12 * 3600})
 	return csrfToken(tok)

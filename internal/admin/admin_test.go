@@ -118,7 +118,7 @@ func TestSessionLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mine, _ := e.store.GetSessionByHash(t.Context(), auth.HashSessionToken(mustToken(t, b)))
+			mine, _ := e.store.GetSessionByHash(t.Context(), e.tokens.HashSessionToken(mustToken(t, b)))
 			found := false
 			for _, x := range list {
 				if x.ID == mine.ID {
@@ -147,8 +147,8 @@ func TestSessionLifecycle(t *testing.T) {
 			if first == "" || first == second {
 				t.Fatal("session token did not change at log-in")
 			}
-			x1, _ := e.store.GetSessionByHash(t.Context(), auth.HashSessionToken(mustParse(t, first)))
-			x2, _ := e.store.GetSessionByHash(t.Context(), auth.HashSessionToken(mustParse(t, second)))
+			x1, _ := e.store.GetSessionByHash(t.Context(), e.tokens.HashSessionToken(mustParse(t, first)))
+			x2, _ := e.store.GetSessionByHash(t.Context(), e.tokens.HashSessionToken(mustParse(t, second)))
 			if x1.ID == x2.ID || x1.RevokedAt == nil {
 				t.Fatalf("old session %s not replaced by %s (revoked %v)", x1.ID, x2.ID, x1.RevokedAt)
 			}

@@ -16,7 +16,7 @@ import (
 func TestSetupOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{})
-	tok, hash, err := auth.NewOneTimeToken(auth.PurposeSetup)
+	tok, hash, err := e.tokens.NewOneTimeToken(auth.PurposeSetup)
 	if err != nil {
 		t.Fatal(err)
 	}

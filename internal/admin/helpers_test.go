@@ -107,6 +107,7 @@ type env struct {
 	store  store.Store
 	svc    *account.Service
 	hasher *auth.Hasher
+	tokens *auth.TokenKey
 	clock  *clock
 	mail   *outbox
 	audit  *auditLog
@@ -114,6 +115,16 @@ type env struct {
 	// limiter and limits are shared by the account service and the UI.
 	limiter ratelimit.Limiter
 	limits  ratelimit.Table
+}
+
+// testTokenKey is the key of the tests' stored token hashes.
+func testTokenKey(t *testing.T) *auth.TokenKey {
+	t.Helper()
+	k, err := auth.NewTokenKey([]byte("admin tests' token key, 32 bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 type setupOpts struct {
@@ -130,7 +141,7 @@ func setup(t *testing.T, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	e := &env{t: t, store: s, hasher: auth.NewInsecureTestHasher(), clock: &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},
+	e := &env{t: t, store: s, hasher: auth.NewInsecureTestHasher(), tokens: testTokenKey(t), clock: &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},
 		mail: &outbox{}, audit: &auditLog{}}
 	limits := o.limits
 	if limits == nil {
@@ -143,7 +154,7 @@ func setup(t *testing.T, o setupOpts) *env {
 		}
 	}
 	e.limiter, e.limits = ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: e.clock.Now}), limits
-	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Mailer: e.mail,
+	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: e.mail,
 		Limiter: e.limiter, Limits: limits, Audit: e.audit,
 		Now: e.clock.Now, BaseURL: "https://ui.example", AllowSignup: o.signup})
 	if err != nil {

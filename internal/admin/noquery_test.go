@@ -33,7 +33,7 @@ func TestMalformedIDRunsNoQuery(t *testing.T) {
 	}
 	defer s.Close()
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{})
-	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: &outbox{},
+	svc, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: &outbox{},
 		Limiter: lim, Limits: ratelimit.Defaults(), Now: time.Now, BaseURL: "https://ui.example"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 		t.Fatal(err)
 	}
 	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
-	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Mailer: discardMail{},
+	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -54,3 +55,13 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 type discardMail struct{}
 
 func (discardMail) Send(context.Context, mail.Message) error { return nil }
+
+// testTokenKey keys the stored hashes of session and one-time tokens.
+func testTokenKey(t *testing.T) *auth.TokenKey {
+	t.Helper()
+	k, err := auth.NewTokenKey(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

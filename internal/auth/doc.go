@@ -1,7 +1,8 @@
 // Package auth holds the security primitives behind accounts and access
 // (SPEC R2): argon2id password hashing and the password policy, TOTP
 // two-factor codes and recovery codes, API keys and their scopes, session
-// and one-time tokens, and the one role/permission table that decides what
+// and one-time tokens (stored as an HMAC under a key the caller derives
+// from the master key), and the one role/permission table that decides what
 // every role and every API key may do.
 //
 // It is pure Go with no database, HTTP or logging: callers store the hashes

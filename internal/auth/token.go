@@ -1,19 +1,24 @@
 package auth
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
 // Session and one-time tokens are 32 random bytes (256 bits) in unpadded
-// base64url, 43 characters. Only their hash is stored; the hash input names
-// what the token is for, so a token issued for one purpose hashes to a
-// different value under any other and can never be looked up as one.
+// base64url, 43 characters. Only their keyed hash is stored (TokenKey); the
+// hash input names what the token is for, so a token issued for one purpose
+// hashes to a different value under any other and can never be looked up
+// as one.
 const tokenLen = 43
 
 // TokenPurpose names what a one-time token may be used for.
@@ -36,49 +41,81 @@ func (p TokenPurpose) Valid() bool {
 	return false
 }
 
-func newToken() secret.Secret {
+// NewToken returns a fresh random token (32 bytes in unpadded base64url),
+// for a use that stores no hash of it, such as the form token before
+// sign-in.
+func NewToken() secret.Secret {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
 	return secret.New(tokenEncoding().EncodeToString(b[:]))
 }
 
-// hashToken is SHA-256 over a domain label, a NUL and the token. The label
+// TokenKeySize is the least size of a TokenKey's key.
+const TokenKeySize = 32
+
+// TokenKey makes the stored form of session and one-time tokens: HMAC-SHA256
+// under a key the platform derives from its master key. A plain hash could
+// be computed by anyone who can write to the database, who could then plant
+// a session or a reset link of a token they chose; without the key they
+// cannot make a row that any token they know would match. Changing the key
+// (or its derivation) invalidates every stored session and pending link.
+type TokenKey struct {
+	key []byte
+}
+
+// NewTokenKey takes the key (at least TokenKeySize bytes; the platform
+// derives it from the master key). The bytes are copied.
+func NewTokenKey(key []byte) (*TokenKey, error) {
+	if len(key) < TokenKeySize {
+		return nil, fmt.Errorf("auth: token key of %d bytes, want at least %d", len(key), TokenKeySize)
+	}
+	return &TokenKey{key: bytes.Clone(key)}, nil
+}
+
+const redactedTokenKey = "auth.TokenKey(" + secret.Redacted + ")"
+
+// The key never prints, whichever verb or logger is used.
+func (TokenKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redactedTokenKey) }
+func (TokenKey) LogValue() slog.Value       { return slog.StringValue(secret.Redacted) }
+
+// hash is HMAC-SHA256 over a domain label, a NUL and the token. The label
 // sets sessions apart from every one-time purpose; a one-time label has a
-// "/" where no session label does, so none can collide.
-func hashToken(label string, tok secret.Secret) []byte {
-	h := sha256.New()
-	h.Write([]byte("palisade token v1 " + label + "\x00"))
-	h.Write([]byte(tok.Reveal()))
-	return h.Sum(nil)
+// "/" where no session label does, so none can collide. "v2" marks the
+// keyed form: the unkeyed SHA-256 of v1 is never what is looked up.
+func (k *TokenKey) hash(label string, tok secret.Secret) []byte {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte("palisade token v2 " + label + "\x00"))
+	m.Write([]byte(tok.Reveal()))
+	return m.Sum(nil)
 }
 
 // NewSessionToken returns a fresh session token for the cookie and the
 // hash to store.
-func NewSessionToken() (token secret.Secret, hash []byte) {
-	token = newToken()
-	return token, HashSessionToken(token)
+func (k *TokenKey) NewSessionToken() (token secret.Secret, hash []byte) {
+	token = NewToken()
+	return token, k.HashSessionToken(token)
 }
 
 // HashSessionToken returns the stored form of a session token.
-func HashSessionToken(token secret.Secret) []byte { return hashToken("session", token) }
+func (k *TokenKey) HashSessionToken(token secret.Secret) []byte { return k.hash("session", token) }
 
 // NewOneTimeToken returns a fresh token for an e-mail verification,
 // password reset, invitation or set-up link, and the hash to store.
-func NewOneTimeToken(p TokenPurpose) (token secret.Secret, hash []byte, err error) {
+func (k *TokenKey) NewOneTimeToken(p TokenPurpose) (token secret.Secret, hash []byte, err error) {
 	if !p.Valid() {
 		return secret.Secret{}, nil, fmt.Errorf("new one-time token: unknown purpose %q", p)
 	}
-	token = newToken()
-	hash, err = HashOneTimeToken(p, token)
+	token = NewToken()
+	hash, err = k.HashOneTimeToken(p, token)
 	return token, hash, err
 }
 
 // HashOneTimeToken returns the stored form of a one-time token issued for p.
-func HashOneTimeToken(p TokenPurpose, token secret.Secret) ([]byte, error) {
+func (k *TokenKey) HashOneTimeToken(p TokenPurpose, token secret.Secret) ([]byte, error) {
 	if !p.Valid() {
 		return nil, fmt.Errorf("hash one-time token: unknown purpose %q", p)
 	}
-	return hashToken("one-time/"+string(p), token), nil
+	return k.hash("one-time/"+string(p), token), nil
 }
 
 // ParseToken checks that s has the exact form of a session or one-time

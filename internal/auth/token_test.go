@@ -2,7 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,17 +13,57 @@ import (
 
 var allPurposes = []TokenPurpose{PurposeEmailVerification, PurposePasswordReset, PurposeInvitation, PurposeSetup}
 
+func testTokenKey(t *testing.T, fill byte) *TokenKey {
+	t.Helper()
+	k, err := NewTokenKey(bytes.Repeat([]byte{fill}, TokenKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestTokenHashesAreKeyed: the stored form of a token depends on the key,
+// so someone who can write rows but does not hold the key cannot make a
+// session or a link row that a token of their choosing would match; and it
+// is not the unkeyed SHA-256 that was stored before.
+func TestTokenHashesAreKeyed(t *testing.T) {
+	t.Parallel()
+	a, b := testTokenKey(t, 1), testTokenKey(t, 2)
+	tok := NewToken()
+	if bytes.Equal(a.HashSessionToken(tok), b.HashSessionToken(tok)) {
+		t.Fatal("a session token hashes alike under two keys")
+	}
+	ha, _ := a.HashOneTimeToken(PurposePasswordReset, tok)
+	hb, _ := b.HashOneTimeToken(PurposePasswordReset, tok)
+	if bytes.Equal(ha, hb) {
+		t.Fatal("a reset token hashes alike under two keys")
+	}
+	unkeyed := sha256.Sum256([]byte("palisade token v1 session\x00" + tok.Reveal()))
+	if bytes.Equal(a.HashSessionToken(tok), unkeyed[:]) {
+		t.Fatal("the session hash is the unkeyed SHA-256")
+	}
+	if _, err := NewTokenKey(make([]byte, TokenKeySize-1)); err == nil {
+		t.Fatal("a short token key was accepted")
+	}
+	for _, out := range []string{fmt.Sprint(a), fmt.Sprintf("%+v %#v %x %s", a, *a, a, a)} {
+		if strings.Contains(out, "0101") || strings.Contains(out, "[1 1") || !strings.Contains(out, "REDACTED") {
+			t.Fatalf("the token key printed as %q", out)
+		}
+	}
+}
+
 func TestSessionToken(t *testing.T) {
 	t.Parallel()
+	k := testTokenKey(t, 7)
 	seen := map[string]bool{}
 	for range 100 {
-		tok, hash := NewSessionToken()
+		tok, hash := k.NewSessionToken()
 		v := tok.Reveal()
 		raw, err := base64.RawURLEncoding.Strict().DecodeString(v)
 		if err != nil || len(raw) != 32 || len(v) != 43 {
 			t.Fatalf("token %q is not 32 random bytes in base64url", v)
 		}
-		if !bytes.Equal(hash, HashSessionToken(tok)) || len(hash) != 32 {
+		if !bytes.Equal(hash, k.HashSessionToken(tok)) || len(hash) != 32 {
 			t.Fatal("hash is not HashSessionToken of the token")
 		}
 		if bytes.Contains(hash, []byte(v)) || seen[v] {
@@ -39,10 +81,11 @@ func TestSessionToken(t *testing.T) {
 // purpose and as a session, so no lookup can confuse them.
 func TestTokenPurposesAreSeparate(t *testing.T) {
 	t.Parallel()
-	tok, sessionHash := NewSessionToken()
+	k := testTokenKey(t, 7)
+	tok, sessionHash := k.NewSessionToken()
 	hashes := map[string][]byte{"session": sessionHash}
 	for _, p := range allPurposes {
-		h, err := HashOneTimeToken(p, tok)
+		h, err := k.HashOneTimeToken(p, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,24 +98,24 @@ func TestTokenPurposesAreSeparate(t *testing.T) {
 			}
 		}
 	}
-	reset, resetHash, err := NewOneTimeToken(PurposePasswordReset)
+	reset, resetHash, err := k.NewOneTimeToken(PurposePasswordReset)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(HashSessionToken(reset), resetHash) {
+	if bytes.Equal(k.HashSessionToken(reset), resetHash) {
 		t.Fatal("a reset token is usable as a session token")
 	}
-	if h, _ := HashOneTimeToken(PurposePasswordReset, reset); !bytes.Equal(h, resetHash) {
+	if h, _ := k.HashOneTimeToken(PurposePasswordReset, reset); !bytes.Equal(h, resetHash) {
 		t.Fatal("reset token does not hash to its stored value")
 	}
-	if h, _ := HashOneTimeToken(PurposeInvitation, reset); bytes.Equal(h, resetHash) {
+	if h, _ := k.HashOneTimeToken(PurposeInvitation, reset); bytes.Equal(h, resetHash) {
 		t.Fatal("a reset token is usable as an invitation")
 	}
 	for _, p := range []TokenPurpose{"", "session", "Password-Reset", "reset"} {
-		if _, _, err := NewOneTimeToken(p); err == nil {
+		if _, _, err := k.NewOneTimeToken(p); err == nil {
 			t.Errorf("NewOneTimeToken(%q) accepted", p)
 		}
-		if _, err := HashOneTimeToken(p, reset); err == nil {
+		if _, err := k.HashOneTimeToken(p, reset); err == nil {
 			t.Errorf("HashOneTimeToken(%q) accepted", p)
 		}
 	}
@@ -80,8 +123,7 @@ func TestTokenPurposesAreSeparate(t *testing.T) {
 
 func TestParseTokenStrict(t *testing.T) {
 	t.Parallel()
-	tok, _ := NewSessionToken()
-	v := tok.Reveal()
+	v := NewToken().Reveal()
 	last := "B"
 	if v[42] == 'B' {
 		last = "C"
@@ -98,7 +140,8 @@ func TestParseTokenStrict(t *testing.T) {
 
 func TestHashesEqual(t *testing.T) {
 	t.Parallel()
-	_, h := NewSessionToken()
+	k := testTokenKey(t, 7)
+	_, h := k.NewSessionToken()
 	if !HashesEqual(h, bytes.Clone(h)) {
 		t.Fatal("equal hashes compare unequal")
 	}
@@ -112,7 +155,7 @@ func TestHashesEqual(t *testing.T) {
 	if HashesEqual(nil, nil) || HashesEqual([]byte{}, []byte{}) {
 		t.Fatal("empty hashes compare equal")
 	}
-	if HashSessionToken(secret.New("a")) == nil {
+	if k.HashSessionToken(secret.New("a")) == nil {
 		t.Fatal("nil hash")
 	}
 }

@@ -50,7 +50,11 @@ func runAPIKey(ctx context.Context, env *Env, args []string) error {
 	if *expires < 0 {
 		return fmt.Errorf("%w: --expires-in must be positive", ErrUsage)
 	}
-	s, err := openStore(ctx, cfg, store.Options{})
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
 	if err != nil {
 		return err
 	}

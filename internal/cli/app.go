@@ -42,6 +42,8 @@ type app struct {
 	logger *slog.Logger
 	store  store.Store
 	srv    *server.Server
+	// tokens makes the stored form of the set-up link's token.
+	tokens *auth.TokenKey
 	// runner works the durable jobs; nil when the role runs none.
 	runner *job.Runner
 	tls    bool
@@ -61,6 +63,8 @@ type services struct {
 	bots          *bot.Service
 	// accounts is set for the roles that serve the UI or work jobs.
 	accounts *account.Service
+	// tokens makes the stored form of session and one-time tokens.
+	tokens *auth.TokenKey
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -99,7 +103,14 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	s, err := openStore(ctx, cfg, store.Options{Logger: logger, Sealer: keyring, UserSealer: users})
+	if a.tokens, err = tokenKey(master); err != nil {
+		return nil, err
+	}
+	jobKey, err := jobArgsKey(master)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openStore(ctx, cfg, master, store.Options{Logger: logger, Sealer: keyring, UserSealer: users})
 	if err != nil {
 		return nil, err
 	}
@@ -156,13 +167,14 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	svc.tokens = a.tokens
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
-		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users); err != nil {
+		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
+		if a.runner, err = newRunner(s, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
 			Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
@@ -247,7 +259,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 // Without SMTP settings mail goes to the console (embedded mode); sign-up
 // stays closed unless --allow-signup opens it.
 func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec audit.Recorder, master seal.MasterKey,
-	users store.UserSealer) (*account.Service, error) {
+	users store.UserSealer, tokens *auth.TokenKey) (*account.Service, error) {
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 	if cfg.SMTPHost != "" {
 		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
@@ -259,7 +271,7 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 	if err != nil {
 		return nil, err
 	}
-	return account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Mailer: mailer,
+	return account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Tokens: tokens, Mailer: mailer,
 		Limiter: lim.limiter, Limits: lim.table, Audit: rec, DeviceKey: secret.New(string(deviceKey)),
 		Jobs: s.Jobs(), MailSealer: users,
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})

@@ -48,7 +48,7 @@ func runAudit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, store.Options{})
+	s, err := openStore(ctx, cfg, master, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/procargs"
 	"github.com/palisadehq/palisade/internal/redact"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
@@ -228,10 +229,17 @@ func prepareDataDir(dir string) error {
 	return nil
 }
 
-// openStore opens the configured store for the runtime.
-func openStore(ctx context.Context, cfg config.Config, opts store.Options) (store.Store, error) {
+// openStore opens the configured store for the runtime. On PostgreSQL it
+// tags every transaction's scope with the key derived from master, which
+// the policies verify.
+func openStore(ctx context.Context, cfg config.Config, master seal.MasterKey, opts store.Options) (store.Store, error) {
 	if cfg.Postgres() {
-		return postgres.Open(ctx, cfg.DatabaseURL.Reveal(), opts, postgres.OpenOptions{UnsafeAllowPrivilegedRole: cfg.UnsafeAllowPrivilegedDBRole})
+		key, err := postgres.DeriveScopeKey(master)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(key)
+		return postgres.Open(ctx, cfg.DatabaseURL.Reveal(), opts, postgres.OpenOptions{ScopeKey: key, UnsafeAllowPrivilegedRole: cfg.UnsafeAllowPrivilegedDBRole})
 	}
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err

@@ -142,11 +142,7 @@ func fillPattern(t *testing.T, pattern string) string {
 		case "$":
 			return ""
 		case "token":
-			tok, _, err := auth.NewOneTimeToken(auth.PurposeSetup)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tok.Reveal()
+			return auth.NewToken().Reveal()
 		}
 		p, ok := palisade.PathParamPrefix(name)
 		if !ok {

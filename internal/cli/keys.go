@@ -38,9 +38,14 @@ type keyStore interface {
 }
 
 // openKeyStore opens the key store of the configured dialect.
-func openKeyStore(ctx context.Context, cfg config.Config) (keyStore, error) {
+func openKeyStore(ctx context.Context, cfg config.Config, master seal.MasterKey) (keyStore, error) {
 	if cfg.Postgres() {
-		return postgres.OpenKeyStore(ctx, cfg.DatabaseURL.Reveal())
+		key, err := postgres.DeriveScopeKey(master)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(key)
+		return postgres.OpenKeyStore(ctx, cfg.DatabaseURL.Reveal(), key)
 	}
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -51,10 +56,16 @@ func openKeyStore(ctx context.Context, cfg config.Config) (keyStore, error) {
 // openKeyringWith is openKeyring for a caller that holds the master key
 // already (serve also derives the gateway-token key from it).
 func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey) (*seal.Keyring, func() error, error) {
-	ks, err := openKeyStore(ctx, cfg)
+	ks, err := openKeyStore(ctx, cfg, mk)
 	if err != nil {
 		return nil, nil, err
 	}
+	return keyringOver(ctx, ks, mk)
+}
+
+// keyringOver opens the keyring over an open key store, which it closes on
+// error.
+func keyringOver(ctx context.Context, ks keyStore, mk seal.MasterKey) (*seal.Keyring, func() error, error) {
 	k, err := seal.NewKeyring(ctx, mk, ks, seal.Options{})
 	if err != nil {
 		ks.Close()
@@ -64,13 +75,13 @@ func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey) 
 }
 
 // openSealedStore opens the store with the keyring as its Sealer.
-func openSealedStore(ctx context.Context, cfg config.Config, opts store.Options) (store.Store, *seal.Keyring, func(), error) {
-	k, closeKeys, err := openKeyring(ctx, cfg)
+func openSealedStore(ctx context.Context, cfg config.Config, mk seal.MasterKey, opts store.Options) (store.Store, *seal.Keyring, func(), error) {
+	k, closeKeys, err := openKeyringWith(ctx, cfg, mk)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	opts.Sealer = k
-	s, err := openStore(ctx, cfg, opts)
+	s, err := openStore(ctx, cfg, mk, opts)
 	if err != nil {
 		closeKeys()
 		return nil, nil, nil, err
@@ -81,7 +92,8 @@ func openSealedStore(ctx context.Context, cfg config.Config, opts store.Options)
 const keysUsage = `Usage: palisade keys <rotate|reencrypt|status> [flags]
 
   rotate      add a key-encryption key (KEK), rewrap every data key under it,
-              and retire the KEKs that no longer wrap anything
+              and retire the KEKs that no longer wrap anything; on PostgreSQL
+              as the admin role (the --database-url of ` + "`palisade migrate`" + `)
   reencrypt   per workspace: a new data key, every sealed field resealed under
               it (in batches; resumable), then the old data keys retired
   status      the KEKs and how many data keys each wraps
@@ -153,6 +165,10 @@ func retireUnusedKEKs(ctx context.Context, k *seal.Keyring) ([]uint32, error) {
 		case errors.Is(err, seal.ErrKeyInUse), errors.Is(err, seal.ErrKeyNotFound):
 			// Another process wrapped a key with it meanwhile, or
 			// retired it first: leave it to the next run.
+		case errors.Is(err, postgres.ErrKEKsReadOnly):
+			// reencrypt as the runtime role: the next `keys rotate`, as
+			// the admin role, retires it.
+			return out, nil
 		case err != nil:
 			return out, err
 		default:
@@ -170,11 +186,42 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 	if help || err != nil {
 		return err
 	}
-	s, k, closeAll, err := openSealedStore(ctx, cfg, store.Options{})
+	mk, err := loadMasterKey(cfg)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
+	ks, err := openKeyStore(ctx, cfg, mk)
+	if err != nil {
+		return err
+	}
+	if pg, ok := ks.(*postgres.KeyStore); ok {
+		// The runtime role may only read the KEKs, so that nothing it is
+		// made to run can delete or replace them: rotating is the admin
+		// role's, like migrating.
+		manages, err := pg.ManagesKEKs(ctx)
+		if err != nil {
+			ks.Close()
+			return err
+		}
+		if !manages {
+			ks.Close()
+			return fmt.Errorf("%w: keys rotate changes the key-encryption keys, which only the admin role may: "+
+				"run it with the --database-url that `palisade migrate` uses", ErrUsage)
+		}
+		// The data store is opened only to record the rotation in the
+		// platform audit log, as that same admin role.
+		cfg.UnsafeAllowPrivilegedDBRole = true
+	}
+	k, closeKeys, err := keyringOver(ctx, ks, mk)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	s, err := openStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
 	v, err := k.RotateKEK(ctx)
 	if err != nil {
 		return err
@@ -232,7 +279,11 @@ func runKeysReencrypt(ctx context.Context, env *Env, args []string) error {
 	if *batch < 1 || *batch > 10000 {
 		return fmt.Errorf("%w: --batch must be between 1 and 10000", ErrUsage)
 	}
-	s, k, closeAll, err := openSealedStore(ctx, cfg, store.Options{})
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, k, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -47,7 +48,10 @@ func mustCLI(t *testing.T, env map[string]string, args ...string) string {
 }
 
 // backends are the environments the key commands are tested on: embedded
-// SQLite always, PostgreSQL when configured.
+// SQLite always, PostgreSQL when configured, migrated by `palisade migrate`
+// (which makes the first KEK). On PostgreSQL the environment also names the
+// admin role's URL (adminURLKey) for the one key command that needs it,
+// keys rotate.
 func keyBackends(t *testing.T) map[string]func(t *testing.T) map[string]string {
 	return map[string]func(t *testing.T) map[string]string{
 		"sqlite": func(t *testing.T) map[string]string {
@@ -56,13 +60,26 @@ func keyBackends(t *testing.T) map[string]func(t *testing.T) map[string]string {
 		"postgres": func(t *testing.T) map[string]string {
 			role := servicetest.PostgresRole(t)
 			admin := servicetest.Postgres(t)
-			if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
-				t.Fatal(err)
-			}
-			return map[string]string{"PALISADE_DATABASE_URL": servicetest.WithUser(t, admin, role), "PALISADE_DATA_DIR": t.TempDir(),
+			env := map[string]string{"PALISADE_DATABASE_URL": admin, "PALISADE_APP_ROLE": role, "PALISADE_DATA_DIR": t.TempDir(),
 				"PALISADE_MASTER_KEY": base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))}
+			mustCLI(t, env, "migrate")
+			env[adminURLKey] = admin
+			env["PALISADE_DATABASE_URL"] = servicetest.WithUser(t, admin, role)
+			return env
 		},
 	}
+}
+
+// adminURLKey holds, in a PostgreSQL test environment, the admin role's URL.
+const adminURLKey = "TEST_ADMIN_DATABASE_URL"
+
+// asAdmin is env with the admin role's database URL, where there is one.
+func asAdmin(env map[string]string) map[string]string {
+	out := maps.Clone(env)
+	if u := env[adminURLKey]; u != "" {
+		out["PALISADE_DATABASE_URL"] = u
+	}
+	return out
 }
 
 // keyStore is either dialect's key store.
@@ -91,9 +108,13 @@ func openSealed(t *testing.T, env map[string]string) *sealedStore {
 	if err != nil {
 		t.Fatal(err)
 	}
+	scopeKey, err := postgres.DeriveScopeKey(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ks keyStore
 	if u := env["PALISADE_DATABASE_URL"]; u != "" {
-		ks, err = postgres.OpenKeyStore(ctx, u)
+		ks, err = postgres.OpenKeyStore(ctx, u, scopeKey)
 	} else {
 		ks, err = sqlite.OpenKeyStore(ctx, filepath.Join(env["PALISADE_DATA_DIR"], sqlite.KeyFileName))
 	}
@@ -107,7 +128,7 @@ func openSealed(t *testing.T, env map[string]string) *sealedStore {
 	opts := store.Options{Sealer: k}
 	var s store.Store
 	if u := env["PALISADE_DATABASE_URL"]; u != "" {
-		s, err = postgres.Open(ctx, u, opts, postgres.OpenOptions{})
+		s, err = postgres.Open(ctx, u, opts, postgres.OpenOptions{ScopeKey: scopeKey})
 	} else {
 		s, err = sqlite.Open(ctx, filepath.Join(env["PALISADE_DATA_DIR"], "palisade.db"), opts)
 	}
@@ -257,7 +278,13 @@ func TestKeysRotateAndReencrypt(t *testing.T) {
 			}
 
 			// Rotate: a new KEK, every data key rewrapped, the old KEK gone.
-			out := mustCLI(t, env, "keys", "rotate")
+			// On PostgreSQL only the admin role may.
+			if name == "postgres" {
+				if _, err := runCLI(t, t.Context(), env, nil, "keys", "rotate"); !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), "only the admin role") {
+					t.Fatalf("keys rotate as the runtime role = %v, want a refusal naming the admin role", err)
+				}
+			}
+			out := mustCLI(t, asAdmin(env), "keys", "rotate")
 			if !strings.Contains(out, "KEK v2 is current and wraps 1 data key(s)") || !strings.Contains(out, "retired KEK v1") {
 				t.Fatalf("keys rotate = %q", out)
 			}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/seal"
 )
 
@@ -27,4 +29,35 @@ func loadMasterKey(cfg config.Config) (seal.MasterKey, error) {
 		return seal.MasterKey{}, fmt.Errorf("loading master key: %w", err)
 	}
 	return k, nil
+}
+
+// The keys derived from the master key besides the keyring's, one purpose
+// each (seal.MasterKey.Derive; the PostgreSQL scope key is
+// postgres.DeriveScopeKey). Their labels are fixed: changing one
+// invalidates everything made with the key.
+const (
+	tokenKeyPurpose   = "session and one-time token hashes v1"
+	jobArgsKeyPurpose = "job arguments v1"
+)
+
+// tokenKey makes the stored form of session, one-time and invitation
+// tokens.
+func tokenKey(master seal.MasterKey) (*auth.TokenKey, error) {
+	k, err := master.Derive(tokenKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	return auth.NewTokenKey(k)
+}
+
+// jobArgsKey authenticates the arguments of jobs that act in a tenant's
+// scope.
+func jobArgsKey(master seal.MasterKey) (*job.ArgsKey, error) {
+	k, err := master.Derive(jobArgsKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	return job.NewArgsKey(k)
 }

@@ -13,14 +13,23 @@ import (
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "migrate", "migrate [--data-dir DIR | --database-url ADMIN_URL] [--app-role NAME]\n\n"+
-		"On PostgreSQL, connect as the admin role that owns the schema; migrate creates or\n"+
-		"updates the runtime role (--app-role) that `serve` then uses.")
+		"On PostgreSQL, connect as the admin role that owns the schema, with the master key the\n"+
+		"servers use; migrate creates or updates the runtime role (--app-role) that `serve` then\n"+
+		"uses, installs the key the row security policies verify scopes with, and makes the\n"+
+		"first key-encryption key.")
 	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, nil)
 	if help || err != nil {
 		return err
 	}
 	if cfg.Postgres() {
-		res, err := postgres.Migrate(ctx, cfg.DatabaseURL.Reveal(), postgres.MigrateOptions{AppRole: cfg.AppRole, AppPassword: cfg.AppRolePassword})
+		// The master key, loaded as serve loads it: migrate installs the
+		// scope key derived from it, which the policies verify, and makes
+		// the first KEK, which the runtime role may not.
+		mk, err := loadMasterKey(cfg)
+		if err != nil {
+			return err
+		}
+		res, err := postgres.Migrate(ctx, cfg.DatabaseURL.Reveal(), postgres.MigrateOptions{AppRole: cfg.AppRole, AppPassword: cfg.AppRolePassword, Master: mk})
 		if err != nil {
 			return err
 		}

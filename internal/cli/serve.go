@@ -48,7 +48,7 @@ func (a *app) run(ctx context.Context, env *Env) error {
 		}
 	}
 	if cfg.Role.ServesWeb() {
-		if err := announceSetup(ctx, env, cfg, a.store, logger); err != nil {
+		if err := announceSetup(ctx, env, cfg, a.store, a.tokens, logger); err != nil {
 			logger.Error("could not create the first-owner set-up link", "err", err)
 		}
 	}
@@ -93,12 +93,12 @@ func prefixStrings(cfg config.Config) []string {
 // announceSetup prints a one-time link to create the first owner when no
 // user exists yet. It goes to stdout, not the log: logs are shipped and
 // kept, a set-up link must not be.
-func announceSetup(ctx context.Context, env *Env, cfg config.Config, s store.Store, logger *slog.Logger) error {
+func announceSetup(ctx context.Context, env *Env, cfg config.Config, s store.Store, tokens *auth.TokenKey, logger *slog.Logger) error {
 	n, err := s.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
 	}
-	token, hash, err := auth.NewOneTimeToken(auth.PurposeSetup)
+	token, hash, err := tokens.NewOneTimeToken(auth.PurposeSetup)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,15 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err := validate.Email("owner-email", *email); err != nil {
 		return fmt.Errorf("%w: --owner-email: %s", ErrUsage, palisade.ErrorMessage(err))
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, store.Options{})
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	tokens, err := tokenKey(mk)
+	if err != nil {
+		return err
+	}
+	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -55,7 +63,7 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	token, hash, err := auth.NewOneTimeToken(auth.PurposeInvitation)
+	token, hash, err := tokens.NewOneTimeToken(auth.PurposeInvitation)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,12 @@ package job
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -40,7 +45,10 @@ const maxRef = 256
 
 // InboundArgs is one inbound message to answer. The text is sealed with
 // the workspace's keys (SealInbound), so no message body sits in clear in
-// the queue table, its backups or its logs.
+// the queue table, its backups or its logs; and the whole is authenticated
+// with a MAC (ArgsKey), because the worker acts in the scope the arguments
+// name: a row written into the queue table by anyone but the application
+// (whoever can run SQL as its database role can) is cancelled, not worked.
 type InboundArgs struct {
 	Workspace palisade.WorkspaceID `json:"workspace"`
 	BotID     palisade.BotID       `json:"bot_id"`
@@ -51,6 +59,8 @@ type InboundArgs struct {
 	// it with the message and the reply, which makes a retry idempotent.
 	Ref        string `json:"ref"`
 	SealedText []byte `json:"sealed_text"`
+	// MAC authenticates every other field (ArgsKey).
+	MAC []byte `json:"mac"`
 }
 
 // Kind is River's name for the job.
@@ -81,11 +91,16 @@ func (a InboundArgs) check() error {
 	return nil
 }
 
-// SealInbound returns args with text sealed into SealedText. Every field
-// other than SealedText must already be set: the seal is bound to them.
-func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, text string) (InboundArgs, error) {
+// SealInbound returns args with text sealed into SealedText and the MAC of
+// the whole under key, ready to enqueue. Every field other than SealedText
+// and MAC must already be set: the seal is bound to them, and the MAC
+// covers them all.
+func SealInbound(ctx context.Context, sealer store.Sealer, key *ArgsKey, args InboundArgs, text string) (InboundArgs, error) {
 	if sealer == nil {
 		return InboundArgs{}, store.ErrNoSealer
+	}
+	if key == nil {
+		return InboundArgs{}, errNoArgsKey
 	}
 	if err := args.check(); err != nil {
 		return InboundArgs{}, err
@@ -95,8 +110,61 @@ func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, tex
 		return InboundArgs{}, fmt.Errorf("sealing inbound message: %w", err)
 	}
 	args.SealedText = sealed
+	args.MAC = key.inboundMAC(args)
 	return args, nil
 }
+
+// ArgsKeySize is the least size of an ArgsKey's key.
+const ArgsKeySize = 32
+
+// ArgsKey authenticates the arguments of the jobs that act in a tenant's
+// scope (InboundArgs): HMAC-SHA256 under a key the platform derives from its
+// master key, computed when the job is made and checked by the worker before
+// it acts. The queue table has no row security (River works every tenant's
+// jobs), so without it a row inserted by raw SQL would make the worker
+// answer as any bot, to any chat.
+type ArgsKey struct {
+	key []byte
+}
+
+var errNoArgsKey = errors.New("inbound job: no key to authenticate its arguments")
+
+// NewArgsKey takes the key (at least ArgsKeySize bytes). The bytes are
+// copied.
+func NewArgsKey(key []byte) (*ArgsKey, error) {
+	if len(key) < ArgsKeySize {
+		return nil, fmt.Errorf("job: arguments key of %d bytes, want at least %d", len(key), ArgsKeySize)
+	}
+	return &ArgsKey{key: append([]byte(nil), key...)}, nil
+}
+
+const redactedArgsKey = "job.ArgsKey(" + secret.Redacted + ")"
+
+// The key never prints, whichever verb or logger is used.
+func (ArgsKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redactedArgsKey) }
+func (ArgsKey) LogValue() slog.Value       { return slog.StringValue(secret.Redacted) }
+
+// inboundMAC is the MAC of every field of a but MAC: a label naming the
+// format and the job kind, then each field as a 4-byte big-endian length
+// and its bytes, so no byte can move from one field to its neighbour.
+func (k *ArgsKey) inboundMAC(a InboundArgs) []byte {
+	m := hmac.New(sha256.New, k.key)
+	for _, f := range [][]byte{[]byte("palisade job arguments v1"), []byte(a.Kind()), []byte(a.Workspace), []byte(a.BotID),
+		[]byte(a.Channel), []byte(a.UserID), []byte(a.ChatID), []byte(a.Ref), a.SealedText} {
+		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+		m.Write(f)
+	}
+	return m.Sum(nil)
+}
+
+// verifyInbound reports, in constant time, whether a carries its MAC.
+func (k *ArgsKey) verifyInbound(a InboundArgs) bool {
+	return len(a.MAC) == sha256.Size && hmac.Equal(a.MAC, k.inboundMAC(a))
+}
+
+// errForged is the cancellation of a job whose arguments do not carry
+// their MAC.
+var errForged = errors.New("inbound job: its arguments are not authenticated (not made by this platform, or altered since)")
 
 // InboundWorker answers inbound messages through the conversation service.
 // A retry is safe: the service returns a reply already stored for the
@@ -104,6 +172,7 @@ func SealInbound(ctx context.Context, sealer store.Sealer, args InboundArgs, tex
 // unanswered message without storing it twice.
 type InboundWorker struct {
 	river.WorkerDefaults[InboundArgs]
+	ArgsKey       *ArgsKey
 	Sealer        store.Sealer
 	Conversations Conversations
 	Logger        *slog.Logger
@@ -120,6 +189,16 @@ func (w *InboundWorker) Timeout(*river.Job[InboundArgs]) time.Duration { return 
 
 func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) error {
 	args := j.Args
+	if w.ArgsKey == nil {
+		// A misconfiguration the operator can fix: keep retrying.
+		return errNoArgsKey
+	}
+	// Before anything is acted on, or even opened: the job names the
+	// scope it runs in.
+	if !w.ArgsKey.verifyInbound(args) {
+		w.Logger.WarnContext(ctx, "inbound job with forged or altered arguments cancelled", "job_id", j.ID)
+		return river.JobCancel(fmt.Errorf("job %d: %w", j.ID, errForged))
+	}
 	if err := args.check(); err != nil {
 		// Malformed arguments never become well-formed: no retry.
 		return river.JobCancel(err)

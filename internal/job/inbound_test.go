@@ -1,9 +1,11 @@
 package job_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/servicetest"
 	"github.com/palisadehq/palisade/internal/store"
@@ -57,6 +60,7 @@ func (g *fakeGenerator) count() int {
 type inboundEnv struct {
 	s      store.Store
 	sealer store.Sealer
+	key    *job.ArgsKey
 	scope  palisade.Scope
 	bot    palisade.Bot
 	gen    *fakeGenerator
@@ -73,10 +77,10 @@ var jobOpeners = map[string]func(t *testing.T, o store.Options) store.Store{
 	"postgres": func(t *testing.T, o store.Options) store.Store {
 		role := servicetest.PostgresRole(t)
 		admin := servicetest.Postgres(t)
-		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
+		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role, Master: testMaster}); err != nil {
 			t.Fatal(err)
 		}
-		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), o, postgres.OpenOptions{})
+		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), o, postgres.OpenOptions{ScopeKey: testScopeKey})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +117,8 @@ func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Cleanup(func() { s.Close() })
 	now := time.Now
 	conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Generator: gen, Now: now}
-	runner := newRunner(t, s, job.Deps{Store: s, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv, Mail: noMail{}})
+	key := testArgsKey(t)
+	runner := newRunner(t, s, job.Deps{Store: s, ArgsKey: key, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv, Mail: noMail{}})
 	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Inbound", Now: now()})
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +136,12 @@ func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 		defer cancel()
 		runner.Stop(ctx)
 	})
-	return inboundEnv{s: s, sealer: sealer, scope: scope, bot: bot, gen: gen}
+	return inboundEnv{s: s, sealer: sealer, key: key, scope: scope, bot: bot, gen: gen}
 }
 
 func (e inboundEnv) args(t *testing.T, ref, text string) job.InboundArgs {
 	t.Helper()
-	a, err := job.SealInbound(t.Context(), e.sealer, job.InboundArgs{Workspace: e.scope.Workspace(), BotID: e.bot.ID, Channel: "telegram",
+	a, err := job.SealInbound(t.Context(), e.sealer, e.key, job.InboundArgs{Workspace: e.scope.Workspace(), BotID: e.bot.ID, Channel: "telegram",
 		UserID: "4242", Ref: ref}, text)
 	if err != nil {
 		t.Fatal(err)
@@ -319,16 +324,93 @@ func TestInboundJob(t *testing.T) {
 func TestSealInboundRefusals(t *testing.T) {
 	t.Parallel()
 	sealer := sealtest.NewKeyring(t)
+	key := testArgsKey(t)
 	ok := job.InboundArgs{Workspace: palisade.NewWorkspaceID(), BotID: palisade.NewBotID(), Channel: "telegram", UserID: "1", Ref: "r"}
-	if _, err := job.SealInbound(t.Context(), nil, ok, "x"); !errors.Is(err, store.ErrNoSealer) {
+	if _, err := job.SealInbound(t.Context(), nil, key, ok, "x"); !errors.Is(err, store.ErrNoSealer) {
 		t.Fatalf("no sealer: %v", err)
+	}
+	if _, err := job.SealInbound(t.Context(), sealer, nil, ok, "x"); err == nil {
+		t.Fatal("a job was made without the key that authenticates it")
 	}
 	noRef := ok
 	noRef.Ref = ""
-	if _, err := job.SealInbound(t.Context(), sealer, noRef, "x"); err == nil {
+	if _, err := job.SealInbound(t.Context(), sealer, key, noRef, "x"); err == nil {
 		t.Fatal("a job without a delivery reference was sealed: it could never be retried idempotently")
 	}
-	if a, err := job.SealInbound(t.Context(), sealer, ok, "hello"); err != nil || len(a.SealedText) == 0 || strings.Contains(string(a.SealedText), "hello") {
-		t.Fatalf("sealed %q, %v", a.SealedText, err)
+	if a, err := job.SealInbound(t.Context(), sealer, key, ok, "hello"); err != nil || len(a.SealedText) == 0 || strings.Contains(string(a.SealedText), "hello") ||
+		len(a.MAC) != 32 {
+		t.Fatalf("sealed %q with MAC %x, %v", a.SealedText, a.MAC, err)
+	}
+	if _, err := job.NewArgsKey(make([]byte, job.ArgsKeySize-1)); err == nil {
+		t.Fatal("a short arguments key was accepted")
+	}
+	if out := fmt.Sprintf("%v %+v %#v", key, key, *key); strings.Contains(out, "7777") || !strings.Contains(out, "REDACTED") {
+		t.Fatalf("the arguments key printed as %q", out)
 	}
 }
+
+// TestForgedInboundJobIsCancelled: whoever can run SQL as the application's
+// database role can insert a row in the job queue, which has no row
+// security. A job made by copying a real one and pointing it at another
+// chat (the sealed text still opens: it is bound to the bot, channel and
+// delivery, not to the chat), one naming another workspace, and one with
+// no MAC at all are each cancelled before anything is generated, stored or
+// sent; the real job is answered.
+func TestForgedInboundJobIsCancelled(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			e := startInbound(t, dialect, &fakeGenerator{})
+			genuine := e.args(t, "update-7", "what are your opening hours?")
+			otherChat := genuine
+			otherChat.UserID, otherChat.ChatID = "666", "666"
+			otherWorkspace := genuine
+			otherWorkspace.Workspace = palisade.NewWorkspaceID()
+			unsigned := genuine
+			unsigned.MAC = nil
+			for _, a := range []job.InboundArgs{otherChat, otherWorkspace, unsigned} {
+				e.enqueue(t, a)
+			}
+			e.waitStates(t, "cancelled", "cancelled", "cancelled")
+			if n := e.gen.count(); n != 0 {
+				t.Fatalf("generator called %d times for forged jobs", n)
+			}
+			in := conversation.Inbound{BotID: e.bot.ID, Channel: "telegram", UserID: "666"}
+			conv, err := e.s.OpenConversation(t.Context(), e.scope, store.OpenConversationParams{BotID: e.bot.ID, Key: in.Key(), Channel: "telegram",
+				ExternalUser: "666", Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msgs, err := e.s.ListMessages(t.Context(), e.scope, conv.ID, 100); err != nil || len(msgs) != 0 {
+				t.Fatalf("a forged job stored %+v (%v)", msgs, err)
+			}
+			e.enqueue(t, genuine)
+			e.waitStates(t, "cancelled", "cancelled", "cancelled", "completed")
+			checkAnswered(t, e.messages(t), "what are your opening hours?")
+		})
+	}
+}
+
+func testArgsKey(t *testing.T) *job.ArgsKey {
+	t.Helper()
+	k, err := job.NewArgsKey(bytes.Repeat([]byte{0x77}, job.ArgsKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testMaster is the master key the PostgreSQL test databases are migrated
+// with; testScopeKey the scope key derived from it.
+var testMaster, testScopeKey = func() (seal.MasterKey, []byte) {
+	m, err := seal.NewMasterKey(bytes.Repeat([]byte{0x11}, seal.KeySize))
+	if err != nil {
+		panic(err)
+	}
+	k, err := postgres.DeriveScopeKey(m)
+	if err != nil {
+		panic(err)
+	}
+	return m, k
+}()

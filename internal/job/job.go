@@ -6,7 +6,9 @@
 // must commit together); this package works them.
 //
 // Workers must be idempotent: River retries a failed job, and a retry must
-// never repeat a side effect that already happened.
+// never repeat a side effect that already happened. A job that acts in a
+// tenant's scope carries a MAC over its arguments (ArgsKey), and is never
+// worked without it: the queue table is open to every tenant's jobs.
 package job
 
 import (
@@ -61,6 +63,9 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 // Deps are what the workers need.
 type Deps struct {
 	Store store.Maintenance
+	// ArgsKey authenticates the arguments of inbound jobs (a key derived
+	// from the master key); the same key made them.
+	ArgsKey *ArgsKey
 	// Sealer opens the sealed text of inbound messages.
 	Sealer store.Sealer
 	// Conversations answers inbound messages.
@@ -96,8 +101,8 @@ type Runner struct {
 // NewRunner builds the working client on driver, the store's own database,
 // with every worker and schedule of this package.
 func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions) (*Runner, error) {
-	if d.Store == nil || d.Conversations == nil || d.Mail == nil {
-		return nil, errors.New("job: Store, Conversations and Mail are required")
+	if d.Store == nil || d.Conversations == nil || d.Mail == nil || d.ArgsKey == nil {
+		return nil, errors.New("job: Store, Conversations, Mail and ArgsKey are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -107,7 +112,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
-	river.AddWorker(workers, &InboundWorker{Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
+	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
 	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {

@@ -25,7 +25,7 @@ func TestPruneJob(t *testing.T) {
 			defer s.Close()
 			now := time.Now()
 			conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: time.Now}, Now: time.Now}
-			runner := newRunner(t, s, job.Deps{Store: s, Conversations: conv, Mail: noMail{}, Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			runner := newRunner(t, s, job.Deps{Store: s, ArgsKey: testArgsKey(t), Conversations: conv, Mail: noMail{}, Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			hash := []byte("expired-token-hash")
 			if err := s.CreateOneTimeToken(t.Context(), store.CreateTokenParams{Purpose: palisade.TokenVerifyEmail, Hash: hash,
 				Now: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}); err != nil {

@@ -150,7 +150,7 @@ func TestResetRequestWorkIsTheSameAndTheJobSendsTheMail(t *testing.T) {
 			hasher := auth.NewInsecureTestHasher()
 			sent := &outbox{}
 			jobs := &countingQueue{JobQueue: s.Jobs()}
-			svc, err := account.New(account.Options{Store: s, Hasher: hasher, Mailer: sent, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+			svc, err := account.New(account.Options{Store: s, Hasher: hasher, Tokens: testTokenKey(t), Mailer: sent, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 				Jobs: jobs, MailSealer: us, Now: time.Now, BaseURL: "https://ui.example"})
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +188,7 @@ func TestResetRequestWorkIsTheSameAndTheJobSendsTheMail(t *testing.T) {
 			}
 
 			conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: time.Now}, Now: time.Now}
-			runner := newRunner(t, s, job.Deps{Store: s, Conversations: conv, Mail: svc, Now: time.Now,
+			runner := newRunner(t, s, job.Deps{Store: s, ArgsKey: testArgsKey(t), Conversations: conv, Mail: svc, Now: time.Now,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err := runner.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -228,4 +228,14 @@ func TestResetRequestWorkIsTheSameAndTheJobSendsTheMail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testTokenKey keys the stored hashes of session and one-time tokens.
+func testTokenKey(t *testing.T) *auth.TokenKey {
+	t.Helper()
+	k, err := auth.NewTokenKey(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

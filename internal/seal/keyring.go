@@ -48,7 +48,8 @@ type Keyring struct {
 
 // NewKeyring opens the key hierarchy in store with the master key: it
 // checks that the master key opens every stored KEK, and creates the first
-// KEK when the store has none.
+// KEK when the store has none — but refuses (ErrKEKsMissing) when the store
+// has no KEK and yet holds data keys.
 func NewKeyring(ctx context.Context, master MasterKey, store KeyStore, opts Options) (*Keyring, error) {
 	if master.IsZero() {
 		return nil, errors.New("seal: no master key")
@@ -123,6 +124,17 @@ func (k *Keyring) refreshKEKsLocked(ctx context.Context) error {
 		if len(list) == 0 {
 			if attempt > 2 {
 				return errors.New("seal: KEK v1 was created but is not listed")
+			}
+			// No KEK is normal only in a new key store. With data keys
+			// present, the KEKs were deleted: a fresh KEK v1 would open
+			// none of them, and every new data key would then silently
+			// live beside a store of dead ones.
+			dks, err := k.store.ListDataKeys(ctx)
+			if err != nil {
+				return fmt.Errorf("seal: listing data keys: %w", err)
+			}
+			if len(dks) > 0 {
+				return fmt.Errorf("%w (%d data keys)", ErrKEKsMissing, len(dks))
 			}
 			if err := k.insertKEKLocked(ctx, 1); err != nil && !errors.Is(err, ErrKeyExists) {
 				return err
@@ -435,24 +447,37 @@ func (k *Keyring) currentDataKey(ctx context.Context, ws palisade.WorkspaceID) (
 	return d.Version, a, nil
 }
 
+// newKeyAttempts bounds how often newDataKey wraps again because a KEK
+// rotation made the KEK it used stale in the meantime.
+const newKeyAttempts = 3
+
 // newDataKey stores a new data key version wrapped by the current KEK. If
 // another process stored that version first, the workspace's newest key is
-// used instead.
+// used instead. The store accepts the key only under the KEK current in its
+// own transaction; when a rotation got in between, the key is wrapped again
+// under the new one.
 func (k *Keyring) newDataKey(ctx context.Context, ws palisade.WorkspaceID, version uint32) (uint32, cipher.AEAD, error) {
-	kv, kek, err := k.currentKEK(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
 	raw := randomKey()
 	defer clear(raw)
-	d := WrappedDataKey{
-		Workspace:  ws,
-		Version:    version,
-		KEKVersion: kv,
-		Wrapped:    kek.Seal(nil, nil, raw, dataKeyAAD(ws, version, kv)),
-		CreatedAt:  k.now().UTC(),
+	var err error
+	for range newKeyAttempts {
+		var kv uint32
+		var kek cipher.AEAD
+		if kv, kek, err = k.currentKEK(ctx); err != nil {
+			return 0, nil, err
+		}
+		d := WrappedDataKey{
+			Workspace:  ws,
+			Version:    version,
+			KEKVersion: kv,
+			Wrapped:    kek.Seal(nil, nil, raw, dataKeyAAD(ws, version, kv)),
+			CreatedAt:  k.now().UTC(),
+		}
+		if err = k.store.InsertDataKey(ctx, d); !errors.Is(err, ErrKEKNotCurrent) {
+			break
+		}
 	}
-	switch err := k.store.InsertDataKey(ctx, d); {
+	switch {
 	case errors.Is(err, ErrKeyExists):
 		list, err := k.dataKeys(ctx, ws)
 		if err != nil {

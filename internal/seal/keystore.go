@@ -29,6 +29,16 @@ var (
 	ErrKeyInUse = errors.New("seal: key is still in use")
 	// ErrWrongMasterKey: the master key does not open the stored KEKs.
 	ErrWrongMasterKey = errors.New("seal: the master key does not open the stored key-encryption keys")
+	// ErrKEKNotCurrent: a data key was offered wrapped by a KEK that is not
+	// (or no longer) the current one. KeyStore implementations return it
+	// from InsertDataKey; the keyring wraps again under the current KEK.
+	ErrKEKNotCurrent = errors.New("seal: the key-encryption key is not the current one")
+	// ErrKEKsMissing: the key store holds data keys but no KEK. Someone
+	// deleted the KEKs, or the key store is damaged; making a new KEK then
+	// would leave every data key, and everything sealed, unreadable for
+	// good, so the keyring refuses to start instead.
+	ErrKEKsMissing = errors.New("seal: the key store holds data keys but no key-encryption key; " +
+		"the KEKs were deleted or the key store is damaged: restore them from a key backup (a new KEK would not open any data key)")
 )
 
 // WrappedKEK is a key-encryption key as stored: wrapped by the master key.
@@ -68,7 +78,8 @@ type KeyStore interface {
 	// SetCurrentKEK makes the version the only current KEK, atomically;
 	// ErrKeyNotFound if there is no such version.
 	SetCurrentKEK(ctx context.Context, version uint32) error
-	// DeleteKEK removes a KEK; ErrKeyNotFound if there is no such version.
+	// DeleteKEK removes a KEK that is not current; ErrKeyNotFound if there
+	// is no such version, ErrKeyInUse if it is the current one.
 	DeleteKEK(ctx context.Context, version uint32) error
 
 	// DataKeys returns every version of the workspace's data key in
@@ -77,7 +88,11 @@ type KeyStore interface {
 	DataKeys(ctx context.Context, ws palisade.WorkspaceID) ([]WrappedDataKey, error)
 	// InsertDataKey adds a data key version; ErrKeyExists if the workspace
 	// already has that version, ErrKeyDestroyed if the workspace's keys were
-	// destroyed.
+	// destroyed, ErrKEKNotCurrent unless k.KEKVersion is the current KEK in
+	// the same transaction. That last check is what keeps a concurrent KEK
+	// rotation from orphaning a new data key: a key wrapped by the KEK that
+	// was current a moment ago would otherwise land after the rotation
+	// rewrapped every data key, under a KEK about to be retired.
 	InsertDataKey(ctx context.Context, k WrappedDataKey) error
 	// RewrapDataKey replaces the wrapping (Wrapped and KEKVersion) of the
 	// data key (k.Workspace, k.Version) if it is still wrapped by fromKEK,

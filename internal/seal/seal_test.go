@@ -506,3 +506,79 @@ func ExampleKeyring_Seal() {
 	// [REDACTED] 14
 	// true
 }
+
+// keklessStore is a key store whose KEK table was emptied behind the
+// keyring's back (by raw SQL, or a damaged file), its data keys left.
+type keklessStore struct {
+	seal.KeyStore
+	inserted int
+}
+
+func (s *keklessStore) ListKEKs(context.Context) ([]seal.WrappedKEK, error) { return nil, nil }
+
+func (s *keklessStore) InsertKEK(ctx context.Context, k seal.WrappedKEK) error {
+	s.inserted++
+	return s.KeyStore.InsertKEK(ctx, k)
+}
+
+// TestKeyringRefusesDataKeysWithoutKEK: a key store that holds data keys
+// but no KEK is refused with ErrKEKsMissing, and no fresh KEK is made: one
+// would open none of the data keys, and every workspace's sealed data would
+// be lost silently.
+func TestKeyringRefusesDataKeysWithoutKEK(t *testing.T) {
+	t.Parallel()
+	fx := setup(t)
+	mustSeal(t, fx.kr, fx.ws, field, "sealed under KEK v1")
+	gutted := &keklessStore{KeyStore: fx.store}
+	_, err := seal.NewKeyring(ctx, fx.master, gutted, seal.Options{})
+	if !errors.Is(err, seal.ErrKEKsMissing) {
+		t.Fatalf("NewKeyring over data keys without a KEK = %v, want ErrKEKsMissing", err)
+	}
+	if gutted.inserted != 0 {
+		t.Fatalf("the keyring made %d new KEK(s) over orphaned data keys", gutted.inserted)
+	}
+}
+
+// racingStore runs Before once, just before the first InsertDataKey
+// reaches the store: the moment a rotation in another process would get in
+// between the keyring reading the current KEK and storing a key under it.
+type racingStore struct {
+	seal.KeyStore
+	once   sync.Once
+	Before func()
+}
+
+func (s *racingStore) InsertDataKey(ctx context.Context, k seal.WrappedDataKey) error {
+	s.once.Do(s.Before)
+	return s.KeyStore.InsertDataKey(ctx, k)
+}
+
+// TestNewDataKeyRacingARotation: another process rotates the KEK (and
+// retires the old one, which then wraps nothing) between this keyring
+// wrapping a new data key and storing it. The store refuses the key under
+// the stale KEK and the keyring wraps it again under the new one, so it
+// still opens in a fresh process; stored under the retired KEK it would be
+// orphaned, and everything sealed with it lost.
+func TestNewDataKeyRacingARotation(t *testing.T) {
+	t.Parallel()
+	master := newMaster(t)
+	mem := sealtest.NewMemoryKeyStore()
+	racing := &racingStore{KeyStore: mem}
+	kr := newKeyring(t, master, racing, seal.Options{})
+	other := newKeyring(t, master, mem, seal.Options{})
+	racing.Before = func() {
+		if _, err := other.RotateKEK(ctx); err != nil {
+			t.Errorf("rotating in the other process: %v", err)
+		}
+		if err := other.RetireKEK(ctx, 1); err != nil {
+			t.Errorf("retiring KEK v1 in the other process: %v", err)
+		}
+	}
+	ws := palisade.NewWorkspaceID()
+	env := mustSeal(t, kr, ws, field, "sealed across a rotation")
+	dks, err := mem.DataKeys(ctx, ws)
+	if err != nil || len(dks) != 1 || dks[0].KEKVersion != 2 {
+		t.Fatalf("data keys = %+v, %v; want one under KEK v2", dks, err)
+	}
+	mustOpen(t, newKeyring(t, master, mem, seal.Options{}), ws, field, env, "sealed across a rotation")
+}

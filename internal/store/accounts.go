@@ -38,7 +38,8 @@ type Accounts interface {
 	// GetSessionByHash finds a session by the hash of its token, revoked
 	// or not; the caller judges expiry.
 	GetSessionByHash(ctx context.Context, hash []byte) (palisade.Session, error)
-	TouchSession(ctx context.Context, id palisade.SessionID, now time.Time) error
+	// TouchSession records the user's session as seen at now.
+	TouchSession(ctx context.Context, user palisade.UserID, id palisade.SessionID, now time.Time) error
 	// ListSessions lists a user's sessions that are not revoked and not
 	// past their absolute expiry at now.
 	ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]palisade.Session, error)

@@ -84,6 +84,12 @@ type Workspaces interface {
 	DeleteWorkspace(ctx context.Context, scope palisade.Scope, p DeleteWorkspaceParams) (AuditEntry, error)
 }
 
+// AuditActionWorkspaceDeleted is the platform audit action a workspace's
+// deletion is recorded under (package audit's ActionWorkspaceDeleted). On
+// PostgreSQL the function that deletes a workspace row looks for an entry
+// of it in the same transaction.
+const AuditActionWorkspaceDeleted = "workspace.deleted"
+
 type CreateWorkspaceParams struct {
 	Name string
 	Now  time.Time

@@ -96,8 +96,12 @@ func (m *MemoryKeyStore) DeleteKEK(ctx context.Context, version uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	if _, ok := m.keks[version]; !ok {
+	k, ok := m.keks[version]
+	if !ok {
 		return seal.ErrKeyNotFound
+	}
+	if k.Current {
+		return seal.ErrKeyInUse
 	}
 	delete(m.keks, version)
 	return nil
@@ -125,6 +129,9 @@ func (m *MemoryKeyStore) InsertDataKey(ctx context.Context, k seal.WrappedDataKe
 	m.init()
 	if m.destroyed[k.Workspace] {
 		return seal.ErrKeyDestroyed
+	}
+	if kek, ok := m.keks[k.KEKVersion]; !ok || !kek.Current {
+		return seal.ErrKEKNotCurrent
 	}
 	versions := m.dataKeys[k.Workspace]
 	if versions == nil {

@@ -70,6 +70,9 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 		if err := s.DeleteKEK(ctx, 2); !errors.Is(err, seal.ErrKeyNotFound) {
 			t.Errorf("DeleteKEK twice: %v, want ErrKeyNotFound", err)
 		}
+		if err := s.DeleteKEK(ctx, 1); !errors.Is(err, seal.ErrKeyInUse) {
+			t.Errorf("DeleteKEK(current): %v, want ErrKeyInUse", err)
+		}
 		if list := mustKEKs(t, s); len(list) != 1 || list[0].Version != 1 || !list[0].Current {
 			t.Errorf("after delete: %+v", list)
 		}
@@ -81,6 +84,7 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 		ws := palisade.NewWorkspaceID()
 		in := []byte("wrapped")
 		mustNil(t, s.InsertKEK(ctx, seal.WrappedKEK{Version: 1, Wrapped: in, CreatedAt: created}))
+		mustNil(t, s.SetCurrentKEK(ctx, 1))
 		mustNil(t, s.InsertDataKey(ctx, seal.WrappedDataKey{Workspace: ws, Version: 1, KEKVersion: 1, Wrapped: in, CreatedAt: created}))
 		in[0] = 'X'
 		mustKEKs(t, s)[0].Wrapped[1] = 'X'
@@ -114,9 +118,11 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 			{Workspace: b, Version: 1, KEKVersion: 2, Wrapped: []byte("b1"), CreatedAt: created},
 		}
 		for _, k := range keys {
+			// Each under the KEK current when it is inserted.
+			currentKEK(t, s, k.KEKVersion, created)
 			mustNil(t, s.InsertDataKey(ctx, k))
 		}
-		if err := s.InsertDataKey(ctx, keys[1]); !errors.Is(err, seal.ErrKeyExists) {
+		if err := s.InsertDataKey(ctx, keys[2]); !errors.Is(err, seal.ErrKeyExists) {
 			t.Errorf("duplicate InsertDataKey: %v, want ErrKeyExists", err)
 		}
 		got, err := s.DataKeys(ctx, a)
@@ -169,6 +175,7 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 		t.Parallel()
 		s := newStore(t)
 		a, b, never := palisade.NewWorkspaceID(), palisade.NewWorkspaceID(), palisade.NewWorkspaceID()
+		currentKEK(t, s, 1, created)
 		for _, ws := range []palisade.WorkspaceID{a, b} {
 			for v := uint32(1); v <= 2; v++ {
 				mustNil(t, s.InsertDataKey(ctx, seal.WrappedDataKey{Workspace: ws, Version: v, KEKVersion: 1, Wrapped: []byte("k"), CreatedAt: created}))
@@ -199,17 +206,48 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 		}
 	})
 
+	t.Run("DataKeyOnlyUnderTheCurrentKEK", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ws := palisade.NewWorkspaceID()
+		dk := func(version, kek uint32) seal.WrappedDataKey {
+			return seal.WrappedDataKey{Workspace: ws, Version: version, KEKVersion: kek, Wrapped: []byte("k"), CreatedAt: created}
+		}
+		if err := s.InsertDataKey(ctx, dk(1, 1)); !errors.Is(err, seal.ErrKEKNotCurrent) {
+			t.Errorf("InsertDataKey with no KEK at all: %v, want ErrKEKNotCurrent", err)
+		}
+		currentKEK(t, s, 1, created)
+		mustNil(t, s.InsertDataKey(ctx, dk(1, 1)))
+		// A KEK that exists but is not current yet: a key wrapped by it
+		// is refused too.
+		mustNil(t, s.InsertKEK(ctx, seal.WrappedKEK{Version: 2, Wrapped: []byte("w2"), CreatedAt: created}))
+		if err := s.InsertDataKey(ctx, dk(2, 2)); !errors.Is(err, seal.ErrKEKNotCurrent) {
+			t.Errorf("InsertDataKey under a KEK not yet current: %v, want ErrKEKNotCurrent", err)
+		}
+		// After a rotation, the KEK that was current a moment ago is
+		// refused: the rotation's rewrap pass may already be over.
+		mustNil(t, s.SetCurrentKEK(ctx, 2))
+		if err := s.InsertDataKey(ctx, dk(2, 1)); !errors.Is(err, seal.ErrKEKNotCurrent) {
+			t.Errorf("InsertDataKey under the previous KEK: %v, want ErrKEKNotCurrent", err)
+		}
+		mustNil(t, s.InsertDataKey(ctx, dk(2, 2)))
+		if got, err := s.DataKeys(ctx, ws); err != nil || len(got) != 2 || got[1].KEKVersion != 2 {
+			t.Errorf("DataKeys = %+v, %v", got, err)
+		}
+	})
+
 	t.Run("ConcurrentInsertsAgree", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		ws := palisade.NewWorkspaceID()
+		currentKEK(t, s, 1, created)
 		const n = 8
 		var wg sync.WaitGroup
 		kekErrs := make([]error, n)
 		dkErrs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
-				kekErrs[i] = s.InsertKEK(ctx, seal.WrappedKEK{Version: 1, Wrapped: []byte{byte(i)}, CreatedAt: created})
+				kekErrs[i] = s.InsertKEK(ctx, seal.WrappedKEK{Version: 2, Wrapped: []byte{byte(i)}, CreatedAt: created})
 			})
 			wg.Go(func() {
 				dkErrs[i] = s.InsertDataKey(ctx, seal.WrappedDataKey{Workspace: ws, Version: 1, KEKVersion: 1, Wrapped: []byte{byte(i)}, CreatedAt: created})
@@ -231,6 +269,17 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) seal.KeyStore) {
 			}
 		}
 	})
+}
+
+// currentKEK makes the KEK of version current, inserting it first if the
+// store does not have it.
+func currentKEK(t *testing.T, s seal.KeyStore, version uint32, created time.Time) {
+	t.Helper()
+	err := s.InsertKEK(context.Background(), seal.WrappedKEK{Version: version, Wrapped: []byte("wrapped"), CreatedAt: created})
+	if err != nil && !errors.Is(err, seal.ErrKeyExists) {
+		t.Fatalf("InsertKEK(v%d): %v", version, err)
+	}
+	mustNil(t, s.SetCurrentKEK(context.Background(), version))
 }
 
 func mustKEKs(t *testing.T, s seal.KeyStore) []seal.WrappedKEK {

@@ -47,14 +47,8 @@ func TestKeyLookupSeesOnlyItsCreatorsMembership(t *testing.T) {
 	defer app.Close(context.Background())
 	inLookup := func(lookup string, fn func(tx pgx.Tx)) {
 		t.Helper()
-		tx, err := app.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := begin(t, app, authentic(app, scopeSettings{lookup: lookup}))
 		defer tx.Rollback(ctx)
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.lookup', $1, true)`, lookup); err != nil {
-			t.Fatal(err)
-		}
 		fn(tx)
 	}
 	ids := func(tx pgx.Tx) []string {

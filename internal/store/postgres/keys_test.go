@@ -20,7 +20,7 @@ import (
 func openKeys(t *testing.T) (ks *postgres.KeyStore, adminURL, role string) {
 	t.Helper()
 	adminURL, appURL, role := setup(t)
-	ks, err := postgres.OpenKeyStore(t.Context(), appURL)
+	ks, err := postgres.OpenKeyStore(t.Context(), appURL, testScopeKey)
 	if err != nil {
 		t.Fatalf("OpenKeyStore: %v", err)
 	}
@@ -28,14 +28,33 @@ func openKeys(t *testing.T) (ks *postgres.KeyStore, adminURL, role string) {
 	return ks, adminURL, role
 }
 
+// openAdminKeys opens the key store of a freshly migrated database as the
+// admin role, which manages KEKs, emptied of the KEK migrate made: the
+// conformance suite starts from an empty store.
+func openAdminKeys(t *testing.T) *postgres.KeyStore {
+	t.Helper()
+	adminURL, _, _ := setup(t)
+	ks, err := postgres.OpenKeyStore(t.Context(), adminURL, testScopeKey)
+	if err != nil {
+		t.Fatalf("OpenKeyStore: %v", err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	if _, err := ks.Pool().Exec(t.Context(), `DELETE FROM palisade_keys.keks`); err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// The suite makes and retires KEKs, which only the admin role may; the
+// runtime role's side is TestKeysApartAndRLS.
 func TestKeyStoreConformancePostgres(t *testing.T) {
 	t.Parallel()
-	storetest.RunKeyStore(t, func(t *testing.T) seal.KeyStore { ks, _, _ := openKeys(t); return ks })
+	storetest.RunKeyStore(t, func(t *testing.T) seal.KeyStore { return openAdminKeys(t) })
 }
 
 func TestOpenKeyStoreRefusesBadURL(t *testing.T) {
 	t.Parallel()
-	_, err := postgres.OpenKeyStore(t.Context(), "postgres://u:hunter2@[::1/db")
+	_, err := postgres.OpenKeyStore(t.Context(), "postgres://u:hunter2@[::1/db", testScopeKey)
 	if err == nil {
 		t.Fatal("a malformed URL was accepted")
 	}
@@ -85,14 +104,8 @@ func TestKeysApartAndRLS(t *testing.T) {
 	defer app.Close(context.Background())
 	inTx := func(ws palisade.WorkspaceID, scan string, fn func(tx pgx.Tx)) {
 		t.Helper()
-		tx, err := app.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := begin(t, app, authentic(app, scopeSettings{workspace: string(ws), keyScan: scan}))
 		defer tx.Rollback(ctx)
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true), set_config('app.key_scan', $2, true)`, string(ws), scan); err != nil {
-			t.Fatal(err)
-		}
 		fn(tx)
 	}
 	count := func(tx pgx.Tx) int {
@@ -145,5 +158,18 @@ func TestKeysApartAndRLS(t *testing.T) {
 	// Through the key store, the scan sees what is left: B's key.
 	if all, err := ks.ListDataKeys(ctx); err != nil || len(all) != 1 || all[0].Workspace != b {
 		t.Errorf("ListDataKeys after destroying A = %+v, %v", all, err)
+	}
+	// The runtime role reads the KEKs and changes none of them.
+	if ok, err := ks.ManagesKEKs(ctx); err != nil || ok {
+		t.Errorf("the runtime role manages KEKs: %v, %v", ok, err)
+	}
+	if err := ks.InsertKEK(ctx, seal.WrappedKEK{Version: 2, Wrapped: []byte("w"), CreatedAt: time.Now()}); !errors.Is(err, postgres.ErrKEKsReadOnly) {
+		t.Errorf("InsertKEK as the runtime role = %v, want ErrKEKsReadOnly", err)
+	}
+	if err := ks.DeleteKEK(ctx, 1); !errors.Is(err, postgres.ErrKEKsReadOnly) {
+		t.Errorf("DeleteKEK as the runtime role = %v, want ErrKEKsReadOnly", err)
+	}
+	if keks, err := ks.ListKEKs(ctx); err != nil || len(keks) != 1 || !keks[0].Current {
+		t.Errorf("ListKEKs as the runtime role = %+v, %v", keks, err)
 	}
 }

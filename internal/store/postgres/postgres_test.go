@@ -1,27 +1,44 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/servicetest"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/storetest"
 )
 
+// testMaster is the master key of every test database; testScopeKey the
+// scope key derived from it, which migrate installs.
+var testMaster, testScopeKey = func() (seal.MasterKey, []byte) {
+	m, err := seal.NewMasterKey(bytes.Repeat([]byte{0x11}, seal.KeySize))
+	if err != nil {
+		panic(err)
+	}
+	k, err := postgres.DeriveScopeKey(m)
+	if err != nil {
+		panic(err)
+	}
+	return m, k
+}()
+
 // setup creates a fresh database, migrates it as admin with a fresh runtime
 // role, and returns the admin URL and the runtime URL.
-func setup(t *testing.T) (adminURL, appURL, role string) {
+func setup(t testing.TB) (adminURL, appURL, role string) {
 	t.Helper()
 	role = servicetest.PostgresRole(t) // registered first, so dropped after the database
 	adminURL = servicetest.Postgres(t)
-	if _, err := postgres.Migrate(t.Context(), adminURL, postgres.MigrateOptions{AppRole: role}); err != nil {
+	if _, err := postgres.Migrate(t.Context(), adminURL, postgres.MigrateOptions{AppRole: role, Master: testMaster}); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return adminURL, servicetest.WithUser(t, adminURL, role), role
@@ -30,7 +47,7 @@ func setup(t *testing.T) (adminURL, appURL, role string) {
 func open(t *testing.T, opts store.Options) store.Store {
 	t.Helper()
 	_, appURL, _ := setup(t)
-	s, err := postgres.Open(t.Context(), appURL, opts, postgres.OpenOptions{})
+	s, err := postgres.Open(t.Context(), appURL, opts, postgres.OpenOptions{ScopeKey: testScopeKey})
 	if err != nil {
 		t.Fatalf("opening postgres store: %v", err)
 	}
@@ -47,14 +64,14 @@ func TestRefusesPrivilegedRole(t *testing.T) {
 	t.Parallel()
 	adminURL, _, _ := setup(t)
 	// The admin role owns the tables (and on the test server is a superuser).
-	_, err := postgres.Open(t.Context(), adminURL, store.Options{}, postgres.OpenOptions{})
+	_, err := postgres.Open(t.Context(), adminURL, store.Options{}, postgres.OpenOptions{ScopeKey: testScopeKey})
 	if !errors.Is(err, postgres.ErrPrivilegedRole) {
 		t.Fatalf("Open as admin = %v, want ErrPrivilegedRole", err)
 	}
 	if !strings.Contains(err.Error(), "--unsafe-allow-privileged-db-role") {
 		t.Fatalf("message does not say how to proceed: %v", err)
 	}
-	s, err := postgres.Open(t.Context(), adminURL, store.Options{}, postgres.OpenOptions{UnsafeAllowPrivilegedRole: true})
+	s, err := postgres.Open(t.Context(), adminURL, store.Options{}, postgres.OpenOptions{ScopeKey: testScopeKey, UnsafeAllowPrivilegedRole: true})
 	if err != nil {
 		t.Fatalf("explicitly allowed privileged role refused: %v", err)
 	}
@@ -78,16 +95,57 @@ func TestRefusesTableOwnerThatIsNotSuperuser(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), `ALTER TABLE bots OWNER TO CURRENT_USER`) })
-	_, err = postgres.Open(t.Context(), servicetest.WithUser(t, adminURL, owner), store.Options{}, postgres.OpenOptions{})
+	_, err = postgres.Open(t.Context(), servicetest.WithUser(t, adminURL, owner), store.Options{}, postgres.OpenOptions{ScopeKey: testScopeKey})
 	if !errors.Is(err, postgres.ErrPrivilegedRole) || !strings.Contains(err.Error(), "owns tables") {
 		t.Fatalf("Open as table owner = %v, want refusal naming ownership", err)
+	}
+}
+
+// TestRefusesMemberOfPrivilegedRole: a role that owns nothing and bypasses
+// nothing itself, but is a member of a role that does, can SET ROLE to it
+// and then turn RLS off or read past it; it is refused like that role.
+func TestRefusesMemberOfPrivilegedRole(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		grant   []string // run as admin; %[1]s is the privileged role, %[2]s the member
+		message string
+	}{
+		{"member of a table's owner", []string{`CREATE ROLE %[1]s NOLOGIN NOSUPERUSER NOBYPASSRLS`, `ALTER TABLE bots OWNER TO %[1]s`}, "owns tables"},
+		{"member of palisade_keys' owner", []string{`CREATE ROLE %[1]s NOLOGIN NOSUPERUSER NOBYPASSRLS`, `ALTER SCHEMA palisade_keys OWNER TO %[1]s`}, "owns tables"},
+		{"member of the data schema's owner", []string{`CREATE ROLE %[1]s NOLOGIN NOSUPERUSER NOBYPASSRLS`, `ALTER SCHEMA public OWNER TO %[1]s`}, "owns tables"},
+		{"member of a function's owner", []string{`CREATE ROLE %[1]s NOLOGIN NOSUPERUSER NOBYPASSRLS`, `ALTER FUNCTION palisade_scope() OWNER TO %[1]s`}, "owns tables"},
+		{"member of a BYPASSRLS role", []string{`CREATE ROLE %[1]s NOLOGIN NOSUPERUSER BYPASSRLS`}, "BYPASSRLS"},
+		{"member of a superuser", []string{`CREATE ROLE %[1]s NOLOGIN SUPERUSER`}, "superuser"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			privileged := servicetest.PostgresRole(t)
+			adminURL, _, role := setup(t)
+			conn, err := pgx.Connect(t.Context(), adminURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			p, member := pgx.Identifier{privileged}.Sanitize(), pgx.Identifier{role}.Sanitize()
+			for _, q := range append(c.grant, `GRANT %[1]s TO %[2]s`) {
+				q = fmt.Sprintf(q, p, member)
+				if _, err := conn.Exec(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			_, err = postgres.Open(t.Context(), servicetest.WithUser(t, adminURL, role), store.Options{}, postgres.OpenOptions{ScopeKey: testScopeKey})
+			if !errors.Is(err, postgres.ErrPrivilegedRole) || !strings.Contains(err.Error(), c.message) || !strings.Contains(err.Error(), privileged) {
+				t.Fatalf("Open as %s = %v, want a refusal naming %s and %q", c.name, err, privileged, c.message)
+			}
+		})
 	}
 }
 
 func TestMigrateTwiceChangesNothing(t *testing.T) {
 	t.Parallel()
 	adminURL, _, role := setup(t)
-	res, err := postgres.Migrate(t.Context(), adminURL, postgres.MigrateOptions{AppRole: role})
+	res, err := postgres.Migrate(t.Context(), adminURL, postgres.MigrateOptions{AppRole: role, Master: testMaster})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,18 +273,12 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 		return n
 	}
+	// inTx runs fn in a transaction of the runtime role scoped to ws the
+	// way the application does it: with a tag that verifies.
 	inTx := func(ws string, fn func(tx pgx.Tx)) {
 		t.Helper()
-		tx, err := app.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := begin(t, app, authentic(app, scopeSettings{workspace: ws}))
 		defer tx.Rollback(ctx)
-		if ws != "" {
-			if _, err := tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true)`, ws); err != nil {
-				t.Fatal(err)
-			}
-		}
 		fn(tx)
 	}
 
@@ -260,7 +312,8 @@ func TestRowLevelSecurity(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, `SELECT set_config('app.workspace_id', $1, true)`, wsA); err != nil {
+			set := authentic(app, scopeSettings{workspace: wsA})
+			if _, err := tx.Exec(ctx, setScope, set.workspace, set.user, set.lookup, set.keyScan, set.tag); err != nil {
 				t.Fatal(err)
 			}
 			args := []any{wsB}
@@ -298,10 +351,9 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 	})
 	// Lookup keys reveal exactly one row of the key's holder, read-only.
-	inTx("", func(tx pgx.Tx) {
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.lookup', $1, true)`, "bot:"+wsB+"b"); err != nil {
-			t.Fatal(err)
-		}
+	func() {
+		tx := begin(t, app, authentic(app, scopeSettings{lookup: "bot:" + wsB + "b"}))
+		defer tx.Rollback(ctx)
 		if n := count(tx, "bots", ""); n != 1 {
 			t.Errorf("lookup by bot id sees %d bots, want 1", n)
 		}
@@ -312,5 +364,5 @@ func TestRowLevelSecurity(t *testing.T) {
 		if err != nil || tag.RowsAffected() != 0 {
 			t.Errorf("lookup scope could update: %d rows (%v)", tag.RowsAffected(), err)
 		}
-	})
+	}()
 }

@@ -194,6 +194,13 @@ func TestKeyDestroyLeavesNoBytes(t *testing.T) {
 	ws, other := palisade.NewWorkspaceID(), palisade.NewWorkspaceID()
 	marker := bytes.Repeat([]byte("WRAPPED-KEY-MARKER"), 4)
 	kept := bytes.Repeat([]byte("KEPT-KEY-MARKER"), 4)
+	// Data keys are stored only under the current KEK.
+	if err := ks.InsertKEK(ctx, seal.WrappedKEK{Version: 1, Wrapped: []byte("kek"), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.SetCurrentKEK(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []seal.WrappedDataKey{
 		{Workspace: ws, Version: 1, KEKVersion: 1, Wrapped: marker, CreatedAt: time.Now()},
 		{Workspace: other, Version: 1, KEKVersion: 1, Wrapped: kept, CreatedAt: time.Now()},
@@ -239,6 +246,12 @@ func TestKeyDestroyReportsIncompleteShred(t *testing.T) {
 	ctx := t.Context()
 	ws := palisade.NewWorkspaceID()
 	marker := bytes.Repeat([]byte("HELD-KEY-MARKER"), 4)
+	if err := ks.InsertKEK(ctx, seal.WrappedKEK{Version: 1, Wrapped: []byte("kek"), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.SetCurrentKEK(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	if err := ks.InsertDataKey(ctx, seal.WrappedDataKey{Workspace: ws, Version: 1, KEKVersion: 1, Wrapped: marker, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,14 @@ func (s *Store) CreateOwner(ctx context.Context, p store.CreateOwnerParams) (pal
 		u.EmailVerifiedAt = &now
 	}
 	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: 90, CreatedAt: now}
-	// The transaction is scoped to the new workspace so that, on
-	// PostgreSQL, the owner's membership passes the RLS insert check.
-	err := s.d.InTx(ctx, TxScope{Workspace: w.ID}, func(tx Tx) error {
+	// The transaction is scoped to the new workspace and user, and to the
+	// set-up token when there is one, so that on PostgreSQL each row it
+	// writes passes its policy.
+	scope := TxScope{Workspace: w.ID, User: u.ID}
+	if p.SetupTokenHash != nil {
+		scope.Lookup = tokenLookup(p.SetupTokenHash)
+	}
+	err := s.d.InTx(ctx, scope, func(tx Tx) error {
 		if p.SetupTokenHash != nil {
 			n, err := tx.Exec(ctx, `UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1`,
 				now, p.SetupTokenHash, palisade.TokenSetupOwner)
@@ -79,7 +84,7 @@ func decodeCodes(s string) ([][]byte, error) {
 
 func (s *Store) GetCredentials(ctx context.Context, user palisade.UserID) (store.Credentials, error) {
 	var c store.Credentials
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		var codes string
 		if err := tx.QueryRow(ctx, `SELECT totp_secret, totp_enabled, totp_last_step, recovery_codes FROM users WHERE id = $1`, string(user)).
 			Scan(&c.TOTPSecret, &c.TOTPEnabled, &c.TOTPLastStep, &codes); err != nil {
@@ -101,9 +106,10 @@ func (s *Store) GetCredentials(ctx context.Context, user palisade.UserID) (store
 	return c, nil
 }
 
-// userUpdate runs one UPDATE of a user row and maps "no row" to not found.
-func (s *Store) userUpdate(ctx context.Context, what, query string, args ...any) error {
-	err := s.platform(ctx, func(tx Tx) error {
+// userUpdate runs one UPDATE of the user's row and maps "no row" to not
+// found.
+func (s *Store) userUpdate(ctx context.Context, user palisade.UserID, what, query string, args ...any) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		n, err := tx.Exec(ctx, query, args...)
 		if err == nil && n == 0 {
 			return store.ErrNotFound
@@ -114,11 +120,11 @@ func (s *Store) userUpdate(ctx context.Context, what, query string, args ...any)
 }
 
 func (s *Store) SetPassword(ctx context.Context, user palisade.UserID, hash string, now time.Time) error {
-	return s.userUpdate(ctx, "setting password", `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, dbTime(now), string(user))
+	return s.userUpdate(ctx, user, "setting password", `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, dbTime(now), string(user))
 }
 
 func (s *Store) MarkEmailVerified(ctx context.Context, user palisade.UserID, now time.Time) error {
-	return s.userUpdate(ctx, "marking email verified",
+	return s.userUpdate(ctx, user, "marking email verified",
 		`UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $1 WHERE id = $2`, dbTime(now), string(user))
 }
 
@@ -140,13 +146,13 @@ func (s *Store) SetTOTP(ctx context.Context, user palisade.UserID, p store.SetTO
 		codes = encodeCodes(p.RecoveryCodes)
 	}
 	// A new secret restarts the replay guard: steps are per secret.
-	return s.userUpdate(ctx, "setting TOTP",
+	return s.userUpdate(ctx, user, "setting TOTP",
 		`UPDATE users SET totp_secret = $1, totp_enabled = $2, recovery_codes = $3, totp_last_step = 0, updated_at = $4 WHERE id = $5`,
 		secret, enabled, codes, dbTime(p.Now), string(user))
 }
 
 func (s *Store) UseTOTPStep(ctx context.Context, user palisade.UserID, step int64, now time.Time) error {
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE users SET totp_last_step = $1, updated_at = $2 WHERE id = $3 AND totp_last_step < $1`, step, dbTime(now), string(user))
 		if err == nil && n == 0 {
 			return store.ErrConflict
@@ -157,7 +163,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, user palisade.UserID, step int6
 }
 
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, user palisade.UserID, old, new [][]byte, now time.Time) error {
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE users SET recovery_codes = $1, updated_at = $2 WHERE id = $3 AND recovery_codes = $4`,
 			encodeCodes(new), dbTime(now), string(user), encodeCodes(old))
 		if err == nil && n == 0 {
@@ -183,7 +189,7 @@ func scanSession(r Row) (palisade.Session, error) {
 func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (palisade.Session, error) {
 	x := palisade.Session{ID: palisade.NewSessionID(), UserID: p.UserID, MFAPending: p.MFAPending, IP: p.IP, UserAgent: p.UserAgent,
 		CreatedAt: dbTime(p.Now), LastSeenAt: dbTime(p.Now), ExpiresAt: dbTime(p.ExpiresAt)}
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, p.UserID, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, token_hash, mfa_pending, ip, user_agent, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
 			string(x.ID), string(x.UserID), p.TokenHash, x.MFAPending, x.IP, x.UserAgent, x.CreatedAt, x.ExpiresAt)
 		return err
@@ -193,16 +199,16 @@ func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) 
 
 func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (palisade.Session, error) {
 	var x palisade.Session
-	err := s.platform(ctx, func(tx Tx) (err error) {
+	err := s.lookup(ctx, lookupSession+hex.EncodeToString(hash), func(tx Tx) (err error) {
 		x, err = scanSession(tx.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, hash))
 		return err
 	})
 	return x, s.mapErr(err, "reading session")
 }
 
-func (s *Store) TouchSession(ctx context.Context, id palisade.SessionID, now time.Time) error {
-	err := s.platform(ctx, func(tx Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1`, dbTime(now), string(id))
+func (s *Store) TouchSession(ctx context.Context, user palisade.UserID, id palisade.SessionID, now time.Time) error {
+	err := s.account(ctx, user, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND user_id = $3 AND last_seen_at < $1`, dbTime(now), string(id), string(user))
 		return err
 	})
 	return s.mapErr(err, "touching session")
@@ -210,7 +216,7 @@ func (s *Store) TouchSession(ctx context.Context, id palisade.SessionID, now tim
 
 func (s *Store) ListSessions(ctx context.Context, user palisade.UserID, now time.Time) ([]palisade.Session, error) {
 	var out []palisade.Session
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+sessionCols+` FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`,
 			string(user), dbTime(now))
 		if err != nil {
@@ -230,7 +236,7 @@ func (s *Store) ListSessions(ctx context.Context, user palisade.UserID, now time
 }
 
 func (s *Store) RevokeSession(ctx context.Context, user palisade.UserID, id palisade.SessionID, now time.Time) error {
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL`, dbTime(now), string(id), string(user))
 		if err == nil && n == 0 {
 			return store.ErrNotFound
@@ -242,7 +248,7 @@ func (s *Store) RevokeSession(ctx context.Context, user palisade.UserID, id pali
 
 func (s *Store) RevokeUserSessions(ctx context.Context, user palisade.UserID, except palisade.SessionID, now time.Time) (int64, error) {
 	var n int64
-	err := s.platform(ctx, func(tx Tx) (err error) {
+	err := s.account(ctx, user, func(tx Tx) (err error) {
 		n, err = tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL`, dbTime(now), string(user), string(except))
 		return err
 	})
@@ -252,7 +258,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, user palisade.UserID, ex
 // ---- known devices ----
 
 func (s *Store) CreateDevice(ctx context.Context, p store.CreateDeviceParams) error {
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, p.UserID, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO known_devices (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 			p.Hash, string(p.UserID), dbTime(p.Now), dbTime(p.ExpiresAt))
 		return err
@@ -262,7 +268,7 @@ func (s *Store) CreateDevice(ctx context.Context, p store.CreateDeviceParams) er
 
 func (s *Store) GetDevice(ctx context.Context, hash []byte, now time.Time) (store.Device, error) {
 	var d store.Device
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.lookup(ctx, lookupDevice+hex.EncodeToString(hash), func(tx Tx) error {
 		var uid string
 		err := tx.QueryRow(ctx, `SELECT user_id, created_at, expires_at FROM known_devices WHERE token_hash = $1 AND expires_at > $2`,
 			hash, dbTime(now)).Scan(&uid, timeScan{&d.CreatedAt}, timeScan{&d.ExpiresAt})
@@ -273,7 +279,7 @@ func (s *Store) GetDevice(ctx context.Context, hash []byte, now time.Time) (stor
 }
 
 func (s *Store) DeleteDevice(ctx context.Context, user palisade.UserID, hash []byte) error {
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.account(ctx, user, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM known_devices WHERE token_hash = $1 AND user_id = $2`, hash, string(user))
 		if err == nil && n == 0 {
 			return store.ErrNotFound

@@ -80,10 +80,10 @@ func (s *Store) RevokeAPIKey(ctx context.Context, scope palisade.Scope, id palis
 // Keys the CLI made have no creator (created_by is empty and matches no
 // membership). On PostgreSQL the lookup scope lets exactly the key's row
 // and its creator's membership in the key's workspace be seen (migration
-// 00008).
+// 00012).
 func (s *Store) LookupAPIKey(ctx context.Context, prefix string) (store.FoundAPIKey, error) {
 	var k store.FoundAPIKey
-	err := s.d.InTx(ctx, TxScope{Lookup: "key:" + prefix}, func(tx Tx) error {
+	err := s.lookup(ctx, lookupAPIKey+prefix, func(tx Tx) error {
 		var role string
 		err := scanAPIKeyInto(tx.QueryRow(ctx, `SELECT `+apiKeyCols+`, COALESCE(m.role, '')
 			FROM api_keys k LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by

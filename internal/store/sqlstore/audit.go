@@ -190,7 +190,12 @@ func (s *Store) recordWorkspaceEnd(ctx context.Context, tx Tx, ws palisade.Works
 	if err != nil {
 		return store.AuditEntry{}, err
 	}
-	return s.appendAuditTx(ctx, tx, "", p.Record(final), p.Seal)
+	// The record is what it says whatever the caller built: the platform
+	// entry of this workspace's deletion (on PostgreSQL the deleting
+	// function checks for it).
+	e := p.Record(final)
+	e.Action, e.Target = store.AuditActionWorkspaceDeleted, string(ws)
+	return s.appendAuditTx(ctx, tx, "", e, p.Seal)
 }
 
 func auditLimit(n int) int {

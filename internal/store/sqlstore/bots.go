@@ -118,7 +118,7 @@ func (s *Store) DeleteBot(ctx context.Context, scope palisade.Scope, id palisade
 
 func (s *Store) LookupBotWorkspace(ctx context.Context, id palisade.BotID) (palisade.WorkspaceID, error) {
 	var ws string
-	err := s.d.InTx(ctx, TxScope{Lookup: "bot:" + string(id)}, func(tx Tx) error {
+	err := s.lookup(ctx, lookupBot+string(id), func(tx Tx) error {
 		return tx.QueryRow(ctx, `SELECT workspace_id FROM bots WHERE id = $1`, string(id)).Scan(&ws)
 	})
 	return palisade.WorkspaceID(ws), s.mapErr(err, "looking up bot")

@@ -31,7 +31,7 @@ func (s *Store) RecordDelivery(ctx context.Context, scope palisade.Scope, p stor
 
 func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error) {
 	var total int64
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.lookup(ctx, lookupPrune, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < $1`, dbTime(now))
 		total += n
 		if err != nil {

@@ -43,11 +43,13 @@ type Tx interface {
 	Enqueue(ctx context.Context, args store.JobArgs) error
 }
 
-// TxScope is what a transaction may see. On PostgreSQL each non-empty field
-// becomes a transaction-local setting the RLS policies read: the workspace,
-// the user (for a user's own memberships), or a lookup key (an unguessable
-// public identifier such as an API key prefix, which lets exactly that row be
-// seen before its workspace is known).
+// TxScope is what a transaction may see. On PostgreSQL each field becomes a
+// transaction-local setting the RLS policies read, authenticated by a tag
+// the database verifies (store/postgres): the workspace, the user (the
+// user's own row, sessions and memberships), or a lookup key (an
+// unguessable public identifier such as an API key prefix or a token hash,
+// which lets exactly that row be seen before its workspace or user is
+// known; the lookup* constants name them).
 type TxScope struct {
 	Workspace palisade.WorkspaceID
 	User      palisade.UserID
@@ -103,11 +105,42 @@ func (s *Store) tenant(ctx context.Context, scope palisade.Scope, fn func(Tx) er
 	return s.d.InTx(ctx, TxScope{Workspace: scope.Workspace()}, fn)
 }
 
-// platform runs fn in an unscoped transaction: only platform tables are
-// visible there.
+// platform runs fn in an unscoped transaction: only the tables without a
+// policy (the platform audit log, the job queue) are visible there.
 func (s *Store) platform(ctx context.Context, fn func(Tx) error) error {
 	return s.d.InTx(ctx, TxScope{}, fn)
 }
+
+// account runs fn in a transaction scoped to one user: their row, their
+// sessions and their memberships.
+func (s *Store) account(ctx context.Context, user palisade.UserID, fn func(Tx) error) error {
+	if user == "" {
+		return store.ErrNotFound
+	}
+	return s.d.InTx(ctx, TxScope{User: user}, fn)
+}
+
+// lookup runs fn in a transaction that may see the rows of one lookup key.
+func (s *Store) lookup(ctx context.Context, key string, fn func(Tx) error) error {
+	return s.d.InTx(ctx, TxScope{Lookup: key}, fn)
+}
+
+// Lookup keys: a prefix naming the kind and the value the policies
+// (store/postgres migrations 00001 and 00008) compare with a row.
+const (
+	lookupAPIKey     = "key:"   // + the key's public prefix
+	lookupBot        = "bot:"   // + the bot id
+	lookupInvitation = "inv:"   // + the hex hash of the invitation token
+	lookupEmail      = "email:" // + the lower-cased e-mail address
+	lookupSession    = "sess:"  // + the hex hash of the session token
+	lookupToken      = "ott:"   // + the hex hash of the one-time token
+	lookupDevice     = "dev:"   // + the hex hash of the known-device token
+	// lookupAllWorkspaces lets every workspace row be read, for the one
+	// operator-wide listing (ListWorkspaceIDs).
+	lookupAllWorkspaces = "workspaces:all"
+	// lookupPrune lets expired one-time tokens be deleted (PruneExpired).
+	lookupPrune = "prune"
+)
 
 // mapErr turns driver errors into the store's sentinel errors.
 func (s *Store) mapErr(err error, what string) error {

@@ -110,6 +110,9 @@ func (k *KeyStore) InsertKEK(ctx context.Context, w seal.WrappedKEK) error {
 
 func (k *KeyStore) SetCurrentKEK(ctx context.Context, version uint32) error {
 	return k.platformKeys(ctx, func(tx Tx) error {
+		if err := k.lockKEKs(ctx, tx, true); err != nil {
+			return fmt.Errorf("making KEK v%d current: %w", version, err)
+		}
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM `+k.keks+` WHERE version = $1`, int64(version)).Scan(&one)
 		if k.d.IsNoRows(err) {
@@ -128,15 +131,50 @@ func (k *KeyStore) SetCurrentKEK(ctx context.Context, version uint32) error {
 
 func (k *KeyStore) DeleteKEK(ctx context.Context, version uint32) error {
 	return k.platformKeys(ctx, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `DELETE FROM `+k.keks+` WHERE version = $1`, int64(version))
+		if err := k.lockKEKs(ctx, tx, true); err != nil {
+			return fmt.Errorf("deleting KEK v%d: %w", version, err)
+		}
+		// Never the current KEK, whatever the caller checked before.
+		n, err := tx.Exec(ctx, `DELETE FROM `+k.keks+` WHERE version = $1 AND NOT is_current`, int64(version))
 		if err != nil {
 			return fmt.Errorf("deleting KEK v%d: %w", version, err)
 		}
-		if n == 0 {
-			return fmt.Errorf("%w: KEK v%d", seal.ErrKeyNotFound, version)
+		if n == 1 {
+			return nil
 		}
-		return nil
+		var one int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM `+k.keks+` WHERE version = $1`, int64(version)).Scan(&one)
+		switch {
+		case k.d.IsNoRows(err):
+			return fmt.Errorf("%w: KEK v%d", seal.ErrKeyNotFound, version)
+		case err != nil:
+			return fmt.Errorf("deleting KEK v%d: %w", version, err)
+		}
+		return fmt.Errorf("%w: KEK v%d is current", seal.ErrKeyInUse, version)
 	})
+}
+
+// kekLock is the advisory lock (a fixed key in PostgreSQL's one-key space;
+// the audit chains use the two-key space) that orders data key
+// inserts against KEK changes: an insert holds it shared while it checks
+// that its KEK is current and stores the key; making a KEK current or
+// deleting one holds it exclusively. A key wrapped by a KEK that stopped
+// being current is therefore either committed before the change (and seen
+// by the rotation's rewrap pass, which lists data keys after it) or refused.
+const kekLock = 0x50414c4b454b // "PALKEK"
+
+// lockKEKs takes kekLock for the transaction on PostgreSQL. SQLite's
+// transactions here are IMMEDIATE: already serial.
+func (k *KeyStore) lockKEKs(ctx context.Context, tx Tx, exclusive bool) error {
+	if k.d.Dialect() != store.DialectPostgres {
+		return nil
+	}
+	q := `SELECT pg_advisory_xact_lock_shared($1)`
+	if exclusive {
+		q = `SELECT pg_advisory_xact_lock($1)`
+	}
+	_, err := tx.Exec(ctx, q, int64(kekLock))
+	return err
 }
 
 // isDestroyed reports whether the workspace's keys were destroyed.
@@ -215,6 +253,19 @@ func (k *KeyStore) InsertDataKey(ctx context.Context, d seal.WrappedDataKey) err
 		}
 		if gone {
 			return seal.ErrKeyDestroyed
+		}
+		// Only under the KEK current now, in this transaction: see kekLock.
+		if err := k.lockKEKs(ctx, tx, false); err != nil {
+			return fmt.Errorf("storing data key: %w", err)
+		}
+		var current int64
+		switch err := tx.QueryRow(ctx, `SELECT version FROM `+k.keks+` WHERE is_current`).Scan(&current); {
+		case k.d.IsNoRows(err):
+			return fmt.Errorf("%w: there is no current KEK", seal.ErrKEKNotCurrent)
+		case err != nil:
+			return fmt.Errorf("storing data key: %w", err)
+		case current != int64(d.KEKVersion):
+			return fmt.Errorf("%w: KEK v%d, the current one is v%d", seal.ErrKEKNotCurrent, d.KEKVersion, current)
 		}
 		n, err := tx.Exec(ctx, `INSERT INTO `+k.dataKeys+` (`+dataKeyCols+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, version) DO NOTHING`,
 			string(d.Workspace), int64(d.Version), int64(d.KEKVersion), d.Wrapped, keyTime(d.CreatedAt))

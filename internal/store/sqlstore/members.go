@@ -86,7 +86,7 @@ func (s *Store) ListMembers(ctx context.Context, scope palisade.Scope) ([]palisa
 
 func (s *Store) ListUserMemberships(ctx context.Context, user palisade.UserID) ([]palisade.Membership, error) {
 	var out []palisade.Membership
-	err := s.d.InTx(ctx, TxScope{User: user}, func(tx Tx) (err error) {
+	err := s.account(ctx, user, func(tx Tx) (err error) {
 		out, err = queryMembers(ctx, tx, `SELECT `+memberCols+` FROM memberships WHERE user_id = $1 ORDER BY created_at, id`, string(user))
 		return err
 	})
@@ -172,7 +172,7 @@ func (s *Store) CreateInvitation(ctx context.Context, scope palisade.Scope, p st
 
 func (s *Store) LookupInvitation(ctx context.Context, tokenHashHex string) (palisade.Invitation, error) {
 	var i palisade.Invitation
-	err := s.d.InTx(ctx, TxScope{Lookup: "inv:" + tokenHashHex}, func(tx Tx) (err error) {
+	err := s.lookup(ctx, lookupInvitation+tokenHashHex, func(tx Tx) (err error) {
 		i, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationCols+` FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL`, tokenHashHex))
 		return err
 	})

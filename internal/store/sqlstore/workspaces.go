@@ -12,7 +12,9 @@ import (
 
 func (s *Store) CreateWorkspace(ctx context.Context, p store.CreateWorkspaceParams) (palisade.Workspace, error) {
 	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.Name, RetentionDays: 90, CreatedAt: dbTime(p.Now)}
-	err := s.platform(ctx, func(tx Tx) error {
+	// Scoped to the new workspace: on PostgreSQL a workspace row is written
+	// only under its own scope.
+	err := s.d.InTx(ctx, TxScope{Workspace: w.ID}, func(tx Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, require_mfa, retention_days, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			string(w.ID), w.Name, w.RequireMFA, w.RetentionDays, w.CreatedAt)
 		return err
@@ -44,7 +46,7 @@ func (s *Store) SetWorkspaceModels(ctx context.Context, scope palisade.Scope, mo
 
 func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error) {
 	var ids []palisade.WorkspaceID
-	err := s.platform(ctx, func(tx Tx) error {
+	err := s.lookup(ctx, lookupAllWorkspaces, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id FROM workspaces ORDER BY created_at, id`)
 		if err != nil {
 			return err
@@ -84,11 +86,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, scope palisade.Scope, p sto
 			if rec, err = s.recordWorkspaceEnd(ctx, tx, scope.Workspace(), p); err != nil {
 				return err
 			}
-			n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(scope.Workspace()))
-			if err == nil && n == 0 {
-				return store.ErrNotFound
-			}
-			return err
+			return s.deleteWorkspaceRow(ctx, tx, scope.Workspace())
 		})
 		if err == nil || !s.d.IsUniqueViolation(err) {
 			break
@@ -98,4 +96,27 @@ func (s *Store) DeleteWorkspace(ctx context.Context, scope palisade.Scope, p sto
 		return store.AuditEntry{}, s.mapErr(err, "deleting workspace")
 	}
 	return rec, nil
+}
+
+// deleteWorkspaceRow deletes the workspace row; the foreign keys' cascades
+// delete every tenant row. On PostgreSQL the runtime role may not delete a
+// workspace row itself: palisade_delete_workspace (migration 00008) does,
+// for the workspace of the verified scope only, once it sees the deletion
+// recorded in the platform audit log by this same transaction.
+func (s *Store) deleteWorkspaceRow(ctx context.Context, tx Tx, ws palisade.WorkspaceID) error {
+	if s.d.Dialect() == store.DialectPostgres {
+		var deleted bool
+		if err := tx.QueryRow(ctx, `SELECT palisade_delete_workspace($1)`, string(ws)).Scan(&deleted); err != nil {
+			return err
+		}
+		if !deleted {
+			return store.ErrNotFound
+		}
+		return nil
+	}
+	n, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, string(ws))
+	if err == nil && n == 0 {
+		return store.ErrNotFound
+	}
+	return err
 }

@@ -81,7 +81,7 @@ func testAccounts(t *testing.T, open Opener) {
 		}
 		// The TOTP secret is sealed in the database, never in clear.
 		var raw []byte
-		if err := rawDriver(t, s).InTx(ctx(t), sqlstore.TxScope{}, func(tx sqlstore.Tx) error {
+		if err := rawDriver(t, s).InTx(ctx(t), sqlstore.TxScope{User: u.ID}, func(tx sqlstore.Tx) error {
 			return tx.QueryRow(ctx(t), `SELECT totp_secret FROM users WHERE id = $1`, string(u.ID)).Scan(&raw)
 		}); err != nil || len(raw) == 0 || bytes.Contains(raw, []byte("sekrit")) {
 			t.Fatalf("TOTP secret stored in clear: %q, %v", raw, err)
@@ -134,7 +134,11 @@ func testAccounts(t *testing.T, open Opener) {
 		}
 		_, err = s.GetSessionByHash(ctx(t), []byte("nope"))
 		wantErr(t, err, store.ErrNotFound, "unknown session")
-		if err := s.TouchSession(ctx(t), b.ID, t0.Add(time.Hour)); err != nil {
+		if err := s.TouchSession(ctx(t), u.ID, b.ID, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		// Another user's session is not touched.
+		if err := s.TouchSession(ctx(t), other.ID, b.ID, t0.Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.GetSessionByHash(ctx(t), []byte("b")); !got.LastSeenAt.Equal(t0.Add(time.Hour)) {

@@ -95,6 +95,16 @@ func testAPIKeyListing(t *testing.T, open Opener) {
 	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 	ann := mustUser(t, s, "ann@example.com")
 	eve := mustUser(t, s, "eve@example.com")
+	// A key's creator is a member of its workspace (the keys of one who
+	// left no longer work); another workspace's users are out of sight.
+	for _, m := range []struct {
+		scope palisade.Scope
+		user  palisade.UserID
+	}{{a, ann.ID}, {b, eve.ID}} {
+		if _, err := s.AddMember(ctx(t), m.scope, m.user, palisade.RoleEditor, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	create := func(scope palisade.Scope, name, prefix string, by palisade.UserID, at time.Duration) palisade.APIKey {
 		t.Helper()
 		k, err := s.CreateAPIKey(ctx(t), scope, store.CreateAPIKeyParams{Name: name, Prefix: prefix, Hash: []byte("h-" + prefix),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -115,6 +116,14 @@ func testWorkspaces(t *testing.T, open Opener) {
 	}
 	bot := mustBot(t, s, b, "kept")
 	mustBot(t, s, a, "gone")
+	// Without a record of its audit chain's end the deletion cannot be
+	// recorded, so it does not happen.
+	if _, err := s.DeleteWorkspace(ctx(t), a, store.DeleteWorkspaceParams{Seal: testSeal}); err == nil {
+		t.Fatal("DeleteWorkspace without a record for its audit entry succeeded")
+	}
+	if _, err := s.GetWorkspace(ctx(t), a); err != nil {
+		t.Fatalf("an unrecorded deletion deleted: %v", err)
+	}
 	if _, err := deleteWorkspace(t, s, a); err != nil {
 		t.Fatalf("DeleteWorkspace: %v", err)
 	}
@@ -122,6 +131,14 @@ func testWorkspaces(t *testing.T, open Opener) {
 	wantErr(t, err, store.ErrNotFound, "GetWorkspace after delete")
 	_, err = deleteWorkspace(t, s, a)
 	wantErr(t, err, store.ErrNotFound, "second DeleteWorkspace")
+	// The deletion is in the platform chain, once, naming the workspace.
+	recorded, err := s.ListPlatformAudit(ctx(t), store.ListAuditParams{})
+	if err != nil || len(recorded) != 1 || recorded[0].Action != store.AuditActionWorkspaceDeleted || recorded[0].Target != string(a.Workspace()) {
+		t.Fatalf("platform audit after deleting a workspace = %+v, %v", recorded, err)
+	}
+	if store.AuditActionWorkspaceDeleted != string(audit.ActionWorkspaceDeleted) {
+		t.Fatalf("the store records deletions as %q, the audit log calls them %q", store.AuditActionWorkspaceDeleted, audit.ActionWorkspaceDeleted)
+	}
 	if _, err := s.LookupBotWorkspace(ctx(t), bot.ID); err != nil {
 		t.Fatalf("other workspace's bot lost: %v", err)
 	}
@@ -129,6 +146,9 @@ func testWorkspaces(t *testing.T, open Opener) {
 		t.Fatalf("deleted workspace still has bots: %v", bots)
 	}
 }
+
+// deletion is the audit entry of a workspace deletion as a caller gives it;
+// the store names the action and the target.
 
 func testUsers(t *testing.T, open Opener) {
 	s := open(t, store.Options{})

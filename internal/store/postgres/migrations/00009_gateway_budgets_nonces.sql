@@ -17,8 +17,8 @@ CREATE INDEX usage_reservations_expires ON usage_reservations(expires_at);
 
 ALTER TABLE usage_reservations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE usage_reservations FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_access ON usage_reservations AS PERMISSIVE FOR ALL USING (workspace_id = palisade_scope()) WITH CHECK (workspace_id = palisade_scope());
-CREATE POLICY tenant_guard ON usage_reservations AS RESTRICTIVE FOR ALL USING (workspace_id = palisade_scope()) WITH CHECK (workspace_id = palisade_scope());
+CREATE POLICY tenant_access ON usage_reservations AS PERMISSIVE FOR ALL USING (workspace_id = (SELECT palisade_scope())) WITH CHECK (workspace_id = (SELECT palisade_scope()));
+CREATE POLICY tenant_guard ON usage_reservations AS RESTRICTIVE FOR ALL USING (workspace_id = (SELECT palisade_scope())) WITH CHECK (workspace_id = (SELECT palisade_scope()));
 
 -- The nonces of signed calls to the gateway role, shared by every gateway
 -- process (when no Redis is configured), kept until the signature's window

@@ -10,16 +10,16 @@
 DROP POLICY tenant_read ON memberships;
 DROP POLICY tenant_read_guard ON memberships;
 CREATE POLICY tenant_read ON memberships AS PERMISSIVE FOR SELECT USING (
-    workspace_id = palisade_scope() OR user_id = palisade_user()
-    OR EXISTS (SELECT 1 FROM api_keys k WHERE 'key:' || k.prefix = palisade_lookup()
+    workspace_id = (SELECT palisade_scope()) OR user_id = (SELECT palisade_user())
+    OR EXISTS (SELECT 1 FROM api_keys k WHERE 'key:' || k.prefix = (SELECT palisade_lookup())
         AND k.workspace_id = memberships.workspace_id AND k.created_by = memberships.user_id));
 CREATE POLICY tenant_read_guard ON memberships AS RESTRICTIVE FOR SELECT USING (
-    workspace_id = palisade_scope() OR user_id = palisade_user()
-    OR EXISTS (SELECT 1 FROM api_keys k WHERE 'key:' || k.prefix = palisade_lookup()
+    workspace_id = (SELECT palisade_scope()) OR user_id = (SELECT palisade_user())
+    OR EXISTS (SELECT 1 FROM api_keys k WHERE 'key:' || k.prefix = (SELECT palisade_lookup())
         AND k.workspace_id = memberships.workspace_id AND k.created_by = memberships.user_id));
 
 -- +goose Down
 DROP POLICY tenant_read ON memberships;
 DROP POLICY tenant_read_guard ON memberships;
-CREATE POLICY tenant_read ON memberships AS PERMISSIVE FOR SELECT USING (workspace_id = palisade_scope() OR user_id = palisade_user());
-CREATE POLICY tenant_read_guard ON memberships AS RESTRICTIVE FOR SELECT USING (workspace_id = palisade_scope() OR user_id = palisade_user());
+CREATE POLICY tenant_read ON memberships AS PERMISSIVE FOR SELECT USING ((workspace_id = (SELECT palisade_scope())) OR (user_id = (SELECT palisade_user())));
+CREATE POLICY tenant_read_guard ON memberships AS RESTRICTIVE FOR SELECT USING ((workspace_id = (SELECT palisade_scope())) OR (user_id = (SELECT palisade_user())));
