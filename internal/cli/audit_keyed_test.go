@@ -204,21 +204,27 @@ func pgInstall(t *testing.T) (map[string]string, string) {
 // file.
 func deleteWorkspace(t *testing.T, env map[string]string, ws string) {
 	t.Helper()
-	var s store.Store
-	var err error
-	if u := env["PALISADE_DATABASE_URL"]; strings.HasPrefix(u, "postgres") {
-		s, err = postgres.Open(t.Context(), u, store.Options{}, postgres.OpenOptions{})
-	} else {
-		s, err = sqlite.Open(t.Context(), filepath.Join(env["PALISADE_DATA_DIR"], "palisade.db"), store.Options{})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	mk, err := seal.LoadMasterKey(seal.MasterKeyConfig{Key: secret.New(env["PALISADE_MASTER_KEY"]), Dir: env["PALISADE_DATA_DIR"]})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var s store.Store
+	if u := env["PALISADE_DATABASE_URL"]; strings.HasPrefix(u, "postgres") {
+		scopeKey, err := postgres.DeriveScopeKey(mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err = postgres.Open(t.Context(), u, store.Options{}, postgres.OpenOptions{ScopeKey: scopeKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s, err = sqlite.Open(t.Context(), filepath.Join(env["PALISADE_DATA_DIR"], "palisade.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer s.Close()
 	keys, err := audit.NewKeys(mk)
 	if err != nil {
 		t.Fatal(err)

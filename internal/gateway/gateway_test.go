@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/servicetest"
 	"github.com/palisadehq/palisade/internal/store"
@@ -126,10 +128,18 @@ var openers = map[string]func(t testing.TB) store.Store{
 	"postgres": func(t testing.TB) store.Store {
 		role := servicetest.PostgresRole(t)
 		admin := servicetest.Postgres(t)
-		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role}); err != nil {
+		master, err := seal.NewMasterKey(bytes.Repeat([]byte{0x11}, seal.KeySize))
+		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), store.Options{}, postgres.OpenOptions{})
+		scopeKey, err := postgres.DeriveScopeKey(master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := postgres.Migrate(t.Context(), admin, postgres.MigrateOptions{AppRole: role, Master: master}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := postgres.Open(t.Context(), servicetest.WithUser(t, admin, role), store.Options{}, postgres.OpenOptions{ScopeKey: scopeKey})
 		if err != nil {
 			t.Fatal(err)
 		}
