@@ -47,6 +47,7 @@ type Store interface {
 	APIKeys
 	Bots
 	Deliveries
+	Replies
 	Knowledge
 	Conversations
 	Usage
@@ -236,8 +237,8 @@ type DeliveryParams struct {
 
 // Maintenance covers operator-wide housekeeping.
 type Maintenance interface {
-	// PruneExpired deletes expired one-time tokens and dedupe records older
-	// than dedupeTTL, and reports how many rows went.
+	// PruneExpired deletes expired one-time tokens, and dedupe records and
+	// reply records older than dedupeTTL, and reports how many rows went.
 	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
 }
 

@@ -41,6 +41,8 @@ func Run(t *testing.T, open Opener) {
 		"Accounts":        testAccounts,
 		"AuditLog":        testAuditLog,
 		"Sealing":         testSealing,
+		"Channels":        testChannels,
+		"Replies":         testReplies,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
