@@ -78,6 +78,10 @@ var layers = map[string]layer{
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
+	// The channel service and its platform adapters: an adapter
+	// implements channel.Platform, so it stands beside the service.
+	"internal/channel":          useCase,
+	"internal/channel/telegram": useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,
@@ -93,6 +97,7 @@ var layers = map[string]layer{
 	"internal/ratelimit/ratelimittest": testSupport,
 	"internal/seal/sealtest":           testSupport,
 	"internal/store/storetest":         testSupport,
+	"internal/channel/channeltest":     testSupport,
 }
 
 const modulePath = "github.com/palisadehq/palisade"

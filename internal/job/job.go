@@ -65,8 +65,11 @@ type Deps struct {
 	Sealer store.Sealer
 	// Conversations answers inbound messages.
 	Conversations Conversations
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// Replier sends answers back through their channel; nil leaves
+	// jobs that name a channel retrying.
+	Replier Replier
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // RunnerOptions tune how jobs are fetched and worked.
@@ -79,6 +82,9 @@ type RunnerOptions struct {
 	PollInterval time.Duration
 	// MaxWorkers is the most jobs worked at once; zero means 4.
 	MaxWorkers int
+	// RetryPolicy says when a failed job is tried again; nil is River's
+	// default (attempt⁴ seconds). Tests shorten it.
+	RetryPolicy river.ClientRetryPolicy
 }
 
 // Runner works the jobs of this process. Start and Stop are safe to call
@@ -105,7 +111,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
-	river.AddWorker(workers, &InboundWorker{Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
+	river.AddWorker(workers, &InboundWorker{Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {
 		n = 4
@@ -121,6 +127,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
 		FetchPollInterval: poll,
 		FetchCooldown:     min(poll, river.FetchCooldownDefault),
+		RetryPolicy:       o.RetryPolicy,
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
