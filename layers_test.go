@@ -88,6 +88,7 @@ var layers = map[string]layer{
 	"internal/api":         surface,
 	"internal/admin":       surface,
 	"internal/server":      surface,
+	"internal/webhook":     surface,
 
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,

@@ -205,12 +205,15 @@ const (
 	ReasonStaleTimestamp Reason = "stale_timestamp"
 	// ReasonMethod: a method the platform's webhook does not use.
 	ReasonMethod Reason = "method"
+	// ReasonUnparsable: verified, but not a payload of the platform. Not
+	// a verification failure: counted, never audited.
+	ReasonUnparsable Reason = "unparsable"
 )
 
 // Reasons lists every reason, for metrics that initialise their labels.
 func Reasons() []Reason {
 	return []Reason{ReasonMalformedID, ReasonUnknownChannel, ReasonNoSecret, ReasonMissingHeader, ReasonMalformedHeader,
-		ReasonBadSignature, ReasonStaleTimestamp, ReasonMethod}
+		ReasonBadSignature, ReasonStaleTimestamp, ReasonMethod, ReasonUnparsable}
 }
 
 // Rejection is a refused inbound request. Whatever the reason, it is

@@ -142,6 +142,15 @@ func (s *Service) Kinds() []string {
 	return out
 }
 
+// Methods are the HTTP methods the webhook of kind uses; none for a kind
+// that is not configured.
+func (s *Service) Methods(kind string) []string {
+	if p, ok := s.platforms[kind]; ok {
+		return p.Methods()
+	}
+	return nil
+}
+
 // Platform returns the adapter of kind.
 func (s *Service) Platform(kind string) (Platform, bool) {
 	p, ok := s.platforms[kind]

@@ -18,6 +18,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
@@ -33,6 +34,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
+	"github.com/palisadehq/palisade/internal/webhook"
 )
 
 // app is one serving process, built from its configuration: every
@@ -44,7 +46,9 @@ type app struct {
 	srv    *server.Server
 	// runner works the durable jobs; nil when the role runs none.
 	runner *job.Runner
-	tls    bool
+	// rejections writes the aggregated webhook refusals to the audit log.
+	rejections *channel.Rejections
+	tls        bool
 	// closers release what was opened, last opened first.
 	closers []func()
 }
@@ -59,6 +63,7 @@ func (a *app) close() {
 type services struct {
 	conversations *conversation.Service
 	bots          *bot.Service
+	channels      channels
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -117,7 +122,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		ready = append(ready, *lim.ready)
 	}
 
-	out, err := newEgress(cfg, logger, metrics, egressAudit(auditLog, logger))
+	policy, err := egressPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := newEgress(cfg, policy, logger, metrics, egressAudit(auditLog, logger))
 	if err != nil {
 		return nil, err
 	}
@@ -142,8 +151,15 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	ch, err := newChannels(cfg, env, logger, s, keyring, out, policy, auditLog, metrics)
+	if err != nil {
+		return nil, err
+	}
+	svc.channels = ch
+	a.rejections = ch.rejections
 	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Now: env.Now, Logger: logger}); err != nil {
+		if a.runner, err = newRunner(s, job.Deps{Store: s, Sealer: keyring, Conversations: svc.conversations, Replier: ch.service,
+			Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
 	}
@@ -204,6 +220,12 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	lim limits, rec audit.Recorder, svc services) error {
 	a := &api.API{Keys: s, Bots: svc.bots, Conversations: svc.conversations, Now: env.Now, Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
+		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger})
+	if err != nil {
+		return err
+	}
+	mounts["/hooks/"] = httpx.LimitBody(cfg.MaxBodyAPI)(hooks.Handler())
 	// Without SMTP settings mail goes to the server log (embedded mode);
 	// sign-up stays closed unless --allow-signup opens it.
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}

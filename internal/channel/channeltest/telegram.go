@@ -166,7 +166,8 @@ func (f *Telegram) Fail(fs ...Failure) {
 }
 
 // SetDown makes every Bot API call answer 502 with an HTML page, as a
-// proxy in front of a server in trouble does, until SetDown(false).
+// proxy in front of a server in trouble does, until SetDown(false). The
+// calls are still recorded.
 func (f *Telegram) SetDown(down bool) {
 	f.mu.Lock()
 	f.down = down
@@ -235,8 +236,12 @@ func fail(w http.ResponseWriter, status int, description string) {
 var pathRE = regexp.MustCompile(`^/bot([^/]+)/([A-Za-z]+)$`)
 
 func (f *Telegram) serve(w http.ResponseWriter, r *http.Request) {
+	m := pathRE.FindStringSubmatch(r.URL.EscapedPath())
 	f.mu.Lock()
 	down := f.down
+	if down && m != nil {
+		f.calls = append(f.calls, Call{Method: m[2], At: time.Now()})
+	}
 	f.mu.Unlock()
 	if down {
 		w.Header().Set("Content-Type", "text/html")
@@ -244,7 +249,6 @@ func (f *Telegram) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>")
 		return
 	}
-	m := pathRE.FindStringSubmatch(r.URL.EscapedPath())
 	if m == nil || (r.Method != http.MethodPost && r.Method != http.MethodGet) {
 		fail(w, http.StatusNotFound, "Not Found")
 		return
