@@ -218,7 +218,8 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 // mountWeb mounts the public API and the admin UI.
 func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logger *slog.Logger, s store.Store, proxies *httpx.TrustedProxies,
 	lim limits, rec audit.Recorder, svc services) error {
-	a := &api.API{Keys: s, Bots: svc.bots, Conversations: svc.conversations, Now: env.Now, Limiter: lim.limiter, Limits: lim.table}
+	a := &api.API{Keys: s, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service, Now: env.Now,
+		Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
 	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger})
@@ -239,7 +240,8 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	if err != nil {
 		return err
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Proxies: proxies, Logger: logger})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
+		Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
