@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -34,6 +36,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
 	"github.com/palisadehq/palisade/internal/webhook"
 )
 
@@ -249,15 +252,28 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, env *Env, logge
 	return nil
 }
 
-// newRunner builds the job runner on the store's own database: polling on
-// SQLite, which cannot notify, and often enough that a reply is not held up
-// by the poll.
+// newRunner builds the job runner on the store's own database. River
+// listens for inserts on both (on SQLite through its notification table,
+// polled every 50ms), and the store inserts through the working client,
+// which wakes its own workers at once: an inbound message is picked up
+// within milliseconds, not at the next poll. The short fetch cooldown lets
+// a job inserted just after a fetch start soon, at the cost of at most 50
+// fetches a second under load.
 func newRunner(s store.Store, d job.Deps) (*job.Runner, error) {
+	o := job.RunnerOptions{PollInterval: 200 * time.Millisecond, FetchCooldown: 20 * time.Millisecond}
 	switch st := s.(type) {
 	case *sqlite.Store:
-		return job.NewRunner(riversqlite.New(st.DB()), d, job.RunnerOptions{PollOnly: true, PollInterval: 200 * time.Millisecond})
+		var users []job.ClientUser[*sql.Tx]
+		if ins, ok := st.Jobs().(*sqlstore.RiverInserter[*sql.Tx]); ok {
+			users = append(users, ins)
+		}
+		return job.NewRunner(riversqlite.New(st.DB()), d, o, users...)
 	case *postgres.Store:
-		return job.NewRunner(riverpgxv5.New(st.Pool()), d, job.RunnerOptions{PollInterval: 200 * time.Millisecond})
+		var users []job.ClientUser[pgx.Tx]
+		if ins, ok := st.Jobs().(*sqlstore.RiverInserter[pgx.Tx]); ok {
+			users = append(users, ins)
+		}
+		return job.NewRunner(riverpgxv5.New(st.Pool()), d, o, users...)
 	}
 	return nil, fmt.Errorf("no job runner for a %s store", s.Dialect())
 }

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
@@ -78,6 +80,8 @@ type stackOptions struct {
 	noRunner bool
 	// generator answers with a model; nil answers in retrieval-only mode.
 	generator conversation.Generator
+	// pollInterval is how often the job runner polls (default 10ms).
+	pollInterval time.Duration
 }
 
 // stack is the inbound path as the server wires it: the webhook surface
@@ -218,12 +222,19 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 		conv := &conversation.Service{Store: st.s, Knowledge: know, Generator: o.generator, Now: time.Now}
 		d := job.Deps{Store: st.s, Sealer: sealer, Conversations: conv, Replier: st.svc, Now: time.Now,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		poll := o.pollInterval
+		if poll == 0 {
+			poll = 10 * time.Millisecond
+		}
+		// As the server runs it: the store inserts through the working
+		// client, which wakes its workers on insert.
+		ro := job.RunnerOptions{PollInterval: poll, FetchCooldown: 20 * time.Millisecond, RetryPolicy: fastRetry{}}
 		var r *job.Runner
 		switch s := st.s.(type) {
 		case *sqlite.Store:
-			r, err = job.NewRunner(riversqlite.New(s.DB()), d, job.RunnerOptions{PollOnly: true, PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{}})
+			r, err = job.NewRunner(riversqlite.New(s.DB()), d, ro, s.Jobs().(*sqlstore.RiverInserter[*sql.Tx]))
 		case *postgres.Store:
-			r, err = job.NewRunner(riverpgxv5.New(s.Pool()), d, job.RunnerOptions{PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{}})
+			r, err = job.NewRunner(riverpgxv5.New(s.Pool()), d, ro, s.Jobs().(*sqlstore.RiverInserter[pgx.Tx]))
 		}
 		if err != nil {
 			t.Fatal(err)
