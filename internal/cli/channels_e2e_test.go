@@ -75,6 +75,25 @@ func TestTelegramEndToEnd(t *testing.T) {
 			if sent[0].ChatID != 111111111 || !strings.Contains(sent[0].Text, "retrieval-only mode") || sent[0].ParseMode != "" {
 				t.Fatalf("reply = %+v", sent[0])
 			}
+			// The refusal and the reply are counted, with bounded labels
+			// (the reply once the send is recorded, just after the fake
+			// has it).
+			var metrics string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if _, metrics = get(t, r.admin+"/metrics"); strings.Contains(metrics, `palisade_channel_replies_total{channel="telegram",outcome="sent"} 1`) {
+					break
+				}
+			}
+			for _, want := range []string{`palisade_webhook_refusals_total{channel="telegram",reason="bad_signature"} 1`,
+				`palisade_webhook_messages_total{channel="telegram",outcome="new"} 1`,
+				`palisade_channel_replies_total{channel="telegram",outcome="sent"} 1`} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("metrics lack %s", want)
+				}
+			}
+			if strings.Contains(metrics, botID) {
+				t.Error("a metric label carries the bot id")
+			}
 			c.do(http.MethodDelete, "/api/v1/bots/"+botID+"/channels/"+ch["id"].(string), nil)
 			if fake.Bot(token).Webhook.URL != "" {
 				t.Fatal("deleteWebhook was not called")
@@ -110,5 +129,26 @@ func TestTelegramEndToEnd(t *testing.T) {
 			}
 			checkNoCanary(t, cap, token)
 		})
+	}
+}
+
+// TestTelegramAPIURLOutsideThePolicyStopsTheStart: a Bot API URL the
+// operator set that the egress policy does not allow stops the start with
+// a message naming the setting; the official URL left out of a custom
+// policy only disables Telegram.
+func TestTelegramAPIURLOutsideThePolicyStopsTheStart(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PALISADE_DATA_DIR": t.TempDir() + "/data"}
+	_, _, err := run(t, env, "serve", "--addr", "127.0.0.1:0", "--admin-addr", "", "--telegram-api-url", "https://bot-api.internal:8081")
+	if err == nil || !strings.Contains(err.Error(), "--telegram-api-url") || !strings.Contains(err.Error(), "egress policy") {
+		t.Fatalf("serve with a Bot API URL outside the policy: %v", err)
+	}
+	fake := channeltest.NewTelegram(t, channeltest.TelegramOptions{})
+	r := serve(t, env, "--egress-policy", egressPolicyFor(t, fake.URL))
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if log := r.stderr.String(); !strings.Contains(log, "Telegram channels are disabled") {
+		t.Fatalf("no warning that Telegram is disabled:\n%s", log)
 	}
 }
