@@ -2,6 +2,7 @@ package channel
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -167,8 +168,6 @@ func DecodeFields(v secret.Secret) (map[string]string, error) {
 	return m, nil
 }
 
-var errUnreadableFields = errorString("channel: a sealed value is not in the expected form")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+// errUnreadableFields says nothing of the value: a JSON error could quote
+// part of it.
+var errUnreadableFields = errors.New("channel: a sealed value is not in the expected form")
