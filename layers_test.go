@@ -78,12 +78,17 @@ var layers = map[string]layer{
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
+	// The channel service and its platform adapters: an adapter
+	// implements channel.Platform, so it stands beside the service.
+	"internal/channel":          useCase,
+	"internal/channel/telegram": useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,
 	"internal/api":         surface,
 	"internal/admin":       surface,
 	"internal/server":      surface,
+	"internal/webhook":     surface,
 
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,
@@ -93,6 +98,7 @@ var layers = map[string]layer{
 	"internal/ratelimit/ratelimittest": testSupport,
 	"internal/seal/sealtest":           testSupport,
 	"internal/store/storetest":         testSupport,
+	"internal/channel/channeltest":     testSupport,
 }
 
 const modulePath = "github.com/palisadehq/palisade"

@@ -1,7 +1,8 @@
 // Package admin is the admin web UI: server-rendered html/template pages on
 // their own mux, usable without JavaScript, for signing in, accounts,
 // sessions, two-factor authentication, members, invitations, API keys,
-// bots with their knowledge documents, and the workspace audit log.
+// bots with their knowledge documents and chat channels, and the workspace
+// audit log.
 // routes.go lists every route with the permission it needs; the router
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
@@ -86,8 +87,11 @@ type Options struct {
 	// required; nil Limits means ratelimit.Defaults().
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
-	Proxies *httpx.TrustedProxies
-	Logger  *slog.Logger
+	// Channels is the channel use cases behind a bot's channels page; nil
+	// when the server runs no chat channel (the page says so).
+	Channels Channels
+	Proxies  *httpx.TrustedProxies
+	Logger   *slog.Logger
 }
 
 // Accounts is the account use cases the UI offers (*account.Service).

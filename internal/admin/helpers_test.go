@@ -132,11 +132,14 @@ type setupOpts struct {
 	signup bool
 	// queryHook sees every statement the store runs.
 	queryHook func(query string)
+	// sealer seals the store's sealed columns (channel credentials); nil
+	// refuses them.
+	sealer store.Sealer
 }
 
 func setup(t *testing.T, o setupOpts) *env {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{UserSealer: testUserSealer(t), QueryHook: o.queryHook})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "palisade.db"), store.Options{UserSealer: testUserSealer(t), QueryHook: o.queryHook, Sealer: o.sealer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,12 @@ func (u *UI) Routes() []Route {
 		{get, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsRead, u.documentsPage},
 		{post, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsWrite, u.uploadDocument},
 		{post, "/w/{workspaceId}/bots/{botId}/documents/{documentId}/delete", auth.PermDocumentsWrite, u.deleteDocument},
+		{get, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsRead, u.channelsPage},
+		{post, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsWrite, u.connectChannel},
+		// A connection test changes nothing: reading channels is enough.
+		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/test", auth.PermChannelsRead, u.testChannel},
+		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/rotate", auth.PermChannelsWrite, u.rotateChannel},
+		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/delete", auth.PermChannelsWrite, u.disconnectChannel},
 		{get, "/w/{workspaceId}/audit", auth.PermAuditRead, u.auditPage},
 	}
 }

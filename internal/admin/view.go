@@ -54,6 +54,8 @@ type can struct {
 	BotsWrite      bool
 	DocumentsRead  bool
 	DocumentsWrite bool
+	ChannelsRead   bool
+	ChannelsWrite  bool
 	MembersRead    bool
 	MembersWrite   bool
 	KeysRead       bool
@@ -78,6 +80,10 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.DocumentsRead
 	case auth.PermDocumentsWrite:
 		return &c.DocumentsWrite
+	case auth.PermChannelsRead:
+		return &c.ChannelsRead
+	case auth.PermChannelsWrite:
+		return &c.ChannelsWrite
 	case auth.PermMembersRead:
 		return &c.MembersRead
 	case auth.PermMembersWrite:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -95,6 +96,7 @@ func TestEveryTemplateRenders(t *testing.T) {
 	ws := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: "Acme <inc>"}
 	b := palisade.Bot{ID: palisade.NewBotID(), Name: "Helper", SystemPrompt: "be <kind>", Model: "m1", Temperature: 0.5, MaxOutputTokens: 100,
 		PIIMode: palisade.PIIBeforeLLM, AllowedDomains: []string{"a.example"}, GatewayTokenHash: []byte{1}, CreatedAt: now}
+	chID := palisade.NewChannelID()
 	form := botForm{Name: "Helper", Model: "m1", PIIMode: "off", Temperature: "0.5", MaxOutputTokens: "100"}
 	member := account.Member{Membership: palisade.Membership{ID: palisade.NewMembershipID(), Role: palisade.RoleAdmin}, Email: "a@example.com", Name: "A"}
 	key := account.APIKey{APIKey: palisade.APIKey{ID: palisade.NewAPIKeyID(), Name: "ci", Prefix: "abc", Scopes: []string{"bots:read"}, CreatedAt: now, LastUsedAt: &later}}
@@ -130,6 +132,12 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(botDeleteView{Bot: b}),
 		sample(documentsView{Bot: b}), sample(documentsView{Bot: b, Docs: []palisade.Document{{ID: palisade.NewDocumentID(), Title: "T",
 			ContentType: "text/plain", SizeBytes: 3, Chunks: 1, CreatedAt: now}}, Form: documentForm{Title: "T"}, ContentTypes: []string{"text/plain"}}),
+		sample(channelsView{Bot: b}), sample(channelsView{Bot: b, Enabled: true, Telegram: true}),
+		sample(channelsView{Bot: b, Enabled: true, Telegram: true, Connected: true, Channels: []channel.View{
+			{ID: chID, BotID: b.ID, Kind: "telegram", Name: "@helper_bot", Status: "active", WebhookURL: "https://x/hooks/telegram/" + string(b.ID),
+				Masked: map[string]string{"bot_token": "••••abcd"}, HasSecret: true, CreatedAt: now},
+			{ID: palisade.NewChannelID(), Kind: "slack", Status: "pending"}},
+			Tested: &channel.TestResult{OK: false, Detail: "unreachable <x>"}, TestedID: chID}),
 		sample(auditView{First: true}), sample(auditView{Rows: []auditRow{{Seq: 2, Time: now, Actor: "usr_x", ActorName: "a@example.com",
 			Action: "bot.changed", Target: "<t>", Outcome: "success", Detail: []string{"a=1"}}, {Seq: 1, Actor: "cli"}}, Next: 1}),
 	}

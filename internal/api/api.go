@@ -16,6 +16,7 @@ import (
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
@@ -50,12 +51,25 @@ type Conversations interface {
 	Handle(ctx context.Context, scope palisade.Scope, in conversation.Inbound) (conversation.Reply, error)
 }
 
+// Channels is the channel use cases the API offers (*channel.Service).
+type Channels interface {
+	List(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]channel.View, error)
+	Get(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.ChannelID) (channel.View, error)
+	Connect(ctx context.Context, c palisade.Caller, bot palisade.BotID, kind string, in channel.Credentials) (channel.View, error)
+	Test(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.ChannelID) (channel.TestResult, error)
+	Disconnect(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.ChannelID) error
+	RotateSecret(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.ChannelID) (channel.View, error)
+}
+
+var _ Channels = (*channel.Service)(nil)
+
 // API serves the public REST API. It is a thin translator between HTTP and
 // the use-case services, which validate, store and audit.
 type API struct {
 	Keys          Keys
 	Bots          Bots
 	Conversations Conversations
+	Channels      Channels
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter

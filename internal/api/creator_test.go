@@ -42,11 +42,17 @@ func (b bundle) keyBy(t *testing.T, user palisade.UserID) string {
 	return plain.Reveal()
 }
 
-// routeURL fills a route's path parameters with bot's id.
+// routeURL fills a route's bot parameter with bot's id and every other
+// one with a well-formed id of its kind, so each request passes the id
+// guard and reaches the key check.
 func routeURL(b bundle, rt api.Route, bot palisade.BotID) string {
 	path := rt.Pattern
 	for _, w := range palisade.PathWildcards(rt.Pattern) {
-		path = strings.Replace(path, "{"+w+"}", string(bot), 1)
+		v := string(bot)
+		if p, ok := palisade.PathParamPrefix(w); ok && p != palisade.PrefixBot {
+			v = palisade.NewID(p)
+		}
+		path = strings.Replace(path, "{"+w+"}", v, 1)
 	}
 	return b.srv.URL + path
 }

@@ -19,5 +19,12 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/api/v1/bots/{botId}/documents", auth.PermDocumentsWrite, a.createDocument},
 		{http.MethodGet, "/api/v1/bots/{botId}/documents", auth.PermDocumentsRead, a.listDocuments},
 		{http.MethodPost, "/api/v1/bots/{botId}/chat", auth.PermMessagesSend, a.chat},
+		{http.MethodGet, "/api/v1/bots/{botId}/channels", auth.PermChannelsRead, a.listChannels},
+		{http.MethodPost, "/api/v1/bots/{botId}/channels", auth.PermChannelsWrite, a.createChannel},
+		{http.MethodGet, "/api/v1/bots/{botId}/channels/{channelId}", auth.PermChannelsRead, a.getChannel},
+		{http.MethodDelete, "/api/v1/bots/{botId}/channels/{channelId}", auth.PermChannelsWrite, a.deleteChannel},
+		// A connection test changes nothing: reading channels is enough.
+		{http.MethodPost, "/api/v1/bots/{botId}/channels/{channelId}/test", auth.PermChannelsRead, a.testChannel},
+		{http.MethodPost, "/api/v1/bots/{botId}/channels/{channelId}/secret/rotate", auth.PermChannelsWrite, a.rotateChannelSecret},
 	}
 }

@@ -11,11 +11,17 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/channel/channeltest"
+	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -27,6 +33,8 @@ type botConfig struct {
 	Generator conversation.Generator
 	// Audit records the services' changes; nil records nothing.
 	Audit audit.Recorder
+	// Telegram is the fake the channels connect to; nil starts one.
+	Telegram *channeltest.Telegram
 }
 
 // wire builds the API over s with its services, as the server does.
@@ -42,12 +50,41 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 		t.Fatal(err)
 	}
 	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
+	fake := cfg.Telegram
+	if fake == nil {
+		fake = channeltest.NewTelegram(t, channeltest.TelegramOptions{})
+	}
+	rule, err := egress.RuleForURL(fake.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := egress.NewPolicy(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := egress.New(policy, egress.Options{UnsafeAllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := telegram.New(telegram.Options{BaseURL: fake.URL, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	argsKey, err := job.NewArgsKey(bytes.Repeat([]byte{7}, job.ArgsKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chans, err := channel.New(channel.Options{Store: s, Sealer: sealtest.NewKeyring(t), ArgsKey: argsKey, Platforms: []channel.Platform{tg}, PublicURL: "https://chat.example",
+		Audit: cfg.Audit, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	accounts, err := account.New(account.Options{Store: s, Hasher: auth.NewInsecureTestHasher(), Tokens: testTokenKey(t), Mailer: discardMail{},
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api.API{Keys: accounts, Bots: bots, Conversations: conv}
+	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans}
 }
 
 // discardMail is a mail.Sender that drops every message: the API sends

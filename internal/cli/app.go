@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -18,6 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
@@ -33,6 +36,8 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
+	"github.com/palisadehq/palisade/internal/webhook"
 )
 
 // app is one serving process, built from its configuration: every
@@ -46,7 +51,9 @@ type app struct {
 	tokens *auth.TokenKey
 	// runner works the durable jobs; nil when the role runs none.
 	runner *job.Runner
-	tls    bool
+	// rejections writes the aggregated webhook refusals to the audit log.
+	rejections *channel.Rejections
+	tls        bool
 	// closers release what was opened, last opened first.
 	closers []func()
 }
@@ -64,7 +71,8 @@ type services struct {
 	// accounts is set for the roles that serve the UI or work jobs.
 	accounts *account.Service
 	// tokens makes the stored form of session and one-time tokens.
-	tokens *auth.TokenKey
+	tokens   *auth.TokenKey
+	channels channels
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -142,7 +150,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		ready = append(ready, *lim.ready)
 	}
 
-	out, err := newEgress(cfg, logger, metrics, egressAudit(auditLog, logger))
+	policy, err := egressPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := newEgress(cfg, policy, logger, metrics, egressAudit(auditLog, logger))
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +179,12 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	ch, err := newChannels(cfg, env, logger, s, keyring, jobKey, out, policy, auditLog, metrics)
+	if err != nil {
+		return nil, err
+	}
+	svc.channels = ch
+	a.rejections = ch.rejections
 	svc.tokens = a.tokens
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
 		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
@@ -175,7 +193,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	}
 	if cfg.Role.RunsJobs() {
 		if a.runner, err = newRunner(s, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
-			Now: env.Now, Logger: logger}); err != nil {
+			Replier: svc.channels.service, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
 	} else if cfg.Role.ServesWeb() {
@@ -242,9 +260,16 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	lim limits, logger *slog.Logger, svc services) error {
 	// API keys are authenticated by the account service, which bounds each
 	// by its creator's current role.
-	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Limiter: lim.limiter, Limits: lim.table}
+	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
+		Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
-	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s),
+	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
+		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger})
+	if err != nil {
+		return err
+	}
+	mounts["/hooks/"] = httpx.LimitBody(cfg.MaxBodyAPI)(hooks.Handler())
+	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
 		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
@@ -277,15 +302,28 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 }
 
-// newRunner builds the job runner on the store's own database: polling on
-// SQLite, which cannot notify, and often enough that a reply is not held up
-// by the poll.
+// newRunner builds the job runner on the store's own database. River
+// listens for inserts on both (on SQLite through its notification table,
+// polled every 50ms), and the store inserts through the working client,
+// which wakes its own workers at once: an inbound message is picked up
+// within milliseconds, not at the next poll. The short fetch cooldown lets
+// a job inserted just after a fetch start soon, at the cost of at most 50
+// fetches a second under load.
 func newRunner(s store.Store, d job.Deps) (*job.Runner, error) {
+	o := job.RunnerOptions{PollInterval: 200 * time.Millisecond, FetchCooldown: 20 * time.Millisecond}
 	switch st := s.(type) {
 	case *sqlite.Store:
-		return job.NewRunner(riversqlite.New(st.DB()), d, job.RunnerOptions{PollOnly: true, PollInterval: 200 * time.Millisecond})
+		var users []job.ClientUser[*sql.Tx]
+		if ins, ok := st.Jobs().(*sqlstore.RiverInserter[*sql.Tx]); ok {
+			users = append(users, ins)
+		}
+		return job.NewRunner(riversqlite.New(st.DB()), d, o, users...)
 	case *postgres.Store:
-		return job.NewRunner(riverpgxv5.New(st.Pool()), d, job.RunnerOptions{PollInterval: 200 * time.Millisecond})
+		var users []job.ClientUser[pgx.Tx]
+		if ins, ok := st.Jobs().(*sqlstore.RiverInserter[pgx.Tx]); ok {
+			users = append(users, ins)
+		}
+		return job.NewRunner(riverpgxv5.New(st.Pool()), d, o, users...)
 	}
 	return nil, fmt.Errorf("no job runner for a %s store", s.Dialect())
 }

@@ -24,20 +24,26 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// newEgress builds the one outbound HTTP client of the process. Every
-// denial is logged by the client, counted here, and handed to onDeny (the
-// audit log).
-func newEgress(cfg config.Config, logger *slog.Logger, metrics *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
-	policy := egress.DefaultPolicy()
-	if cfg.EgressPolicyFile != "" {
-		raw, err := os.ReadFile(cfg.EgressPolicyFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading egress policy: %w", err)
-		}
-		if policy, err = egress.ParsePolicy(raw); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
-		}
+// egressPolicy is the configured egress policy, or the embedded default.
+func egressPolicy(cfg config.Config) (*egress.Policy, error) {
+	if cfg.EgressPolicyFile == "" {
+		return egress.DefaultPolicy(), nil
 	}
+	raw, err := os.ReadFile(cfg.EgressPolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading egress policy: %w", err)
+	}
+	policy, err := egress.ParsePolicy(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return policy, nil
+}
+
+// newEgress builds the one outbound HTTP client of the process over
+// policy. Every denial is logged by the client, counted here, and handed
+// to onDeny (the audit log).
+func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, metrics *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
 	denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_egress_denials_total",
 		Help: "Outbound requests refused by the egress policy, by reason."}, []string{"reason"})
 	for _, r := range egress.Reasons() {

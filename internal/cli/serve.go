@@ -47,6 +47,9 @@ func (a *app) run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
+	if a.rejections != nil {
+		_ = a.rejections.Start(ctx)
+	}
 	if cfg.Role.ServesWeb() {
 		if err := announceSetup(ctx, env, cfg, a.store, a.tokens, logger); err != nil {
 			logger.Error("could not create the first-owner set-up link", "err", err)
@@ -74,6 +77,10 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	stopErr := a.srv.Stop(sctx)
 	if a.runner != nil {
 		stopErr = errors.Join(stopErr, a.runner.Stop(sctx))
+	}
+	if a.rejections != nil {
+		// After the listeners: the last refusals are written too.
+		stopErr = errors.Join(stopErr, a.rejections.Stop(sctx))
 	}
 	if stopErr != nil {
 		logger.Warn("shutdown did not finish cleanly", "err", stopErr)

@@ -43,6 +43,9 @@ const (
 	RoleGateway Role = "gateway"
 )
 
+// DefaultTelegramAPIURL is the official Telegram Bot API server.
+const DefaultTelegramAPIURL = "https://api.telegram.org"
+
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool {
 	return r == RoleAll || r == RoleWeb || r == RoleWorker || r == RoleGateway
@@ -97,6 +100,10 @@ type Config struct {
 	GatewayURL        string // a separate gateway role to call; empty: in-process
 	GatewayKeyID      string
 	GatewaySigningKey secret.Secret
+
+	// Chat channels: each platform's API base URL (the egress policy must
+	// allow it).
+	TelegramAPIURL string
 
 	// Accounts and mail: without SMTPHost, account e-mails go to the log.
 	AllowSignup  bool
@@ -283,6 +290,8 @@ func settings() []setting {
 	add("gateway-key-id", GroupServe, "k1", "id of the key that signs calls to a separate gateway", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.GatewaySigningKey })
 	add("gateway-signing-key", GroupServe, "", "shared key (32+ bytes) signing calls between processes and the gateway role", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.TelegramAPIURL })
+	add("telegram-api-url", GroupServe, DefaultTelegramAPIURL, "Telegram Bot API server (a self-hosted one, or a test fake); the egress policy must allow it", false, s, g)
 	s, g = boolean(func(c *Config) *bool { return &c.AllowSignup })
 	add("allow-signup", GroupServe, "false", "open self-service sign-up (each new account gets its own workspace)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SMTPHost })
@@ -485,6 +494,10 @@ func (c *Config) validate(groups Group) error {
 			if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
 				errs = append(errs, errors.New("--llm-base-url must be an http(s) URL without credentials"))
 			}
+		}
+		if p, err := url.Parse(c.TelegramAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
+			p.RawQuery != "" || p.Fragment != "" {
+			errs = append(errs, errors.New("--telegram-api-url must be an http(s) URL without credentials, query or fragment"))
 		}
 		if (c.Role == RoleGateway || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
 			errs = append(errs, errors.New("a separate gateway needs --gateway-signing-key of at least 32 bytes, the same on every process"))

@@ -27,6 +27,8 @@ import (
 const (
 	InboundSealTable  = "river_job"
 	InboundSealColumn = "inbound"
+	// InboundRouteColumn binds the sealed reply route the same way.
+	InboundRouteColumn = "inbound_route"
 )
 
 // InboundMaxAttempts bounds the retries of an inbound message. With River's
@@ -45,10 +47,12 @@ const maxRef = 256
 
 // InboundArgs is one inbound message to answer. The text is sealed with
 // the workspace's keys (SealInbound), so no message body sits in clear in
-// the queue table, its backups or its logs; and the whole is authenticated
-// with a MAC (ArgsKey), because the worker acts in the scope the arguments
-// name: a row written into the queue table by anyone but the application
-// (whoever can run SQL as its database role can) is cancelled, not worked.
+// the queue table, its backups or its logs; so is the route its reply
+// takes (SealRoute), which may carry a platform's short-lived token; and
+// the whole is authenticated with a MAC (ArgsKey), because the worker acts
+// in the scope the arguments name: a row written into the queue table by
+// anyone but the application (whoever can run SQL as its database role
+// can) is cancelled, not worked.
 type InboundArgs struct {
 	Workspace palisade.WorkspaceID `json:"workspace"`
 	BotID     palisade.BotID       `json:"bot_id"`
@@ -59,6 +63,10 @@ type InboundArgs struct {
 	// it with the message and the reply, which makes a retry idempotent.
 	Ref        string `json:"ref"`
 	SealedText []byte `json:"sealed_text"`
+	// ChannelID is the channel the reply is sent through, with the route
+	// in SealedRoute; empty when the answer is only stored.
+	ChannelID   palisade.ChannelID `json:"channel_id,omitempty"`
+	SealedRoute []byte             `json:"sealed_route,omitempty"`
 	// MAC authenticates every other field (ArgsKey).
 	MAC []byte `json:"mac"`
 }
@@ -75,8 +83,14 @@ func (InboundArgs) InsertOpts() river.InsertOpts {
 // validated identifiers without '/', except the ref, which comes last, so
 // no two deliveries share a row id.
 func (a InboundArgs) sealedField() palisade.SealedField {
-	return palisade.SealedField{Table: InboundSealTable, Column: InboundSealColumn, RowID: string(a.BotID) + "/" + a.Channel + "/" + a.Ref}
+	return palisade.SealedField{Table: InboundSealTable, Column: InboundSealColumn, RowID: a.rowID()}
 }
+
+func (a InboundArgs) routeField() palisade.SealedField {
+	return palisade.SealedField{Table: InboundSealTable, Column: InboundRouteColumn, RowID: a.rowID()}
+}
+
+func (a InboundArgs) rowID() string { return string(a.BotID) + "/" + a.Channel + "/" + a.Ref }
 
 func (a InboundArgs) check() error {
 	if a.Workspace == "" || a.BotID == "" || a.Channel == "" || a.UserID == "" {
@@ -87,6 +101,9 @@ func (a InboundArgs) check() error {
 	}
 	if a.Ref == "" || len(a.Ref) > maxRef || !utf8.ValidString(a.Ref) {
 		return fmt.Errorf("inbound job: the delivery reference must be 1 to %d bytes of UTF-8", maxRef)
+	}
+	if a.ChannelID != "" && !palisade.ValidID(palisade.PrefixChannel, string(a.ChannelID)) {
+		return errors.New("inbound job: malformed channel id")
 	}
 	return nil
 }
@@ -150,7 +167,7 @@ func (ArgsKey) LogValue() slog.Value       { return slog.StringValue(secret.Reda
 func (k *ArgsKey) inboundMAC(a InboundArgs) []byte {
 	m := hmac.New(sha256.New, k.key)
 	for _, f := range [][]byte{[]byte("palisade job arguments v1"), []byte(a.Kind()), []byte(a.Workspace), []byte(a.BotID),
-		[]byte(a.Channel), []byte(a.UserID), []byte(a.ChatID), []byte(a.Ref), a.SealedText} {
+		[]byte(a.Channel), []byte(a.UserID), []byte(a.ChatID), []byte(a.Ref), a.SealedText, []byte(a.ChannelID), a.SealedRoute} {
 		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
 		m.Write(f)
 	}
@@ -166,17 +183,76 @@ func (k *ArgsKey) verifyInbound(a InboundArgs) bool {
 // their MAC.
 var errForged = errors.New("inbound job: its arguments are not authenticated (not made by this platform, or altered since)")
 
-// InboundWorker answers inbound messages through the conversation service.
+// SealRoute returns args with the reply's route (the platform's address
+// of the chat, thread or interaction, as the channel encodes it) sealed
+// into SealedRoute, and the channel it goes through, and their MAC
+// renewed to cover them. Like SealInbound, it needs every other field set.
+func SealRoute(ctx context.Context, sealer store.Sealer, key *ArgsKey, args InboundArgs, channel palisade.ChannelID, route []byte) (InboundArgs, error) {
+	if sealer == nil {
+		return InboundArgs{}, store.ErrNoSealer
+	}
+	if key == nil {
+		return InboundArgs{}, errNoArgsKey
+	}
+	args.ChannelID = channel
+	if err := args.check(); err != nil {
+		return InboundArgs{}, err
+	}
+	if channel == "" {
+		return InboundArgs{}, errors.New("inbound job: a route needs its channel")
+	}
+	sealed, err := sealer.Seal(ctx, args.Workspace, args.routeField(), route)
+	if err != nil {
+		return InboundArgs{}, fmt.Errorf("sealing the reply route: %w", err)
+	}
+	args.SealedRoute = sealed
+	args.MAC = key.inboundMAC(args)
+	return args, nil
+}
+
+// Reply is an answer to send back to the platform a message came from.
+type Reply struct {
+	BotID     palisade.BotID
+	Channel   string // the channel kind, e.g. "telegram"
+	ChannelID palisade.ChannelID
+	// Ref is the delivery's key: each part of the reply is recorded under
+	// it, so a retry sends no part twice.
+	Ref string
+	// Route is the sealed route, opened: where the reply goes.
+	Route []byte
+	Text  string
+}
+
+// Replier sends a reply through its channel's platform
+// (*channel.Service). An error whose palisade code is invalid, not found
+// or forbidden is final (the chat or the channel is gone): the job is
+// cancelled. An error with a RetryAfter method is the platform's
+// rate-limit answer: the job waits that long without spending an
+// attempt. Any other error is retried with backoff.
+type Replier interface {
+	Reply(ctx context.Context, scope palisade.Scope, r Reply) error
+}
+
+// InboundWorker answers inbound messages through the conversation service,
+// then sends the answer back through the channel when the job names one.
 // A retry is safe: the service returns a reply already stored for the
 // delivery without calling the generator, and answers a stored but
-// unanswered message without storing it twice.
+// unanswered message without storing it twice; the replier sends no part
+// again that the platform accepted.
 type InboundWorker struct {
 	river.WorkerDefaults[InboundArgs]
 	ArgsKey       *ArgsKey
 	Sealer        store.Sealer
 	Conversations Conversations
-	Logger        *slog.Logger
+	// Replier sends answers to channels; required for jobs that name a
+	// channel.
+	Replier Replier
+	Logger  *slog.Logger
 }
+
+// MaxSnooze bounds how long a platform's rate-limit answer may hold a
+// reply back in one wait.
+const MaxSnooze = time.Hour
 
 // Conversations answers an inbound message (*conversation.Service, the
 // same one the API uses).
@@ -228,5 +304,40 @@ func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) err
 	}
 	w.Logger.InfoContext(ctx, "inbound message answered", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel,
 		"mode", reply.Mode, "replayed", reply.Replayed, "attempt", j.Attempt)
-	return nil
+	if args.ChannelID == "" {
+		return nil
+	}
+	return w.send(ctx, j, reply.Text)
+}
+
+// send delivers the stored answer through the channel.
+func (w *InboundWorker) send(ctx context.Context, j *river.Job[InboundArgs], text string) error {
+	args := j.Args
+	if w.Replier == nil {
+		// A misconfiguration the operator can fix: keep retrying.
+		return errors.New("answering inbound message: no replier is configured to send replies")
+	}
+	route, err := w.Sealer.Open(ctx, args.Workspace, args.routeField(), args.SealedRoute)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("opening the reply route of job %d: %w", j.ID, err))
+	}
+	err = w.Replier.Reply(ctx, palisade.ScopeFor(args.Workspace), Reply{BotID: args.BotID, Channel: args.Channel, ChannelID: args.ChannelID,
+		Ref: args.Ref, Route: route, Text: text})
+	if err == nil {
+		w.Logger.InfoContext(ctx, "reply sent", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel, "attempt", j.Attempt)
+		return nil
+	}
+	var ra interface{ RetryAfter() time.Duration }
+	switch {
+	case palisade.ErrorCode(err) == palisade.CodeInvalid, palisade.ErrorCode(err) == palisade.CodeNotFound, palisade.ErrorCode(err) == palisade.CodeForbidden:
+		w.Logger.WarnContext(ctx, "reply refused for good", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel,
+			"code", string(palisade.ErrorCode(err)), "err", err)
+		return river.JobCancel(fmt.Errorf("sending the reply: %w", err))
+	case errors.As(err, &ra) && ra.RetryAfter() > 0:
+		d := min(ra.RetryAfter(), MaxSnooze)
+		w.Logger.InfoContext(ctx, "reply rate-limited by the platform; waiting", "job_id", j.ID, "bot_id", string(args.BotID),
+			"channel", args.Channel, "retry_after", d.String())
+		return river.JobSnooze(d)
+	}
+	return fmt.Errorf("sending the reply: %w", err)
 }

@@ -112,13 +112,20 @@ func newRunner(t *testing.T, s store.Store, d job.Deps) *job.Runner {
 // service.
 func startInbound(t *testing.T, dialect string, gen *fakeGenerator) inboundEnv {
 	t.Helper()
+	return startInboundWith(t, dialect, gen, nil)
+}
+
+// startInboundWith is startInbound with a replier sending answers.
+func startInboundWith(t *testing.T, dialect string, gen *fakeGenerator, replier job.Replier) inboundEnv {
+	t.Helper()
 	sealer := sealtest.NewKeyring(t)
 	s := jobOpeners[dialect](t, store.Options{Sealer: sealer})
 	t.Cleanup(func() { s.Close() })
 	now := time.Now
 	conv := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Generator: gen, Now: now}
 	key := testArgsKey(t)
-	runner := newRunner(t, s, job.Deps{Store: s, ArgsKey: key, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv, Mail: noMail{}})
+	runner := newRunner(t, s, job.Deps{Store: s, ArgsKey: key, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sealer: sealer, Conversations: conv,
+		Mail: noMail{}, Replier: replier})
 	ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Inbound", Now: now()})
 	if err != nil {
 		t.Fatal(err)
@@ -414,3 +421,86 @@ var testMaster, testScopeKey = func() (seal.MasterKey, []byte) {
 	}
 	return m, k
 }()
+
+// fakeReplier records replies and answers with the errors queued.
+type fakeReplier struct {
+	mu      sync.Mutex
+	replies []job.Reply
+	errs    []error
+}
+
+func (f *fakeReplier) Reply(_ context.Context, _ palisade.Scope, r job.Reply) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replies = append(f.replies, r)
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return err
+	}
+	return nil
+}
+
+func (f *fakeReplier) got() []job.Reply {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]job.Reply(nil), f.replies...)
+}
+
+type retryAfter time.Duration
+
+func (r retryAfter) Error() string             { return "rate limited" }
+func (r retryAfter) RetryAfter() time.Duration { return time.Duration(r) }
+
+// TestInboundJobReplies: a job naming a channel sends the stored answer
+// through the replier with its route, sealed in the queue and opened for
+// the call; a rate-limit answer waits (the job is snoozed, not failed); a
+// final refusal cancels the job; a route moved to another delivery does
+// not open.
+func TestInboundJobReplies(t *testing.T) {
+	t.Parallel()
+	rep := &fakeReplier{errs: []error{retryAfter(50 * time.Millisecond)}}
+	e := startInboundWith(t, "sqlite", &fakeGenerator{}, rep)
+	ch := palisade.NewChannelID()
+	route := []byte(`{"chat":"CanaryRouteChat"}`)
+	a, err := job.SealRoute(t.Context(), e.sealer, e.key, e.args(t, "update-1", "hello"), ch, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enqueue(t, a)
+	rows := e.waitStates(t, "completed")
+	got := rep.got()
+	if len(got) != 2 || string(got[1].Route) != string(route) || got[1].ChannelID != ch || got[1].Ref != "update-1" || got[1].Channel != "telegram" ||
+		got[1].Text != "Generated answer to: hello" || got[1].BotID != e.bot.ID {
+		t.Fatalf("replies = %+v", got)
+	}
+	if strings.Contains(rows[0].args, "CanaryRouteChat") {
+		t.Fatalf("the route is in clear in the queue: %s", rows[0].args)
+	}
+	if n := e.gen.count(); n != 1 {
+		t.Fatalf("generator called %d times: the rate-limited retry generated again", n)
+	}
+
+	rep.errs = []error{palisade.Errorf(palisade.CodeForbidden, "blocked")}
+	b, err := job.SealRoute(t.Context(), e.sealer, e.key, e.args(t, "update-2", "again"), ch, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.enqueue(t, b)
+	e.waitStates(t, "completed", "cancelled")
+
+	c, err := job.SealRoute(t.Context(), e.sealer, e.key, e.args(t, "update-3", "moved"), ch, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := job.SealRoute(t.Context(), e.sealer, e.key, e.args(t, "update-4", "moved"), ch, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SealedRoute = moved.SealedRoute
+	e.enqueue(t, c)
+	e.waitStates(t, "completed", "cancelled", "cancelled")
+	if n := len(rep.got()); n != 3 {
+		t.Fatalf("replier called %d times, want 3 (a moved route must not open)", n)
+	}
+}

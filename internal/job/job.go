@@ -71,21 +71,40 @@ type Deps struct {
 	// Conversations answers inbound messages.
 	Conversations Conversations
 	// Mail sends the account e-mails the account service queues.
-	Mail   AccountMail
-	Now    func() time.Time
-	Logger *slog.Logger
+	Mail AccountMail
+	// Replier sends answers back through their channel; nil leaves
+	// jobs that name a channel retrying.
+	Replier Replier
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // RunnerOptions tune how jobs are fetched and worked.
 type RunnerOptions struct {
-	// PollOnly fetches by polling alone, for databases that cannot notify
-	// (SQLite).
+	// PollOnly fetches by polling alone, without listening for inserts
+	// (River listens on PostgreSQL with LISTEN/NOTIFY and on SQLite
+	// through a notification table).
 	PollOnly bool
 	// PollInterval is how often to poll for new jobs; zero means a
 	// second.
 	PollInterval time.Duration
 	// MaxWorkers is the most jobs worked at once; zero means 4.
 	MaxWorkers int
+	// RetryPolicy says when a failed job is tried again; nil is River's
+	// default (attempt⁴ seconds). Tests shorten it.
+	RetryPolicy river.ClientRetryPolicy
+	// FetchCooldown is the shortest time between two fetches; zero means
+	// the poll interval or River's default, whichever is shorter. A short
+	// one lets a job inserted just after a fetch start soon.
+	FetchCooldown time.Duration
+}
+
+// ClientUser takes the client that works the jobs, to insert through it
+// (*sqlstore.RiverInserter): River wakes a client's own workers when it
+// inserts, so jobs inserted in this process start at once rather than at
+// the next poll, which matters on SQLite, where nothing notifies.
+type ClientUser[TTx any] interface {
+	UseClient(*river.Client[TTx])
 }
 
 // Runner works the jobs of this process. Start and Stop are safe to call
@@ -99,8 +118,9 @@ type Runner struct {
 }
 
 // NewRunner builds the working client on driver, the store's own database,
-// with every worker and schedule of this package.
-func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions) (*Runner, error) {
+// with every worker and schedule of this package, and hands it to users
+// (the store's inserter) to insert through.
+func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions, users ...ClientUser[TTx]) (*Runner, error) {
 	if d.Store == nil || d.Conversations == nil || d.Mail == nil || d.ArgsKey == nil {
 		return nil, errors.New("job: Store, Conversations, Mail and ArgsKey are required")
 	}
@@ -112,7 +132,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
-	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Logger: d.Logger})
+	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger})
 	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {
@@ -122,13 +142,18 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	if poll <= 0 {
 		poll = time.Second
 	}
+	cooldown := o.FetchCooldown
+	if cooldown <= 0 || cooldown > poll {
+		cooldown = min(poll, river.FetchCooldownDefault)
+	}
 	client, err := river.NewClient(driver, &river.Config{
 		Logger:            d.Logger,
 		PollOnly:          o.PollOnly,
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}},
 		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, river.FetchCooldownDefault),
+		FetchCooldown:     cooldown,
+		RetryPolicy:       o.RetryPolicy,
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
@@ -137,6 +162,9 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the job runner: %w", err)
+	}
+	for _, u := range users {
+		u.UseClient(client)
 	}
 	return &Runner{start: client.Start, stop: client.Stop}, nil
 }

@@ -76,7 +76,28 @@ type CreateChannelParams struct {
 	Config      string
 	Credentials secret.Secret // optional; sealed
 	Secret      secret.Secret // optional; sealed (the webhook secret)
-	Now         time.Time
+	// Status is the channel's state; empty means "active".
+	Status string
+	Now    time.Time
+}
+
+// UpdateChannelParams are the fields UpdateChannel may change; nil leaves
+// a field as it is.
+type UpdateChannelParams struct {
+	Name       *string
+	ExternalID *string
+	Config     *string
+	Status     *string
+	Now        time.Time
+}
+
+// WebhookChannel is a channel as an inbound webhook needs it: the row, and
+// the verification secret (Telegram's secret token, Slack's signing
+// secret, ...) opened from its sealed column; zero when the channel has
+// none.
+type WebhookChannel struct {
+	Channel palisade.Channel
+	Secret  secret.Secret
 }
 
 // ProviderKey is an LLM provider key a workspace brings. The key itself is
@@ -128,6 +149,17 @@ type Sealing interface {
 	// secret when unset.
 	ChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
 	ChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
+	// UpdateChannel changes the fields of p that are set, and returns the
+	// channel as stored.
+	UpdateChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, p UpdateChannelParams) (palisade.Channel, error)
+	// DeleteChannel removes the channel with its sealed values.
+	DeleteChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) error
+	// LookupWebhookChannel finds a bot's channel of one kind, with its
+	// verification secret opened, before any scope is known: the bot id
+	// and the kind, which together name a webhook URL, are the only thing
+	// that lets the row be seen. It runs exactly one query. A bot without
+	// such a channel, or no bot at all, is ErrNotFound.
+	LookupWebhookChannel(ctx context.Context, bot palisade.BotID, kind string) (WebhookChannel, error)
 
 	CreateProviderKey(ctx context.Context, scope palisade.Scope, p CreateProviderKeyParams) (ProviderKey, error)
 	// GetProviderKey returns the key with its sealed value opened.

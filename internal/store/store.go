@@ -53,6 +53,7 @@ type Store interface {
 	APIKeys
 	Bots
 	Deliveries
+	Replies
 	Knowledge
 	Conversations
 	Usage
@@ -266,7 +267,8 @@ type DeliveryParams struct {
 type Maintenance interface {
 	// PruneExpired deletes expired one-time tokens, known devices,
 	// invitations, gateway nonces and usage reservations, and dedupe
-	// records older than dedupeTTL, and reports how many rows went.
+	// records and reply records older than dedupeTTL, and reports how many
+	// rows went.
 	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
 }
 

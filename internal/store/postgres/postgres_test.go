@@ -187,6 +187,7 @@ var fixtures = []struct {
 	{"documents", `INSERT INTO documents (id, workspace_id, bot_id, title, content_type, created_at) VALUES ($1||'d', $1, $1||'b', 't', 'text/plain', now())`},
 	{"chunks", `INSERT INTO chunks (id, workspace_id, document_id, bot_id, ordinal, body) VALUES ($1||'h', $1, $1||'d', $1||'b', 0, 'hello world')`},
 	{"deliveries", `INSERT INTO deliveries (workspace_id, bot_id, source, key, created_at) VALUES ($1, $1||'b', 'telegram', '1', now())`},
+	{"reply_sends", `INSERT INTO reply_sends (workspace_id, bot_id, source, ref, part, state, created_at, updated_at) VALUES ($1, $1||'b', 'telegram', '1', 0, 'pending', now(), now())`},
 	{"usage_daily", `INSERT INTO usage_daily (workspace_id, bot_id, day) VALUES ($1, $1||'b', '2026-11-24')`},
 	{"usage_reservations", `INSERT INTO usage_reservations (id, workspace_id, bot_id, day, tokens, created_at, expires_at) VALUES ($1||'r', $1, $1||'b', '2026-11-24', 10, now(), now() + interval '1 hour')`},
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
@@ -363,6 +364,36 @@ func TestRowLevelSecurity(t *testing.T) {
 		tag, err := tx.Exec(ctx, `UPDATE bots SET name = 'pwned'`)
 		if err != nil || tag.RowsAffected() != 0 {
 			t.Errorf("lookup scope could update: %d rows (%v)", tag.RowsAffected(), err)
+		}
+	}()
+	// The webhook lookup key reveals exactly the one channel of that bot
+	// and kind, read-only, and no bot and no other table.
+	func() {
+		tx := begin(t, app, authentic(app, scopeSettings{lookup: "hook:telegram:" + wsB + "b"}))
+		defer tx.Rollback(ctx)
+		if n := count(tx, "channels", ""); n != 1 {
+			t.Errorf("webhook lookup sees %d channels, want 1", n)
+		}
+		for _, tb := range tables {
+			if tb == "channels" {
+				continue
+			}
+			if n := count(tx, tb, ""); n != 0 {
+				t.Errorf("webhook lookup opened %s: %d rows", tb, n)
+			}
+		}
+		for _, q := range []string{`UPDATE channels SET name = 'pwned'`, `DELETE FROM channels`} {
+			tag, err := tx.Exec(ctx, q)
+			if err != nil || tag.RowsAffected() != 0 {
+				t.Errorf("webhook lookup scope could write (%s): %d rows (%v)", q, tag.RowsAffected(), err)
+			}
+		}
+	}()
+	func() {
+		tx := begin(t, app, authentic(app, scopeSettings{lookup: "hook:slack:" + wsB + "b"}))
+		defer tx.Rollback(ctx)
+		if n := count(tx, "channels", ""); n != 0 {
+			t.Errorf("a lookup of another kind sees %d channels", n)
 		}
 	}()
 }

@@ -27,6 +27,48 @@ func (s *Store) RecordDelivery(ctx context.Context, scope palisade.Scope, p stor
 	return fresh, s.mapErr(err, "recording delivery")
 }
 
+// ---- replies ----
+
+func (s *Store) BeginReply(ctx context.Context, scope palisade.Scope, p store.ReplyPart, now time.Time) (store.ReplyState, error) {
+	state := store.ReplyNew
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `INSERT INTO reply_sends (workspace_id, bot_id, source, ref, part, state, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING`,
+			string(scope.Workspace()), string(p.BotID), p.Source, p.Ref, p.Part, string(store.ReplyPending), dbTime(now))
+		if err != nil || n == 1 {
+			return err
+		}
+		var st string
+		err = tx.QueryRow(ctx, `SELECT state FROM reply_sends WHERE workspace_id = $1 AND bot_id = $2 AND source = $3 AND ref = $4 AND part = $5`,
+			string(scope.Workspace()), string(p.BotID), p.Source, p.Ref, p.Part).Scan(&st)
+		state = store.ReplyState(st)
+		return err
+	})
+	return state, s.mapErr(err, "recording a reply part")
+}
+
+func (s *Store) FinishReply(ctx context.Context, scope palisade.Scope, p store.ReplyPart, now time.Time) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE reply_sends SET state = $6, updated_at = $7
+			WHERE workspace_id = $1 AND bot_id = $2 AND source = $3 AND ref = $4 AND part = $5`,
+			string(scope.Workspace()), string(p.BotID), p.Source, p.Ref, p.Part, string(store.ReplySent), dbTime(now))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "recording a sent reply part")
+}
+
+func (s *Store) AbortReply(ctx context.Context, scope palisade.Scope, p store.ReplyPart) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM reply_sends WHERE workspace_id = $1 AND bot_id = $2 AND source = $3 AND ref = $4 AND part = $5 AND state = $6`,
+			string(scope.Workspace()), string(p.BotID), p.Source, p.Ref, p.Part, string(store.ReplyPending))
+		return err
+	})
+	return s.mapErr(err, "forgetting a refused reply part")
+}
+
 // ---- maintenance ----
 
 func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error) {
@@ -58,6 +100,11 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 		scope := palisade.ScopeFor(ws)
 		err := s.tenant(ctx, scope, func(tx Tx) error {
 			n, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
+			total += n
+			if err != nil {
+				return err
+			}
+			n, err = tx.Exec(ctx, `DELETE FROM reply_sends WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
 			total += n
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -18,7 +19,9 @@ import (
 // the workers (package job) are built after the store, with everything they
 // need.
 type RiverInserter[TTx any] struct {
-	client *river.Client[TTx]
+	// client inserts: the insert-only client, or the working client once
+	// UseClient handed it over.
+	client atomic.Pointer[river.Client[TTx]]
 }
 
 var _ store.JobQueue = (*RiverInserter[any])(nil)
@@ -29,11 +32,23 @@ func NewRiverInserter[TTx any](driver riverdriver.Driver[TTx], logger *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("creating job queue client: %w", err)
 	}
-	return &RiverInserter[TTx]{client: client}, nil
+	q := &RiverInserter[TTx]{}
+	q.client.Store(client)
+	return q, nil
+}
+
+// UseClient makes inserts go through c, the client that works the jobs
+// in this process (package job), from then on. River wakes a client's own
+// workers when it inserts a job, so a job inserted on SQLite, which
+// cannot notify, is fetched at once instead of at the next poll.
+func (q *RiverInserter[TTx]) UseClient(c *river.Client[TTx]) {
+	if c != nil {
+		q.client.Store(c)
+	}
 }
 
 func (q *RiverInserter[TTx]) Enqueue(ctx context.Context, args store.JobArgs) error {
-	if _, err := q.client.Insert(ctx, args, nil); err != nil {
+	if _, err := q.client.Load().Insert(ctx, args, nil); err != nil {
 		return fmt.Errorf("enqueueing %s job: %w", args.Kind(), err)
 	}
 	return nil
@@ -41,7 +56,7 @@ func (q *RiverInserter[TTx]) Enqueue(ctx context.Context, args store.JobArgs) er
 
 // InsertTx enqueues in the caller's transaction.
 func (q *RiverInserter[TTx]) InsertTx(ctx context.Context, tx TTx, args store.JobArgs) error {
-	if _, err := q.client.InsertTx(ctx, tx, args, nil); err != nil {
+	if _, err := q.client.Load().InsertTx(ctx, tx, args, nil); err != nil {
 		return fmt.Errorf("enqueueing %s job: %w", args.Kind(), err)
 	}
 	return nil
@@ -56,7 +71,7 @@ func (q *RiverInserter[TTx]) Count(ctx context.Context, kind string) (int, error
 	params := river.NewJobListParams().Kinds(kind).States(states...).First(10_000)
 	n := 0
 	for {
-		res, err := q.client.JobList(ctx, params)
+		res, err := q.client.Load().JobList(ctx, params)
 		if err != nil {
 			return 0, fmt.Errorf("counting %s jobs: %w", kind, err)
 		}

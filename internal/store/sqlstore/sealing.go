@@ -118,10 +118,13 @@ func (s *Store) CreateChannel(ctx context.Context, scope palisade.Scope, p store
 		return palisade.Channel{}, store.ErrNoScope
 	}
 	c := palisade.Channel{ID: palisade.NewChannelID(), WorkspaceID: scope.Workspace(), BotID: p.BotID, Kind: p.Kind, Name: p.Name,
-		ExternalID: p.ExternalID, Config: p.Config, Status: "active", HasCredentials: !p.Credentials.IsZero(), HasSecret: !p.Secret.IsZero(),
+		ExternalID: p.ExternalID, Config: p.Config, Status: p.Status, HasCredentials: !p.Credentials.IsZero(), HasSecret: !p.Secret.IsZero(),
 		CreatedAt: dbTime(p.Now), UpdatedAt: dbTime(p.Now)}
 	if p.Kind == "" {
 		return palisade.Channel{}, palisade.FieldError("kind", "a channel needs a kind")
+	}
+	if c.Status == "" {
+		c.Status = "active"
 	}
 	creds, err := s.sealSecret(ctx, scope, "channels", "sealed_credentials", string(c.ID), p.Credentials)
 	if err != nil {
@@ -218,6 +221,70 @@ func (s *Store) channelSealed(ctx context.Context, scope palisade.Scope, id pali
 		return secret.Secret{}, s.mapErr(err, "reading channel "+column)
 	}
 	return s.openSecret(ctx, scope, "channels", column, string(id), sealed)
+}
+
+func (s *Store) UpdateChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, p store.UpdateChannelParams) (palisade.Channel, error) {
+	var c palisade.Channel
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		// COALESCE keeps a field whose parameter is NULL: one statement
+		// whatever the set of fields, with no SQL built from input.
+		n, err := tx.Exec(ctx, `UPDATE channels SET name = COALESCE($3, name), external_id = COALESCE($4, external_id),
+			config = COALESCE($5, config), status = COALESCE($6, status), updated_at = $7 WHERE workspace_id = $1 AND id = $2`,
+			string(scope.Workspace()), string(id), optString(p.Name), optString(p.ExternalID), optString(p.Config), optString(p.Status), dbTime(p.Now))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		c, err = scanChannel(tx.QueryRow(ctx, `SELECT `+channelCols+` FROM channels WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id)))
+		return err
+	})
+	return c, s.mapErr(err, "updating channel")
+}
+
+// optString is a nullable parameter: NULL for nil.
+func optString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func (s *Store) DeleteChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM channels WHERE workspace_id = $1 AND id = $2`, string(scope.Workspace()), string(id))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting channel")
+}
+
+// LookupWebhookChannel is the one query of an inbound webhook. On
+// PostgreSQL the lookup key lets exactly this row be read (migration
+// 00008); the secret is opened under the row's own workspace.
+func (s *Store) LookupWebhookChannel(ctx context.Context, bot palisade.BotID, kind string) (store.WebhookChannel, error) {
+	var out store.WebhookChannel
+	var sealed []byte
+	err := s.d.InTx(ctx, TxScope{Lookup: "hook:" + kind + ":" + string(bot)}, func(tx Tx) error {
+		var id, ws, b string
+		c := &out.Channel
+		err := tx.QueryRow(ctx, `SELECT `+channelCols+`, sealed_secret FROM channels WHERE bot_id = $1 AND kind = $2`, string(bot), kind).Scan(
+			&id, &ws, &b, &c.Kind, &c.Name, &c.ExternalID, &c.Config, &c.Status, &c.HasCredentials, &c.HasSecret,
+			timeScan{&c.CreatedAt}, timeScan{&c.UpdatedAt}, &sealed)
+		c.ID, c.WorkspaceID, c.BotID = palisade.ChannelID(id), palisade.WorkspaceID(ws), palisade.BotID(b)
+		return err
+	})
+	if err != nil {
+		return store.WebhookChannel{}, s.mapErr(err, "looking up webhook channel")
+	}
+	out.Secret, err = s.openSecret(ctx, palisade.ScopeFor(out.Channel.WorkspaceID), "channels", "sealed_secret", string(out.Channel.ID), sealed)
+	if err != nil {
+		return store.WebhookChannel{}, err
+	}
+	return out, nil
 }
 
 // ---- provider keys ----

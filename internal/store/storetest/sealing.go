@@ -191,15 +191,17 @@ func testSealing(t *testing.T, open Opener) {
 		s := open(t, store.Options{Sealer: newKeyring(t)})
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
-		mkChan := func(scope palisade.Scope, bot palisade.BotID) palisade.Channel {
-			c, err := s.CreateChannel(ctx(t), scope, store.CreateChannelParams{BotID: bot, Kind: "telegram", Credentials: secret.New("cred-" + string(bot)),
+		// A bot has one channel of each kind: the second one here is
+		// another kind.
+		mkChan := func(scope palisade.Scope, bot palisade.BotID, kind string) palisade.Channel {
+			c, err := s.CreateChannel(ctx(t), scope, store.CreateChannelParams{BotID: bot, Kind: kind, Credentials: secret.New("cred-" + string(bot)),
 				Secret: secret.New("sec-" + string(bot)), Now: t0})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return c
 		}
-		c1, c2, cb := mkChan(a, bot.ID), mkChan(a, bot.ID), mkChan(b, botB.ID)
+		c1, c2, cb := mkChan(a, bot.ID, "telegram"), mkChan(a, bot.ID, "slack"), mkChan(b, botB.ID, "telegram")
 		pk1, err := s.CreateProviderKey(ctx(t), a, store.CreateProviderKeyParams{Provider: "openai", Key: secret.New("sk-one"), Now: t0})
 		if err != nil {
 			t.Fatal(err)
@@ -242,8 +244,8 @@ func testSealing(t *testing.T, open Opener) {
 		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
 		bot, botB := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
 		var chans []palisade.Channel
-		for range 3 {
-			c, err := s.CreateChannel(ctx(t), a, store.CreateChannelParams{BotID: bot.ID, Kind: "slack", Credentials: secret.New("xoxb-1"), Secret: secret.New("s"), Now: t0})
+		for _, kind := range []string{"slack", "discord", "whatsapp"} {
+			c, err := s.CreateChannel(ctx(t), a, store.CreateChannelParams{BotID: bot.ID, Kind: kind, Credentials: secret.New("xoxb-1"), Secret: secret.New("s"), Now: t0})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,6 +48,8 @@ func Run(t *testing.T, open Opener) {
 		"LastOwnerRace":    testLastOwnerRace,
 		"AuditLog":         testAuditLog,
 		"Sealing":          testSealing,
+		"Channels":         testChannels,
+		"Replies":          testReplies,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/channel/telegram"
+	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/store"
+)
+
+// channels is the chat channels as the process runs them.
+type channels struct {
+	service    *channel.Service
+	rejections *channel.Rejections
+	metrics    channelMetrics
+}
+
+// channelMetrics count webhook refusals by channel kind and reason,
+// accepted messages, and reply outcomes: bounded labels only, never a bot
+// id.
+type channelMetrics struct {
+	refused  func(kind string, reason channel.Reason)
+	accepted func(kind string, accepted, duplicates int)
+	replied  func(kind, outcome string)
+}
+
+// newChannels builds every platform adapter the egress policy lets
+// through and the channel service over them. A platform API URL the
+// operator set explicitly must be allowed by the policy, or start-up
+// fails; the official URL, when a custom policy leaves it out, only
+// disables that platform, loudly.
+func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, sealer store.Sealer, jobKey *job.ArgsKey, out *egress.Client,
+	policy *egress.Policy, rec audit.Recorder, reg *prometheus.Registry) (channels, error) {
+	m, err := newChannelMetrics(reg)
+	if err != nil {
+		return channels{}, err
+	}
+	var platforms []channel.Platform
+	if err := telegram.CheckPolicy(policy, cfg.TelegramAPIURL); err != nil {
+		if cfg.TelegramAPIURL != config.DefaultTelegramAPIURL {
+			return channels{}, fmt.Errorf("%w: --telegram-api-url: %v", ErrUsage, err)
+		}
+		logger.Warn("Telegram channels are disabled: the egress policy does not allow the Bot API", "err", err)
+	} else {
+		tg, err := telegram.New(telegram.Options{BaseURL: cfg.TelegramAPIURL, Client: out})
+		if err != nil {
+			return channels{}, fmt.Errorf("%w: --telegram-api-url: %v", ErrUsage, err)
+		}
+		platforms = append(platforms, tg)
+	}
+	rej := channel.NewRejections(rec, logger, env.Now)
+	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,
+		Logger: logger, Now: env.Now, Rejections: rej, OnReply: m.replied})
+	if err != nil {
+		return channels{}, err
+	}
+	return channels{service: svc, rejections: rej, metrics: m}, nil
+}
+
+func newChannelMetrics(reg *prometheus.Registry) (channelMetrics, error) {
+	kinds := []string{channel.KindTelegram, channel.KindWhatsApp, channel.KindSlack, channel.KindDiscord}
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_webhook_refusals_total",
+		Help: "Inbound webhook requests refused, by channel kind and reason."}, []string{"channel", "reason"})
+	messages := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_webhook_messages_total",
+		Help: "Inbound messages accepted by webhooks, by channel kind and whether they were new or duplicates."}, []string{"channel", "outcome"})
+	replies := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_channel_replies_total",
+		Help: "Reply parts sent to chat platforms, by channel kind and outcome."}, []string{"channel", "outcome"})
+	for _, k := range kinds {
+		for _, r := range channel.Reasons() {
+			refused.WithLabelValues(k, string(r))
+		}
+		messages.WithLabelValues(k, "new")
+		messages.WithLabelValues(k, "duplicate")
+		for _, o := range []string{"sent", "resent", "retried", "rate_limited", "failed", "refused"} {
+			replies.WithLabelValues(k, o)
+		}
+	}
+	for _, c := range []prometheus.Collector{refused, messages, replies} {
+		if err := reg.Register(c); err != nil {
+			return channelMetrics{}, fmt.Errorf("registering channel metrics: %w", err)
+		}
+	}
+	known := map[string]bool{}
+	for _, k := range kinds {
+		known[k] = true
+	}
+	// Only known kinds become label values; the webhook routes are made
+	// from them, so nothing else can arrive, but the set stays bounded
+	// whatever a caller passes.
+	label := func(kind string) string {
+		if known[kind] {
+			return kind
+		}
+		return "other"
+	}
+	return channelMetrics{
+		refused: func(kind string, reason channel.Reason) { refused.WithLabelValues(label(kind), string(reason)).Inc() },
+		accepted: func(kind string, n, dup int) {
+			messages.WithLabelValues(label(kind), "new").Add(float64(n))
+			messages.WithLabelValues(label(kind), "duplicate").Add(float64(dup))
+		},
+		replied: func(kind, outcome string) { replies.WithLabelValues(label(kind), outcome).Inc() },
+	}, nil
+}
