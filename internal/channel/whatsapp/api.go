@@ -52,7 +52,9 @@ func (e *graphError) Unwrap() error { return e.cause }
 
 // tokenRejected: the access token is invalid, expired or revoked (Graph
 // error 190, or a 401).
-func (e *graphError) tokenRejected() bool { return e.code == 190 || e.status == http.StatusUnauthorized }
+func (e *graphError) tokenRejected() bool {
+	return e.code == 190 || e.status == http.StatusUnauthorized
+}
 
 // rateLimitWait is how long each of Meta's rate-limit errors asks to
 // wait when the answer has no Retry-After: 130429 is the phone number's

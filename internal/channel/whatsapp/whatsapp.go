@@ -214,7 +214,9 @@ func (p *Platform) TearDown(context.Context, channel.Access) error { return nil 
 
 // NewSecret: Meta issues the app secret, and the verify token lives in
 // the app's configuration; rotate them there and reconnect.
-func (p *Platform) NewSecret(channel.Access) (secret.Secret, error) { return secret.Secret{}, channel.ErrCannotRotate }
+func (p *Platform) NewSecret(channel.Access) (secret.Secret, error) {
+	return secret.Secret{}, channel.ErrCannotRotate
+}
 
 // Test reads the phone number again with the access token.
 func (p *Platform) Test(ctx context.Context, a channel.Access) (channel.TestResult, error) {
