@@ -9,6 +9,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
+	"github.com/palisadehq/palisade/internal/channel/whatsapp"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/job"
@@ -54,6 +55,18 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 			return channels{}, fmt.Errorf("%w: --telegram-api-url: %v", ErrUsage, err)
 		}
 		platforms = append(platforms, tg)
+	}
+	if err := whatsapp.CheckPolicy(policy, cfg.WhatsAppAPIURL); err != nil {
+		if cfg.WhatsAppAPIURL != config.DefaultWhatsAppAPIURL {
+			return channels{}, fmt.Errorf("%w: --whatsapp-api-url: %v", ErrUsage, err)
+		}
+		logger.Warn("WhatsApp channels are disabled: the egress policy does not allow the Graph API", "err", err)
+	} else {
+		wa, err := whatsapp.New(whatsapp.Options{BaseURL: cfg.WhatsAppAPIURL, Client: out, Now: env.Now})
+		if err != nil {
+			return channels{}, fmt.Errorf("%w: --whatsapp-api-url: %v", ErrUsage, err)
+		}
+		platforms = append(platforms, wa)
 	}
 	rej := channel.NewRejections(rec, logger, env.Now)
 	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,

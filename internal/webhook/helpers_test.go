@@ -25,6 +25,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/channel/channeltest"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
+	"github.com/palisadehq/palisade/internal/channel/whatsapp"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/httpx"
@@ -122,6 +123,7 @@ type stack struct {
 	s        store.Store
 	queries  *atomic.Int64
 	fake     *channeltest.Telegram
+	wa       *channeltest.WhatsApp
 	svc      *channel.Service
 	hooks    *webhook.Webhooks
 	srv      *httptest.Server
@@ -207,6 +209,11 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 
+	wa, err := newWhatsApp(t, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	st.srv = httptest.NewUnstartedServer(nil)
 	st.srv.Start()
 	t.Cleanup(st.srv.Close)
@@ -216,7 +223,7 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 	if o.realSleep {
 		sleep = nil
 	}
-	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: []channel.Platform{tg}, PublicURL: st.srv.URL,
+	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: []channel.Platform{tg, wa}, PublicURL: st.srv.URL,
 		Audit: st.audit, Rejections: st.rej, Sleep: sleep})
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +286,28 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 		})
 	}
 	return st
+}
+
+// newWhatsApp starts the stack's fake WhatsApp with one phone number and
+// returns an adapter pointed at it through an egress client that allows
+// only the fake.
+func newWhatsApp(t testing.TB, st *stack) (*whatsapp.Platform, error) {
+	st.wa = channeltest.NewWhatsApp(t, channeltest.WhatsAppOptions{AppSecret: waAppSecret})
+	st.wa.AddNumber(waPhoneID, "+1 555-078-3881", "Parcel Shop", waToken)
+	rule, err := egress.RuleForURL(st.wa.URL)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := egress.NewPolicy(rule)
+	if err != nil {
+		return nil, err
+	}
+	client, err := egress.New(policy, egress.Options{UnsafeAllowLoopback: true})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(client.CloseIdleConnections)
+	return whatsapp.New(whatsapp.Options{BaseURL: st.wa.URL, Client: client})
 }
 
 // connect connects the bot to the fake Telegram through the service.
