@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
@@ -35,6 +36,9 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 		providerKey = "sk-proj-CanaryProviderKey0123456789ABCDEFGHIJ"
 		password    = "Canary-Password-Correct-Horse-42!"
 		redisPass   = "CanaryRedisPassw0rdXYZ"
+		waToken     = "EAAGCanaryWhatsAppAccessTokenInTheStore0123"
+		waAppSecret = "CanaryWhatsAppAppSecretInTheStore4567"
+		waVerify    = "CanaryWhatsAppVerifyTokenInTheStore89"
 	)
 	masterRaw := []byte("CANARY-MASTER-KEY-0123456789abcd")
 	masterKey := base64.StdEncoding.EncodeToString(masterRaw)
@@ -76,6 +80,14 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	}
 	ch, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "telegram", Credentials: secret.New(tgToken), Secret: secret.New(webhookSec), Now: time.Now()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A WhatsApp channel on the same bot, its sealed values in the form
+	// the adapter writes them.
+	waCreds := channel.EncodeFields(map[string]string{"access_token": waToken, "phone_number_id": "106540352242922"})
+	waSecret := channel.EncodeFields(map[string]string{"app_secret": waAppSecret, "verify_token": waVerify})
+	if _, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "whatsapp", ExternalID: "106540352242922", Credentials: waCreds,
+		Secret: waSecret, Status: "active", Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateProviderKey(ctx, ws, store.CreateProviderKeyParams{Provider: "openai", Key: secret.New(providerKey), Now: time.Now()}); err != nil {
@@ -134,6 +146,10 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	do("POST", "/api/v1/bots", apiKey, `{"name": "`+password+`", "model": "`+providerKey)
 	do("GET", "/bot"+tgToken+"/sendMessage", "", "")
 	do("POST", "/api/v1/bots/"+string(bot.ID)+"/chat", apiKey, `{"message": "my key is `+providerKey+`"}`)
+	do("GET", "/api/v1/bots/"+string(bot.ID)+"/channels", apiKey, "")
+	do("GET", "/hooks/whatsapp/"+string(bot.ID)+"?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token="+waVerify, "", "")
+	do("GET", "/hooks/whatsapp/"+string(bot.ID)+"?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token="+waAppSecret, "", "")
+	do("POST", "/hooks/whatsapp/"+string(bot.ID), "", `{"object":"whatsapp_business_account","entry":[{"id":"`+waToken+`"}]}`)
 
 	// Key commands while the server runs.
 	for _, args := range [][]string{{"keys", "status"}, {"keys", "rotate"}, {"keys", "reencrypt", "--settle", "0"}} {
@@ -177,12 +193,16 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(r.stderr.String(), "palisade is serving") || !strings.Contains(captured.String(), string(ws.Workspace())) {
 		t.Fatal("the capture is blind: it holds neither the log nor the workspace id")
 	}
+	if !strings.Contains(captured.String(), "-> 200 body ====\n1158201444") {
+		t.Fatal("the WhatsApp channel did not answer its challenge: its verify token was not exercised")
+	}
 
 	if n := strings.Count(r.stderr.String(), `"http request"`); n < 12 {
 		t.Fatalf("the access log holds %d requests, want every one of the 12 made", n)
 	}
 	canaries := map[string]string{"telegram token": tgToken, "webhook secret": webhookSec, "provider key": providerKey,
-		"password": password, "API key": apiKey, "Redis password": redisPass, "master key": masterKey, "master key bytes": string(masterRaw)}
+		"password": password, "API key": apiKey, "Redis password": redisPass, "master key": masterKey, "master key bytes": string(masterRaw),
+		"WhatsApp access token": waToken, "WhatsApp app secret": waAppSecret, "WhatsApp verify token": waVerify}
 	dump := captured.Bytes()
 	for name, c := range canaries {
 		for form, v := range map[string]string{"plaintext": c, "hex": hex.EncodeToString([]byte(c)), "base64": base64.StdEncoding.EncodeToString([]byte(c))} {
