@@ -34,7 +34,9 @@ type channelsView struct {
 	// Telegram says whether Telegram channels are enabled, and Connected
 	// whether the bot has one already.
 	Telegram, Connected bool
-	Channels            []channel.View
+	// WhatsApp and WhatsAppConnected say the same of WhatsApp.
+	WhatsApp, WhatsAppConnected bool
+	Channels                    []channel.View
 	// Tested is the result of a connection test just run, for the channel
 	// TestedID.
 	Tested   *channel.TestResult
@@ -58,9 +60,11 @@ func (u *UI) channelsPageOf(r *http.Request, q *req, b palisade.Bot) (page[chann
 		v.Enabled, v.Channels = true, list
 		for _, k := range u.o.Channels.Kinds() {
 			v.Telegram = v.Telegram || k == channel.KindTelegram
+			v.WhatsApp = v.WhatsApp || k == channel.KindWhatsApp
 		}
 		for _, c := range list {
 			v.Connected = v.Connected || c.Kind == channel.KindTelegram
+			v.WhatsAppConnected = v.WhatsAppConnected || c.Kind == channel.KindWhatsApp
 		}
 	}
 	return newPage(q, "Channels: "+b.Name, v), nil
@@ -78,7 +82,8 @@ func (u *UI) channelsPage(w http.ResponseWriter, r *http.Request, q *req) error 
 	return u.render(w, http.StatusOK, p)
 }
 
-// connectChannel connects Telegram with the bot token of the form.
+// connectChannel connects the platform the form names (Telegram when it
+// names none) with the credentials of the form.
 func (u *UI) connectChannel(w http.ResponseWriter, r *http.Request, q *req) error {
 	b, err := u.getBot(r, q)
 	if err != nil {
@@ -87,8 +92,14 @@ func (u *UI) connectChannel(w http.ResponseWriter, r *http.Request, q *req) erro
 	if u.o.Channels == nil {
 		return errNoChannels
 	}
-	creds := channel.Credentials{"bot_token": secret.New(r.PostFormValue("bot_token"))}
-	if _, err := u.o.Channels.Connect(r.Context(), q.caller(), b.ID, channel.KindTelegram, creds); err != nil {
+	kind, creds := channel.KindTelegram, channel.Credentials{"bot_token": secret.New(r.PostFormValue("bot_token"))}
+	if r.PostFormValue("type") == channel.KindWhatsApp {
+		kind, creds = channel.KindWhatsApp, channel.Credentials{}
+		for _, f := range []string{"access_token", "app_secret", "verify_token", "phone_number_id"} {
+			creds[f] = secret.New(r.PostFormValue(f))
+		}
+	}
+	if _, err := u.o.Channels.Connect(r.Context(), q.caller(), b.ID, kind, creds); err != nil {
 		p, perr := u.channelsPageOf(r, q, b)
 		if perr != nil {
 			return perr
