@@ -311,3 +311,34 @@ func TestWhatsAppRateLimitIsWaitedOut(t *testing.T) {
 		t.Fatalf("%d replies, want 1", n)
 	}
 }
+
+// TestWhatsAppDownFailsVisibly: with the Graph API down, the job retries
+// with backoff and ends discarded — visible in its state — while the
+// message and its answer stay stored; nothing is lost.
+func TestWhatsAppDownFailsVisibly(t *testing.T) {
+	t.Parallel()
+	st := newStack(t, "sqlite", stackOptions{})
+	st.connectWhatsApp(t)
+	st.wa.SetDown(true)
+	if status, err := st.wa.Deliver(t.Context(), waText("wamid.DOWN1", "16505551234", "hello")); err != nil || status != 200 {
+		t.Fatalf("delivery: %d, %v", status, err)
+	}
+	waitFor(t, "the job to be discarded", func() bool {
+		s := st.jobStates(t)
+		return len(s) == 1 && s[0] == "discarded"
+	})
+	if n := len(st.wa.MessageCalls()); n < job.InboundMaxAttempts {
+		t.Fatalf("the messages endpoint was tried %d times, want at least one per attempt (%d)", n, job.InboundMaxAttempts)
+	}
+	if len(st.wa.Sent()) != 0 {
+		t.Fatal("a message was sent while the Graph API was down")
+	}
+	in := conversation.Inbound{BotID: st.bot.ID, Channel: "whatsapp", UserID: "16505551234"}
+	conv, err := st.s.OpenConversation(t.Context(), st.scope, store.OpenConversationParams{BotID: st.bot.ID, Key: in.Key(), Channel: "whatsapp", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := st.s.ListMessages(t.Context(), st.scope, conv.ID, 10); len(msgs) != 2 {
+		t.Fatalf("stored messages = %+v", msgs)
+	}
+}
