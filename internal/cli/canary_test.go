@@ -35,6 +35,8 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 		providerKey = "sk-proj-CanaryProviderKey0123456789ABCDEFGHIJ"
 		password    = "Canary-Password-Correct-Horse-42!"
 		redisPass   = "CanaryRedisPassw0rdXYZ"
+		slackToken  = "xoxb-7234567890-7234567890123-CanarySlackBotTokenQ9"
+		slackSign   = "CanarySlackSigningSecret7e6d5c4b3a"
 	)
 	masterRaw := []byte("CANARY-MASTER-KEY-0123456789abcd")
 	masterKey := base64.StdEncoding.EncodeToString(masterRaw)
@@ -76,6 +78,10 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	}
 	ch, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "telegram", Credentials: secret.New(tgToken), Secret: secret.New(webhookSec), Now: time.Now()})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "slack", Credentials: secret.New(`{"bot_token":"` + slackToken + `"}`),
+		Secret: secret.New(`{"signing_secret":"` + slackSign + `"}`), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateProviderKey(ctx, ws, store.CreateProviderKeyParams{Provider: "openai", Key: secret.New(providerKey), Now: time.Now()}); err != nil {
@@ -133,6 +139,7 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	do("POST", "/api/v1/bots", apiKey, `{"name": "`+providerKey+`", "system_prompt": "`+tgToken+`", "bogus": "`+webhookSec+`"}`)
 	do("POST", "/api/v1/bots", apiKey, `{"name": "`+password+`", "model": "`+providerKey)
 	do("GET", "/bot"+tgToken+"/sendMessage", "", "")
+	do("POST", "/hooks/slack/"+string(bot.ID), slackToken, `{"type":"url_verification","challenge":"`+slackSign+`"}`)
 	do("POST", "/api/v1/bots/"+string(bot.ID)+"/chat", apiKey, `{"message": "my key is `+providerKey+`"}`)
 
 	// Key commands while the server runs.
@@ -182,7 +189,8 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 		t.Fatalf("the access log holds %d requests, want every one of the 12 made", n)
 	}
 	canaries := map[string]string{"telegram token": tgToken, "webhook secret": webhookSec, "provider key": providerKey,
-		"password": password, "API key": apiKey, "Redis password": redisPass, "master key": masterKey, "master key bytes": string(masterRaw)}
+		"password": password, "API key": apiKey, "Redis password": redisPass, "master key": masterKey, "master key bytes": string(masterRaw),
+		"Slack bot token": slackToken, "Slack signing secret": slackSign}
 	dump := captured.Bytes()
 	for name, c := range canaries {
 		for form, v := range map[string]string{"plaintext": c, "hex": hex.EncodeToString([]byte(c)), "base64": base64.StdEncoding.EncodeToString([]byte(c))} {
