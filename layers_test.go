@@ -83,6 +83,7 @@ var layers = map[string]layer{
 	"internal/channel":          useCase,
 	"internal/channel/telegram": useCase,
 	"internal/channel/whatsapp": useCase,
+	"internal/channel/slack":    useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,

@@ -39,6 +39,8 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 		waToken     = "EAAGCanaryWhatsAppAccessTokenInTheStore0123"
 		waAppSecret = "CanaryWhatsAppAppSecretInTheStore4567"
 		waVerify    = "CanaryWhatsAppVerifyTokenInTheStore89"
+		slackToken  = "xoxb-7234567890-7234567890123-CanarySlackBotTokenQ9"
+		slackSign   = "CanarySlackSigningSecret7e6d5c4b3a"
 	)
 	masterRaw := []byte("CANARY-MASTER-KEY-0123456789abcd")
 	masterKey := base64.StdEncoding.EncodeToString(masterRaw)
@@ -88,6 +90,10 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	waSecret := channel.EncodeFields(map[string]string{"app_secret": waAppSecret, "verify_token": waVerify})
 	if _, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "whatsapp", ExternalID: "106540352242922", Credentials: waCreds,
 		Secret: waSecret, Status: "active", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateChannel(ctx, ws, store.CreateChannelParams{BotID: bot.ID, Kind: "slack", Credentials: secret.New(`{"bot_token":"` + slackToken + `"}`),
+		Secret: secret.New(`{"signing_secret":"` + slackSign + `"}`), Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateProviderKey(ctx, ws, store.CreateProviderKeyParams{Provider: "openai", Key: secret.New(providerKey), Now: time.Now()}); err != nil {
@@ -145,6 +151,7 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	do("POST", "/api/v1/bots", apiKey, `{"name": "`+providerKey+`", "system_prompt": "`+tgToken+`", "bogus": "`+webhookSec+`"}`)
 	do("POST", "/api/v1/bots", apiKey, `{"name": "`+password+`", "model": "`+providerKey)
 	do("GET", "/bot"+tgToken+"/sendMessage", "", "")
+	do("POST", "/hooks/slack/"+string(bot.ID), slackToken, `{"type":"url_verification","challenge":"`+slackSign+`"}`)
 	do("POST", "/api/v1/bots/"+string(bot.ID)+"/chat", apiKey, `{"message": "my key is `+providerKey+`"}`)
 	do("GET", "/api/v1/bots/"+string(bot.ID)+"/channels", apiKey, "")
 	do("GET", "/hooks/whatsapp/"+string(bot.ID)+"?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token="+waVerify, "", "")
@@ -202,7 +209,8 @@ func TestCanarySecretsNeverLeak(t *testing.T) {
 	}
 	canaries := map[string]string{"telegram token": tgToken, "webhook secret": webhookSec, "provider key": providerKey,
 		"password": password, "API key": apiKey, "Redis password": redisPass, "master key": masterKey, "master key bytes": string(masterRaw),
-		"WhatsApp access token": waToken, "WhatsApp app secret": waAppSecret, "WhatsApp verify token": waVerify}
+		"WhatsApp access token": waToken, "WhatsApp app secret": waAppSecret, "WhatsApp verify token": waVerify,
+		"Slack bot token": slackToken, "Slack signing secret": slackSign}
 	dump := captured.Bytes()
 	for name, c := range canaries {
 		for form, v := range map[string]string{"plaintext": c, "hex": hex.EncodeToString([]byte(c)), "base64": base64.StdEncoding.EncodeToString([]byte(c))} {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/channel/slack"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/channel/whatsapp"
 	"github.com/palisadehq/palisade/internal/config"
@@ -67,6 +68,18 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 			return channels{}, fmt.Errorf("%w: --whatsapp-api-url: %v", ErrUsage, err)
 		}
 		platforms = append(platforms, wa)
+	}
+	if err := slack.CheckPolicy(policy, cfg.SlackAPIURL); err != nil {
+		if cfg.SlackAPIURL != config.DefaultSlackAPIURL {
+			return channels{}, fmt.Errorf("%w: --slack-api-url: %v", ErrUsage, err)
+		}
+		logger.Warn("Slack channels are disabled: the egress policy does not allow the Web API", "err", err)
+	} else {
+		sl, err := slack.New(slack.Options{BaseURL: cfg.SlackAPIURL, Client: out})
+		if err != nil {
+			return channels{}, fmt.Errorf("%w: --slack-api-url: %v", ErrUsage, err)
+		}
+		platforms = append(platforms, sl)
 	}
 	rej := channel.NewRejections(rec, logger, env.Now)
 	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,

@@ -50,6 +50,9 @@ const DefaultTelegramAPIURL = "https://api.telegram.org"
 // WhatsApp adapter speaks.
 const DefaultWhatsAppAPIURL = "https://graph.facebook.com/v26.0"
 
+// DefaultSlackAPIURL is the official Slack Web API.
+const DefaultSlackAPIURL = "https://slack.com/api"
+
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool {
 	return r == RoleAll || r == RoleWeb || r == RoleWorker || r == RoleGateway
@@ -109,6 +112,7 @@ type Config struct {
 	// allow it).
 	TelegramAPIURL string
 	WhatsAppAPIURL string
+	SlackAPIURL    string
 
 	// Accounts and mail: without SMTPHost, account e-mails go to the log.
 	AllowSignup  bool
@@ -299,6 +303,8 @@ func settings() []setting {
 	add("telegram-api-url", GroupServe, DefaultTelegramAPIURL, "Telegram Bot API server (a self-hosted one, or a test fake); the egress policy must allow it", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.WhatsAppAPIURL })
 	add("whatsapp-api-url", GroupServe, DefaultWhatsAppAPIURL, "Meta Graph API base with its version, for WhatsApp (or a test fake); the egress policy must allow it", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.SlackAPIURL })
+	add("slack-api-url", GroupServe, DefaultSlackAPIURL, "Slack Web API base URL (a proxy, or a test fake); the egress policy must allow it", false, s, g)
 	s, g = boolean(func(c *Config) *bool { return &c.AllowSignup })
 	add("allow-signup", GroupServe, "false", "open self-service sign-up (each new account gets its own workspace)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SMTPHost })
@@ -509,6 +515,10 @@ func (c *Config) validate(groups Group) error {
 		if p, err := url.Parse(c.WhatsAppAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
 			p.RawQuery != "" || p.Fragment != "" {
 			errs = append(errs, errors.New("--whatsapp-api-url must be an http(s) URL without credentials, query or fragment"))
+		}
+		if p, err := url.Parse(c.SlackAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
+			p.RawQuery != "" || p.Fragment != "" {
+			errs = append(errs, errors.New("--slack-api-url must be an http(s) URL without credentials, query or fragment"))
 		}
 		if (c.Role == RoleGateway || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
 			errs = append(errs, errors.New("a separate gateway needs --gateway-signing-key of at least 32 bytes, the same on every process"))
