@@ -344,8 +344,11 @@ func testKilledBeforeTheReply(t *testing.T, bin string, env map[string]string) {
 		t.Fatalf("%d replies, want exactly 1: %+v", n, sc.tg.Sent())
 	}
 	_, metrics := get(t, sc.srv.admin()+"/metrics")
-	if want := `palisade_jobs_total{kind="inbound_message",outcome="completed"} 1`; !strings.Contains(metrics, want) {
-		t.Fatalf("metrics lack %s", want)
+	for _, want := range []string{`palisade_jobs_total{kind="inbound_message",outcome="completed"} 1`,
+		`palisade_jobs_total{kind="inbound_message",outcome="discarded"} 0`, `palisade_channel_replies_total{channel="telegram",outcome="sent"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
