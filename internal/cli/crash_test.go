@@ -76,17 +76,16 @@ func egressPolicyForAll(t *testing.T, urls ...string) string {
 // output of every run is kept for a failure's report; it is killed when
 // the test ends, whatever happened.
 type child struct {
-	t          *testing.T
-	bin        string
-	env        []string
-	args       []string
-	addr, adm  string
-	mu         sync.Mutex
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	log        syncBuffer
-	runs       int
-	stopOnDone sync.Once
+	t         *testing.T
+	bin       string
+	env       []string
+	args      []string
+	addr, adm string
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	log       syncBuffer
+	runs      int
 }
 
 func startChild(t *testing.T, bin string, env map[string]string, args ...string) *child {
