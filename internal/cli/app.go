@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -192,7 +191,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		}
 	}
 	if cfg.Role.RunsJobs() {
-		if a.runner, err = newRunner(s, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
+		jo, err := jobOptions(cfg, metrics)
+		if err != nil {
+			return nil, err
+		}
+		if a.runner, err = newRunner(s, jo, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
 			Replier: svc.channels.service, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
@@ -302,15 +305,9 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 }
 
-// newRunner builds the job runner on the store's own database. River
-// listens for inserts on both (on SQLite through its notification table,
-// polled every 50ms), and the store inserts through the working client,
-// which wakes its own workers at once: an inbound message is picked up
-// within milliseconds, not at the next poll. The short fetch cooldown lets
-// a job inserted just after a fetch start soon, at the cost of at most 50
-// fetches a second under load.
-func newRunner(s store.Store, d job.Deps) (*job.Runner, error) {
-	o := job.RunnerOptions{PollInterval: 200 * time.Millisecond, FetchCooldown: 20 * time.Millisecond}
+// newRunner builds the job runner on the store's own database, with the
+// options of jobOptions.
+func newRunner(s store.Store, o job.RunnerOptions, d job.Deps) (*job.Runner, error) {
 	switch st := s.(type) {
 	case *sqlite.Store:
 		var users []job.ClientUser[*sql.Tx]

@@ -133,6 +133,9 @@ type Config struct {
 
 	// Jobs
 	ShutdownTimeout time.Duration
+	// JobTimeout bounds one attempt of a job; a job left running by a
+	// process that died is retried a margin after it (job.RecoveryBound).
+	JobTimeout time.Duration
 }
 
 // Group selects which settings a subcommand accepts.
@@ -355,6 +358,16 @@ func settings() []setting {
 			return nil
 		},
 		func(c *Config) string { return c.ShutdownTimeout.String() })
+	add("job-timeout", GroupServe, "5m", "longest one attempt of a job (answering a message) may run; a job left running by a process that died is retried shortly after it", false,
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > 24*time.Hour {
+				return errors.New("must be a duration from 1s to 24h, such as 5m")
+			}
+			c.JobTimeout = d
+			return nil
+		},
+		func(c *Config) string { return c.JobTimeout.String() })
 	return out
 }
 

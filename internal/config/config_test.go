@@ -74,6 +74,7 @@ func TestValidation(t *testing.T) {
 		{[]string{"--unsafe-allow-privileged-db-role=maybe"}, "true or false"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,bogus"}, "bogus"},
 		{[]string{"--shutdown-timeout", "-1s"}, "positive"},
+		{[]string{"--job-timeout", "100ms"}, "from 1s to 24h"},
 		{[]string{"--max-body-api", "10"}, "1024 to 67108864"},
 	}
 	for _, tc := range cases {

@@ -248,6 +248,10 @@ type InboundWorker struct {
 	// channel.
 	Replier Replier
 	Logger  *slog.Logger
+	// TimeoutAfter bounds one attempt; zero means InboundTimeout. It must
+	// stay below the runner's rescue threshold (RescueAfter), as NewRunner
+	// makes it.
+	TimeoutAfter time.Duration
 }
 
 // MaxSnooze bounds how long a platform's rate-limit answer may hold a
@@ -261,7 +265,12 @@ type Conversations interface {
 }
 
 // Timeout allows for slow models.
-func (w *InboundWorker) Timeout(*river.Job[InboundArgs]) time.Duration { return InboundTimeout }
+func (w *InboundWorker) Timeout(*river.Job[InboundArgs]) time.Duration {
+	if w.TimeoutAfter > 0 {
+		return w.TimeoutAfter
+	}
+	return InboundTimeout
+}
 
 func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) error {
 	args := j.Args

@@ -21,7 +21,9 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -97,6 +99,83 @@ type RunnerOptions struct {
 	// the poll interval or River's default, whichever is shorter. A short
 	// one lets a job inserted just after a fetch start soon.
 	FetchCooldown time.Duration
+	// JobTimeout is the longest one attempt of any job may run before its
+	// context is cancelled; zero means InboundTimeout. A job left running
+	// by a process that died is rescued once RescueAfter(JobTimeout) has
+	// passed since its attempt began (see RecoveryBound).
+	JobTimeout time.Duration
+	// OnOutcome, if set, is told the end of every attempt by job kind
+	// (Outcomes lists what it may be told): for metrics.
+	OnOutcome func(kind, outcome string)
+}
+
+// The outcomes of a job attempt OnOutcome is told.
+const (
+	// OutcomeCompleted: the job is done.
+	OutcomeCompleted = "completed"
+	// OutcomeRetried: the attempt failed; the job runs again after a
+	// backoff.
+	OutcomeRetried = "retried"
+	// OutcomeDiscarded: the last attempt failed; the job is given up,
+	// kept in the discarded state with the error of every attempt.
+	OutcomeDiscarded = "discarded"
+	// OutcomeCancelled: refused for good (malformed or forged arguments,
+	// a deleted bot, a chat that is gone); never retried.
+	OutcomeCancelled = "cancelled"
+	// OutcomeSnoozed: the job waits out a platform's rate-limit answer.
+	OutcomeSnoozed = "snoozed"
+	// OutcomeInterrupted: the process shut down while the job ran; it was
+	// handed back to run again at once.
+	OutcomeInterrupted = "interrupted"
+)
+
+// Outcomes lists every outcome, for metrics that initialise their labels.
+func Outcomes() []string {
+	return []string{OutcomeCompleted, OutcomeRetried, OutcomeDiscarded, OutcomeCancelled, OutcomeSnoozed, OutcomeInterrupted}
+}
+
+// Kinds lists the kind of every job this package works.
+func Kinds() []string {
+	return []string{PruneArgs{}.Kind(), InboundArgs{}.Kind(), account.MailJob{}.Kind()}
+}
+
+// rescueMargin is how long past its time-out a job still counts as
+// running: the time a cancelled attempt takes to unwind and record its
+// outcome.
+func rescueMargin(timeout time.Duration) time.Duration {
+	return min(max(timeout/5, 2*time.Second), time.Minute)
+}
+
+// RescueAfter is how long after an attempt began a job still marked
+// running is taken for abandoned (its process died) and scheduled again.
+// It is always longer than the job time-out, so a job still running in a
+// live process is never rescued: by then its context was cancelled.
+func RescueAfter(timeout time.Duration) time.Duration {
+	return timeout + rescueMargin(timeout)
+}
+
+// Maintenance intervals of River that bound how soon an abandoned job is
+// rescued: the leadership a dead process held expires after
+// leaderTTL, and the leader looks for abandoned jobs every
+// rescuerInterval; a rescued job then waits its retry backoff and at
+// most schedulerInterval.
+const (
+	leaderTTL          = 15 * time.Second
+	rescuerInterval    = 30 * time.Second
+	schedulerInterval  = 5 * time.Second
+	firstRetryBackoff  = time.Second
+	recoverySafetySlop = 5 * time.Second
+)
+
+// RecoveryBound is the longest a job left running by a process that was
+// killed waits before it runs again, once a process works jobs on the
+// database: its rescue threshold, the expiry of the dead process's
+// leadership, one rescuer period, the first retry's backoff and one
+// scheduler period. With the default time-out (five minutes) it is under
+// eight minutes. A clean shutdown hands running jobs back at once (see
+// Runner.Stop).
+func RecoveryBound(timeout time.Duration) time.Duration {
+	return RescueAfter(timeout) + leaderTTL + rescuerInterval + schedulerInterval + firstRetryBackoff + recoverySafetySlop
 }
 
 // ClientUser takes the client that works the jobs, to insert through it
@@ -110,8 +189,12 @@ type ClientUser[TTx any] interface {
 // Runner works the jobs of this process. Start and Stop are safe to call
 // more than once.
 type Runner struct {
-	start func(context.Context) error
-	stop  func(context.Context) error
+	start  func(context.Context) error
+	stop   func(context.Context) error
+	cancel func(context.Context) error
+	watch  func(context.Context)
+	// unwatch ends the outcome watcher.
+	unwatch context.CancelFunc
 
 	mu      sync.Mutex
 	started bool
@@ -132,8 +215,13 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
-	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger})
-	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger})
+	timeout := o.JobTimeout
+	if timeout <= 0 {
+		timeout = InboundTimeout
+	}
+	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger,
+		TimeoutAfter: timeout})
+	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger, MaxTimeout: timeout})
 	n := o.MaxWorkers
 	if n <= 0 {
 		n = 4
@@ -154,6 +242,11 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 		FetchPollInterval: poll,
 		FetchCooldown:     cooldown,
 		RetryPolicy:       o.RetryPolicy,
+		// Every kind gets the same time-out, and a job is rescued only
+		// well after it: River would otherwise wait an hour before
+		// retrying the jobs of a process that died.
+		JobTimeout:           timeout,
+		RescueStuckJobsAfter: RescueAfter(timeout),
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return PruneArgs{}, nil
@@ -166,7 +259,52 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 	for _, u := range users {
 		u.UseClient(client)
 	}
-	return &Runner{start: client.Start, stop: client.Stop}, nil
+	r := &Runner{start: client.Start, stop: client.Stop, cancel: client.StopAndCancel}
+	if o.OnOutcome != nil {
+		r.watch = func(ctx context.Context) { watchOutcomes(ctx, client, o.OnOutcome) }
+	}
+	return r, nil
+}
+
+// watchOutcomes tells report the outcome of every attempt the client
+// finishes until ctx ends.
+func watchOutcomes[TTx any](ctx context.Context, client *river.Client[TTx], report func(kind, outcome string)) {
+	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: 10_000, Kinds: []river.EventKind{river.EventKindJobCompleted,
+		river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed, river.EventKindJobInterrupted}})
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				if e == nil || e.Job == nil {
+					continue
+				}
+				report(e.Job.Kind, outcomeOf(e))
+			}
+		}
+	}()
+}
+
+func outcomeOf(e *river.Event) string {
+	switch e.Kind {
+	case river.EventKindJobCompleted:
+		return OutcomeCompleted
+	case river.EventKindJobCancelled:
+		return OutcomeCancelled
+	case river.EventKindJobSnoozed:
+		return OutcomeSnoozed
+	case river.EventKindJobInterrupted:
+		return OutcomeInterrupted
+	}
+	if e.Job.State == rivertype.JobStateDiscarded {
+		return OutcomeDiscarded
+	}
+	return OutcomeRetried
 }
 
 // Start begins working jobs.
@@ -179,11 +317,26 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err := r.start(ctx); err != nil {
 		return fmt.Errorf("starting job workers: %w", err)
 	}
+	if r.watch != nil {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r.unwatch = cancel
+		r.watch(wctx)
+	}
 	r.started = true
 	return nil
 }
 
-// Stop lets running jobs finish until ctx ends.
+// hardStopReserve is the share of the stop time kept for the hard stop:
+// enough for cancelled jobs to unwind and their hand-back to be written.
+const hardStopReserve = 4
+
+// Stop lets running jobs finish, then hands back those still running:
+// until most of ctx's time is spent it waits (a soft stop); then it
+// cancels the jobs' contexts, and River makes each interrupted job
+// available again at once, without spending an attempt, for this process
+// after a restart or for another one. Without that, a job still running
+// when the process exits stays marked running until it is rescued
+// (RecoveryBound). Without a deadline on ctx, Stop waits for the jobs.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -191,7 +344,20 @@ func (r *Runner) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.started = false
-	if err := r.stop(ctx); err != nil {
+	if r.unwatch != nil {
+		defer r.unwatch()
+	}
+	soft := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		soft, cancel = context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/hardStopReserve))
+		defer cancel()
+	}
+	err := r.stop(soft)
+	if err != nil && ctx.Err() == nil {
+		err = r.cancel(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("stopping job workers: %w", err)
 	}
 	return nil

@@ -35,10 +35,18 @@ type AccountMailWorker struct {
 	river.WorkerDefaults[account.MailJob]
 	Mail   AccountMail
 	Logger *slog.Logger
+	// MaxTimeout caps MailTimeout: the runner's job time-out, below its
+	// rescue threshold. Zero leaves MailTimeout.
+	MaxTimeout time.Duration
 }
 
 // Timeout bounds one attempt.
-func (w *AccountMailWorker) Timeout(*river.Job[account.MailJob]) time.Duration { return MailTimeout }
+func (w *AccountMailWorker) Timeout(*river.Job[account.MailJob]) time.Duration {
+	if w.MaxTimeout > 0 {
+		return min(MailTimeout, w.MaxTimeout)
+	}
+	return MailTimeout
+}
 
 func (w *AccountMailWorker) Work(ctx context.Context, j *river.Job[account.MailJob]) error {
 	err := w.Mail.DeliverMail(ctx, j.Args)

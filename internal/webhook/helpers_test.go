@@ -113,6 +113,12 @@ type stackOptions struct {
 	generator conversation.Generator
 	// pollInterval is how often the job runner polls (default 10ms).
 	pollInterval time.Duration
+	// maxInlineWait is the longest rate-limit answer the channel service
+	// waits out within a job attempt (default 30s); a longer one snoozes
+	// the job.
+	maxInlineWait time.Duration
+	// onOutcome is told the outcome of every job attempt.
+	onOutcome func(kind, outcome string)
 }
 
 // stack is the inbound path as the server wires it: the webhook surface
@@ -224,7 +230,7 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 		sleep = nil
 	}
 	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: []channel.Platform{tg, wa}, PublicURL: st.srv.URL,
-		Audit: st.audit, Rejections: st.rej, Sleep: sleep})
+		Audit: st.audit, Rejections: st.rej, Sleep: sleep, MaxInlineWait: o.maxInlineWait})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +271,7 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 		}
 		// As the server runs it: the store inserts through the working
 		// client, which wakes its workers on insert.
-		ro := job.RunnerOptions{PollInterval: poll, FetchCooldown: 20 * time.Millisecond, RetryPolicy: fastRetry{}}
+		ro := job.RunnerOptions{PollInterval: poll, FetchCooldown: 20 * time.Millisecond, RetryPolicy: fastRetry{}, OnOutcome: o.onOutcome}
 		var r *job.Runner
 		switch s := st.s.(type) {
 		case *sqlite.Store:

@@ -174,6 +174,11 @@ func (f *Telegram) SetDown(down bool) {
 	f.mu.Unlock()
 }
 
+// Close stops the server: every later Bot API call is refused at connect,
+// as when the platform is unreachable. Deliver still works (it posts from
+// the test, not from the server).
+func (f *Telegram) Close() { f.srv.Close() }
+
 // Calls returns the requests answered so far.
 func (f *Telegram) Calls() []Call {
 	f.mu.Lock()
