@@ -42,10 +42,10 @@ const DefaultBaseURL = "https://slack.com/api"
 
 // The headers of a signed delivery, and those of Slack's retries.
 const (
-	SignatureHeader = "X-Slack-Signature"
-	TimestampHeader = "X-Slack-Request-Timestamp"
-	RetryNumHeader  = "X-Slack-Retry-Num"
-	RetryReason     = "X-Slack-Retry-Reason"
+	SignatureHeader   = "X-Slack-Signature"
+	TimestampHeader   = "X-Slack-Request-Timestamp"
+	RetryNumHeader    = "X-Slack-Retry-Num"
+	RetryReasonHeader = "X-Slack-Retry-Reason"
 )
 
 // MaxText is the length a reply part is cut at, in characters: Slack
