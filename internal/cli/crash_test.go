@@ -168,6 +168,27 @@ func (c *child) kill() {
 	<-exited
 }
 
+// terminate sends SIGTERM, as a service manager stopping the process
+// does, and waits until it exits.
+func (c *child) terminate() {
+	c.t.Helper()
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		c.t.Fatal("palisade did not stop within 30s of SIGTERM")
+	}
+}
+
 func (c *child) public() string { return "http://" + c.addr }
 func (c *child) admin() string  { return "http://" + c.adm }
 
@@ -284,6 +305,10 @@ func TestCrashRecovery(t *testing.T) {
 				t.Parallel()
 				testKilledBeforeTheReply(t, bin, backend(t))
 			})
+			t.Run("stopped by SIGTERM while answering", func(t *testing.T) {
+				t.Parallel()
+				testStoppedWhileAnswering(t, bin, backend(t))
+			})
 			t.Run("killed at random during a burst", func(t *testing.T) {
 				t.Parallel()
 				testKilledDuringABurst(t, bin, backend(t))
@@ -348,6 +373,47 @@ func testKilledBeforeTheReply(t *testing.T, bin string, env map[string]string) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// testStoppedWhileAnswering: a clean stop whose time runs out while a job
+// is held in the model call hands the job back (available, not running),
+// so the restarted process answers at once instead of after the rescue
+// delay of a crash.
+func testStoppedWhileAnswering(t *testing.T, bin string, env map[string]string) {
+	release := make(chan struct{})
+	asked := make(chan struct{}, 16)
+	sc := newCrashScenario(t, bin, env, func(llmtest.Received) string {
+		asked <- struct{}{}
+		<-release
+		return "It ships tomorrow."
+	})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	sc.srv.args = append(sc.srv.args, "--shutdown-timeout", "2s")
+	sc.srv.terminate()
+	sc.srv.start()
+
+	if status, err := sc.tg.Deliver(t.Context(), sc.token, channeltest.TextUpdate(100000001, 42, 111111111, "Ann", "When does it ship?")); err != nil || status != http.StatusOK {
+		t.Fatalf("delivery: %d, %v", status, err)
+	}
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the model was never asked")
+	}
+	sc.srv.terminate()
+	if jobs, _ := sc.dbState(t); jobs["available"] != 1 || len(jobs) != 1 {
+		t.Fatalf("after the stop: jobs %v, want one available", jobs)
+	}
+	once.Do(func() { close(release) })
+	began := time.Now()
+	sc.srv.start()
+	sc.tg.WaitSent(t, 1, 15*time.Second)
+	t.Logf("answered %s after the restart", time.Since(began).Round(100*time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	if sent := sc.tg.Sent(); len(sent) != 1 || sent[0].Text != "It ships tomorrow." {
+		t.Fatalf("replies = %+v, want exactly one", sent)
 	}
 }
 

@@ -79,6 +79,16 @@ func (st *stack) deliveries(t testing.TB) int {
 	return n
 }
 
+// waitWithin polls until cond holds, for at most within.
+func waitWithin(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+	}
+}
+
 // TestRateLimitAnswersAreWaitedOut, on SQLite and PostgreSQL: Telegram's
 // flood-control answer (429 with retry_after) is retried after that delay,
 // never before — within the attempt when the wait is short, by snoozing
@@ -164,7 +174,8 @@ func TestPlatformOutageFailsVisiblyAndLosesNothing(t *testing.T) {
 					if status, err := st.fake.Deliver(t.Context(), botToken, channeltest.TextUpdate(100000001, 42, 111111111, "Ann", "hello")); err != nil || status != http.StatusOK {
 						t.Fatalf("delivery: %d, %v", status, err)
 					}
-					waitFor(t, "the job to be discarded", func() bool {
+					// Ten attempts: on a loaded machine that takes a while.
+					waitWithin(t, "the job to be discarded", 3*time.Minute, func() bool {
 						s := st.jobStates(t)
 						return len(s) == 1 && s[0] == "discarded"
 					})
