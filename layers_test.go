@@ -82,6 +82,7 @@ var layers = map[string]layer{
 	// implements channel.Platform, so it stands beside the service.
 	"internal/channel":          useCase,
 	"internal/channel/telegram": useCase,
+	"internal/channel/discord":  useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,

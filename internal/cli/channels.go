@@ -8,6 +8,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/channel/discord"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
@@ -20,6 +21,9 @@ type channels struct {
 	service    *channel.Service
 	rejections *channel.Rejections
 	metrics    channelMetrics
+	// discord is the Discord adapter, nil when disabled; its bots'
+	// Gateway sessions run beside the job workers.
+	discord *discord.Platform
 }
 
 // channelMetrics count webhook refusals by channel kind and reason,
@@ -55,13 +59,38 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		}
 		platforms = append(platforms, tg)
 	}
+	dc, err := newDiscord(cfg, logger, out, policy, env)
+	if err != nil {
+		return channels{}, err
+	}
+	if dc != nil {
+		platforms = append(platforms, dc)
+	}
 	rej := channel.NewRejections(rec, logger, env.Now)
 	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,
 		Logger: logger, Now: env.Now, Rejections: rej, OnReply: m.replied})
 	if err != nil {
 		return channels{}, err
 	}
-	return channels{service: svc, rejections: rej, metrics: m}, nil
+	return channels{service: svc, rejections: rej, metrics: m, discord: dc}, nil
+}
+
+// newDiscord builds the Discord adapter when the egress policy allows its
+// REST API (and a configured Gateway URL); nil when a custom policy
+// leaves the official API out.
+func newDiscord(cfg config.Config, logger *slog.Logger, out *egress.Client, policy *egress.Policy, env *Env) (*discord.Platform, error) {
+	if err := discord.CheckPolicy(policy, cfg.DiscordAPIURL); err != nil {
+		if cfg.DiscordAPIURL != config.DefaultDiscordAPIURL {
+			return nil, fmt.Errorf("%w: --discord-api-url: %v", ErrUsage, err)
+		}
+		logger.Warn("Discord channels are disabled: the egress policy does not allow its REST API", "err", err)
+		return nil, nil
+	}
+	dc, err := discord.New(discord.Options{BaseURL: cfg.DiscordAPIURL, Client: out, Now: env.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: --discord-api-url: %v", ErrUsage, err)
+	}
+	return dc, nil
 }
 
 func newChannelMetrics(reg *prometheus.Registry) (channelMetrics, error) {

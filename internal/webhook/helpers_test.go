@@ -112,6 +112,8 @@ type stackOptions struct {
 	generator conversation.Generator
 	// pollInterval is how often the job runner polls (default 10ms).
 	pollInterval time.Duration
+	// platforms are adapters served beside Telegram's.
+	platforms []channel.Platform
 }
 
 // stack is the inbound path as the server wires it: the webhook surface
@@ -216,7 +218,7 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 	if o.realSleep {
 		sleep = nil
 	}
-	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: []channel.Platform{tg}, PublicURL: st.srv.URL,
+	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: append([]channel.Platform{tg}, o.platforms...), PublicURL: st.srv.URL,
 		Audit: st.audit, Rejections: st.rej, Sleep: sleep})
 	if err != nil {
 		t.Fatal(err)
