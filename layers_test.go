@@ -83,6 +83,9 @@ var layers = map[string]layer{
 	"internal/channel":          useCase,
 	"internal/channel/telegram": useCase,
 	"internal/channel/discord":  useCase,
+	// The Discord Gateway sessions: one per connected bot, owned by one
+	// process through a lease, feeding the channel service.
+	"internal/discordgateway": useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,
