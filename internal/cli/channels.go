@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel/discord"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/store"
@@ -86,6 +87,11 @@ func newDiscord(cfg config.Config, logger *slog.Logger, out *egress.Client, poli
 		logger.Warn("Discord channels are disabled: the egress policy does not allow its REST API", "err", err)
 		return nil, nil
 	}
+	if cfg.DiscordGatewayURL != "" {
+		if err := discordgateway.CheckPolicy(policy, cfg.DiscordGatewayURL); err != nil {
+			return nil, fmt.Errorf("%w: --discord-gateway-url: %v", ErrUsage, err)
+		}
+	}
 	dc, err := discord.New(discord.Options{BaseURL: cfg.DiscordAPIURL, Client: out, Now: env.Now})
 	if err != nil {
 		return nil, fmt.Errorf("%w: --discord-api-url: %v", ErrUsage, err)
@@ -137,4 +143,21 @@ func newChannelMetrics(reg *prometheus.Registry) (channelMetrics, error) {
 		},
 		replied: func(kind, outcome string) { replies.WithLabelValues(label(kind), outcome).Inc() },
 	}, nil
+}
+
+// newDiscordGateway builds the runner of the Discord bots' Gateway
+// sessions, for a process that runs jobs; nil when Discord is disabled.
+func newDiscordGateway(cfg config.Config, logger *slog.Logger, s store.Store, ch channels, out *egress.Client, env *Env) (*discordgateway.Runner, error) {
+	if ch.discord == nil {
+		return nil, nil
+	}
+	return discordgateway.New(discordgateway.Options{Store: s, Channels: ch.service, REST: ch.discord, Client: out, GatewayURL: cfg.DiscordGatewayURL,
+		OnMessage: func(fresh bool) {
+			if fresh {
+				ch.metrics.accepted(channel.KindDiscord, 1, 0)
+			} else {
+				ch.metrics.accepted(channel.KindDiscord, 0, 1)
+			}
+		},
+		Logger: logger.With("component", "discord-gateway"), Now: env.Now})
 }
