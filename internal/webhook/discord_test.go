@@ -256,3 +256,30 @@ func TestDiscordExpiredInteractionIsCancelled(t *testing.T) {
 		t.Fatal("an expired interaction was edited")
 	}
 }
+
+// TestDiscordRetryAfterIsWaitedOut: Discord's 429 with retry_after is
+// waited out before the edit is tried again, and the edit arrives once.
+func TestDiscordRetryAfterIsWaitedOut(t *testing.T) {
+	t.Parallel()
+	ds := newDiscordStack(t, "sqlite", stackOptions{realSleep: true})
+	ds.fake.Fail(channeltest.DiscordRateLimited(1.2))
+	now := time.Now()
+	body := ds.fake.AskInteraction(ds.app, channeltest.Snowflake(now, 1), "1100000000000000001", "", "1200000000000000001", "hello", now)
+	if status, err := ds.fake.DeliverInteraction(t.Context(), ds.url(ds.bot.ID), ds.app, body); err != nil || status != http.StatusOK {
+		t.Fatalf("delivery: %d, %v", status, err)
+	}
+	edits := ds.fake.WaitEdits(t, 1, 30*time.Second)
+	var tries []time.Time
+	for _, c := range ds.fake.Calls() {
+		if c.Method == http.MethodPatch {
+			tries = append(tries, c.At)
+		}
+	}
+	if len(tries) != 2 || tries[1].Sub(tries[0]) < 1200*time.Millisecond {
+		t.Fatalf("edit tried at %v, want twice, 1.2s apart", tries)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if len(ds.fake.Edits()) != 1 || edits[0].Followup {
+		t.Fatalf("edits = %+v", ds.fake.Edits())
+	}
+}

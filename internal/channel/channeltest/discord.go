@@ -532,7 +532,13 @@ func (f *Discord) AskInteraction(app *DiscordApp, id, channelID, guildID, userID
 
 // PingInteraction is Discord's PING (§4.5's body).
 func PingInteraction(app *DiscordApp, id string) []byte {
-	return mustJSON(map[string]any{"type": 1, "id": id, "application_id": app.ApplicationID, "token": "ThisIsATokenFromDiscordThatIsVeryLong", "version": 1})
+	return mustJSON(struct {
+		Type          int    `json:"type"`
+		ID            string `json:"id"`
+		ApplicationID string `json:"application_id"`
+		Token         string `json:"token"`
+		Version       int    `json:"version"`
+	}{1, id, app.ApplicationID, "ThisIsATokenFromDiscordThatIsVeryLong", 1})
 }
 
 type orderedInteraction struct {
