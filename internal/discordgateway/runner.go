@@ -75,9 +75,9 @@ type Options struct {
 	// Owner identifies this process in the leases (default random).
 	Owner string
 	// LeaseTTL is how long a lease lives unrenewed: a dead process's
-	// sessions move within it (default 15s). Tick is how often leases are
-	// renewed and channels looked for (default 3s); it must be well
-	// under LeaseTTL.
+	// sessions move within it (default 15s); it must exceed
+	// IdentifyInterval. Tick is how often leases are renewed and channels
+	// looked for (default 3s); it must be well under LeaseTTL.
 	LeaseTTL, Tick time.Duration
 	// IdentifyInterval is the least time between two IDENTIFYs of a bot
 	// (default 5s, Discord's for max_concurrency 1).
@@ -132,6 +132,11 @@ func New(o Options) (*Runner, error) {
 	}
 	if o.IdentifyInterval <= 0 {
 		o.IdentifyInterval = DefaultIdentifyInterval
+	}
+	if o.LeaseTTL <= o.IdentifyInterval {
+		// A dead owner's lease must outlive its last IDENTIFY by the
+		// interval, or the next owner could identify too soon.
+		return nil, errors.New("discordgateway: the lease time must exceed the identify interval")
 	}
 	if o.OnMessage == nil {
 		o.OnMessage = func(bool) {}
@@ -413,6 +418,23 @@ func (r *Runner) stopSession(ctx context.Context, id palisade.ChannelID, release
 	}
 	if !release {
 		return nil
+	}
+	// The next owner identifies as soon as it holds the lease: keep it
+	// until this process's last IDENTIFY of the bot is an identify
+	// interval old. (A process that dies stops renewing; its lease
+	// outlives its last IDENTIFY by more than the interval.)
+	r.mu.Lock()
+	var wait time.Duration
+	if g := r.gates[id]; g != nil {
+		g.mu.Lock()
+		if !g.last.IsZero() {
+			wait = g.last.Add(g.interval).Sub(r.o.Now())
+		}
+		g.mu.Unlock()
+	}
+	r.mu.Unlock()
+	if wait > 0 {
+		_ = r.sleep(context.WithoutCancel(ctx), min(wait, r.o.IdentifyInterval))
 	}
 	if err := r.o.Store.ReleaseLease(context.WithoutCancel(ctx), LeasePrefix+string(id), r.o.Owner); err != nil {
 		return fmt.Errorf("releasing a Discord Gateway lease: %w", err)

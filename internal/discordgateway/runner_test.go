@@ -251,14 +251,16 @@ func TestIdentifyLimitRespected(t *testing.T) {
 
 // TestLeaseTakeOver: of two runners on one database exactly one holds a
 // bot's session; when it stops, the other takes the session over within
-// seconds and messages keep arriving.
+// seconds, no sooner after the last IDENTIFY than Discord allows, and
+// messages keep arriving.
 func TestLeaseTakeOver(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, channeltest.DiscordOptions{})
-	opts := discordgateway.Options{LeaseTTL: time.Second, Tick: 100 * time.Millisecond}
-	a := e.runner(t, discordgateway.Options{Owner: "proc-a", LeaseTTL: opts.LeaseTTL, Tick: opts.Tick})
+	const interval = 2 * time.Second
+	e := newEnv(t, channeltest.DiscordOptions{IdentifyInterval: interval})
+	opts := discordgateway.Options{LeaseTTL: 3 * time.Second, Tick: 100 * time.Millisecond, IdentifyInterval: interval}
+	a := e.runner(t, discordgateway.Options{Owner: "proc-a", LeaseTTL: opts.LeaseTTL, Tick: opts.Tick, IdentifyInterval: interval})
 	e.fake.WaitConnected(t, token, 1, 0, 20*time.Second)
-	b := e.runner(t, discordgateway.Options{Owner: "proc-b", LeaseTTL: opts.LeaseTTL, Tick: opts.Tick})
+	b := e.runner(t, discordgateway.Options{Owner: "proc-b", LeaseTTL: opts.LeaseTTL, Tick: opts.Tick, IdentifyInterval: interval})
 	time.Sleep(500 * time.Millisecond)
 	if len(a.Sessions()) != 1 || len(b.Sessions()) != 0 {
 		t.Fatalf("sessions: a %v, b %v", a.Sessions(), b.Sessions())
@@ -279,6 +281,10 @@ func TestLeaseTakeOver(t *testing.T) {
 	}
 	e.fake.Dispatch(token, "MESSAGE_CREATE", dm(2, "second"))
 	waitFor(t, "the second job", func() bool { return e.jobs(t) == 2 })
+	// The hand-over kept the bot's IDENTIFYs an interval apart.
+	if v := e.fake.Violations(token); len(v) != 0 {
+		t.Fatalf("limits broken across the hand-over: %v", v)
+	}
 }
 
 // TestDeadOwnerIsTakenOver: a runner that stops renewing (a dead process:

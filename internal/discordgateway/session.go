@@ -78,6 +78,16 @@ func (g *gate) reserve(now time.Time) time.Duration {
 	return at.Sub(now)
 }
 
+// sent notes the moment an IDENTIFY actually left, later than its slot by
+// the dial.
+func (g *gate) sent(at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if at.After(g.last) {
+		g.last = at
+	}
+}
+
 // session is one bot's Gateway session across its connections.
 type session struct {
 	ch        palisade.Channel
@@ -238,6 +248,7 @@ func (s *session) connect(ctx context.Context) error {
 	} else {
 		s.seq.Store(0)
 		s.r.identified(s.ch.ID)
+		s.gate.sent(s.r.o.Now())
 		err = send(outFrame{Op: opIdentify, D: identifyData{Token: s.token.Reveal(), Intents: s.intents,
 			Properties: map[string]string{"os": "linux", "browser": "palisade", "device": "palisade"}}})
 	}
