@@ -84,6 +84,10 @@ var layers = map[string]layer{
 	"internal/channel/telegram": useCase,
 	"internal/channel/whatsapp": useCase,
 	"internal/channel/slack":    useCase,
+	"internal/channel/discord":  useCase,
+	// The Discord Gateway sessions: one per connected bot, owned by one
+	// process through a lease, feeding the channel service.
+	"internal/discordgateway": useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,

@@ -22,6 +22,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
@@ -52,7 +53,10 @@ type app struct {
 	runner *job.Runner
 	// rejections writes the aggregated webhook refusals to the audit log.
 	rejections *channel.Rejections
-	tls        bool
+	// discordGateway runs the Discord bots' Gateway sessions this process
+	// holds the lease of; nil when the role runs no jobs.
+	discordGateway *discordgateway.Runner
+	tls            bool
 	// closers release what was opened, last opened first.
 	closers []func()
 }
@@ -197,6 +201,9 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		}
 		if a.runner, err = newRunner(s, jo, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
 			Replier: svc.channels.service, Now: env.Now, Logger: logger}); err != nil {
+			return nil, err
+		}
+		if a.discordGateway, err = newDiscordGateway(cfg, logger, s, svc.channels, out, env); err != nil {
 			return nil, err
 		}
 	} else if cfg.Role.ServesWeb() {

@@ -8,10 +8,12 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/channel/discord"
 	"github.com/palisadehq/palisade/internal/channel/slack"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/channel/whatsapp"
 	"github.com/palisadehq/palisade/internal/config"
+	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/store"
@@ -22,6 +24,9 @@ type channels struct {
 	service    *channel.Service
 	rejections *channel.Rejections
 	metrics    channelMetrics
+	// discord is the Discord adapter, nil when disabled; its bots'
+	// Gateway sessions run beside the job workers.
+	discord *discord.Platform
 }
 
 // channelMetrics count webhook refusals by channel kind and reason,
@@ -81,13 +86,43 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		}
 		platforms = append(platforms, sl)
 	}
+	dc, err := newDiscord(cfg, logger, out, policy, env)
+	if err != nil {
+		return channels{}, err
+	}
+	if dc != nil {
+		platforms = append(platforms, dc)
+	}
 	rej := channel.NewRejections(rec, logger, env.Now)
 	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,
 		Logger: logger, Now: env.Now, Rejections: rej, OnReply: m.replied})
 	if err != nil {
 		return channels{}, err
 	}
-	return channels{service: svc, rejections: rej, metrics: m}, nil
+	return channels{service: svc, rejections: rej, metrics: m, discord: dc}, nil
+}
+
+// newDiscord builds the Discord adapter when the egress policy allows its
+// REST API (and a configured Gateway URL); nil when a custom policy
+// leaves the official API out.
+func newDiscord(cfg config.Config, logger *slog.Logger, out *egress.Client, policy *egress.Policy, env *Env) (*discord.Platform, error) {
+	if err := discord.CheckPolicy(policy, cfg.DiscordAPIURL); err != nil {
+		if cfg.DiscordAPIURL != config.DefaultDiscordAPIURL {
+			return nil, fmt.Errorf("%w: --discord-api-url: %v", ErrUsage, err)
+		}
+		logger.Warn("Discord channels are disabled: the egress policy does not allow its REST API", "err", err)
+		return nil, nil
+	}
+	if cfg.DiscordGatewayURL != "" {
+		if err := discordgateway.CheckPolicy(policy, cfg.DiscordGatewayURL); err != nil {
+			return nil, fmt.Errorf("%w: --discord-gateway-url: %v", ErrUsage, err)
+		}
+	}
+	dc, err := discord.New(discord.Options{BaseURL: cfg.DiscordAPIURL, Client: out, Now: env.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: --discord-api-url: %v", ErrUsage, err)
+	}
+	return dc, nil
 }
 
 func newChannelMetrics(reg *prometheus.Registry) (channelMetrics, error) {
@@ -134,4 +169,21 @@ func newChannelMetrics(reg *prometheus.Registry) (channelMetrics, error) {
 		},
 		replied: func(kind, outcome string) { replies.WithLabelValues(label(kind), outcome).Inc() },
 	}, nil
+}
+
+// newDiscordGateway builds the runner of the Discord bots' Gateway
+// sessions, for a process that runs jobs; nil when Discord is disabled.
+func newDiscordGateway(cfg config.Config, logger *slog.Logger, s store.Store, ch channels, out *egress.Client, env *Env) (*discordgateway.Runner, error) {
+	if ch.discord == nil {
+		return nil, nil
+	}
+	return discordgateway.New(discordgateway.Options{Store: s, Channels: ch.service, REST: ch.discord, Client: out, GatewayURL: cfg.DiscordGatewayURL,
+		OnMessage: func(fresh bool) {
+			if fresh {
+				ch.metrics.accepted(channel.KindDiscord, 1, 0)
+			} else {
+				ch.metrics.accepted(channel.KindDiscord, 0, 1)
+			}
+		},
+		Logger: logger.With("component", "discord-gateway"), Now: env.Now})
 }

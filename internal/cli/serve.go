@@ -50,6 +50,9 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	if a.rejections != nil {
 		_ = a.rejections.Start(ctx)
 	}
+	if a.discordGateway != nil {
+		_ = a.discordGateway.Start(ctx)
+	}
 	if cfg.Role.ServesWeb() {
 		if err := announceSetup(ctx, env, cfg, a.store, a.tokens, logger); err != nil {
 			logger.Error("could not create the first-owner set-up link", "err", err)
@@ -75,6 +78,11 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	stopErr := a.srv.Stop(sctx)
+	if a.discordGateway != nil {
+		// Releases the leases, so another process takes the sessions over
+		// at once.
+		stopErr = errors.Join(stopErr, a.discordGateway.Stop(sctx))
+	}
 	if a.runner != nil {
 		stopErr = errors.Join(stopErr, a.runner.Stop(sctx))
 	}

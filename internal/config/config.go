@@ -53,6 +53,9 @@ const DefaultWhatsAppAPIURL = "https://graph.facebook.com/v26.0"
 // DefaultSlackAPIURL is the official Slack Web API.
 const DefaultSlackAPIURL = "https://slack.com/api"
 
+// DefaultDiscordAPIURL is Discord's REST API, pinned to v10.
+const DefaultDiscordAPIURL = "https://discord.com/api/v10"
+
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool {
 	return r == RoleAll || r == RoleWeb || r == RoleWorker || r == RoleGateway
@@ -113,6 +116,10 @@ type Config struct {
 	TelegramAPIURL string
 	WhatsAppAPIURL string
 	SlackAPIURL    string
+	// DiscordAPIURL is Discord's REST API; DiscordGatewayURL, when set,
+	// replaces the Gateway URL GET /gateway/bot names (a test fake).
+	DiscordAPIURL     string
+	DiscordGatewayURL string
 
 	// Accounts and mail: without SMTPHost, account e-mails go to the log.
 	AllowSignup  bool
@@ -308,6 +315,10 @@ func settings() []setting {
 	add("whatsapp-api-url", GroupServe, DefaultWhatsAppAPIURL, "Meta Graph API base with its version, for WhatsApp (or a test fake); the egress policy must allow it", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SlackAPIURL })
 	add("slack-api-url", GroupServe, DefaultSlackAPIURL, "Slack Web API base URL (a proxy, or a test fake); the egress policy must allow it", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.DiscordAPIURL })
+	add("discord-api-url", GroupServe, DefaultDiscordAPIURL, "Discord REST API base (a test fake); the egress policy must allow it", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.DiscordGatewayURL })
+	add("discord-gateway-url", GroupServe, "", "Discord Gateway WebSocket URL; empty: the one GET /gateway/bot names (set it only for a test fake)", false, s, g)
 	s, g = boolean(func(c *Config) *bool { return &c.AllowSignup })
 	add("allow-signup", GroupServe, "false", "open self-service sign-up (each new account gets its own workspace)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SMTPHost })
@@ -532,6 +543,15 @@ func (c *Config) validate(groups Group) error {
 		if p, err := url.Parse(c.SlackAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
 			p.RawQuery != "" || p.Fragment != "" {
 			errs = append(errs, errors.New("--slack-api-url must be an http(s) URL without credentials, query or fragment"))
+		}
+		if p, err := url.Parse(c.DiscordAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
+			p.RawQuery != "" || p.Fragment != "" {
+			errs = append(errs, errors.New("--discord-api-url must be an http(s) URL without credentials, query or fragment"))
+		}
+		if c.DiscordGatewayURL != "" {
+			if p, err := url.Parse(c.DiscordGatewayURL); err != nil || (p.Scheme != "wss" && p.Scheme != "ws") || p.Host == "" || p.User != nil || p.Fragment != "" {
+				errs = append(errs, errors.New("--discord-gateway-url must be a ws(s) URL without credentials or fragment"))
+			}
 		}
 		if (c.Role == RoleGateway || c.GatewayURL != "") && len(c.GatewaySigningKey.Reveal()) < 32 {
 			errs = append(errs, errors.New("a separate gateway needs --gateway-signing-key of at least 32 bytes, the same on every process"))

@@ -214,7 +214,12 @@ type requestInfoKey struct{}
 
 // policyTransport is the enforcement point: every request, first or
 // redirected, passes here before a connection is sought.
-type policyTransport struct{ c *Client }
+type policyTransport struct {
+	c *Client
+	// upgrade hands a 101 Switching Protocols answer over as it is: its
+	// body is the connection itself, which a cap would make read-only.
+	upgrade bool
+}
 
 func (pt policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := pt.c
@@ -241,6 +246,9 @@ func (pt policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		slog.String("rule", info.rule), slog.String("method", info.method),
 		slog.String("host", t.host), slog.String("path", info.path),
 		slog.Int("status", resp.StatusCode))
+	if pt.upgrade && resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp, nil
+	}
 	if req.Method != http.MethodHead && resp.ContentLength > c.maxBody {
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("egress: response from %s (rule %q) declares %d bytes, over the %d-byte cap: %w",
@@ -459,3 +467,20 @@ func (c *Client) HTTPClient() *http.Client {
 type roundTripper struct{ c *Client }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return rt.c.Do(req) }
+
+// WebSocketClient returns an *http.Client for WebSocket handshakes (the
+// HTTPClient of github.com/coder/websocket's DialOptions; wss:// is dialed
+// as https://). Every handshake passes the policy and the resolved-address
+// checks at dial and connect time, as Do's requests do; the 101 answer's
+// body, the connection itself, is handed over uncapped (the WebSocket
+// library bounds each message), and redirects are never followed. There is
+// no overall time-out: the handshake is bounded by its context and the
+// connection lives as long as the caller keeps it. Its errors quote the
+// URL (the outer client wraps them): use it only for URLs that carry no
+// secret.
+func (c *Client) WebSocketClient() *http.Client {
+	return &http.Client{
+		Transport:     policyTransport{c: c, upgrade: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -61,6 +61,7 @@ type Store interface {
 	Maintenance
 	AuditLog
 	Sealing
+	Leases
 
 	// Jobs is the durable queue living in the same database.
 	Jobs() JobQueue

@@ -119,6 +119,8 @@ type stackOptions struct {
 	maxInlineWait time.Duration
 	// onOutcome is told the outcome of every job attempt.
 	onOutcome func(kind, outcome string)
+	// platforms are adapters served beside Telegram's.
+	platforms []channel.Platform
 }
 
 // stack is the inbound path as the server wires it: the webhook surface
@@ -229,7 +231,7 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 	if o.realSleep {
 		sleep = nil
 	}
-	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: []channel.Platform{tg, wa}, PublicURL: st.srv.URL,
+	st.svc, err = channel.New(channel.Options{Store: st.s, Sealer: sealer, ArgsKey: testArgsKey, Platforms: append([]channel.Platform{tg, wa}, o.platforms...), PublicURL: st.srv.URL,
 		Audit: st.audit, Rejections: st.rej, Sleep: sleep, MaxInlineWait: o.maxInlineWait})
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,8 @@ func Run(t *testing.T, open Opener) {
 		"Sealing":          testSealing,
 		"Channels":         testChannels,
 		"Replies":          testReplies,
+		"Leases":           testLeases,
+		"ChannelsOfKind":   testChannelsOfKind,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
