@@ -228,12 +228,6 @@ func graphError(w http.ResponseWriter, status, code, subcode int, typ, message s
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 var graphPathRE = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/[0-9]+)(/messages)?$`)
 
 func (f *WhatsApp) serve(w http.ResponseWriter, r *http.Request) {
@@ -320,7 +314,7 @@ func (f *WhatsApp) readNumber(w http.ResponseWriter, r *http.Request, n *WhatsAp
 		}
 		out[k] = v
 	}
-	writeJSON(w, out)
+	writeJSON(w, http.StatusOK, out)
 }
 
 var waIDRE = regexp.MustCompile(`^\+?[0-9]{1,32}$`)
@@ -383,7 +377,7 @@ func (f *WhatsApp) sendMessage(w http.ResponseWriter, r *http.Request, n *WhatsA
 		f.mu.Lock()
 		f.sent = append(f.sent, s)
 		f.mu.Unlock()
-		writeJSON(w, map[string]any{"messaging_product": "whatsapp", "contacts": []any{map[string]any{"input": body.To, "wa_id": s.To}},
+		writeJSON(w, http.StatusOK, map[string]any{"messaging_product": "whatsapp", "contacts": []any{map[string]any{"input": body.To, "wa_id": s.To}},
 			"messages": []any{map[string]any{"id": id}}})
 	}
 }
