@@ -82,6 +82,7 @@ var layers = map[string]layer{
 	// implements channel.Platform, so it stands beside the service.
 	"internal/channel":          useCase,
 	"internal/channel/telegram": useCase,
+	"internal/channel/widget":   useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,
@@ -89,6 +90,7 @@ var layers = map[string]layer{
 	"internal/admin":       surface,
 	"internal/server":      surface,
 	"internal/webhook":     surface,
+	"internal/widget":      surface,
 
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,
