@@ -3,6 +3,7 @@ package widget_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -61,6 +62,12 @@ type env struct {
 type envOptions struct {
 	limits    ratelimit.Table
 	generator conversation.Generator
+	// domains replace the allowed domains of bot and other.
+	domains []string
+	// tls serves over HTTPS with this configuration.
+	tls *tls.Config
+	// wrap wraps the surface (to observe what it answered).
+	wrap func(http.Handler) http.Handler
 }
 
 func setup(t *testing.T, o envOptions) *env {
@@ -83,8 +90,12 @@ func setup(t *testing.T, o envOptions) *env {
 		}
 		return b
 	}
+	botDomains, otherDomains := []string{"shop.example", "https://b.example:8443"}, []string{"shop.example"}
+	if o.domains != nil {
+		botDomains, otherDomains = o.domains, o.domains
+	}
 	e := &env{store: s, scope: scope, now: &atomic.Int64{},
-		bot: mk("Helper", "shop.example", "https://b.example:8443"), other: mk("Other", "shop.example"), bare: mk("Bare")}
+		bot: mk("Helper", botDomains...), other: mk("Other", otherDomains...), bare: mk("Bare")}
 	e.now.Store(t0.Unix())
 	now := func() time.Time { return time.Unix(e.now.Load(), 0).UTC() }
 	kn := &knowledge.Service{Store: s, Now: now}
@@ -108,7 +119,17 @@ func setup(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.srv = httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: logger}, wg.Handler()))
+	var h http.Handler = httpx.Edge(httpx.EdgeConfig{Logger: logger}, wg.Handler())
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	e.srv = httptest.NewUnstartedServer(h)
+	if o.tls != nil {
+		e.srv.TLS = o.tls
+		e.srv.StartTLS()
+	} else {
+		e.srv.Start()
+	}
 	t.Cleanup(e.srv.Close)
 	e.self = e.srv.URL
 	return e
