@@ -345,4 +345,3 @@ func TestNewKeysRefusesShortKeys(t *testing.T) {
 		t.Fatal("a 31-byte key was accepted")
 	}
 }
-
