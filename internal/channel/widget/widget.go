@@ -7,8 +7,8 @@
 // domains; it is accepted only for that bot, from that origin or from the
 // frame itself, while the domain is still allowed. Each message runs
 // through the conversation service under the key
-// agent:{botId}:widget:dm:{sessionId}, a stored conversation that expires
-// under the workspace's retention like every other.
+// agent:{botId}:widget:dm:{sessionId}, a stored conversation under the
+// workspace's message retention like every other.
 //
 // It must never issue a token for an origin the bot does not allow, accept
 // a token for another bot or from another origin, or keep any state of its
