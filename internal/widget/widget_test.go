@@ -312,13 +312,36 @@ func TestScriptAndAssets(t *testing.T) {
 func TestMalformedIDsQueryNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t, envOptions{})
-	for _, p := range []string{"bot_x", "bot_AAAAAAAAAAAAAAAAAAAAAAAAAA", "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa", "bot_aaaaaaaaaaaaaaaaaaaaaaaaa1"} {
-		for _, rq := range [][2]string{{"GET", "/widget/" + p}, {"POST", "/widget/" + p + "/session"}, {"POST", "/widget/" + p + "/messages"}, {"OPTIONS", "/widget/" + p + "/messages"}} {
-			h := map[string]string{"Origin": shop, "Access-Control-Request-Method": "POST"}
-			if res := e.do(t, rq[0], rq[1], h, "{}"); res.StatusCode != 404 {
-				t.Errorf("%s %s: %d, want 404", rq[0], rq[1], res.StatusCode)
+	wg, err := widget.New(widget.Options{Service: &chwidget.Service{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := wg.Routes()
+	if len(routes) < 5 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	walked := 0
+	for _, rt := range routes {
+		if !strings.Contains(rt.Pattern, "{botId}") {
+			continue
+		}
+		methods := []string{rt.Method}
+		if rt.CORS {
+			methods = append(methods, http.MethodOptions)
+		}
+		for _, id := range []string{"bot_x", "bot_AAAAAAAAAAAAAAAAAAAAAAAAAA", "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa", "bot_aaaaaaaaaaaaaaaaaaaaaaaaa1", "bot_aaaaaaaaaaaaaaaaaaaaaaaaaaa"} {
+			path := strings.Replace(rt.Pattern, "{botId}", id, 1)
+			for _, m := range methods {
+				walked++
+				h := map[string]string{"Origin": shop, "Access-Control-Request-Method": "POST", "Authorization": "Bearer x.y"}
+				if res := e.do(t, m, path, h, "{}"); res.StatusCode != 404 {
+					t.Errorf("%s %s: %d, want 404", m, path, res.StatusCode)
+				}
 			}
 		}
+	}
+	if walked < 15 {
+		t.Fatalf("walked only %d requests", walked)
 	}
 	if n := e.counter.n.Load(); n != 0 {
 		t.Fatalf("malformed ids ran %d lookups, want 0", n)
