@@ -210,7 +210,7 @@ func TestBrowserWidget(t *testing.T) {
 	close(ready)
 
 	// A hang guard, not a performance assertion: the flow takes seconds.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	var browserOut, chromedpLog syncBuffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -377,7 +377,7 @@ func openWidget(t *testing.T, bctx context.Context, fail func(string, ...any), r
 		refused("")
 		return nil
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ts, err := chromedp.Targets(bctx)
 		if err != nil {
@@ -429,9 +429,9 @@ func (c *consoleLog) all() []string {
 	return slices.Clone(c.msgs)
 }
 
-// waitFor reports whether a message matching f arrives within ten seconds.
+// waitFor reports whether a message matching f arrives within fifteen seconds.
 func (c *consoleLog) waitFor(ctx context.Context, f func(string) bool) bool {
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(15 * time.Second)
 	for {
 		if slices.ContainsFunc(c.all(), f) {
 			return true
