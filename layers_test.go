@@ -88,6 +88,7 @@ var layers = map[string]layer{
 	// The Discord Gateway sessions: one per connected bot, owned by one
 	// process through a lease, feeding the channel service.
 	"internal/discordgateway": useCase,
+	"internal/channel/widget": useCase,
 
 	"internal/httpx":       surface,
 	"internal/gatewayhttp": surface,
@@ -95,6 +96,7 @@ var layers = map[string]layer{
 	"internal/admin":       surface,
 	"internal/server":      surface,
 	"internal/webhook":     surface,
+	"internal/widget":      surface,
 
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,

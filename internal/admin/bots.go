@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/bot"
+	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
@@ -34,6 +35,11 @@ type botView struct {
 	MaxTokens       int
 	MaxTemperature  float64
 	HasToken        bool
+	// WidgetSnippet is the HTML a site pastes to show the bot's widget;
+	// WidgetOrigins are the origins that may show it (none: it loads
+	// nowhere).
+	WidgetSnippet string
+	WidgetOrigins []string
 }
 
 func (botView) template() string { return "bot" }
@@ -120,9 +126,14 @@ func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew
 	if isNew {
 		title = "Create a bot"
 	}
-	return newPage(q, title, botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
+	v := botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
 		MaxName: bot.MaxName, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
-		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}), nil
+		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}
+	if !isNew {
+		v.WidgetSnippet = `<script src="` + u.publicOrigin(r) + `/widget.js" data-bot="` + string(b.ID) + `" async></script>`
+		v.WidgetOrigins = chwidget.Origins(b)
+	}
+	return newPage(q, title, v), nil
 }
 
 // renderBot renders the bot page, or, with err, the form as the user left
@@ -254,4 +265,15 @@ func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return err
 	}
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+}
+
+// publicOrigin is the origin this request reached, which serves the widget
+// too: https when it came over TLS (or through a trusted proxy that says
+// so).
+func (u *UI) publicOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || u.o.Proxies.ForwardedTLS(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
 }

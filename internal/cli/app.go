@@ -20,6 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/channel"
+	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/discordgateway"
@@ -38,6 +39,7 @@ import (
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 	"github.com/palisadehq/palisade/internal/store/sqlstore"
 	"github.com/palisadehq/palisade/internal/webhook"
+	"github.com/palisadehq/palisade/internal/widget"
 )
 
 // app is one serving process, built from its configuration: every
@@ -76,6 +78,8 @@ type services struct {
 	// tokens makes the stored form of session and one-time tokens.
 	tokens   *auth.TokenKey
 	channels channels
+	// widget issues website-widget sessions and runs their messages.
+	widget *chwidget.Service
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -189,6 +193,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	svc.channels = ch
 	a.rejections = ch.rejections
 	svc.tokens = a.tokens
+	wk, err := widgetKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	svc.widget = &chwidget.Service{Store: s, Conversations: svc.conversations, Keys: wk, Now: env.Now}
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
 		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
 			return nil, err
@@ -279,6 +288,12 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 		return err
 	}
 	mounts["/hooks/"] = httpx.LimitBody(cfg.MaxBodyAPI)(hooks.Handler())
+	wg, err := widget.New(widget.Options{Service: svc.widget, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+	if err != nil {
+		return err
+	}
+	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
+	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
 		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {

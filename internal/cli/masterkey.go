@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/seal"
@@ -38,6 +39,7 @@ func loadMasterKey(cfg config.Config) (seal.MasterKey, error) {
 const (
 	tokenKeyPurpose   = "session and one-time token hashes v1"
 	jobArgsKeyPurpose = "job arguments v1"
+	widgetKeyPurpose  = "widget session tokens v1"
 )
 
 // tokenKey makes the stored form of session, one-time and invitation
@@ -60,4 +62,15 @@ func jobArgsKey(master seal.MasterKey) (*job.ArgsKey, error) {
 	}
 	defer clear(k)
 	return job.NewArgsKey(k)
+}
+
+// widgetKeys signs the website widget's session tokens, so every process
+// of an install accepts the tokens of the others.
+func widgetKeys(master seal.MasterKey) (*chwidget.Keys, error) {
+	k, err := master.Derive(widgetKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	return chwidget.NewKeys(k)
 }
