@@ -1,9 +1,9 @@
-// Package channel connects bots to chat platforms (Telegram now; WhatsApp,
-// Slack and Discord on the same foundation) and carries messages both
+// Package channel connects bots to chat platforms (Telegram and WhatsApp
+// now; Slack and Discord on the same foundation) and carries messages both
 // ways. It holds:
 //
-//   - the Platform interface every adapter implements (telegram/, and
-//     whatsapp/, slack/, discord/ to come): checking credentials with the
+//   - the Platform interface every adapter implements (telegram/ and
+//     whatsapp/, and slack/, discord/ to come): checking credentials with the
 //     platform, setting its webhook up and tearing it down, testing the
 //     connection, verifying an inbound request over its raw bytes, parsing
 //     it into a Delivery, splitting and sending a reply;

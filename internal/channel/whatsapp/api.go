@@ -114,7 +114,11 @@ func (p *Platform) call(ctx context.Context, token secret.Secret, what, method, 
 		}
 		if json.Unmarshal(raw, &env) == nil && env.Error != nil {
 			e.code, e.subcode = env.Error.Code, env.Error.Subcode
-			e.message = printable(strings.ReplaceAll(env.Error.Message, token.Reveal(), "[token]"), 200)
+			msg := env.Error.Message
+			if t := token.Reveal(); t != "" {
+				msg = strings.ReplaceAll(msg, t, "[token]")
+			}
+			e.message = printable(msg, 200)
 		}
 		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
 			e.retryAfter = time.Duration(min(s, 3600)) * time.Second
