@@ -363,10 +363,12 @@ func (st *stack) jobStates(t testing.TB) []string {
 	return out
 }
 
-// waitFor polls until cond holds; the deadline only bounds a broken run.
+// waitFor polls until cond holds. Its deadline only bounds a broken run:
+// jobs retried with backoff on a loaded machine under the race detector
+// take tens of seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
