@@ -66,6 +66,7 @@ var layers = map[string]layer{
 	"internal/llm/gemini":     library,
 	"internal/config":         library,
 	"internal/procargs":       library,
+	"internal/stdwebhook":     library,
 	"internal/store":          storeSeam,
 	"internal/store/sqlstore": storeImpl,
 	"internal/store/sqlite":   storeImpl,
