@@ -61,6 +61,8 @@ type Store interface {
 	Maintenance
 	AuditLog
 	Sealing
+	Billing
+	EventHooks
 
 	// Jobs is the durable queue living in the same database.
 	Jobs() JobQueue

@@ -50,6 +50,9 @@ func Run(t *testing.T, open Opener) {
 		"Sealing":          testSealing,
 		"Channels":         testChannels,
 		"Replies":          testReplies,
+		"Billing":          testBilling,
+		"BillingMessages":  testBillingMessages,
+		"EventHooks":       testEventHooks,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
