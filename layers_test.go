@@ -79,6 +79,7 @@ var layers = map[string]layer{
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
+	"internal/billing":      useCase,
 	// The channel service and its platform adapters: an adapter
 	// implements channel.Platform, so it stands beside the service.
 	"internal/channel":          useCase,
