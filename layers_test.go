@@ -80,6 +80,7 @@ var layers = map[string]layer{
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
 	"internal/billing":      useCase,
+	"internal/events":       useCase,
 	// The channel service and its platform adapters: an adapter
 	// implements channel.Platform, so it stands beside the service.
 	"internal/channel":          useCase,

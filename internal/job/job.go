@@ -75,8 +75,11 @@ type Deps struct {
 	// Replier sends answers back through their channel; nil leaves
 	// jobs that name a channel retrying.
 	Replier Replier
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Events delivers outgoing webhook events; nil leaves event jobs
+	// retrying.
+	Events EventSender
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // RunnerOptions tune how jobs are fetched and worked.
@@ -134,6 +137,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 	river.AddWorker(workers, &PruneWorker{Store: d.Store, Now: d.Now, Logger: d.Logger})
 	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger})
 	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger})
+	river.AddWorker(workers, &EventWorker{ArgsKey: d.ArgsKey, Sender: d.Events, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {
 		n = 4
