@@ -77,7 +77,9 @@ func (r *receiver) deliveries() []delivery {
 
 type noMail struct{}
 
-func (noMail) DeliverMail(context.Context, account.MailJob) error { return errors.New("no e-mail expected") }
+func (noMail) DeliverMail(context.Context, account.MailJob) error {
+	return errors.New("no e-mail expected")
+}
 
 // backoff doubles the wait after each failed attempt, from 300ms.
 type backoff struct{}
