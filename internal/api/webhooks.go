@@ -10,7 +10,6 @@ import (
 	"github.com/palisadehq/palisade/internal/events"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Events is the outgoing webhook use cases the API offers
@@ -20,7 +19,7 @@ type Events interface {
 	List(ctx context.Context, scope palisade.Scope) ([]events.View, error)
 	Delete(ctx context.Context, c palisade.Caller, id string) error
 	Test(ctx context.Context, c palisade.Caller, id string) (string, error)
-	Deliveries(ctx context.Context, scope palisade.Scope, id string, limit int) ([]store.EventDelivery, error)
+	Deliveries(ctx context.Context, scope palisade.Scope, id string, limit int) ([]events.Delivery, error)
 }
 
 var _ Events = (*events.Service)(nil)

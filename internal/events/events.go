@@ -106,6 +106,9 @@ func New(o Options) (*Service, error) {
 	return &Service{o: o}, nil
 }
 
+// Delivery is one attempt in an endpoint's delivery log.
+type Delivery = store.EventDelivery
+
 // Input is a new endpoint.
 type Input struct {
 	URL         string
@@ -211,7 +214,7 @@ func (s *Service) Delete(ctx context.Context, c palisade.Caller, id string) erro
 
 // Deliveries returns the endpoint's latest delivery attempts, newest
 // first.
-func (s *Service) Deliveries(ctx context.Context, scope palisade.Scope, id string, limit int) ([]store.EventDelivery, error) {
+func (s *Service) Deliveries(ctx context.Context, scope palisade.Scope, id string, limit int) ([]Delivery, error) {
 	if _, err := s.o.Store.GetEventEndpoint(ctx, scope, id); err != nil {
 		return nil, err
 	}
