@@ -66,6 +66,7 @@ var layers = map[string]layer{
 	"internal/llm/gemini":     library,
 	"internal/config":         library,
 	"internal/procargs":       library,
+	"internal/stdwebhook":     library,
 	"internal/store":          storeSeam,
 	"internal/store/sqlstore": storeImpl,
 	"internal/store/sqlite":   storeImpl,
@@ -78,6 +79,8 @@ var layers = map[string]layer{
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
 	"internal/job":          useCase,
+	"internal/billing":      useCase,
+	"internal/events":       useCase,
 	// The channel service and its platform adapters: an adapter
 	// implements channel.Platform, so it stands beside the service.
 	"internal/channel":          useCase,

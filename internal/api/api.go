@@ -70,6 +70,10 @@ type API struct {
 	Bots          Bots
 	Conversations Conversations
 	Channels      Channels
+	// Events manages outgoing webhooks; nil answers their routes 404.
+	Events Events
+	// Billing shows the plan; nil (billing off) answers its route 404.
+	Billing Billing
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter

@@ -34,6 +34,13 @@ const (
 	PermKeysRead     Permission = "keys:read"
 	PermKeysWrite    Permission = "keys:write"
 	PermAuditRead    Permission = "audit:read"
+	// PermWebhooksRead and PermWebhooksWrite cover the workspace's
+	// outgoing webhook endpoints and their delivery log: an endpoint
+	// receives the workspace's events, so only admins manage them.
+	PermWebhooksRead  Permission = "webhooks:read"
+	PermWebhooksWrite Permission = "webhooks:write"
+	// PermBilling reads the workspace's plan and opens its checkout link.
+	PermBilling Permission = "billing:manage"
 	// PermSettingsRead and PermSettingsWrite cover security settings
 	// (requiring two-factor among them), retention and limits.
 	PermSettingsRead  Permission = "settings:read"
@@ -73,6 +80,9 @@ var permissionTable = [...]struct {
 	{PermKeysRead, false, false, true, true},
 	{PermKeysWrite, false, false, true, true},
 	{PermAuditRead, false, false, true, true},
+	{PermWebhooksRead, false, false, true, true},
+	{PermWebhooksWrite, false, false, true, true},
+	{PermBilling, false, false, true, true},
 	{PermSettingsRead, false, false, true, true},
 	{PermSettingsWrite, false, false, true, true},
 	{PermDataExport, false, false, true, true},
@@ -162,6 +172,12 @@ func scopePermissions(s Scope) []Permission {
 		return []Permission{PermKeysRead, PermKeysWrite}
 	case ScopeAuditRead:
 		return []Permission{PermAuditRead}
+	case ScopeWebhooksRead:
+		return []Permission{PermWebhooksRead}
+	case ScopeWebhooksWrite:
+		return []Permission{PermWebhooksRead, PermWebhooksWrite}
+	case ScopeBilling:
+		return []Permission{PermBilling}
 	}
 	return nil
 }

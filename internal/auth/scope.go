@@ -22,6 +22,9 @@ const (
 	ScopeKeysRead          Scope = "keys:read"
 	ScopeKeysWrite         Scope = "keys:write"
 	ScopeAuditRead         Scope = "audit:read"
+	ScopeWebhooksRead      Scope = "webhooks:read"
+	ScopeWebhooksWrite     Scope = "webhooks:write"
+	ScopeBilling           Scope = "billing:manage"
 )
 
 // AllScopes returns every scope in canonical order, the order ParseScopes
@@ -34,6 +37,8 @@ func AllScopes() []Scope {
 		ScopeConversationsRead, ScopeMessagesSend,
 		ScopeKeysRead, ScopeKeysWrite,
 		ScopeAuditRead,
+		ScopeWebhooksRead, ScopeWebhooksWrite,
+		ScopeBilling,
 	}
 }
 

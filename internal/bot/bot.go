@@ -60,9 +60,17 @@ type Options struct {
 	// Tokens issues gateway tokens; nil issues none and refuses rotation.
 	Tokens TokenIssuer
 	// Audit records every change; nil records nothing.
-	Audit  audit.Recorder
+	Audit audit.Recorder
+	// Limits, when set, may refuse a new bot beyond the workspace's plan
+	// (*billing.Service; nil allows every bot).
+	Limits Limits
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// Limits says whether the workspace's plan allows one more bot.
+type Limits interface {
+	AllowBot(ctx context.Context, scope palisade.Scope) error
 }
 
 // Service is the bot use cases.
@@ -135,6 +143,11 @@ func (s *Service) Create(ctx context.Context, c palisade.Caller, in Input) (pali
 	b.CreatedAt = s.o.Now()
 	if err := in.Apply(&b, models); err != nil {
 		return palisade.Bot{}, err
+	}
+	if s.o.Limits != nil {
+		if err := s.o.Limits.AllowBot(ctx, c.Scope); err != nil {
+			return palisade.Bot{}, err
+		}
 	}
 	b.ID = palisade.NewBotID()
 	if s.o.Tokens != nil {

@@ -58,6 +58,9 @@ type Options struct {
 	ArgsKey *job.ArgsKey
 	// Platforms are the adapters, one per kind.
 	Platforms []Platform
+	// Events, when set, is told of each channel connected, and of each
+	// set-up or connection test that failed.
+	Events palisade.EventSink
 	// PublicURL is the external base URL the webhook URLs are made of
 	// (https://chat.example.com).
 	PublicURL string
@@ -249,6 +252,7 @@ func (s *Service) Connect(ctx context.Context, c palisade.Caller, bot palisade.B
 			s.o.Logger.ErrorContext(ctx, "could not remove a channel whose set-up failed", "channel_id", string(ch.ID), "err", derr)
 		}
 		s.record(ctx, c, audit.ActionChannelConnected, ch, audit.OutcomeFailure, nil)
+		s.emit(ctx, c.Scope, palisade.EventChannelFailed, ch, "set-up failed")
 		return View{}, err
 	}
 	active := StatusActive
@@ -257,7 +261,21 @@ func (s *Service) Connect(ctx context.Context, c palisade.Caller, bot palisade.B
 		return View{}, err
 	}
 	s.record(ctx, c, audit.ActionChannelConnected, ch, audit.OutcomeSuccess, nil)
+	s.emit(ctx, c.Scope, palisade.EventChannelConnected, ch, "")
 	return s.view(ch), nil
+}
+
+// emit tells the event sink of a channel's change; reason is a fixed
+// phrase, never a platform's answer.
+func (s *Service) emit(ctx context.Context, scope palisade.Scope, typ string, ch palisade.Channel, reason string) {
+	if s.o.Events == nil {
+		return
+	}
+	data := map[string]any{"bot_id": string(ch.BotID), "channel_id": string(ch.ID), "type": ch.Kind}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	s.o.Events.Emit(ctx, scope, typ, data)
 }
 
 // List lists the bot's channels; another workspace's bot reads as not
@@ -329,7 +347,11 @@ func (s *Service) Test(ctx context.Context, c palisade.Caller, bot palisade.BotI
 	if a.Credentials.IsZero() {
 		return TestResult{Detail: "The channel has no credentials; reconnect it."}, nil
 	}
-	return p.Test(ctx, a)
+	res, err := p.Test(ctx, a)
+	if err == nil && !res.OK {
+		s.emit(ctx, c.Scope, palisade.EventChannelFailed, a.Channel, "connection test failed")
+	}
+	return res, err
 }
 
 // Disconnect tears the platform's set-up down and removes the channel

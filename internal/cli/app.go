@@ -18,6 +18,7 @@ import (
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/billing"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/channel"
 	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
@@ -25,6 +26,7 @@ import (
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/events"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/job"
@@ -80,6 +82,10 @@ type services struct {
 	channels channels
 	// widget issues website-widget sessions and runs their messages.
 	widget *chwidget.Service
+	// billing is nil when billing is off; events sends outgoing
+	// webhooks.
+	billing *billing.Service
+	events  *events.Service
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -182,11 +188,19 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	}
 	a.tls = tlsCfg != nil
 
-	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog)
+	bill, err := newBilling(cfg, env, logger, s)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := newChannels(cfg, env, logger, s, keyring, jobKey, out, policy, auditLog, metrics)
+	ev, err := newEvents(cfg, env, logger, s, jobKey, auditLog)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := newChannels(cfg, env, logger, s, keyring, jobKey, out, policy, auditLog, metrics, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +223,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 			return nil, err
 		}
 		if a.runner, err = newRunner(s, jo, job.Deps{Store: s, ArgsKey: jobKey, Sealer: keyring, Conversations: svc.conversations, Mail: svc.accounts,
-			Replier: svc.channels.service, Now: env.Now, Logger: logger}); err != nil {
+			Replier: svc.channels.service, Events: svc.events, Now: env.Now, Logger: logger}); err != nil {
 			return nil, err
 		}
 		if a.discordGateway, err = newDiscordGateway(cfg, logger, s, svc.channels, out, env); err != nil {
@@ -244,7 +258,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 // in-process gateway, or — with no provider anywhere — retrieval-only. The
 // model allowlist is resolved here, once.
 func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
-	tokens *gateway.Tokens, rec audit.Recorder) (services, error) {
+	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service) (services, error) {
 	var generator conversation.Generator
 	models := cfg.LLMModels
 	switch {
@@ -264,13 +278,16 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		models = llm.DefaultModels("")
 	}
 	know := &knowledge.Service{Store: s, Now: env.Now}
-	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now})
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
+		Limits: bill})
 	if err != nil {
 		return services{}, err
 	}
 	return services{
-		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now},
+		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now, Quota: bill, Events: ev},
 		bots:          bots,
+		billing:       bill,
+		events:        ev,
 	}, nil
 }
 
@@ -280,10 +297,14 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// API keys are authenticated by the account service, which bounds each
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
-		Limiter: lim.limiter, Limits: lim.table}
+		Events: svc.events, Limiter: lim.limiter, Limits: lim.table}
+	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
+		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
+	if svc.billing != nil {
+		a.Billing, wo.Billing = svc.billing, svc.billing
+	}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
-	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
-		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger})
+	hooks, err := webhook.New(wo)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/job"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -44,7 +45,7 @@ type channelMetrics struct {
 // fails; the official URL, when a custom policy leaves it out, only
 // disables that platform, loudly.
 func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, sealer store.Sealer, jobKey *job.ArgsKey, out *egress.Client,
-	policy *egress.Policy, rec audit.Recorder, reg *prometheus.Registry) (channels, error) {
+	policy *egress.Policy, rec audit.Recorder, reg *prometheus.Registry, ev palisade.EventSink) (channels, error) {
 	m, err := newChannelMetrics(reg)
 	if err != nil {
 		return channels{}, err
@@ -95,7 +96,7 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 	}
 	rej := channel.NewRejections(rec, logger, env.Now)
 	svc, err := channel.New(channel.Options{Store: s, Sealer: sealer, ArgsKey: jobKey, Platforms: platforms, PublicURL: cfg.BaseURL(), Audit: rec,
-		Logger: logger, Now: env.Now, Rejections: rej, OnReply: m.replied})
+		Logger: logger, Now: env.Now, Rejections: rej, OnReply: m.replied, Events: ev})
 	if err != nil {
 		return channels{}, err
 	}

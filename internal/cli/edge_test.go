@@ -55,7 +55,7 @@ func startEdgeApp(t *testing.T, withTLS bool) edgeApp {
 	env := map[string]string{"PALISADE_DATA_DIR": filepath.Join(dir, "palisade-data")}
 	ws := createWorkspace(t, env, "Edge")
 	key := strings.TrimSpace(mustCLI(t, env, "apikey", "create", "--workspace", string(ws.Workspace()), "--name", "edge",
-		"--scopes", "bots:read,bots:write,documents:read,documents:write,messages:send,channels:read,channels:write"))
+		"--scopes", "bots:read,bots:write,documents:read,documents:write,messages:send,channels:read,channels:write,webhooks:read,webhooks:write,billing:manage"))
 	if _, err := auth.ParseAPIKey(key); err != nil {
 		t.Fatalf("apikey create printed %q: %v", key, err)
 	}

@@ -121,6 +121,12 @@ type Config struct {
 	DiscordAPIURL     string
 	DiscordGatewayURL string
 
+	// Billing (Polar): without a plans file, billing is off and no
+	// workspace has limits.
+	BillingPlansFile   string
+	PolarWebhookSecret secret.Secret
+	PolarCheckoutURL   string
+
 	// Accounts and mail: without SMTPHost, account e-mails go to the log.
 	AllowSignup  bool
 	SMTPHost     string
@@ -319,6 +325,12 @@ func settings() []setting {
 	add("discord-api-url", GroupServe, DefaultDiscordAPIURL, "Discord REST API base (a test fake); the egress policy must allow it", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.DiscordGatewayURL })
 	add("discord-gateway-url", GroupServe, "", "Discord Gateway WebSocket URL; empty: the one GET /gateway/bot names (set it only for a test fake)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.BillingPlansFile })
+	add("billing-plans-file", GroupServe, "", "YAML or JSON file mapping Polar product ids to plans and their limits; empty: billing off, no limits", false, s, g)
+	s, g = sec(func(c *Config) *secret.Secret { return &c.PolarWebhookSecret })
+	add("polar-webhook-secret", GroupServe, "", "secret of the Polar webhook endpoint (whsec_…), required with --billing-plans-file", true, s, g)
+	s, g = str(func(c *Config) *string { return &c.PolarCheckoutURL })
+	add("polar-checkout-url", GroupServe, "", "Polar checkout link the workspaces subscribe through (https://…); its workspace id is added as metadata", false, s, g)
 	s, g = boolean(func(c *Config) *bool { return &c.AllowSignup })
 	add("allow-signup", GroupServe, "false", "open self-service sign-up (each new account gets its own workspace)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.SMTPHost })
@@ -560,6 +572,15 @@ func (c *Config) validate(groups Group) error {
 			errs = append(errs, errors.New("--gateway-url is for the processes calling the gateway, not the gateway itself"))
 		}
 		errs = append(errs, c.validateSMTP()...)
+		if c.BillingPlansFile != "" && c.PolarWebhookSecret.IsZero() {
+			errs = append(errs, errors.New("--billing-plans-file needs --polar-webhook-secret (or PALISADE_POLAR_WEBHOOK_SECRET_FILE)"))
+		}
+		if c.PolarCheckoutURL != "" {
+			p, err := url.Parse(c.PolarCheckoutURL)
+			if err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil || p.Fragment != "" {
+				errs = append(errs, errors.New("--polar-checkout-url must be an https URL without credentials or fragment"))
+			}
+		}
 		if c.PublicURL != "" {
 			p, err := url.Parse(c.PublicURL)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {

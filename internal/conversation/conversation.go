@@ -106,6 +106,18 @@ type Service struct {
 	// TopK is how many passages are retrieved; zero means
 	// knowledge.DefaultTopK.
 	TopK int
+	// Quota, when set, may refuse a new message beyond the workspace's
+	// plan (*billing.Service; nil allows every message). A retried
+	// delivery already stored is not counted again.
+	Quota Quota
+	// Events, when set, is told of each message received and reply
+	// stored; what it does with them never fails the answer.
+	Events palisade.EventSink
+}
+
+// Quota says whether the workspace's plan allows one more message.
+type Quota interface {
+	AllowMessage(ctx context.Context, scope palisade.Scope) error
 }
 
 // Inbound is one message from a user.
@@ -207,10 +219,17 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 		// The stored message is the newest turn; it is this message.
 		history = history[:len(history)-1]
 	}
+	if !userStored && s.Quota != nil {
+		if err := s.Quota.AllowMessage(ctx, scope); err != nil {
+			return Reply{}, err
+		}
+	}
 	if !userStored {
-		if _, err := s.append(ctx, scope, conv.ID, palisade.MessageUser, in.Text, in.InboundRef, Generated{}); err != nil {
+		id, err := s.append(ctx, scope, conv.ID, palisade.MessageUser, in.Text, in.InboundRef, Generated{})
+		if err != nil {
 			return Reply{}, fmt.Errorf("storing message: %w", err)
 		}
+		s.emit(ctx, scope, palisade.EventMessageReceived, bot.ID, in.Channel, conv.ID, id)
 	}
 	var sources []knowledge.Source
 	if s.Knowledge != nil {
@@ -234,7 +253,17 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)
 	}
+	s.emit(ctx, scope, palisade.EventReplySent, bot.ID, in.Channel, conv.ID, reply.MessageID)
 	return reply, nil
+}
+
+// emit tells the event sink of a message; the event names it, never
+// carries its text, which stays sealed in the store.
+func (s *Service) emit(ctx context.Context, scope palisade.Scope, typ string, bot palisade.BotID, channel string, conv palisade.ConversationID, msg palisade.MessageID) {
+	if s.Events == nil {
+		return
+	}
+	s.Events.Emit(ctx, scope, typ, map[string]any{"bot_id": string(bot), "channel": channel, "conversation_id": string(conv), "message_id": string(msg)})
 }
 
 // append stores one message; the store seals its body.

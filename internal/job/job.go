@@ -77,8 +77,11 @@ type Deps struct {
 	// Replier sends answers back through their channel; nil leaves
 	// jobs that name a channel retrying.
 	Replier Replier
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Events delivers outgoing webhook events; nil leaves event jobs
+	// retrying.
+	Events EventSender
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // RunnerOptions tune how jobs are fetched and worked.
@@ -222,6 +225,7 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger,
 		TimeoutAfter: timeout})
 	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger, MaxTimeout: timeout})
+	river.AddWorker(workers, &EventWorker{ArgsKey: d.ArgsKey, Sender: d.Events, Logger: d.Logger})
 	n := o.MaxWorkers
 	if n <= 0 {
 		n = 4

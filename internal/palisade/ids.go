@@ -31,6 +31,12 @@ const (
 	PrefixToken        Prefix = "tok"
 	PrefixUsage        Prefix = "use"
 	PrefixSecret       Prefix = "sec"
+	// PrefixEventEndpoint names a workspace's outgoing webhook endpoint,
+	// PrefixEvent one event sent to it (its webhook-id), and
+	// PrefixEventDelivery one attempt to send it.
+	PrefixEventEndpoint Prefix = "whk"
+	PrefixEvent         Prefix = "evt"
+	PrefixEventDelivery Prefix = "evd"
 )
 
 const idRandomLen = 26 // 128 bits in base32 without padding
@@ -158,6 +164,8 @@ func PathParamPrefix(name string) (Prefix, bool) {
 		return PrefixMessage, true
 	case "documentId":
 		return PrefixDocument, true
+	case "webhookId":
+		return PrefixEventEndpoint, true
 	}
 	return "", false
 }

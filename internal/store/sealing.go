@@ -52,6 +52,7 @@ var SealedColumns = []SealedColumn{
 	{Table: "channels", Column: "sealed_secret"},
 	{Table: "messages", Column: "sealed_body"},
 	{Table: "provider_keys", Column: "sealed_key"},
+	{Table: "event_endpoints", Column: "sealed_secret"},
 }
 
 // ProviderKeyID identifies a workspace's own provider key ("sec_…").

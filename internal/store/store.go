@@ -62,6 +62,8 @@ type Store interface {
 	AuditLog
 	Sealing
 	Leases
+	Billing
+	EventHooks
 
 	// Jobs is the durable queue living in the same database.
 	Jobs() JobQueue

@@ -33,6 +33,7 @@ import (
 	"strconv"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/billing"
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -48,9 +49,25 @@ type Channels interface {
 
 var _ Channels = (*channel.Service)(nil)
 
+// Billing is the billing use cases the surface calls (*billing.Service).
+type Billing interface {
+	Receive(ctx context.Context, h http.Header, body []byte) (billing.Receipt, error)
+}
+
+var _ Billing = (*billing.Service)(nil)
+
+// BillingPattern is the billing provider's webhook URL.
+const BillingPattern = "/hooks/billing/polar"
+
+// BillingKind names the billing route among the routes.
+const BillingKind = "billing"
+
 // Options configure the surface.
 type Options struct {
 	Channels Channels
+	// Billing, when set, receives the billing provider's events at
+	// BillingPattern; nil serves no billing route (billing off).
+	Billing Billing
 	// Limiter and Limits apply the webhook class per bot and channel
 	// kind; a nil Limiter limits nothing (unit tests).
 	Limiter ratelimit.Limiter
@@ -109,9 +126,13 @@ type Route struct {
 }
 
 // Routes lists every route: for each configured channel kind, its URL
-// with each method its platform uses.
+// with each method its platform uses; and the billing route when billing
+// is on.
 func (w *Webhooks) Routes() []Route {
 	var out []Route
+	if w.o.Billing != nil {
+		out = append(out, Route{Method: http.MethodPost, Pattern: BillingPattern, Kind: BillingKind, Perm: auth.PermPublic})
+	}
 	for _, kind := range w.o.Channels.Kinds() {
 		for _, m := range w.o.Channels.Methods(kind) {
 			out = append(out, Route{Method: m, Pattern: "/hooks/" + kind + "/{botId}", Kind: kind, Perm: auth.PermPublic})
@@ -124,6 +145,10 @@ func (w *Webhooks) Routes() []Route {
 func (w *Webhooks) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range w.Routes() {
+		if rt.Kind == BillingKind {
+			mux.Handle(rt.Method+" "+rt.Pattern, httpx.HandlerFunc(w.serveBilling))
+			continue
+		}
 		mux.Handle(rt.Method+" "+rt.Pattern, httpx.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) error {
 			return w.serve(rw, r, rt.Kind)
 		}))
@@ -176,6 +201,32 @@ func (w *Webhooks) serve(rw http.ResponseWriter, r *http.Request, kind string) e
 	rw.WriteHeader(res.Status)
 	_, err = rw.Write(res.Body)
 	return err
+}
+
+// serveBilling reads the body within billing.MaxBody, before anything
+// else, and hands it with the headers to the billing service, which
+// verifies before it parses. A refusal is 401 and records nothing; a
+// replayed event is 200 and changes nothing.
+func (w *Webhooks) serveBilling(rw http.ResponseWriter, r *http.Request) error {
+	rw.Header().Set("Cache-Control", "no-store")
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, min(w.o.MaxBody, billing.MaxBody)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			rw.Header().Set("Connection", "close")
+			return err
+		}
+		return palisade.WrapError(err, palisade.CodeInvalid, errBodyUnread.Message)
+	}
+	if _, err := w.o.Billing.Receive(r.Context(), r.Header, body); err != nil {
+		if palisade.ErrorCode(err) == palisade.CodeUnauthorized {
+			w.o.OnRefused(BillingKind, channel.ReasonBadSignature)
+		}
+		return err
+	}
+	rw.Header().Set("Content-Length", "0")
+	rw.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // refuse counts a refusal and answers it like every other.

@@ -190,6 +190,9 @@ var fixtures = []struct {
 	{"reply_sends", `INSERT INTO reply_sends (workspace_id, bot_id, source, ref, part, state, created_at, updated_at) VALUES ($1, $1||'b', 'telegram', '1', 0, 'pending', now(), now())`},
 	{"usage_daily", `INSERT INTO usage_daily (workspace_id, bot_id, day) VALUES ($1, $1||'b', '2026-11-24')`},
 	{"usage_reservations", `INSERT INTO usage_reservations (id, workspace_id, bot_id, day, tokens, created_at, expires_at) VALUES ($1||'r', $1, $1||'b', '2026-11-24', 10, now(), now() + interval '1 hour')`},
+	{"workspace_plans", `INSERT INTO workspace_plans (workspace_id, plan, product_id, subscription_id, status, source_time, updated_at) VALUES ($1, 'pro', 'p', 's', 'active', now(), now())`},
+	{"event_endpoints", `INSERT INTO event_endpoints (id, workspace_id, url, events, sealed_secret, created_at) VALUES ($1||'e', $1, 'https://example.com', 'reply.sent', '\x00', now())`},
+	{"event_deliveries", `INSERT INTO event_deliveries (id, workspace_id, endpoint_id, event_id, event_type, attempt, status, duration_ms, created_at) VALUES ($1||'l', $1, $1||'e', 'evt', 'reply.sent', 1, 200, 1, now())`},
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
 }
 

@@ -81,6 +81,13 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 		}
 		n, err = tx.Exec(ctx, `DELETE FROM known_devices WHERE expires_at <= $1`, dbTime(now))
 		total += n
+		if err != nil {
+			return err
+		}
+		// Billing event ids outlive the provider's retries, like dedupe
+		// records.
+		n, err = tx.Exec(ctx, `DELETE FROM billing_events WHERE received_at < $1`, dbTime(now.Add(-dedupeTTL)))
+		total += n
 		return err
 	})
 	if err != nil {
@@ -105,6 +112,11 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 				return err
 			}
 			n, err = tx.Exec(ctx, `DELETE FROM reply_sends WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
+			total += n
+			if err != nil {
+				return err
+			}
+			n, err = tx.Exec(ctx, `DELETE FROM event_deliveries WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
 			total += n
 			if err != nil {
 				return err

@@ -52,6 +52,9 @@ func Run(t *testing.T, open Opener) {
 		"Replies":          testReplies,
 		"Leases":           testLeases,
 		"ChannelsOfKind":   testChannelsOfKind,
+		"Billing":          testBilling,
+		"BillingMessages":  testBillingMessages,
+		"EventHooks":       testEventHooks,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
