@@ -263,6 +263,9 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	// The OpenAI-compatible endpoint caps bodies itself, to refuse them in
+	// OpenAI's error shape.
+	mounts["/v1/"] = a.OpenAIHandler(cfg.MaxBodyAPI)
 	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger})
 	if err != nil {
