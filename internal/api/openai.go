@@ -38,8 +38,8 @@ type OpenAIRoute struct {
 	// Parse, when set, reads and checks the request before the key is
 	// authenticated, so that a malformed request (a malformed model id
 	// among them) is refused without a query; it returns the request
-	// carrying what it parsed.
-	Parse func(r *http.Request) (*http.Request, error)
+	// carrying what it parsed. maxBody caps the body.
+	Parse func(r *http.Request, maxBody int64) (*http.Request, error)
 }
 
 // OpenAIHandler serves the routes of OpenAIRoutes, mounted at /v1/. Every
@@ -96,9 +96,8 @@ func (a *API) openAIGuard(rt OpenAIRoute, maxBody int64) openAIHandlerFunc {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		if rt.Parse != nil {
-			r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, maxBody))
 			var err error
-			if r, err = rt.Parse(r); err != nil {
+			if r, err = rt.Parse(r, maxBody); err != nil {
 				return err
 			}
 		}
@@ -116,8 +115,6 @@ func (a *API) openAIGuard(rt OpenAIRoute, maxBody int64) openAIHandlerFunc {
 		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
 }
-
-type maxBodyKey struct{}
 
 // Errors of the endpoint that the services do not raise.
 var (
@@ -202,8 +199,7 @@ type parsedKey struct{}
 // before it are the history; system and developer messages are dropped
 // (the bot's system prompt rules), as are tool messages, since the bot
 // never calls tools.
-func parseChatCompletion(r *http.Request) (*http.Request, error) {
-	maxBody, _ := r.Context().Value(maxBodyKey{}).(int64)
+func parseChatCompletion(r *http.Request, maxBody int64) (*http.Request, error) {
 	var in chatCompletionRequest
 	if err := httpx.DecodeJSONTolerant(r, &in, maxBody); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -26,8 +25,7 @@ func FuzzParseChatCompletion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
-		r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, int64(64<<10)))
-		got, err := parseChatCompletion(r)
+		got, err := parseChatCompletion(r, 64<<10)
 		if err != nil {
 			var pe *palisade.Error
 			if !errors.As(err, &pe) || httpx.Status(pe.Code) >= 500 {
