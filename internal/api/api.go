@@ -1,8 +1,8 @@
-// Package api is the public REST API under /api/v1 (and, later, the
-// OpenAI-compatible endpoint): JSON only, bearer API keys only, no cookies,
-// no CORS. routes.go lists every route with the permission it needs; the
-// router checks path ids, then the key, then the permission, before any
-// handler runs.
+// Package api is the public REST API under /api/v1 and the
+// OpenAI-compatible endpoint under /v1 (openai.go): JSON only, bearer API
+// keys only, no cookies, no CORS. routes.go and openai_routes.go list every
+// route with the permission it needs; the router checks path ids, then the
+// key, then the permission, before any handler runs.
 //
 // It must never trust a workspace id from a request: the scope comes from
 // the authenticated key alone.

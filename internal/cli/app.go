@@ -304,6 +304,9 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 		a.Billing, wo.Billing = svc.billing, svc.billing
 	}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	// The OpenAI-compatible endpoint caps bodies itself, to refuse them in
+	// OpenAI's error shape.
+	mounts["/v1/"] = a.OpenAIHandler(cfg.MaxBodyAPI)
 	hooks, err := webhook.New(wo)
 	if err != nil {
 		return err

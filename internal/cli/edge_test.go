@@ -164,6 +164,15 @@ func edgeRequests(t *testing.T) []edgeRequest {
 		// With a key holding every scope: the handler itself answers.
 		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), bearer: true, noStore: true})
 	}
+	for _, rt := range (&api.API{}).OpenAIRoutes() {
+		// Anonymous: 401, or 400 for a body refused before the key is read.
+		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), noStore: true, status: []int{http.StatusUnauthorized, http.StatusBadRequest}})
+		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), bearer: true, noStore: true})
+	}
+	reqs = append(reqs,
+		edgeRequest{method: http.MethodGet, path: "/v1/nothing-here", bearer: true, noStore: true, status: []int{http.StatusNotFound}},
+		edgeRequest{method: http.MethodDelete, path: "/v1/models", bearer: true, noStore: true, status: []int{http.StatusMethodNotAllowed}},
+	)
 	for _, rt := range (&admin.UI{}).Routes() {
 		r := edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), noStore: true}
 		if rt.Perm != auth.PermPublic {

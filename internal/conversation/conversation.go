@@ -135,6 +135,13 @@ type Inbound struct {
 	InboundRef string
 	// OnDelta, when set, streams the answer (see Request.OnDelta).
 	OnDelta func(string) error
+	// ClientHistory says the client holds the conversation, as a stateless
+	// API's client does: History, oldest first, is what the generator gets
+	// as the earlier turns (bounded by the same budgets as a stored
+	// history), and the stored history is not read. The exchange is still
+	// stored.
+	ClientHistory bool
+	History       []Turn
 }
 
 // Validate checks an inbound message: field names are the API's.
@@ -179,6 +186,9 @@ type Reply struct {
 	// Replayed is true when the inbound reference was already answered:
 	// the stored reply is returned and nothing was generated.
 	Replayed bool
+	// TokensIn and TokensOut are the model's usage as the provider
+	// reported it; zero in retrieval-only mode, where no model runs.
+	TokensIn, TokensOut int64
 }
 
 // Handle answers one inbound message and stores both it and the reply.
@@ -211,11 +221,13 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 			return Reply{}, fmt.Errorf("checking for an earlier delivery: %w", err)
 		}
 	}
-	history, err := s.history(ctx, scope, conv.ID)
-	if err != nil {
+	var history []Turn
+	if in.ClientHistory {
+		history = s.fit(in.History)
+	} else if history, err = s.history(ctx, scope, conv.ID); err != nil {
 		return Reply{}, err
 	}
-	if userStored && len(history) > 0 {
+	if userStored && !in.ClientHistory && len(history) > 0 {
 		// The stored message is the newest turn; it is this message.
 		history = history[:len(history)-1]
 	}
@@ -249,7 +261,7 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	} else {
 		gen.Text = RetrievalAnswer(sources)
 	}
-	reply.Text = gen.Text
+	reply.Text, reply.TokensIn, reply.TokensOut = gen.Text, gen.TokensIn, gen.TokensOut
 	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)
 	}
@@ -287,22 +299,39 @@ func (s *Service) history(ctx context.Context, scope palisade.Scope, conv palisa
 	if err != nil {
 		return nil, fmt.Errorf("reading history: %w", err)
 	}
-	var turns []Turn
-	used := 0
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		body := m.Body
-		cost := EstimateTokens(body)
+	turns := make([]Turn, 0, len(msgs))
+	for _, m := range msgs {
+		turns = append(turns, Turn{Role: m.Role, Content: m.Body})
+	}
+	return fitBudget(turns, n, budget), nil
+}
+
+// fit bounds a client's history by the service's budgets.
+func (s *Service) fit(turns []Turn) []Turn {
+	n, budget := s.HistoryMessages, s.HistoryTokens
+	if n <= 0 {
+		n = DefaultHistoryMessages
+	}
+	if budget <= 0 {
+		budget = DefaultHistoryTokens
+	}
+	return fitBudget(turns, n, budget)
+}
+
+// fitBudget keeps the latest of turns (oldest first) that fit both n
+// messages and budget estimated tokens, oldest first: the newest turn that
+// does not fit ends the history there.
+func fitBudget(turns []Turn, n, budget int) []Turn {
+	start, used := len(turns), 0
+	for i := len(turns) - 1; i >= 0 && len(turns)-i <= n; i-- {
+		cost := EstimateTokens(turns[i].Content)
 		if used+cost > budget {
 			break
 		}
 		used += cost
-		turns = append(turns, Turn{Role: m.Role, Content: body})
+		start = i
 	}
-	for i, j := 0, len(turns)-1; i < j; i, j = i+1, j-1 {
-		turns[i], turns[j] = turns[j], turns[i]
-	}
-	return turns, nil
+	return turns[start:]
 }
 
 // EstimateTokens is a provider-neutral estimate: about four characters a

@@ -313,3 +313,56 @@ func TestGatewayGeneratorSendsParts(t *testing.T) {
 		t.Fatalf("the gateway would lay out %q / %+v, BuildPrompt %q / %+v", system, messages, p.System, p.Turns)
 	}
 }
+
+// TestClientHistory: when the client holds the conversation, its turns are
+// the history (bounded by the same budgets) and the stored ones are not
+// read; the exchange is still stored, and the reply carries the usage.
+func TestClientHistory(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	g := &fakeGenerator{GenerateFunc: func(_ context.Context, req conversation.Request) (conversation.Generated, error) {
+		return conversation.Generated{Text: "answer to " + req.Message, TokensIn: 7, TokensOut: 3}, nil
+	}}
+	svc := b.service(g)
+	in := conversation.Inbound{BotID: b.bot.ID, Channel: "openai", UserID: "key_x", Text: "stored question"}
+	if _, err := svc.Handle(t.Context(), b.scope, in); err != nil {
+		t.Fatal(err)
+	}
+	client := []conversation.Turn{
+		{Role: palisade.MessageUser, Content: "client question one"},
+		{Role: palisade.MessageAssistant, Content: "client answer one"},
+	}
+	in.Text, in.ClientHistory, in.History = "client question two", true, client
+	r, err := svc.Handle(t.Context(), b.scope, in)
+	if err != nil || r.TokensIn != 7 || r.TokensOut != 3 {
+		t.Fatalf("reply %+v, %v", r, err)
+	}
+	if h := g.requests[1].History; len(h) != 2 || h[0] != client[0] || h[1] != client[1] {
+		t.Fatalf("history sent = %+v, want the client's", h)
+	}
+	if msgs := b.messages(t, r.ConversationID); len(msgs) != 4 || msgs[2].Body != "client question two" || msgs[3].Body != "answer to client question two" {
+		t.Fatalf("stored = %+v", msgs)
+	}
+	// An empty client history is no history, not the stored one.
+	in.History = nil
+	if _, err := svc.Handle(t.Context(), b.scope, in); err != nil {
+		t.Fatal(err)
+	}
+	if h := g.requests[2].History; len(h) != 0 {
+		t.Fatalf("history sent = %+v, want none", h)
+	}
+	// The budgets bound it: the newest turns that fit.
+	svc.HistoryMessages = 1
+	in.History = client
+	if _, err := svc.Handle(t.Context(), b.scope, in); err != nil {
+		t.Fatal(err)
+	}
+	if h := g.requests[3].History; len(h) != 1 || h[0] != client[1] {
+		t.Fatalf("budgeted history = %+v", h)
+	}
+	// Retrieval-only mode spends no model tokens.
+	r, err = b.service(nil).Handle(t.Context(), b.scope, in)
+	if err != nil || r.Mode != conversation.ModeRetrievalOnly || r.TokensIn != 0 || r.TokensOut != 0 {
+		t.Fatalf("retrieval-only reply %+v, %v", r, err)
+	}
+}

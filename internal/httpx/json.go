@@ -31,6 +31,17 @@ const maxJSONDepth = 32
 // Every failure is a palisade invalid (or too_large) error naming the field
 // where one is known, never a 500 for bad input.
 func DecodeJSON(r *http.Request, dst any, max int64) error {
+	return decodeJSON(r, dst, max, true)
+}
+
+// DecodeJSONTolerant is DecodeJSON except that keys naming no field of dst
+// are skipped: for a wire format defined elsewhere (OpenAI's), whose
+// clients send fields this server has no use for. Every other rule holds.
+func DecodeJSONTolerant(r *http.Request, dst any, max int64) error {
+	return decodeJSON(r, dst, max, false)
+}
+
+func decodeJSON(r *http.Request, dst any, max int64, strict bool) error {
 	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		return palisade.FieldError("Content-Type", "Content-Type must be application/json")
 	}
@@ -48,10 +59,10 @@ func DecodeJSON(r *http.Request, dst any, max int64) error {
 		}
 		return palisade.WrapError(err, palisade.CodeInvalid, errBodyUnread)
 	}
-	return decodeJSONBytes(body, dst)
+	return decodeJSONBytes(body, dst, strict)
 }
 
-func decodeJSONBytes(body []byte, dst any) error {
+func decodeJSONBytes(body []byte, dst any, strict bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return palisade.Errorf(palisade.CodeInvalid, "request body is empty")
 	}
@@ -69,7 +80,9 @@ func decodeJSONBytes(body []byte, dst any) error {
 		return palisade.Errorf(palisade.CodeInvalid, "request body must be an object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}

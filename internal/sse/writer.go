@@ -61,6 +61,34 @@ func (sw *Writer) Send(name string, v any) error {
 	return nil
 }
 
+// SendData writes one unnamed event whose data is v encoded as JSON, and
+// flushes it: the framing of OpenAI-style streams, which carry no event
+// names. Like Send, the first one commits the response.
+func (sw *Writer) SendData(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("sse: encoding an event: %w", err)
+	}
+	return sw.SendLiteral(string(data))
+}
+
+// SendLiteral writes one unnamed event whose data is exactly data (such as
+// OpenAI's "[DONE]" terminator), and flushes it. Data spanning lines is
+// refused: it could end the event early and forge fields of its own.
+func (sw *Writer) SendLiteral(data string) error {
+	if strings.ContainsAny(data, "\r\n") {
+		return errors.New("sse: event data spans lines")
+	}
+	sw.start()
+	if _, err := fmt.Fprintf(sw.w, "data: %s\n\n", data); err != nil {
+		return fmt.Errorf("sse: writing an event: %w", err)
+	}
+	if err := sw.rc.Flush(); err != nil {
+		return fmt.Errorf("sse: flushing an event: %w", err)
+	}
+	return nil
+}
+
 func (sw *Writer) start() {
 	if sw.started {
 		return

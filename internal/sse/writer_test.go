@@ -82,3 +82,33 @@ func TestWriterFlushesEachEvent(t *testing.T) {
 		t.Fatalf("first event: %+v, %v", ev, err)
 	}
 }
+
+// TestWriterUnnamedEvents: SendData and SendLiteral frame events with data
+// only, as OpenAI-style streams do, and refuse data that would span lines.
+func TestWriterUnnamedEvents(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	w := sse.NewWriter(rec)
+	if err := w.SendLiteral("[DONE]\n\ndata: forged"); err == nil || w.Started() {
+		t.Fatalf("literal with line breaks: err %v, started %v", err, w.Started())
+	}
+	if err := w.SendData(func() {}); err == nil || w.Started() {
+		t.Fatalf("data that cannot be encoded: err %v, started %v", err, w.Started())
+	}
+	if err := w.SendData(map[string]string{"content": "a\nb"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendLiteral("[DONE]"); err != nil {
+		t.Fatal(err)
+	}
+	const want = "data: {\"content\":\"a\\nb\"}\n\ndata: [DONE]\n\n"
+	if got := rec.Body.String(); got != want || rec.Header().Get("Content-Type") != "text/event-stream" || !rec.Flushed {
+		t.Fatalf("body %q (want %q), headers %v", got, want, rec.Header())
+	}
+	r := sse.NewReader(strings.NewReader(rec.Body.String()), 0, 0)
+	for _, want := range []sse.Event{{Data: `{"content":"a\nb"}`}, {Data: "[DONE]"}} {
+		if ev, err := r.Next(); err != nil || ev.Data != want.Data || ev.Type != "" && ev.Type != "message" {
+			t.Fatalf("read back %+v, %v; want %+v", ev, err, want)
+		}
+	}
+}
