@@ -190,6 +190,7 @@ var fixtures = []struct {
 	{"reply_sends", `INSERT INTO reply_sends (workspace_id, bot_id, source, ref, part, state, created_at, updated_at) VALUES ($1, $1||'b', 'telegram', '1', 0, 'pending', now(), now())`},
 	{"usage_daily", `INSERT INTO usage_daily (workspace_id, bot_id, day) VALUES ($1, $1||'b', '2026-11-24')`},
 	{"usage_reservations", `INSERT INTO usage_reservations (id, workspace_id, bot_id, day, tokens, created_at, expires_at) VALUES ($1||'r', $1, $1||'b', '2026-11-24', 10, now(), now() + interval '1 hour')`},
+	{"idempotency_keys", `INSERT INTO idempotency_keys (id, workspace_id, principal, key, request_hash, created_at, expires_at) VALUES ($1||'q', $1, 'key_x', 'k', '\x00', now(), now() + interval '1 day')`},
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
 }
 

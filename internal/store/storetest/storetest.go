@@ -50,6 +50,9 @@ func Run(t *testing.T, open Opener) {
 		"Sealing":          testSealing,
 		"Channels":         testChannels,
 		"Replies":          testReplies,
+		"ConversationList": testConversationListing,
+		"Idempotency":      testIdempotency,
+		"AuditFilters":     testAuditFilters,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
