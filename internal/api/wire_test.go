@@ -16,6 +16,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -84,7 +85,8 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans}
+	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans, KeyAdmin: accounts,
+		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: s}
 }
 
 // discardMail is a mail.Sender that drops every message: the API sends

@@ -25,6 +25,8 @@ const (
 	PermChannelsRead      Permission = "channels:read"
 	PermChannelsWrite     Permission = "channels:write"
 	PermConversationsRead Permission = "conversations:read"
+	// PermConversationsWrite deletes conversations and their messages.
+	PermConversationsWrite Permission = "conversations:write"
 	// PermMessagesSend is talking to a bot through the API or the UI.
 	PermMessagesSend Permission = "messages:send"
 	PermMembersRead  Permission = "members:read"
@@ -68,6 +70,7 @@ var permissionTable = [...]struct {
 	{PermBotsWrite, false, true, true, true},
 	{PermDocumentsWrite, false, true, true, true},
 	{PermChannelsWrite, false, true, true, true},
+	{PermConversationsWrite, false, true, true, true},
 	{PermMessagesSend, false, true, true, true},
 	{PermMembersWrite, false, false, true, true},
 	{PermKeysRead, false, false, true, true},
@@ -154,6 +157,8 @@ func scopePermissions(s Scope) []Permission {
 		return []Permission{PermChannelsRead, PermChannelsWrite}
 	case ScopeConversationsRead:
 		return []Permission{PermConversationsRead}
+	case ScopeConversationsWrite:
+		return []Permission{PermConversationsRead, PermConversationsWrite}
 	case ScopeMessagesSend:
 		return []Permission{PermMessagesSend}
 	case ScopeKeysRead:

@@ -73,6 +73,8 @@ type services struct {
 	// tokens makes the stored form of session and one-time tokens.
 	tokens   *auth.TokenKey
 	channels channels
+	// providerKeys manages the provider keys workspaces bring.
+	providerKeys *gateway.ProviderKeys
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -163,7 +165,8 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics)})
+	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics),
+		ProviderKind: cfg.LLMProvider, OwnProvider: ownProvider(cfg, out)})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -252,6 +255,7 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 	return services{
 		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now},
 		bots:          bots,
+		providerKeys:  &gateway.ProviderKeys{Store: s, Audit: rec, Logger: logger, Now: env.Now},
 	}, nil
 }
 
@@ -261,6 +265,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// API keys are authenticated by the account service, which bounds each
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
+		KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: s,
 		Limiter: lim.limiter, Limits: lim.table}
 	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
 	hooks, err := webhook.New(webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,

@@ -158,6 +158,8 @@ func PathParamPrefix(name string) (Prefix, bool) {
 		return PrefixMessage, true
 	case "documentId":
 		return PrefixDocument, true
+	case "providerKeyId":
+		return PrefixSecret, true
 	}
 	return "", false
 }
