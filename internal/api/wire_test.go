@@ -46,7 +46,11 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if models == nil {
 		models = llm.DefaultModels("")
 	}
-	bots, err := bot.New(bot.Options{Store: s, Knowledge: ks, Models: models, Audit: cfg.Audit, Now: time.Now})
+	tokens, err := gateway.NewTokens(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: ks, Models: models, Audit: cfg.Audit, Tokens: tokens, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
