@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +55,7 @@ func (s *Service) CreateKeyFor(ctx context.Context, p KeyPrincipal, in KeyReques
 		return NewKey{}, err
 	}
 	for _, sc := range parsed {
-		if !slices.Contains(p.Scopes, sc) {
+		if !auth.ScopeWithin(sc, p.Scopes) {
 			return NewKey{}, palisade.Errorf(palisade.CodeForbidden, "a key can grant only scopes it holds itself; it does not hold %q", sc)
 		}
 	}

@@ -171,6 +171,19 @@ func scopePermissions(s Scope) []Permission {
 	return nil
 }
 
+// ScopeWithin reports whether s grants nothing that held does not: a key
+// holding held may hand s on. keys:read is within keys:write, since the
+// write scope includes reading.
+func ScopeWithin(s Scope, held []Scope) bool {
+	perms := scopePermissions(s)
+	for _, p := range perms {
+		if !ScopeAllows(held, p) {
+			return false
+		}
+	}
+	return len(perms) > 0
+}
+
 // ScopeAllows reports whether an API key with scopes may act under perm.
 // PermPublic is open to any key; PermAccount to none (account pages are for
 // people); unknown scopes and permissions allow nothing.
