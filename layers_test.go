@@ -77,6 +77,7 @@ var layers = map[string]layer{
 	"internal/knowledge":    useCase,
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
+	"internal/idempotency":  useCase,
 	"internal/job":          useCase,
 	// The channel service and its platform adapters: an adapter
 	// implements channel.Platform, so it stands beside the service.

@@ -21,11 +21,11 @@ import (
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Keys authenticates bearer API keys (*account.Service): the key's
@@ -60,7 +60,7 @@ var _ Bots = (*bot.Service)(nil)
 type Conversations interface {
 	Handle(ctx context.Context, scope palisade.Scope, in conversation.Inbound) (conversation.Reply, error)
 	Continue(ctx context.Context, scope palisade.Scope, id palisade.ConversationID, text string, onDelta func(string) error) (conversation.Reply, error)
-	Conversations(ctx context.Context, scope palisade.Scope, p store.ListConversationsParams) ([]palisade.Conversation, error)
+	Conversations(ctx context.Context, scope palisade.Scope, p conversation.ListParams) ([]palisade.Conversation, error)
 	Conversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
 	Transcript(ctx context.Context, scope palisade.Scope, id palisade.ConversationID, afterSeq int64, limit int) ([]palisade.Message, error)
 	DeleteConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) error
@@ -83,7 +83,7 @@ var _ KeyAdmin = (*account.Service)(nil)
 type ProviderKeys interface {
 	Set(ctx context.Context, c palisade.Caller, provider string, key secret.Secret) (gateway.MaskedProviderKey, error)
 	List(ctx context.Context, scope palisade.Scope) ([]gateway.MaskedProviderKey, error)
-	Delete(ctx context.Context, c palisade.Caller, id store.ProviderKeyID) error
+	Delete(ctx context.Context, c palisade.Caller, id gateway.ProviderKeyID) error
 }
 
 var _ ProviderKeys = (*gateway.ProviderKeys)(nil)
@@ -94,6 +94,15 @@ type AuditLog interface {
 }
 
 var _ AuditLog = (*audit.History)(nil)
+
+// Idempotency claims and settles Idempotency-Keys (*idempotency.Keeper).
+type Idempotency interface {
+	Claim(ctx context.Context, scope palisade.Scope, principal, key string, requestHash []byte) (idempotency.Record, bool, error)
+	Complete(ctx context.Context, scope palisade.Scope, principal, key string, status int, response []byte) error
+	Release(ctx context.Context, scope palisade.Scope, principal, key string) error
+}
+
+var _ Idempotency = (*idempotency.Keeper)(nil)
 
 // Channels is the channel use cases the API offers (*channel.Service).
 type Channels interface {
@@ -117,9 +126,9 @@ type API struct {
 	KeyAdmin      KeyAdmin
 	ProviderKeys  ProviderKeys
 	Audit         AuditLog
-	// Idempotency stores the responses of creating requests sent with an
+	// Idempotency keeps the answers of creating requests sent with an
 	// Idempotency-Key; nil leaves the header unused.
-	Idempotency store.Idempotency
+	Idempotency Idempotency
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter

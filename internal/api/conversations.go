@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/sse"
-	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
@@ -51,7 +51,7 @@ func (a *API) listConversations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	p := store.ListConversationsParams{Limit: page.Limit + 1, Channel: q.Get("channel")}
+	p := conversation.ListParams{Limit: page.Limit + 1, Channel: q.Get("channel")}
 	if v := q.Get("bot_id"); v != "" {
 		if !palisade.ValidID(palisade.PrefixBot, v) {
 			return palisade.FieldError("bot_id", "bot_id is not a bot id")
@@ -70,7 +70,7 @@ func (a *API) listConversations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if page.After != nil {
-		p.After = &store.ConversationCursor{CreatedAt: page.After.Time, ID: palisade.ConversationID(page.After.ID)}
+		p.After = &conversation.Cursor{CreatedAt: page.After.Time, ID: palisade.ConversationID(page.After.ID)}
 	}
 	list, err := a.Conversations.Conversations(r.Context(), scope(r), p)
 	if err != nil {

@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Idempotency keys. A creating POST sent with an Idempotency-Key header is
@@ -20,10 +18,9 @@ import (
 // instead of creating again; with a different request it is a 409; while
 // the first is still being answered, a 409 too. Records are per workspace
 // and per API key, sealed (an answer may carry a key shown once), and
-// expire after IdempotencyTTL. Answers of 5xx and refusals are not
+// expire after idempotency.TTL. Answers of 5xx and refusals are not
 // stored: the same request may be tried again.
 const (
-	IdempotencyTTL       = 24 * time.Hour
 	maxIdempotencyKey    = 255
 	maxIdempotentAnswer  = 1 << 20
 	idempotencyHeader    = "Idempotency-Key"
@@ -74,9 +71,7 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, ne
 	h.Write(body)
 	hash := h.Sum(nil)
 
-	now := time.Now()
-	rec, claimed, err := a.Idempotency.ClaimIdempotencyKey(r.Context(), p.Scope, store.ClaimIdempotencyParams{
-		Principal: string(p.KeyID), Key: key, RequestHash: hash, Now: now, ExpiresAt: now.Add(IdempotencyTTL)})
+	rec, claimed, err := a.Idempotency.Claim(r.Context(), p.Scope, string(p.KeyID), key, hash)
 	if err != nil {
 		return err
 	}
@@ -99,13 +94,13 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, ne
 	// The record is settled even when the client has gone away meanwhile.
 	ctx := context.WithoutCancel(r.Context())
 	if err != nil || rw.status == 0 || rw.status >= 400 || rw.overflow {
-		if rerr := a.Idempotency.ReleaseIdempotencyKey(ctx, p.Scope, string(p.KeyID), key); rerr != nil {
+		if rerr := a.Idempotency.Release(ctx, p.Scope, string(p.KeyID), key); rerr != nil {
 			httpx.Logger(ctx).ErrorContext(ctx, "could not release an idempotency key; it holds until it expires", "err", rerr)
 		}
 		return err
 	}
 	stored := rw.contentType + idempotencyRecordSep + rw.body.String()
-	if cerr := a.Idempotency.CompleteIdempotencyKey(ctx, p.Scope, string(p.KeyID), key, rw.status, []byte(stored)); cerr != nil {
+	if cerr := a.Idempotency.Complete(ctx, p.Scope, string(p.KeyID), key, rw.status, []byte(stored)); cerr != nil {
 		httpx.Logger(ctx).ErrorContext(ctx, "could not store an idempotent answer; it holds as in progress until it expires", "err", cerr)
 	}
 	return nil

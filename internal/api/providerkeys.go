@@ -7,16 +7,15 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/secret"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // providerKeyJSON is a workspace's provider key as the API shows it: the
 // key itself is write-only; only its last four characters are shown.
 type providerKeyJSON struct {
-	ID        store.ProviderKeyID `json:"id"`
-	Provider  string              `json:"provider"`
-	Last4     string              `json:"last4"`
-	CreatedAt time.Time           `json:"created_at"`
+	ID        gateway.ProviderKeyID `json:"id"`
+	Provider  string                `json:"provider"`
+	Last4     string                `json:"last4"`
+	CreatedAt time.Time             `json:"created_at"`
 }
 
 func toProviderKeyJSON(k gateway.MaskedProviderKey) providerKeyJSON {
@@ -57,7 +56,7 @@ func (a *API) setProviderKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteProviderKey(w http.ResponseWriter, r *http.Request) error {
-	if err := a.ProviderKeys.Delete(r.Context(), caller(r), store.ProviderKeyID(r.PathValue("providerKeyId"))); err != nil {
+	if err := a.ProviderKeys.Delete(r.Context(), caller(r), gateway.ProviderKeyID(r.PathValue("providerKeyId"))); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

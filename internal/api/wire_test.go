@@ -17,6 +17,7 @@ import (
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -90,7 +91,7 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 		t.Fatal(err)
 	}
 	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans, KeyAdmin: accounts,
-		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: s}
+		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s}}
 }
 
 // discardMail is a mail.Sender that drops every message: the API sends

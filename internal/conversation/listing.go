@@ -8,6 +8,12 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
+// ListParams filter and page a conversation listing.
+type ListParams = store.ListConversationsParams
+
+// Cursor is a position in a conversation listing.
+type Cursor = store.ConversationCursor
+
 // Conversations lists the workspace's conversations newest first, one
 // keyset page at a time (store.ListConversations).
 func (s *Service) Conversations(ctx context.Context, scope palisade.Scope, p store.ListConversationsParams) ([]palisade.Conversation, error) {

@@ -14,6 +14,9 @@ import (
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
+// ProviderKeyID identifies a workspace's provider key.
+type ProviderKeyID = store.ProviderKeyID
+
 // ProviderKinds are the providers a workspace may bring a key for.
 func ProviderKinds() []string { return []string{"anthropic", "gemini", "openai"} }
 
