@@ -237,3 +237,14 @@ func (tn tenant) fill(t *testing.T, method, pattern string, status int) string {
 	}
 	return path
 }
+
+// keyWith makes the tenant a key with scopes, by the operator.
+func (w *world) keyWith(t *testing.T, tn tenant, scopes ...string) string {
+	t.Helper()
+	plain, prefix, hash := auth.NewAPIKey()
+	if _, err := w.store.CreateAPIKey(t.Context(), tn.scope, store.CreateAPIKeyParams{Name: "k", Prefix: prefix, Hash: hash, Scopes: scopes,
+		Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return plain.Reveal()
+}
