@@ -63,7 +63,7 @@ type Conversations interface {
 	Conversations(ctx context.Context, scope palisade.Scope, p conversation.ListParams) ([]palisade.Conversation, error)
 	Conversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
 	Transcript(ctx context.Context, scope palisade.Scope, id palisade.ConversationID, afterSeq int64, limit int) ([]palisade.Message, error)
-	DeleteConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) error
+	DeleteConversation(ctx context.Context, c palisade.Caller, id palisade.ConversationID) error
 }
 
 var _ Conversations = (*conversation.Service)(nil)

@@ -109,7 +109,7 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteConversation(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Conversations.DeleteConversation(r.Context(), scope(r), conversationID(r)); err != nil {
+	if err := a.Conversations.DeleteConversation(r.Context(), caller(r), conversationID(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

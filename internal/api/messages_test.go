@@ -44,6 +44,10 @@ func TestSendMessageOnlyIntoAPIConversations(t *testing.T) {
 	if code, _ := w.call(t, http.MethodDelete, "/api/v1/conversations/"+string(tn.conv), tn.key, ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)
 	}
+	deleted := w.walk(t, tn.key, "/api/v1/audit?action=conversation.deleted", 10)
+	if len(deleted) != 1 || deleted[0]["target"] != string(tn.conv) || deleted[0]["actor"] != string(tn.keyID) {
+		t.Fatalf("the deletion is not audited: %v", deleted)
+	}
 	for _, path := range []string{"/api/v1/conversations/" + string(tn.conv), "/api/v1/conversations/" + string(tn.conv) + "/messages"} {
 		if code, _ := w.call(t, http.MethodGet, path, tn.key, ""); code != http.StatusNotFound {
 			t.Fatalf("%s after delete: %d", path, code)

@@ -55,7 +55,7 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
+	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now, Audit: cfg.Audit}
 	fake := cfg.Telegram
 	if fake == nil {
 		fake = channeltest.NewTelegram(t, channeltest.TelegramOptions{})

@@ -254,7 +254,7 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		return services{}, err
 	}
 	return services{
-		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now},
+		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now, Audit: rec, Logger: logger},
 		bots:          bots,
 		providerKeys:  &gateway.ProviderKeys{Store: s, Audit: rec, Logger: logger, Now: env.Now},
 	}, nil

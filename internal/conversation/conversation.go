@@ -3,10 +3,12 @@ package conversation
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -108,6 +110,10 @@ type Service struct {
 	// TopK is how many passages are retrieved; zero means
 	// knowledge.DefaultTopK.
 	TopK int
+	// Audit records deletions; nil records nothing. Logger reports a
+	// record that could not be written; nil discards.
+	Audit  audit.Recorder
+	Logger *slog.Logger
 }
 
 // Inbound is one message from a user.

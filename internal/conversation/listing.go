@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -36,8 +37,13 @@ func (s *Service) Transcript(ctx context.Context, scope palisade.Scope, id palis
 }
 
 // DeleteConversation removes a conversation and its messages.
-func (s *Service) DeleteConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) error {
-	return s.Store.DeleteConversation(ctx, scope, id)
+func (s *Service) DeleteConversation(ctx context.Context, c palisade.Caller, id palisade.ConversationID) error {
+	if err := s.Store.DeleteConversation(ctx, c.Scope, id); err != nil {
+		return err
+	}
+	audit.Best(ctx, s.Audit, s.Logger, c.Scope, audit.Entry{Actor: c.Actor, Action: audit.ActionConversationDeleted, Target: string(id),
+		Outcome: audit.OutcomeSuccess, ClientIP: c.ClientIP, RequestID: c.RequestID})
+	return nil
 }
 
 // ErrNotAPIConversation refuses a message sent by id into a conversation
