@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -52,8 +53,12 @@ type pageRequest struct {
 // another list, or one that does not decode, is a 400; an id it carries
 // must have the pattern of prefix.
 func readPage(r *http.Request, list string, prefix palisade.Prefix) (pageRequest, error) {
-	q := r.URL.Query()
 	p := pageRequest{Limit: DefaultLimit}
+	// A query string that does not parse is refused, never read in part.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return p, palisade.FieldError("query", "the query string is malformed")
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {

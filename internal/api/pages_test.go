@@ -211,3 +211,35 @@ func anySlice(items []map[string]any) []any {
 	}
 	return out
 }
+
+// TestMalformedQueryRunsNoQuery: a malformed id, cursor, time or limit in
+// a listing's query is refused before the handler reads anything: the
+// request runs no more queries than authenticating its key does.
+func TestMalformedQueryRunsNoQuery(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, dialects["sqlite"])
+	tn := w.tenant(t)
+	count := func(path string) int64 {
+		t.Helper()
+		before := w.queries.Load()
+		if code, out := w.call(t, http.MethodGet, path, tn.key, ""); code != http.StatusBadRequest {
+			t.Fatalf("GET %s: %d %v", path, code, out)
+		}
+		return w.queries.Load() - before
+	}
+	// Authentication alone: the limit is refused before anything else.
+	auth := count("/api/v1/conversations?limit=0")
+	for _, path := range []string{
+		"/api/v1/conversations?bot_id=bot_short",
+		"/api/v1/conversations?bot_id=" + url.QueryEscape("bot_aaaaaaaaaaaaaaaaaaaaaaaaa' OR '1'='1"),
+		"/api/v1/conversations?cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{"l":"conversations","i":"conv_x"}`)),
+		"/api/v1/conversations?until=tomorrow",
+		"/api/v1/conversations?channel=" + url.QueryEscape("api'--"),
+		"/api/v1/audit?actor=" + url.QueryEscape("key_x; DROP TABLE audit_log"),
+		"/api/v1/bots/" + string(tn.bot) + "/documents?cursor=%%",
+	} {
+		if n := count(path); n != auth {
+			t.Errorf("GET %s ran %d queries, authenticating runs %d", path, n, auth)
+		}
+	}
+}

@@ -7,7 +7,9 @@ import (
 )
 
 // Routes lists every route of the API with the permission it needs. Nothing
-// is served that is not listed here.
+// is served that is not listed here. Each route is also described in Docs
+// (routes_doc.go) for the OpenAPI document; a test fails on a route
+// without a description.
 func (a *API) Routes() []Route {
 	return []Route{
 		{http.MethodGet, "/api/v1/bots", auth.PermBotsRead, a.listBots},
