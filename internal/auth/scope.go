@@ -18,12 +18,12 @@ const (
 	ScopeChannelsRead      Scope = "channels:read"
 	ScopeChannelsWrite     Scope = "channels:write"
 	ScopeConversationsRead Scope = "conversations:read"
+	ScopeMessagesSend      Scope = "messages:send"
+	ScopeKeysRead          Scope = "keys:read"
+	ScopeKeysWrite         Scope = "keys:write"
+	ScopeAuditRead         Scope = "audit:read"
 	// ScopeConversationsWrite deletes conversations with their messages.
 	ScopeConversationsWrite Scope = "conversations:write"
-	ScopeMessagesSend       Scope = "messages:send"
-	ScopeKeysRead           Scope = "keys:read"
-	ScopeKeysWrite          Scope = "keys:write"
-	ScopeAuditRead          Scope = "audit:read"
 )
 
 // AllScopes returns every scope in canonical order, the order ParseScopes
