@@ -78,6 +78,7 @@ var layers = map[string]layer{
 	"internal/knowledge":    useCase,
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
+	"internal/idempotency":  useCase,
 	"internal/job":          useCase,
 	"internal/billing":      useCase,
 	"internal/events":       useCase,

@@ -23,6 +23,9 @@ type KeyPrincipal struct {
 	// CreatorRole is CreatedBy's role in the workspace, as read when the
 	// request was authenticated.
 	CreatorRole palisade.Role
+	// ExpiresAt is when the key stops working; nil when it does not
+	// expire. Keys it creates expire no later.
+	ExpiresAt *time.Time
 }
 
 // Authorize reports whether the key may act under perm: its scopes must
@@ -80,5 +83,5 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, key secret.Secret) (Ke
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) >= touchKeyEvery {
 		_ = s.o.Store.TouchAPIKey(ctx, scope, k.ID, now)
 	}
-	return KeyPrincipal{Scope: scope, KeyID: k.ID, Scopes: scopes, CreatedBy: k.CreatedBy, CreatorRole: k.CreatorRole}, nil
+	return KeyPrincipal{Scope: scope, KeyID: k.ID, Scopes: scopes, CreatedBy: k.CreatedBy, CreatorRole: k.CreatorRole, ExpiresAt: k.ExpiresAt}, nil
 }

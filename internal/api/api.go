@@ -14,11 +14,14 @@ import (
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -44,12 +47,62 @@ type Bots interface {
 	RotateGatewayToken(ctx context.Context, c palisade.Caller, id palisade.BotID) (palisade.Bot, error)
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	Document(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) (palisade.Document, error)
+	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error
+	Budget(ctx context.Context, scope palisade.Scope, id palisade.BotID) (bot.Budget, error)
+	SetBudget(ctx context.Context, c palisade.Caller, id palisade.BotID, tokens int64) (bot.Budget, error)
 }
 
-// Conversations answers a message sent to a bot (*conversation.Service).
+var _ Bots = (*bot.Service)(nil)
+
+// Conversations answers a message sent to a bot, and lists, shows and
+// deletes conversations (*conversation.Service).
 type Conversations interface {
 	Handle(ctx context.Context, scope palisade.Scope, in conversation.Inbound) (conversation.Reply, error)
+	Continue(ctx context.Context, scope palisade.Scope, id palisade.ConversationID, text string, onDelta func(string) error) (conversation.Reply, error)
+	Conversations(ctx context.Context, scope palisade.Scope, p conversation.ListParams) ([]palisade.Conversation, error)
+	Conversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
+	Transcript(ctx context.Context, scope palisade.Scope, id palisade.ConversationID, afterSeq int64, limit int) ([]palisade.Message, error)
+	DeleteConversation(ctx context.Context, c palisade.Caller, id palisade.ConversationID) error
 }
+
+var _ Conversations = (*conversation.Service)(nil)
+
+// KeyAdmin manages a workspace's API keys on behalf of a key
+// (*account.Service): never wider than the key that asks.
+type KeyAdmin interface {
+	KeysFor(ctx context.Context, p account.KeyPrincipal) ([]account.APIKey, error)
+	CreateKeyFor(ctx context.Context, p account.KeyPrincipal, in account.KeyRequest, c account.Client) (account.NewKey, error)
+	RevokeKeyFor(ctx context.Context, p account.KeyPrincipal, id palisade.APIKeyID, c account.Client) error
+}
+
+var _ KeyAdmin = (*account.Service)(nil)
+
+// ProviderKeys manages the provider keys a workspace brings
+// (*gateway.ProviderKeys).
+type ProviderKeys interface {
+	Set(ctx context.Context, c palisade.Caller, provider string, key secret.Secret) (gateway.MaskedProviderKey, error)
+	List(ctx context.Context, scope palisade.Scope) ([]gateway.MaskedProviderKey, error)
+	Delete(ctx context.Context, c palisade.Caller, id gateway.ProviderKeyID) error
+}
+
+var _ ProviderKeys = (*gateway.ProviderKeys)(nil)
+
+// AuditLog lists a workspace's audit chain (*audit.History).
+type AuditLog interface {
+	List(ctx context.Context, scope palisade.Scope, p audit.ListParams) ([]audit.Record, error)
+}
+
+var _ AuditLog = (*audit.History)(nil)
+
+// Idempotency claims and settles Idempotency-Keys (*idempotency.Keeper).
+type Idempotency interface {
+	Claim(ctx context.Context, scope palisade.Scope, principal, key string, requestHash []byte) (idempotency.Record, bool, error)
+	Complete(ctx context.Context, scope palisade.Scope, principal, key string, status int, response []byte) error
+	Release(ctx context.Context, scope palisade.Scope, principal, key string) error
+}
+
+var _ Idempotency = (*idempotency.Keeper)(nil)
 
 // Channels is the channel use cases the API offers (*channel.Service).
 type Channels interface {
@@ -73,7 +126,13 @@ type API struct {
 	// Events manages outgoing webhooks; nil answers their routes 404.
 	Events Events
 	// Billing shows the plan; nil (billing off) answers its route 404.
-	Billing Billing
+	Billing      Billing
+	KeyAdmin     KeyAdmin
+	ProviderKeys ProviderKeys
+	Audit        AuditLog
+	// Idempotency keeps the answers of creating requests sent with an
+	// Idempotency-Key; nil leaves the header unused.
+	Idempotency Idempotency
 	// Limiter and Limits rate-limit each key per route class (R4); a nil
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
@@ -127,6 +186,7 @@ func (a *API) Handler() http.Handler {
 // creator's current role), the rate limit, then the handler.
 func (a *API) guard(rt Route) http.Handler {
 	params := palisade.PathWildcards(rt.Pattern)
+	idempotent := Docs()[rt.Method+" "+rt.Pattern].Idempotent
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range params {
 			prefix, ok := palisade.PathParamPrefix(name)
@@ -150,7 +210,11 @@ func (a *API) guard(rt Route) http.Handler {
 		if err := a.limit(w, r, rt, p); err != nil {
 			return err
 		}
-		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		if idempotent {
+			return a.idempotent(w, r, p, rt.Handle)
+		}
+		return rt.Handle(w, r)
 	})
 }
 

@@ -43,15 +43,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 func botID(r *http.Request) palisade.BotID { return palisade.BotID(r.PathValue("botId")) }
 
 func (a *API) listBots(w http.ResponseWriter, r *http.Request) error {
+	page, err := readPage(r, "bots", palisade.PrefixBot)
+	if err != nil {
+		return err
+	}
 	bots, err := a.Bots.List(r.Context(), scope(r))
 	if err != nil {
 		return err
 	}
-	out := make([]botJSON, 0, len(bots))
-	for _, b := range bots {
-		out = append(out, toBotJSON(b))
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, pageOf("bots", page, bots,
+		func(b palisade.Bot) keyed { return keyed{b.CreatedAt, string(b.ID)} }, toBotJSON))
 }
 
 func (a *API) getBot(w http.ResponseWriter, r *http.Request) error {

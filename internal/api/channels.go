@@ -41,15 +41,16 @@ func channelID(r *http.Request) palisade.ChannelID {
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request) error {
+	page, err := readPage(r, "channels", palisade.PrefixChannel)
+	if err != nil {
+		return err
+	}
 	list, err := a.Channels.List(r.Context(), scope(r), botID(r))
 	if err != nil {
 		return err
 	}
-	out := make([]channelJSON, 0, len(list))
-	for _, v := range list {
-		out = append(out, toChannelJSON(v))
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, pageOf("channels", page, list,
+		func(v channel.View) keyed { return keyed{v.CreatedAt, string(v.ID)} }, toChannelJSON))
 }
 
 func (a *API) getChannel(w http.ResponseWriter, r *http.Request) error {
@@ -100,6 +101,12 @@ func (a *API) deleteChannel(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// channelTestJSON is what a connection test found.
+type channelTestJSON struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
 // testChannel checks the connection with the platform and reports what
 // it found; it changes nothing.
 func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
@@ -107,7 +114,7 @@ func (a *API) testChannel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"ok": res.OK, "detail": res.Detail})
+	return writeJSON(w, http.StatusOK, channelTestJSON{OK: res.OK, Detail: res.Detail})
 }
 
 // rotateChannelSecret gives the channel a fresh verification secret where

@@ -76,6 +76,9 @@ func TestKeyOfRemovedMemberRefusedOnEveryRoute(t *testing.T) {
 		t.Fatalf("create after the creator left: %d, want 401", code)
 	}
 	for _, rt := range (&api.API{}).Routes() {
+		if rt.Perm == auth.PermPublic {
+			continue
+		}
 		resp := do(t, rt.Method, routeURL(b, rt, bot.ID), key)
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s %s after the creator left: status %d, want 401 with a challenge", rt.Method, rt.Pattern, resp.StatusCode)

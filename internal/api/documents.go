@@ -46,13 +46,34 @@ func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {
+	page, err := readPage(r, "documents", palisade.PrefixDocument)
+	if err != nil {
+		return err
+	}
 	docs, err := a.Bots.Documents(r.Context(), scope(r), botID(r))
 	if err != nil {
 		return err
 	}
-	out := make([]documentJSON, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, toDocumentJSON(d))
+	return writeJSON(w, http.StatusOK, pageOf("documents", page, docs,
+		func(d palisade.Document) keyed { return keyed{d.CreatedAt, string(d.ID)} }, toDocumentJSON))
+}
+
+func documentID(r *http.Request) palisade.DocumentID {
+	return palisade.DocumentID(r.PathValue("documentId"))
+}
+
+func (a *API) getDocument(w http.ResponseWriter, r *http.Request) error {
+	d, err := a.Bots.Document(r.Context(), scope(r), botID(r), documentID(r))
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, toDocumentJSON(d))
+}
+
+func (a *API) deleteDocument(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Bots.DeleteDocument(r.Context(), caller(r), botID(r), documentID(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -244,7 +244,7 @@ type completionJSON struct {
 	Created  int64           `json:"created"`
 	Model    string          `json:"model"`
 	Choices  []choiceJSON    `json:"choices"`
-	Usage    *usageJSON      `json:"usage,omitempty"`
+	Usage    *openAIUsage      `json:"usage,omitempty"`
 	Palisade *extensionJSON  `json:"palisade,omitempty"`
 	Fprint   json.RawMessage `json:"system_fingerprint"`
 }
@@ -262,7 +262,7 @@ type replyJSON struct {
 	Refusal json.RawMessage `json:"refusal"`
 }
 
-type usageJSON struct {
+type openAIUsage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	TotalTokens      int64 `json:"total_tokens"`
@@ -302,8 +302,8 @@ type deltaJSON struct {
 
 var jsonNull = json.RawMessage("null")
 
-func usageOf(reply conversation.Reply) *usageJSON {
-	return &usageJSON{PromptTokens: reply.TokensIn, CompletionTokens: reply.TokensOut, TotalTokens: reply.TokensIn + reply.TokensOut}
+func usageOf(reply conversation.Reply) *openAIUsage {
+	return &openAIUsage{PromptTokens: reply.TokensIn, CompletionTokens: reply.TokensOut, TotalTokens: reply.TokensIn + reply.TokensOut}
 }
 
 func extensionOf(reply conversation.Reply) *extensionJSON {

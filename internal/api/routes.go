@@ -7,7 +7,9 @@ import (
 )
 
 // Routes lists every route of the API with the permission it needs. Nothing
-// is served that is not listed here.
+// is served that is not listed here. Each route is also described in Docs
+// (routes_doc.go) for the OpenAPI document; a test fails on a route
+// without a description.
 func (a *API) Routes() []Route {
 	return append([]Route{
 		{http.MethodGet, "/api/v1/bots", auth.PermBotsRead, a.listBots},
@@ -26,6 +28,27 @@ func (a *API) Routes() []Route {
 		// A connection test changes nothing: reading channels is enough.
 		{http.MethodPost, "/api/v1/bots/{botId}/channels/{channelId}/test", auth.PermChannelsRead, a.testChannel},
 		{http.MethodPost, "/api/v1/bots/{botId}/channels/{channelId}/secret/rotate", auth.PermChannelsWrite, a.rotateChannelSecret},
+		{http.MethodGet, "/api/v1/bots/{botId}/documents/{documentId}", auth.PermDocumentsRead, a.getDocument},
+		{http.MethodDelete, "/api/v1/bots/{botId}/documents/{documentId}", auth.PermDocumentsWrite, a.deleteDocument},
+		{http.MethodGet, "/api/v1/bots/{botId}/budget", auth.PermBotsRead, a.getBudget},
+		{http.MethodPut, "/api/v1/bots/{botId}/budget", auth.PermBotsWrite, a.setBudget},
+		{http.MethodGet, "/api/v1/conversations", auth.PermConversationsRead, a.listConversations},
+		{http.MethodGet, "/api/v1/conversations/{conversationId}", auth.PermConversationsRead, a.getConversation},
+		{http.MethodDelete, "/api/v1/conversations/{conversationId}", auth.PermConversationsWrite, a.deleteConversation},
+		{http.MethodGet, "/api/v1/conversations/{conversationId}/messages", auth.PermConversationsRead, a.listMessages},
+		{http.MethodPost, "/api/v1/conversations/{conversationId}/messages", auth.PermMessagesSend, a.sendMessage},
+		{http.MethodGet, "/api/v1/keys", auth.PermKeysRead, a.listKeys},
+		{http.MethodPost, "/api/v1/keys", auth.PermKeysWrite, a.createKey},
+		{http.MethodDelete, "/api/v1/keys/{keyId}", auth.PermKeysWrite, a.revokeKey},
+		// A workspace's provider keys are keys too: the same permissions
+		// as its API keys.
+		{http.MethodGet, "/api/v1/provider-keys", auth.PermKeysRead, a.listProviderKeys},
+		{http.MethodPost, "/api/v1/provider-keys", auth.PermKeysWrite, a.setProviderKey},
+		{http.MethodDelete, "/api/v1/provider-keys/{providerKeyId}", auth.PermKeysWrite, a.deleteProviderKey},
+		{http.MethodGet, "/api/v1/audit", auth.PermAuditRead, a.listAudit},
+		// The API's description is public: it holds nothing of any
+		// workspace.
+		{http.MethodGet, "/api/v1/openapi.json", auth.PermPublic, a.openAPI},
 	}, a.webhookRoutes()...)
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -45,11 +47,15 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if models == nil {
 		models = llm.DefaultModels("")
 	}
-	bots, err := bot.New(bot.Options{Store: s, Knowledge: ks, Models: models, Audit: cfg.Audit, Now: time.Now})
+	tokens, err := gateway.NewTokens(bytes.Repeat([]byte{3}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now}
+	bots, err := bot.New(bot.Options{Store: s, Knowledge: ks, Models: models, Audit: cfg.Audit, Tokens: tokens, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := &conversation.Service{Store: s, Knowledge: ks, Generator: cfg.Generator, Now: time.Now, Audit: cfg.Audit}
 	fake := cfg.Telegram
 	if fake == nil {
 		fake = channeltest.NewTelegram(t, channeltest.TelegramOptions{})
@@ -84,7 +90,8 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans}
+	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans, KeyAdmin: accounts,
+		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s}}
 }
 
 // discardMail is a mail.Sender that drops every message: the API sends

@@ -64,6 +64,10 @@ const (
 	ActionBackupRestored     Action = "backup.restored"
 )
 
+// ActionConversationDeleted records a conversation deleted with its
+// messages.
+const ActionConversationDeleted Action = "conversation.deleted"
+
 // actionPattern keeps actions to dotted lower-case names, so a caller can
 // never smuggle free text (or a secret) in through the action.
 var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)

@@ -40,6 +40,10 @@ type ListParams struct {
 	// Limit caps the page; values outside 1..store.MaxAuditPage mean
 	// store.MaxAuditPage.
 	Limit int
+	// Action, Actor, Since and Until filter the entries (see
+	// store.ListAuditParams); zero values filter nothing.
+	Action, Actor string
+	Since, Until  time.Time
 }
 
 // History is the read side of the audit log: it lists a workspace's
@@ -54,7 +58,8 @@ func NewHistory(s Lister) *History { return &History{s: s} }
 
 // List returns a page of the scope's workspace chain, newest first.
 func (h *History) List(ctx context.Context, scope palisade.Scope, p ListParams) ([]Record, error) {
-	entries, err := h.s.ListAudit(ctx, scope, store.ListAuditParams{BeforeSeq: p.Before, Limit: p.Limit})
+	entries, err := h.s.ListAudit(ctx, scope, store.ListAuditParams{BeforeSeq: p.Before, Limit: p.Limit,
+		Action: p.Action, Actor: p.Actor, Since: p.Since, Until: p.Until})
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,8 @@ const (
 	PermChannelsRead      Permission = "channels:read"
 	PermChannelsWrite     Permission = "channels:write"
 	PermConversationsRead Permission = "conversations:read"
+	// PermConversationsWrite deletes conversations and their messages.
+	PermConversationsWrite Permission = "conversations:write"
 	// PermMessagesSend is talking to a bot through the API or the UI.
 	PermMessagesSend Permission = "messages:send"
 	PermMembersRead  Permission = "members:read"
@@ -75,6 +77,7 @@ var permissionTable = [...]struct {
 	{PermBotsWrite, false, true, true, true},
 	{PermDocumentsWrite, false, true, true, true},
 	{PermChannelsWrite, false, true, true, true},
+	{PermConversationsWrite, false, true, true, true},
 	{PermMessagesSend, false, true, true, true},
 	{PermMembersWrite, false, false, true, true},
 	{PermKeysRead, false, false, true, true},
@@ -164,6 +167,8 @@ func scopePermissions(s Scope) []Permission {
 		return []Permission{PermChannelsRead, PermChannelsWrite}
 	case ScopeConversationsRead:
 		return []Permission{PermConversationsRead}
+	case ScopeConversationsWrite:
+		return []Permission{PermConversationsRead, PermConversationsWrite}
 	case ScopeMessagesSend:
 		return []Permission{PermMessagesSend}
 	case ScopeKeysRead:
@@ -180,6 +185,19 @@ func scopePermissions(s Scope) []Permission {
 		return []Permission{PermBilling}
 	}
 	return nil
+}
+
+// ScopeWithin reports whether s grants nothing that held does not: a key
+// holding held may hand s on. keys:read is within keys:write, since the
+// write scope includes reading.
+func ScopeWithin(s Scope, held []Scope) bool {
+	perms := scopePermissions(s)
+	for _, p := range perms {
+		if !ScopeAllows(held, p) {
+			return false
+		}
+	}
+	return len(perms) > 0
 }
 
 // ScopeAllows reports whether an API key with scopes may act under perm.

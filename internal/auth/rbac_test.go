@@ -36,6 +36,8 @@ func expectedMinRole() map[Permission]palisade.Role {
 		PermDataExport:        palisade.RoleAdmin,
 		PermOwnership:         palisade.RoleOwner,
 		PermWorkspaceDelete:   palisade.RoleOwner,
+
+		PermConversationsWrite: palisade.RoleEditor,
 	}
 }
 
@@ -208,5 +210,19 @@ func TestAuthorize(t *testing.T) {
 				t.Errorf("Authorize and Allows disagree on %s, %s", r, p)
 			}
 		}
+	}
+}
+
+func TestScopeWithin(t *testing.T) {
+	t.Parallel()
+	held := []Scope{ScopeBotsRead, ScopeKeysWrite}
+	for s, want := range map[Scope]bool{ScopeBotsRead: true, ScopeKeysRead: true, ScopeKeysWrite: true, ScopeBotsWrite: false,
+		ScopeAuditRead: false, ScopeConversationsWrite: false, "nonsense": false} {
+		if got := ScopeWithin(s, held); got != want {
+			t.Errorf("ScopeWithin(%s, %v) = %v, want %v", s, held, got, want)
+		}
+	}
+	if ScopeWithin(ScopeConversationsRead, []Scope{ScopeConversationsWrite}) != true {
+		t.Error("conversations:read is within conversations:write")
 	}
 }

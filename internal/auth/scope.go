@@ -25,6 +25,8 @@ const (
 	ScopeWebhooksRead      Scope = "webhooks:read"
 	ScopeWebhooksWrite     Scope = "webhooks:write"
 	ScopeBilling           Scope = "billing:manage"
+	// ScopeConversationsWrite deletes conversations with their messages.
+	ScopeConversationsWrite Scope = "conversations:write"
 )
 
 // AllScopes returns every scope in canonical order, the order ParseScopes
@@ -34,7 +36,7 @@ func AllScopes() []Scope {
 		ScopeBotsRead, ScopeBotsWrite,
 		ScopeDocumentsRead, ScopeDocumentsWrite,
 		ScopeChannelsRead, ScopeChannelsWrite,
-		ScopeConversationsRead, ScopeMessagesSend,
+		ScopeConversationsRead, ScopeConversationsWrite, ScopeMessagesSend,
 		ScopeKeysRead, ScopeKeysWrite,
 		ScopeAuditRead,
 		ScopeWebhooksRead, ScopeWebhooksWrite,

@@ -22,6 +22,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Store is what the service reads and writes.
@@ -36,6 +37,7 @@ type Store interface {
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
 	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error
+	UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error)
 }
 
 // Knowledge turns an uploaded document into indexed chunks

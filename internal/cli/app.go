@@ -29,6 +29,7 @@ import (
 	"github.com/palisadehq/palisade/internal/events"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -86,6 +87,8 @@ type services struct {
 	// webhooks.
 	billing *billing.Service
 	events  *events.Service
+	// providerKeys manages the provider keys workspaces bring.
+	providerKeys *gateway.ProviderKeys
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -176,7 +179,8 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics)})
+	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics),
+		ProviderKind: cfg.LLMProvider, OwnProvider: ownProvider(cfg, out)})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -284,10 +288,11 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		return services{}, err
 	}
 	return services{
-		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now, Quota: bill, Events: ev},
+		conversations: &conversation.Service{Store: s, Knowledge: know, Generator: generator, Now: env.Now, Quota: bill, Events: ev, Audit: rec, Logger: logger},
 		bots:          bots,
 		billing:       bill,
 		events:        ev,
+		providerKeys:  &gateway.ProviderKeys{Store: s, Audit: rec, Logger: logger, Now: env.Now},
 	}, nil
 }
 
@@ -297,7 +302,8 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// API keys are authenticated by the account service, which bounds each
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
-		Events: svc.events, Limiter: lim.limiter, Limits: lim.table}
+		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
+		Limiter: lim.limiter, Limits: lim.table}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {

@@ -55,7 +55,7 @@ func startEdgeApp(t *testing.T, withTLS bool) edgeApp {
 	env := map[string]string{"PALISADE_DATA_DIR": filepath.Join(dir, "palisade-data")}
 	ws := createWorkspace(t, env, "Edge")
 	key := strings.TrimSpace(mustCLI(t, env, "apikey", "create", "--workspace", string(ws.Workspace()), "--name", "edge",
-		"--scopes", "bots:read,bots:write,documents:read,documents:write,messages:send,channels:read,channels:write,webhooks:read,webhooks:write,billing:manage"))
+		"--scopes", auth.FormatScopes(auth.AllScopes())))
 	if _, err := auth.ParseAPIKey(key); err != nil {
 		t.Fatalf("apikey create printed %q: %v", key, err)
 	}
@@ -159,8 +159,13 @@ func edgeRequests(t *testing.T) []edgeRequest {
 	var reqs []edgeRequest
 	for _, rt := range (&api.API{}).Routes() {
 		// Anonymous: the guard answers 401, which also proves the pattern
-		// matched (an unmatched path would be 404 or 405).
-		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), noStore: true, status: []int{http.StatusUnauthorized}})
+		// matched (an unmatched path would be 404 or 405); a public route
+		// answers.
+		anonymous := []int{http.StatusUnauthorized}
+		if rt.Perm == auth.PermPublic {
+			anonymous = []int{http.StatusOK}
+		}
+		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), noStore: true, status: anonymous})
 		// With a key holding every scope: the handler itself answers.
 		reqs = append(reqs, edgeRequest{method: rt.Method, path: fillPattern(t, rt.Pattern), bearer: true, noStore: true})
 	}

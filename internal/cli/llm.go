@@ -21,6 +21,7 @@ import (
 	"github.com/palisadehq/palisade/internal/llm/gemini"
 	"github.com/palisadehq/palisade/internal/llm/openai"
 	"github.com/palisadehq/palisade/internal/seal"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -74,17 +75,7 @@ func newProviders(cfg config.Config, out *egress.Client) (map[string]llm.Provide
 	if cfg.LLMProvider == "" {
 		return nil, nil
 	}
-	hc := out.HTTPClient()
-	var p llm.Provider
-	var err error
-	switch cfg.LLMProvider {
-	case "openai":
-		p, err = openai.New(openai.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
-	case "anthropic":
-		p, err = anthropic.New(anthropic.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
-	case "gemini":
-		p, err = gemini.New(gemini.Config{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, HTTPClient: hc})
-	}
+	p, err := buildProvider(cfg, out, cfg.LLMAPIKey)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the %s provider: %w", cfg.LLMProvider, err)
 	}
@@ -162,4 +153,28 @@ func gatewayMetrics(reg *prometheus.Registry) func(gateway.Observation) {
 		tokens.WithLabelValues(model, "in").Add(float64(o.TokensIn))
 		tokens.WithLabelValues(model, "out").Add(float64(o.TokensOut))
 	}
+}
+
+// buildProvider builds the configured provider with key, behind the egress
+// client.
+func buildProvider(cfg config.Config, out *egress.Client, key secret.Secret) (llm.Provider, error) {
+	hc := out.HTTPClient()
+	switch cfg.LLMProvider {
+	case "openai":
+		return openai.New(openai.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
+	case "anthropic":
+		return anthropic.New(anthropic.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
+	case "gemini":
+		return gemini.New(gemini.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
+	}
+	return nil, fmt.Errorf("unknown provider %q", cfg.LLMProvider)
+}
+
+// ownProvider builds the configured provider with a key a workspace
+// brings: the operator's kind and base URL, the same egress client.
+func ownProvider(cfg config.Config, out *egress.Client) func(secret.Secret) (llm.Provider, error) {
+	if cfg.LLMProvider == "" {
+		return nil
+	}
+	return func(key secret.Secret) (llm.Provider, error) { return buildProvider(cfg, out, key) }
 }

@@ -3,10 +3,12 @@ package conversation
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -90,6 +92,8 @@ type Store interface {
 	AppendMessage(ctx context.Context, scope palisade.Scope, p store.AppendMessageParams) (palisade.Message, error)
 	ListMessages(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, limit int) ([]palisade.Message, error)
 	FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error)
+	GetConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
+	store.ConversationListing
 }
 
 // Service answers inbound messages.
@@ -106,6 +110,10 @@ type Service struct {
 	// TopK is how many passages are retrieved; zero means
 	// knowledge.DefaultTopK.
 	TopK int
+	// Audit records deletions; nil records nothing. Logger reports a
+	// record that could not be written; nil discards.
+	Audit  audit.Recorder
+	Logger *slog.Logger
 	// Quota, when set, may refuse a new message beyond the workspace's
 	// plan (*billing.Service; nil allows every message). A retried
 	// delivery already stored is not counted again.

@@ -94,6 +94,8 @@ type Store interface {
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ReserveUsage(ctx context.Context, scope palisade.Scope, p store.ReserveUsageParams) (store.Reservation, error)
 	AddUsage(ctx context.Context, scope palisade.Scope, p store.AddUsageParams) error
+	ListProviderKeys(ctx context.Context, scope palisade.Scope) ([]store.ProviderKey, error)
+	GetProviderKey(ctx context.Context, scope palisade.Scope, id store.ProviderKeyID) (store.ProviderKey, error)
 }
 
 // Gateway is the in-process gateway.
@@ -104,6 +106,8 @@ type Gateway struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	observe   func(Observation)
+	kind      string
+	own       func(key secret.Secret) (llm.Provider, error)
 }
 
 // Observation is one finished call, for metrics.
@@ -124,11 +128,19 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	Observe   func(Observation) // optional
+	// ProviderKind names the operator's provider ("openai", "anthropic",
+	// "gemini"), and OwnProvider builds that provider, at the operator's
+	// base URL and behind the same egress client, with a key a workspace
+	// brings. When both are set, a workspace's own key of that kind pays
+	// for its bots' calls instead of the operator's key; the operator's
+	// allowlist, caps and the bots' budgets apply all the same.
+	ProviderKind string
+	OwnProvider  func(key secret.Secret) (llm.Provider, error)
 }
 
 // New builds a gateway.
 func New(o Options) *Gateway {
-	g := &Gateway{store: o.Store, providers: o.Providers, now: o.Now, logger: o.Logger, observe: o.Observe}
+	g := &Gateway{store: o.Store, providers: o.Providers, now: o.Now, logger: o.Logger, observe: o.Observe, kind: o.ProviderKind, own: o.OwnProvider}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -213,7 +225,9 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	if !workspace.AllowsModel(bot.Model) {
 		return admitted{}, ErrModel
 	}
-	a.provider = p
+	if a.provider, err = g.workspaceProvider(ctx, a.scope, p); err != nil {
+		return admitted{}, err
+	}
 	if err := checkParts(c); err != nil {
 		return admitted{}, err
 	}
@@ -353,4 +367,32 @@ func (g *Gateway) note(o Observation) {
 	if g.observe != nil {
 		g.observe(o)
 	}
+}
+
+// workspaceProvider is the provider a workspace's call goes to: built with
+// the workspace's own key of the operator's kind when it has one, else
+// fallback, the operator's.
+func (g *Gateway) workspaceProvider(ctx context.Context, scope palisade.Scope, fallback llm.Provider) (llm.Provider, error) {
+	if g.kind == "" || g.own == nil {
+		return fallback, nil
+	}
+	keys, err := g.store.ListProviderKeys(ctx, scope)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listing the workspace's provider keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.Provider != g.kind {
+			continue
+		}
+		full, err := g.store.GetProviderKey(ctx, scope, k.ID)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: opening the workspace's provider key: %w", err)
+		}
+		p, err := g.own(full.Key)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: building the workspace's provider: %w", err)
+		}
+		return p, nil
+	}
+	return fallback, nil
 }

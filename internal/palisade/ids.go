@@ -166,6 +166,8 @@ func PathParamPrefix(name string) (Prefix, bool) {
 		return PrefixDocument, true
 	case "webhookId":
 		return PrefixEventEndpoint, true
+	case "providerKeyId":
+		return PrefixSecret, true
 	}
 	return "", false
 }

@@ -95,6 +95,11 @@ type ListAuditParams struct {
 	// Limit caps the page; values outside 1..MaxAuditPage mean
 	// MaxAuditPage.
 	Limit int
+	// Action and Actor, when set, list only entries with exactly that
+	// action or actor; Since and Until, when set, only entries at or after
+	// Since and before Until. ListPlatformAudit ignores them.
+	Action, Actor string
+	Since, Until  time.Time
 }
 
 // MaxAuditPage is the largest page the audit listings return.

@@ -50,6 +50,7 @@ type SealedColumn struct {
 var SealedColumns = []SealedColumn{
 	{Table: "channels", Column: "sealed_credentials"},
 	{Table: "channels", Column: "sealed_secret"},
+	{Table: "idempotency_keys", Column: "sealed_response"},
 	{Table: "messages", Column: "sealed_body"},
 	{Table: "provider_keys", Column: "sealed_key"},
 	{Table: "event_endpoints", Column: "sealed_secret"},

@@ -56,6 +56,8 @@ type Store interface {
 	Replies
 	Knowledge
 	Conversations
+	ConversationListing
+	Idempotency
 	Usage
 	GatewayNonces
 	Maintenance
@@ -269,9 +271,9 @@ type DeliveryParams struct {
 // Maintenance covers operator-wide housekeeping.
 type Maintenance interface {
 	// PruneExpired deletes expired one-time tokens, known devices,
-	// invitations, gateway nonces and usage reservations, and dedupe
-	// records and reply records older than dedupeTTL, and reports how many
-	// rows went.
+	// invitations, gateway nonces, usage reservations and idempotency
+	// records, and dedupe records and reply records older than dedupeTTL,
+	// and reports how many rows went.
 	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
 }
 

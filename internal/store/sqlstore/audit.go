@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -233,9 +234,26 @@ func (s *Store) collectAudit(ctx context.Context, tx Tx, ws palisade.WorkspaceID
 func (s *Store) ListAudit(ctx context.Context, scope palisade.Scope, p store.ListAuditParams) ([]store.AuditEntry, error) {
 	var out []store.AuditEntry
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
-		out, err = s.collectAudit(ctx, tx, scope.Workspace(),
-			`SELECT `+auditCols+` FROM audit_log WHERE workspace_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-			string(scope.Workspace()), beforeSeq(p.BeforeSeq), auditLimit(p.Limit))
+		q := `SELECT ` + auditCols + ` FROM audit_log WHERE workspace_id = $1 AND seq < $2`
+		args := []any{string(scope.Workspace()), beforeSeq(p.BeforeSeq)}
+		arg := func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args))
+		}
+		if p.Action != "" {
+			q += ` AND action = ` + arg(p.Action)
+		}
+		if p.Actor != "" {
+			q += ` AND actor = ` + arg(p.Actor)
+		}
+		if !p.Since.IsZero() {
+			q += ` AND created_at >= ` + arg(dbTime(p.Since))
+		}
+		if !p.Until.IsZero() {
+			q += ` AND created_at < ` + arg(dbTime(p.Until))
+		}
+		q += ` ORDER BY seq DESC LIMIT ` + arg(auditLimit(p.Limit))
+		out, err = s.collectAudit(ctx, tx, scope.Workspace(), q, args...)
 		return err
 	})
 	return out, s.mapErr(err, "listing audit entries")

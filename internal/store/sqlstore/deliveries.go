@@ -129,6 +129,11 @@ func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.
 			// Reservations of calls whose process died before releasing them.
 			n, err = tx.Exec(ctx, `DELETE FROM usage_reservations WHERE workspace_id = $1 AND expires_at <= $2`, string(ws), dbTime(now))
 			total += n
+			if err != nil {
+				return err
+			}
+			n, err = tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE workspace_id = $1 AND expires_at <= $2`, string(ws), dbTime(now))
+			total += n
 			return err
 		})
 		if err != nil {

@@ -55,6 +55,9 @@ func Run(t *testing.T, open Opener) {
 		"Billing":          testBilling,
 		"BillingMessages":  testBillingMessages,
 		"EventHooks":       testEventHooks,
+		"ConversationList": testConversationListing,
+		"Idempotency":      testIdempotency,
+		"AuditFilters":     testAuditFilters,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
