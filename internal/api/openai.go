@@ -244,7 +244,7 @@ type completionJSON struct {
 	Created  int64           `json:"created"`
 	Model    string          `json:"model"`
 	Choices  []choiceJSON    `json:"choices"`
-	Usage    *openAIUsage      `json:"usage,omitempty"`
+	Usage    *openAIUsage    `json:"usage,omitempty"`
 	Palisade *extensionJSON  `json:"palisade,omitempty"`
 	Fprint   json.RawMessage `json:"system_fingerprint"`
 }

@@ -11,7 +11,7 @@ import (
 // function of its own merged below), or the document test fails.
 func Docs() map[string]Op {
 	docs := map[string]Op{}
-	for _, part := range []map[string]Op{coreDocs()} {
+	for _, part := range []map[string]Op{coreDocs(), webhookDocs()} {
 		for k, v := range part {
 			docs[k] = v
 		}
@@ -100,5 +100,28 @@ func coreDocs() map[string]Op {
 			}},
 
 		"GET /api/v1/openapi.json": {Summary: "This document (no key needed)", Tag: "meta", Response: map[string]any{}, Status: http.StatusOK},
+	}
+}
+
+// webhookDocs describes the outgoing webhook endpoints and the billing
+// plan. A workspace has at most events.MaxEndpoints endpoints and the log
+// shows an endpoint's latest attempts, so both lists come whole, in one
+// object, without a cursor.
+func webhookDocs() map[string]Op {
+	return map[string]Op{
+		"GET /api/v1/webhooks": {Summary: "List the workspace's outgoing webhook endpoints (secrets masked)", Tag: "webhooks",
+			Response: endpointListJSON{}, Status: http.StatusOK},
+		"POST /api/v1/webhooks": {Summary: "Register an HTTPS endpoint for events (its signing secret is shown once)", Tag: "webhooks",
+			Request: endpointInput{}, Response: endpointJSON{}, Status: http.StatusCreated, Idempotent: true,
+			Example: `{"url":"https://hooks.example.com/palisade","description":"CRM","events":["message.received","reply.sent"]}`},
+		"DELETE /api/v1/webhooks/{webhookId}": {Summary: "Delete an endpoint", Tag: "webhooks", Status: http.StatusNoContent},
+		"POST /api/v1/webhooks/{webhookId}/test": {Summary: "Queue a webhook.test event to the endpoint", Tag: "webhooks",
+			Response: testEventJSON{}, Status: http.StatusAccepted},
+		"GET /api/v1/webhooks/{webhookId}/deliveries": {Summary: "The endpoint's latest delivery attempts, newest first", Tag: "webhooks",
+			Response: deliveryListJSON{}, Status: http.StatusOK, Query: []Param{
+				{Name: "limit", Description: "How many attempts, 1 to 100 (default 50)."},
+			}},
+		"GET /api/v1/billing": {Summary: "The workspace's plan, its limits and the checkout link (404 when billing is off)", Tag: "billing",
+			Response: billingJSON{}, Status: http.StatusOK},
 	}
 }

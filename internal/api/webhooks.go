@@ -97,7 +97,12 @@ func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range list {
 		out = append(out, toEndpointJSON(v))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, endpointListJSON{Data: out})
+}
+
+// endpointListJSON is the whole list of a workspace's endpoints.
+type endpointListJSON struct {
+	Data []endpointJSON `json:"data"`
 }
 
 func (a *API) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -121,7 +126,13 @@ func (a *API) testWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, map[string]any{"event_id": id, "type": palisade.EventTest})
+	return writeJSON(w, http.StatusAccepted, testEventJSON{EventID: id, Type: palisade.EventTest})
+}
+
+// testEventJSON names the queued test event.
+type testEventJSON struct {
+	EventID string `json:"event_id"`
+	Type    string `json:"type"`
 }
 
 type deliveryJSON struct {
@@ -158,7 +169,21 @@ func (a *API) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) erro
 		out = append(out, deliveryJSON{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Attempt: d.Attempt, Status: d.Status, Error: d.Error,
 			DurationMS: d.Duration.Milliseconds(), CreatedAt: d.CreatedAt})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return writeJSON(w, http.StatusOK, deliveryListJSON{Data: out})
+}
+
+// billingJSON is the workspace's plan as it applies now.
+type billingJSON struct {
+	Plan        string         `json:"plan"`
+	Limits      billing.Limits `json:"limits"`
+	Subscribed  bool           `json:"subscribed"`
+	Status      string         `json:"status,omitempty"`
+	CheckoutURL string         `json:"checkout_url,omitempty"`
+}
+
+// deliveryListJSON is an endpoint's latest attempts.
+type deliveryListJSON struct {
+	Data []deliveryJSON `json:"data"`
 }
 
 // getBilling shows the workspace's plan, its limits and, when the operator
@@ -171,9 +196,9 @@ func (a *API) getBilling(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"plan": c.Plan, "limits": c.Limits, "subscribed": c.Subscribed, "status": c.Status}
+	out := billingJSON{Plan: c.Plan, Limits: c.Limits, Subscribed: c.Subscribed, Status: c.Status}
 	if u, err := a.Billing.CheckoutURL(scope(r)); err == nil {
-		out["checkout_url"] = u
+		out.CheckoutURL = u
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -43,7 +43,7 @@ func TestWebhookEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := wire(t, s, botConfig{})
-	a.Events = ev
+	a.Events, a.Billing = ev, nil
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	defer srv.Close()
 	b := bundle{srv: srv, store: s}

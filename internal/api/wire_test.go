@@ -10,12 +10,14 @@ import (
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/billing"
 	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/channel/channeltest"
 	"github.com/palisadehq/palisade/internal/channel/telegram"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/events"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/job"
@@ -24,6 +26,7 @@ import (
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal/sealtest"
+	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -90,8 +93,22 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ev, err := events.New(events.Options{Store: s, ArgsKey: argsKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := billing.ParsePlans([]byte("products:\n  prod-pro: {name: pro, bots: 0, messages_per_month: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bill, err := billing.New(billing.Options{Store: s, Plans: plans, Secret: secret.New("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+		CheckoutURL: "https://buy.polar.sh/polar_cl_example", Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans, KeyAdmin: accounts,
-		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s}}
+		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
+		Events: ev, Billing: bill}
 }
 
 // discardMail is a mail.Sender that drops every message: the API sends

@@ -104,12 +104,13 @@ type tenant struct {
 	channel     palisade.ChannelID
 	providerKey store.ProviderKeyID
 	otherKey    palisade.APIKeyID // another key, to read or revoke
+	webhook     string            // an outgoing webhook endpoint
 }
 
 // ids are every id of the tenant, to look for in another's answers.
 func (tn tenant) ids() []string {
 	return []string{string(tn.scope.Workspace()), string(tn.keyID), string(tn.bot), string(tn.bare), string(tn.document), string(tn.conv),
-		string(tn.channel), string(tn.providerKey), string(tn.otherKey)}
+		string(tn.channel), string(tn.providerKey), string(tn.otherKey), tn.webhook}
 }
 
 // param is the tenant's id for a path wildcard; creating routes get the
@@ -132,6 +133,8 @@ func (tn tenant) param(t *testing.T, name, method string, status int) string {
 		return string(tn.otherKey)
 	case "providerKeyId":
 		return string(tn.providerKey)
+	case "webhookId":
+		return tn.webhook
 	}
 	t.Fatalf("wildcard {%s} has no fixture: give tenant one", name)
 	return ""
@@ -185,6 +188,7 @@ func (w *world) tenant(t *testing.T) tenant {
 	w.fake.AddBot(token, "tenant_bot")
 	tn.channel = palisade.ChannelID(id(http.MethodPost, botURL+"/channels", `{"type":"telegram","credentials":{"bot_token":"`+token+`"}}`))
 	tn.providerKey = store.ProviderKeyID(id(http.MethodPost, "/api/v1/provider-keys", `{"provider":"openai","key":"sk-tenant-0000000000001234"}`))
+	tn.webhook = id(http.MethodPost, "/api/v1/webhooks", `{"url":"https://hooks.example.com/tenant","events":["reply.sent"]}`)
 	return tn
 }
 
