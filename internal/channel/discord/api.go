@@ -10,10 +10,9 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
@@ -102,7 +101,7 @@ func (p *Platform) call(ctx context.Context, method, route, path string, token s
 		e := &apiError{route: route, status: resp.StatusCode}
 		var eb errorBody
 		if json.Unmarshal(raw, &eb) == nil {
-			e.code, e.message = eb.Code, printable(eb.Message, 200)
+			e.code, e.message = eb.Code, channel.Printable(eb.Message, 200)
 			if eb.RetryAfter > 0 && eb.RetryAfter < math.MaxInt32 {
 				e.retryAfter = time.Duration(eb.RetryAfter * float64(time.Second))
 			}
@@ -120,24 +119,6 @@ func (p *Platform) call(ctx context.Context, method, route, path string, token s
 		}
 	}
 	return nil
-}
-
-// printable keeps a platform's text safe to log and show: printable
-// characters only, at most max bytes.
-func printable(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max]
-		for len(s) > 0 && !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	return strings.TrimSpace(s)
 }
 
 // user is a Discord User (the fields read).

@@ -136,14 +136,7 @@ func New(o Options) (*Platform, error) {
 }
 
 func baseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("discord: the REST API URL must be an http(s) URL without credentials, query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return channel.APIBaseURL(raw, DefaultBaseURL, "discord: the REST API URL")
 }
 
 // policyRoutes are the calls the adapter makes, with ids of the right
@@ -326,7 +319,7 @@ func (p *Platform) Test(ctx context.Context, a channel.Access) (channel.TestResu
 		}
 		return channel.TestResult{Detail: "Discord could not be reached."}, nil
 	}
-	return channel.TestResult{OK: true, Detail: fmt.Sprintf("Connected as @%s; set the interactions endpoint URL to %s.", printable(me.Username, 100), a.WebhookURL)}, nil
+	return channel.TestResult{OK: true, Detail: fmt.Sprintf("Connected as @%s; set the interactions endpoint URL to %s.", channel.Printable(me.Username, 100), a.WebhookURL)}, nil
 }
 
 // Verify checks the Ed25519 signature over the timestamp header and the

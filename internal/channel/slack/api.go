@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/palisadehq/palisade/internal/secret"
 )
@@ -134,24 +133,6 @@ func errorCode(s string) string {
 		}
 	}
 	return s
-}
-
-// printable keeps a platform's text safe to log and show: printable
-// characters only, at most max bytes.
-func printable(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max]
-		for len(s) > 0 && !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	return strings.TrimSpace(s)
 }
 
 // authTest is auth.test's answer for a bot token.

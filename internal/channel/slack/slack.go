@@ -104,14 +104,7 @@ func New(o Options) (*Platform, error) {
 }
 
 func baseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("slack: the Web API URL must be an http(s) URL without credentials, query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return channel.APIBaseURL(raw, DefaultBaseURL, "slack: the Web API URL")
 }
 
 // CheckPolicy reports whether policy allows every Web API call the
@@ -183,7 +176,7 @@ func (p *Platform) Connect(ctx context.Context, in channel.Credentials) (channel
 	if !idPattern.MatchString(me.UserID) || !idPattern.MatchString(me.TeamID) || me.BotID == "" || !idPattern.MatchString(me.BotID) {
 		return channel.Connection{}, palisade.FieldError("credentials."+fieldToken, "this token does not belong to a bot user")
 	}
-	user, team := printable(me.User, 80), printable(me.Team, 80)
+	user, team := channel.Printable(me.User, 80), channel.Printable(me.Team, 80)
 	name := "@" + user
 	if team != "" {
 		name += " (" + team + ")"
@@ -259,7 +252,7 @@ func (p *Platform) Test(ctx context.Context, a channel.Access) (channel.TestResu
 		return channel.TestResult{Detail: "Slack accepts the token, but it now belongs to another bot or workspace: reconnect the channel."}, nil
 	}
 	return channel.TestResult{OK: true, Detail: fmt.Sprintf("Connected as @%s in %s. Slack delivers events to the Request URL set in the app's Event Subscriptions: %s",
-		printable(me.User, 80), printable(me.Team, 80), a.WebhookURL)}, nil
+		channel.Printable(me.User, 80), channel.Printable(me.Team, 80), a.WebhookURL)}, nil
 }
 
 // maxTimestamp bounds the timestamp header's digits: unix seconds, with
@@ -365,7 +358,7 @@ func (p *Platform) Parse(r channel.Request, ch palisade.Channel) (channel.Delive
 	}
 	switch env.Type {
 	case "url_verification":
-		if env.Challenge == nil || *env.Challenge == "" || len(*env.Challenge) > maxChallenge || printable(*env.Challenge, maxChallenge) != *env.Challenge {
+		if env.Challenge == nil || *env.Challenge == "" || len(*env.Challenge) > maxChallenge || channel.Printable(*env.Challenge, maxChallenge) != *env.Challenge {
 			return channel.Delivery{}, errNotAnEvent
 		}
 		return channel.Delivery{Response: channel.Response{Status: http.StatusOK, ContentType: "text/plain; charset=utf-8", Body: []byte(*env.Challenge)}}, nil

@@ -9,10 +9,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/secret"
 )
 
@@ -93,7 +92,7 @@ func (p *Platform) call(ctx context.Context, token secret.Secret, method string,
 		return &apiError{method: method, status: resp.StatusCode, cause: errors.New("the answer is not a Bot API answer")}
 	}
 	if !env.OK || resp.StatusCode/100 != 2 {
-		e := &apiError{method: method, status: resp.StatusCode, code: env.ErrorCode, description: printable(env.Description, 200)}
+		e := &apiError{method: method, status: resp.StatusCode, code: env.ErrorCode, description: channel.Printable(env.Description, 200)}
 		if env.Parameters != nil && env.Parameters.RetryAfter > 0 {
 			e.retryAfter = time.Duration(env.Parameters.RetryAfter) * time.Second
 		}
@@ -110,24 +109,6 @@ func (p *Platform) call(ctx context.Context, token secret.Secret, method string,
 		}
 	}
 	return nil
-}
-
-// printable keeps a platform's text safe to log and show: printable
-// characters only, at most max bytes.
-func printable(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max]
-		for len(s) > 0 && !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	return strings.TrimSpace(s)
 }
 
 // user is a Telegram User.

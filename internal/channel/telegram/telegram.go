@@ -87,14 +87,7 @@ func New(o Options) (*Platform, error) {
 }
 
 func baseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("telegram: the Bot API URL must be an http(s) URL without credentials, query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return channel.APIBaseURL(raw, DefaultBaseURL, "telegram: the Bot API URL")
 }
 
 // CheckPolicy reports whether policy allows every Bot API call the
@@ -257,7 +250,7 @@ func (p *Platform) Test(ctx context.Context, a channel.Access) (channel.TestResu
 	}
 	detail := fmt.Sprintf("Connected as @%s; Telegram delivers to this server (%d updates waiting).", me.Username, info.PendingUpdateCount)
 	if info.LastErrorMessage != "" {
-		detail += " Its last delivery error: " + printable(info.LastErrorMessage, 200) + "."
+		detail += " Its last delivery error: " + channel.Printable(info.LastErrorMessage, 200) + "."
 	}
 	return channel.TestResult{OK: true, Detail: detail}, nil
 }

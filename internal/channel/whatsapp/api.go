@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -118,7 +117,7 @@ func (p *Platform) call(ctx context.Context, token secret.Secret, what, method, 
 			if t := token.Reveal(); t != "" {
 				msg = strings.ReplaceAll(msg, t, "[token]")
 			}
-			e.message = printable(msg, 200)
+			e.message = channel.Printable(msg, 200)
 		}
 		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
 			e.retryAfter = time.Duration(min(s, 3600)) * time.Second
@@ -227,22 +226,4 @@ func sendError(err error) error {
 		se.Code = "http_" + strconv.Itoa(ge.status)
 	}
 	return se
-}
-
-// printable keeps a platform's text safe to log and show: printable
-// characters only, at most max bytes.
-func printable(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max]
-		for len(s) > 0 && !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-	}
-	return strings.TrimSpace(s)
 }

@@ -92,14 +92,7 @@ func New(o Options) (*Platform, error) {
 }
 
 func baseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("whatsapp: the Graph API URL must be an http(s) URL without credentials, query or fragment")
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return channel.APIBaseURL(raw, DefaultBaseURL, "whatsapp: the Graph API URL")
 }
 
 // CheckPolicy reports whether policy allows every Graph API call the
@@ -196,8 +189,8 @@ func (p *Platform) Connect(ctx context.Context, in channel.Credentials) (channel
 		Credentials: channel.EncodeFields(map[string]string{fieldToken: tok.Reveal(), fieldPhoneID: phoneID}),
 		Secret:      channel.EncodeFields(map[string]string{fieldAppSecret: in[fieldAppSecret].Reveal(), fieldVerifyToken: in[fieldVerifyToken].Reveal()}),
 		ExternalID:  phoneID,
-		Name:        printable(name, 64),
-		Settings:    map[string]string{settingPhoneID: phoneID, settingDisplay: printable(num.DisplayPhoneNumber, 64)},
+		Name:        channel.Printable(name, 64),
+		Settings:    map[string]string{settingPhoneID: phoneID, settingDisplay: channel.Printable(num.DisplayPhoneNumber, 64)},
 		Masked: map[string]string{fieldToken: channel.Mask(tok), fieldAppSecret: channel.Mask(in[fieldAppSecret]),
 			fieldVerifyToken: channel.Mask(in[fieldVerifyToken]), fieldPhoneID: phoneID},
 	}, nil
@@ -235,9 +228,9 @@ func (p *Platform) Test(ctx context.Context, a channel.Access) (channel.TestResu
 		}
 		return channel.TestResult{Detail: "The WhatsApp Cloud API could not be reached."}, nil
 	}
-	detail := "Connected to " + printable(num.DisplayPhoneNumber, 64)
+	detail := "Connected to " + channel.Printable(num.DisplayPhoneNumber, 64)
 	if num.VerifiedName != "" {
-		detail += " (" + printable(num.VerifiedName, 100) + ")"
+		detail += " (" + channel.Printable(num.VerifiedName, 100) + ")"
 	}
 	detail += ". Meta delivers here once the app's callback URL is " + a.WebhookURL + " with the verify token, subscribed to messages."
 	return channel.TestResult{OK: true, Detail: detail}, nil
