@@ -51,41 +51,28 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		return channels{}, err
 	}
 	var platforms []channel.Platform
-	if err := telegram.CheckPolicy(policy, cfg.TelegramAPIURL); err != nil {
-		if cfg.TelegramAPIURL != config.DefaultTelegramAPIURL {
-			return channels{}, fmt.Errorf("%w: --telegram-api-url: %v", ErrUsage, err)
-		}
-		logger.Warn("Telegram channels are disabled: the egress policy does not allow the Bot API", "err", err)
-	} else {
-		tg, err := telegram.New(telegram.Options{BaseURL: cfg.TelegramAPIURL, Client: out})
+	for _, pl := range []struct {
+		flag, url, official, name, api string
+		check                          func(*egress.Policy, string) error
+		build                          func() (channel.Platform, error)
+	}{
+		{"telegram-api-url", cfg.TelegramAPIURL, config.DefaultTelegramAPIURL, "Telegram", "the Bot API", telegram.CheckPolicy, func() (channel.Platform, error) {
+			return telegram.New(telegram.Options{BaseURL: cfg.TelegramAPIURL, Client: out})
+		}},
+		{"whatsapp-api-url", cfg.WhatsAppAPIURL, config.DefaultWhatsAppAPIURL, "WhatsApp", "the Graph API", whatsapp.CheckPolicy, func() (channel.Platform, error) {
+			return whatsapp.New(whatsapp.Options{BaseURL: cfg.WhatsAppAPIURL, Client: out, Now: env.Now})
+		}},
+		{"slack-api-url", cfg.SlackAPIURL, config.DefaultSlackAPIURL, "Slack", "the Web API", slack.CheckPolicy, func() (channel.Platform, error) {
+			return slack.New(slack.Options{BaseURL: cfg.SlackAPIURL, Client: out})
+		}},
+	} {
+		p, err := platformAllowed(logger, policy, pl.flag, pl.url, pl.official, pl.name, pl.api, pl.check, pl.build)
 		if err != nil {
-			return channels{}, fmt.Errorf("%w: --telegram-api-url: %v", ErrUsage, err)
+			return channels{}, err
 		}
-		platforms = append(platforms, tg)
-	}
-	if err := whatsapp.CheckPolicy(policy, cfg.WhatsAppAPIURL); err != nil {
-		if cfg.WhatsAppAPIURL != config.DefaultWhatsAppAPIURL {
-			return channels{}, fmt.Errorf("%w: --whatsapp-api-url: %v", ErrUsage, err)
+		if p != nil {
+			platforms = append(platforms, p)
 		}
-		logger.Warn("WhatsApp channels are disabled: the egress policy does not allow the Graph API", "err", err)
-	} else {
-		wa, err := whatsapp.New(whatsapp.Options{BaseURL: cfg.WhatsAppAPIURL, Client: out, Now: env.Now})
-		if err != nil {
-			return channels{}, fmt.Errorf("%w: --whatsapp-api-url: %v", ErrUsage, err)
-		}
-		platforms = append(platforms, wa)
-	}
-	if err := slack.CheckPolicy(policy, cfg.SlackAPIURL); err != nil {
-		if cfg.SlackAPIURL != config.DefaultSlackAPIURL {
-			return channels{}, fmt.Errorf("%w: --slack-api-url: %v", ErrUsage, err)
-		}
-		logger.Warn("Slack channels are disabled: the egress policy does not allow the Web API", "err", err)
-	} else {
-		sl, err := slack.New(slack.Options{BaseURL: cfg.SlackAPIURL, Client: out})
-		if err != nil {
-			return channels{}, fmt.Errorf("%w: --slack-api-url: %v", ErrUsage, err)
-		}
-		platforms = append(platforms, sl)
 	}
 	dc, err := newDiscord(cfg, logger, out, policy, env)
 	if err != nil {
@@ -101,6 +88,26 @@ func newChannels(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		return channels{}, err
 	}
 	return channels{service: svc, rejections: rej, metrics: m, discord: dc}, nil
+}
+
+// platformAllowed builds one platform's adapter when the egress policy
+// allows the calls it makes at url. A URL the operator set that the policy
+// refuses stops the start, naming its flag; the official one left out of a
+// custom policy only disables the platform, with a warning.
+func platformAllowed(logger *slog.Logger, policy *egress.Policy, flag, url, official, name, api string, check func(*egress.Policy, string) error,
+	build func() (channel.Platform, error)) (channel.Platform, error) {
+	if err := check(policy, url); err != nil {
+		if url != official {
+			return nil, fmt.Errorf("%w: --%s: %v", ErrUsage, flag, err)
+		}
+		logger.Warn(name+" channels are disabled: the egress policy does not allow "+api, "err", err)
+		return nil, nil
+	}
+	p, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("%w: --%s: %v", ErrUsage, flag, err)
+	}
+	return p, nil
 }
 
 // newDiscord builds the Discord adapter when the egress policy allows its
