@@ -58,7 +58,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":     {"run Palisade: admin UI, API, webhooks and workers", runServe},
 		"migrate":   {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
-		"version":   {"print the version", runVersion},
+		"version":   {"print the version, commit and build date (also --version)", runVersion},
 		"workspace": {"manage workspaces (create)", runWorkspace},
 		"apikey":    {"manage API keys (create)", runAPIKey},
 		"audit":     {"check the audit log (verify)", runAudit},
@@ -133,6 +133,9 @@ func RunEnv(ctx context.Context, args []string, env *Env) error {
 			return ErrUsage
 		}
 		return nil
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return runVersion(ctx, env, args[1:])
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
