@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"os/exec"
@@ -88,6 +89,44 @@ func TestBuiltBinaryPrintsItsCommit(t *testing.T) {
 		}
 		if strings.Contains(string(out), "built unknown") {
 			t.Errorf("palisade %s has no build date: %q", arg, out)
+		}
+	}
+}
+
+func TestBadFlagIsOneShortMessage(t *testing.T) {
+	t.Parallel()
+	out, errOut, err := run(t, nil, "apikey", "create", "--bogus", "x", "--data-dir", t.TempDir())
+	if !errors.Is(err, cli.ErrUsage) {
+		t.Fatalf("err %v", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "-bogus") || !strings.Contains(msg, "Run 'palisade apikey create --help'") {
+		t.Errorf("message %q does not name the flag and point at --help", msg)
+	}
+	if strings.Contains(msg+out+errOut, "Usage:") || strings.Contains(msg+out+errOut, "-data-dir") {
+		t.Errorf("a mistake printed the usage: message %q, stdout %q, stderr %q", msg, out, errOut)
+	}
+	if n := strings.Count(msg, "\n"); n > 3 {
+		t.Errorf("message has %d lines: %q", n+1, msg)
+	}
+}
+
+func TestEveryInvalidSettingReportedAtOnce(t *testing.T) {
+	t.Parallel()
+	_, _, err := run(t, nil, "serve", "--data-dir", t.TempDir(), "--addr", "nonsense", "--role", "boss",
+		"--shutdown-timeout", "soon", "--log-level", "loud")
+	if !errors.Is(err, cli.ErrUsage) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"--addr", "--role", "--shutdown-timeout", "--log-level", "Run 'palisade serve --help'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %s", want, err)
+		}
+	}
+	_, _, err = run(t, nil, "apikey", "create", "--expires-in", "forever", "--batch-of-nothing", "--log-format", "xml", "--data-dir", t.TempDir())
+	for _, want := range []string{"-expires-in", "-batch-of-nothing", "--log-format"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
 		}
 	}
 }
