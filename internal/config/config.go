@@ -155,9 +155,9 @@ type Config struct {
 type Group int
 
 const (
-	GroupStore Group = 1 << iota // data dir, database, master key
-	GroupServe                   // listeners, TLS, Redis, policies
-	GroupMigrate                 // the PostgreSQL runtime role migrate creates
+	GroupStore   Group = 1 << iota // data dir, database, master key
+	GroupServe                     // listeners, TLS, Redis, policies
+	GroupMigrate                   // the PostgreSQL runtime role migrate creates
 )
 
 type setting struct {
