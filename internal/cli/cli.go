@@ -226,7 +226,7 @@ func usageError(fs *flag.FlagSet, errs []error) error {
 			b.WriteString("\n  " + line)
 		}
 	}
-	return fmt.Errorf("%w:%s\nRun '%s --help' for the flags.", ErrUsage, b.String(), fs.Name())
+	return fmt.Errorf("%w:%s\nRun '%s --help' for the flags", ErrUsage, b.String(), fs.Name())
 }
 
 // newLogger builds the process logger: every line goes through the
