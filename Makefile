@@ -22,8 +22,17 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
 
+# The binary carries its commit and the commit's date (palisade --version).
+# The go tool stamps them itself only in a plain clone (not in a git
+# worktree, and not when GOFLAGS says -buildvcs=false), so they are also
+# passed to the linker; the stamp, when present, wins.
+BIN ?= palisade
+BUILDENV ?= CGO_ENABLED=0
+BUILDFLAGS ?= -trimpath
+COMMIT := $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || c=$$c-dirty; echo $$c; })
+COMMIT_DATE := $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o palisade ./cmd/palisade
+	$(BUILDENV) $(GO) build $(BUILDFLAGS) -buildvcs=auto -ldflags "-X github.com/palisadehq/palisade/internal/cli.linkedCommit=$(COMMIT) -X github.com/palisadehq/palisade/internal/cli.linkedDate=$(COMMIT_DATE)" -o $(BIN) ./cmd/palisade
 
 # Runs each fuzz test for a short while; the seed corpora in testdata/ run
 # as part of `make test` already.

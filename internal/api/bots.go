@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/bot"
@@ -40,6 +42,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
+// writeCreated answers 201 Created with v, and a Location header naming the
+// new resource: the collection the request was posted to, then its id.
+func writeCreated(w http.ResponseWriter, r *http.Request, id string, v any) error {
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+url.PathEscape(id))
+	return writeJSON(w, http.StatusCreated, v)
+}
+
 func botID(r *http.Request) palisade.BotID { return palisade.BotID(r.PathValue("botId")) }
 
 func (a *API) listBots(w http.ResponseWriter, r *http.Request) error {
@@ -75,7 +84,7 @@ func (a *API) createBot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toBotJSON(b))
+	return writeCreated(w, r, string(b.ID), toBotJSON(b))
 }
 
 func (a *API) updateBot(w http.ResponseWriter, r *http.Request) error {

@@ -90,7 +90,8 @@ func (a *API) createChannel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toChannelJSON(v))
+	out := toChannelJSON(v)
+	return writeCreated(w, r, string(out.ID), out)
 }
 
 func (a *API) deleteChannel(w http.ResponseWriter, r *http.Request) error {

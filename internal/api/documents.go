@@ -42,7 +42,7 @@ func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toDocumentJSON(d))
+	return writeCreated(w, r, string(d.ID), toDocumentJSON(d))
 }
 
 func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {

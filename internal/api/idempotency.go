@@ -26,6 +26,10 @@ const (
 	idempotencyHeader    = "Idempotency-Key"
 	idempotentReplayed   = "Idempotent-Replayed"
 	idempotencyRecordSep = "\n"
+	// idempotencyHeaderSep parts the stored Content-Type from the stored
+	// Location, which neither contains (a record without it holds only the
+	// Content-Type).
+	idempotencyHeaderSep = "\t"
 )
 
 var (
@@ -82,8 +86,12 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, ne
 		case rec.Status == 0:
 			return errIdempotencyBusy
 		}
-		ct, stored, _ := strings.Cut(string(rec.Response), idempotencyRecordSep)
+		head, stored, _ := strings.Cut(string(rec.Response), idempotencyRecordSep)
+		ct, location, _ := strings.Cut(head, idempotencyHeaderSep)
 		w.Header().Set("Content-Type", ct)
+		if location != "" {
+			w.Header().Set("Location", location)
+		}
 		w.Header().Set(idempotentReplayed, "true")
 		w.WriteHeader(rec.Status)
 		_, err := io.WriteString(w, stored)
@@ -99,7 +107,11 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, ne
 		}
 		return err
 	}
-	stored := rw.contentType + idempotencyRecordSep + rw.body.String()
+	head := rw.contentType
+	if rw.location != "" {
+		head += idempotencyHeaderSep + rw.location
+	}
+	stored := head + idempotencyRecordSep + rw.body.String()
 	if cerr := a.Idempotency.Complete(ctx, p.Scope, string(p.KeyID), key, rw.status, []byte(stored)); cerr != nil {
 		httpx.Logger(ctx).ErrorContext(ctx, "could not store an idempotent answer; it holds as in progress until it expires", "err", cerr)
 	}
@@ -111,13 +123,14 @@ type recorder struct {
 	http.ResponseWriter
 	status      int
 	contentType string
+	location    string
 	body        bytes.Buffer
 	overflow    bool
 }
 
 func (rw *recorder) WriteHeader(status int) {
 	if rw.status == 0 {
-		rw.status, rw.contentType = status, rw.Header().Get("Content-Type")
+		rw.status, rw.contentType, rw.location = status, rw.Header().Get("Content-Type"), rw.Header().Get("Location")
 	}
 	rw.ResponseWriter.WriteHeader(status)
 }

@@ -74,7 +74,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := toKeyJSON(nk.Key)
 	out.Key = nk.Plaintext.Reveal()
-	return writeJSON(w, http.StatusCreated, out)
+	return writeCreated(w, r, string(out.ID), out)
 }
 
 func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {

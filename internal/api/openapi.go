@@ -163,6 +163,10 @@ func openAPIOperation(rt Route, op Op, schemas map[string]any) map[string]any {
 		}
 		ok["content"] = content
 	}
+	if op.Status == http.StatusCreated {
+		ok["headers"] = map[string]any{"Location": map[string]any{"description": "The URL of the new resource.",
+			"schema": map[string]any{"type": "string", "format": "uri-reference"}}}
+	}
 	o["responses"] = map[string]any{
 		itoa(op.Status): ok,
 		"default": map[string]any{"description": "An error", "content": map[string]any{"application/json": map[string]any{

@@ -52,7 +52,8 @@ func (a *API) setProviderKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, toProviderKeyJSON(k))
+	out := toProviderKeyJSON(k)
+	return writeCreated(w, r, string(out.ID), out)
 }
 
 func (a *API) deleteProviderKey(w http.ResponseWriter, r *http.Request) error {

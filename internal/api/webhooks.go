@@ -82,7 +82,7 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := toEndpointJSON(c.View)
 	out.Secret = c.Secret.Reveal()
-	return writeJSON(w, http.StatusCreated, out)
+	return writeCreated(w, r, string(out.ID), out)
 }
 
 func (a *API) listWebhooks(w http.ResponseWriter, r *http.Request) error {

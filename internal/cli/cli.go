@@ -47,6 +47,10 @@ type Env struct {
 	// built-in patterns, and every secret the configuration names once it
 	// is loaded. Nil means a new one.
 	Redactor *redact.Redactor
+
+	// flagSets, when set, is given every flag set a command makes (tests
+	// inspect the flags each command offers).
+	flagSets func(*flag.FlagSet)
 }
 
 type command struct {
@@ -58,7 +62,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":     {"run Palisade: admin UI, API, webhooks and workers", runServe},
 		"migrate":   {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
-		"version":   {"print the version", runVersion},
+		"version":   {"print the version, commit and build date (also --version)", runVersion},
 		"workspace": {"manage workspaces (create)", runWorkspace},
 		"apikey":    {"manage API keys (create)", runAPIKey},
 		"audit":     {"check the audit log (verify)", runAudit},
@@ -134,6 +138,9 @@ func RunEnv(ctx context.Context, args []string, env *Env) error {
 		}
 		return nil
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return runVersion(ctx, env, args[1:])
+	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(env.Stderr, "palisade: unknown command %q\n\n", args[0])
@@ -157,7 +164,8 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun 'palisade <command> --help' for a command's flags.")
 }
 
-// newFlags makes a command's flag set, printing usage to stderr.
+// newFlags makes a command's flag set. Its usage goes to stderr, and only
+// when --help asks for it: a mistake gets a short message instead.
 func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("palisade "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -165,21 +173,60 @@ func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: palisade %s\n\n", synopsis)
 		fs.PrintDefaults()
 	}
+	if env.flagSets != nil {
+		env.flagSets(fs)
+	}
 	return fs
 }
 
 // parse parses flags; --help is success, other mistakes ErrUsage.
 func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
+	help, errs := parseAll(fs, args)
+	if help {
+		return true, nil
+	}
+	return false, usageError(fs, errs)
+}
+
+// parseAll parses flags, going on past a bad one so that every mistake is
+// reported at once. The flag package would print each one, and the whole
+// usage after it; the caller reports them instead, briefly.
+func parseAll(fs *flag.FlagSet, args []string) (help bool, errs []error) {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
+	for {
+		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			usage()
 			return true, nil
 		}
-		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+		args = fs.Args()
 	}
-	if fs.NArg() > 0 {
-		return false, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	if fs.NArg() > 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	return false, nil
+	return false, errs
+}
+
+// usageError makes one short message of every mistake, pointing at --help.
+func usageError(fs *flag.FlagSet, errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, e := range errs {
+		for _, line := range strings.Split(e.Error(), "\n") {
+			b.WriteString("\n  " + line)
+		}
+	}
+	return fmt.Errorf("%w:%s\nRun '%s --help' for the flags", ErrUsage, b.String(), fs.Name())
 }
 
 // newLogger builds the process logger: every line goes through the
@@ -247,24 +294,24 @@ func openStore(ctx context.Context, cfg config.Config, master seal.MasterKey, op
 	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, "palisade.db"), opts)
 }
 
-// loadConfig registers and parses the flags of groups.
+// loadConfig registers and parses the flags of groups. Flags that do not
+// parse and settings that do not validate are reported together.
 func loadConfig(env *Env, fs *flag.FlagSet, groups config.Group, args []string, extra func()) (config.Config, bool, error) {
 	l := config.NewLoader(fs, groups)
 	if extra != nil {
 		extra()
 	}
-	help, err := parse(fs, args)
-	if help || err != nil {
-		return config.Config{}, help, err
+	help, errs := parseAll(fs, args)
+	if help {
+		return config.Config{}, true, nil
 	}
 	cfg, err := l.Load(env.Getenv)
 	registerSecrets(env.Redactor, cfg)
 	if err != nil {
-		return cfg, false, fmt.Errorf("%w: invalid configuration:\n%s", ErrUsage, indent(err.Error()))
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return cfg, false, usageError(fs, errs)
 	}
 	return cfg, false, nil
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }

@@ -17,7 +17,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 		"servers use; migrate creates or updates the runtime role (--app-role) that `serve` then\n"+
 		"uses, installs the key the row security policies verify scopes with, and makes the\n"+
 		"first key-encryption key.")
-	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, nil)
+	cfg, help, err := loadConfig(env, fs, config.GroupStore|config.GroupMigrate, args, nil)
 	if help || err != nil {
 		return err
 	}

@@ -155,8 +155,9 @@ type Config struct {
 type Group int
 
 const (
-	GroupStore Group = 1 << iota // data dir, database, master key
-	GroupServe                   // listeners, TLS, Redis, policies
+	GroupStore   Group = 1 << iota // data dir, database, master key
+	GroupServe                     // listeners, TLS, Redis, policies
+	GroupMigrate                   // the PostgreSQL runtime role migrate creates
 )
 
 type setting struct {
@@ -225,11 +226,11 @@ func settings() []setting {
 	s, g = sec(func(c *Config) *secret.Secret { return &c.DatabaseURL })
 	add("database-url", GroupStore, "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory", true, s, g)
 	s, g = boolean(func(c *Config) *bool { return &c.UnsafeAllowPrivilegedDBRole })
-	add("unsafe-allow-privileged-db-role", GroupStore, "false", "UNSAFE: serve as a PostgreSQL role that bypasses Row Level Security", false, s, g)
+	add("unsafe-allow-privileged-db-role", GroupServe, "false", "UNSAFE: serve as a PostgreSQL role that bypasses Row Level Security", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.AppRole })
-	add("app-role", GroupStore, "palisade_app", "PostgreSQL runtime role that `migrate` creates and grants", false, s, g)
+	add("app-role", GroupMigrate, "palisade_app", "PostgreSQL runtime role that 'palisade migrate' creates and grants", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.AppRolePassword })
-	add("app-role-password", GroupStore, "", "password `migrate` sets on the runtime role (optional)", true, s, g)
+	add("app-role-password", GroupMigrate, "", "password 'palisade migrate' sets on the runtime role (optional)", true, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.MasterKey })
 	add("master-key", GroupStore, "", "master key, base64 of 32 bytes (else the passphrase, else <data-dir>/master.key)", true, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.MasterPassphrase })
@@ -443,13 +444,17 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config file %s is not valid YAML: %w", path, err)
 		}
 	}
+	// One configuration file serves every command, so a key of another
+	// command's setting is known, and ignored here.
 	known := map[string]bool{}
+	for _, s := range settings() {
+		known[s.fileKey()] = true
+	}
 	var errs []error
 	for _, s := range settings() {
 		if s.group&l.groups == 0 {
 			continue
 		}
-		known[s.fileKey()] = true
 		v, from := s.def, "default"
 		if fv, ok := file[s.fileKey()]; ok {
 			v, from = fmt.Sprint(fv), "config file key "+s.fileKey()
@@ -479,10 +484,23 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("config file: unknown setting %q", k))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return c, err
+	// Every invalid setting is reported at once: the values that did not
+	// parse and the ones that parsed but do not fit.
+	if err := c.validate(l.groups); err != nil {
+		errs = append(errs, err)
 	}
-	return c, c.validate(l.groups)
+	return c, errors.Join(errs...)
+}
+
+// FlagNames lists the flag names of the settings in groups.
+func FlagNames(groups Group) []string {
+	var out []string
+	for _, s := range settings() {
+		if s.group&groups != 0 {
+			out = append(out, s.name)
+		}
+	}
+	return out
 }
 
 func (c *Config) validate(groups Group) error {
