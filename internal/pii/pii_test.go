@@ -63,7 +63,7 @@ func TestLabelledExamples(t *testing.T) {
 	if len(exs) < 200 {
 		t.Fatalf("only %d labelled examples", len(exs))
 	}
-	type counts struct{ tp, fp, fn, positives, negatives int }
+	type counts struct{ tp, fp, fn int }
 	per := map[pii.Kind]*counts{}
 	for _, k := range pii.Kinds() {
 		per[k] = &counts{}
