@@ -27,15 +27,22 @@ func newPrivacy(mode palisade.PIIMode) privacy {
 func (p privacy) on() bool { return p.r != nil }
 
 // prepare redacts the history and then the message, in conversation
-// order, numbering placeholders after any already in the history (a
-// before_storage history is stored redacted). It returns what the model
-// may see; with the mode off, its arguments unchanged.
+// order, and returns what the model may see; with the mode off, its
+// arguments unchanged.
+//
+// With before_llm the history is stored as written, so numbering it
+// afresh in order gives each value the placeholder it had in the earlier
+// requests, the ones the model's earlier replies use. With before_storage
+// the history is stored redacted and its values are gone: new values are
+// numbered after the placeholders already in it, so none names two values.
 func (p privacy) prepare(history []Turn, message string) ([]Turn, string) {
 	if !p.on() {
 		return history, message
 	}
-	for _, t := range history {
-		p.r.Seed(t.Content)
+	if p.mode == palisade.PIIBeforeStorage {
+		for _, t := range history {
+			p.r.Seed(t.Content)
+		}
 	}
 	out := make([]Turn, len(history))
 	for i, t := range history {

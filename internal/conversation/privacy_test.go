@@ -72,6 +72,13 @@ func (r recordingRetriever) Retrieve(ctx context.Context, scope palisade.Scope, 
 // OpenAI provider, logging at debug level into a buffer.
 func setupPII(t *testing.T, s store.Store, mode palisade.PIIMode) piiEnv {
 	t.Helper()
+	return setupPIIReply(t, s, mode, func(llmtest.Received) string {
+		return "Noted. For billing, write to " + leakedByModel + "."
+	})
+}
+
+func setupPIIReply(t *testing.T, s store.Store, mode palisade.PIIMode, reply func(llmtest.Received) string) piiEnv {
+	t.Helper()
 	ctx := t.Context()
 	ws, err := s.CreateWorkspace(ctx, store.CreateWorkspaceParams{Name: "A", Now: t0})
 	if err != nil {
@@ -93,9 +100,7 @@ func setupPII(t *testing.T, s store.Store, mode palisade.PIIMode) piiEnv {
 		Content: "Cards and bank transfers are accepted. Mail and phone support answer within a day."}); err != nil {
 		t.Fatal(err)
 	}
-	fake := llmtest.NewOpenAI(t, llmtest.Options{Reply: func(r llmtest.Received) string {
-		return "Noted. For billing, write to " + leakedByModel + "."
-	}})
+	fake := llmtest.NewOpenAI(t, llmtest.Options{Reply: reply})
 	prov, err := openai.New(openai.Config{BaseURL: fake.URL, APIKey: secret.New("sk-test"), HTTPClient: fake.Client()})
 	if err != nil {
 		t.Fatal(err)
@@ -393,4 +398,29 @@ func TestPIIPlaceholdersAcrossStoredHistory(t *testing.T) {
 	if len(earlier) == 0 || len(got) != 1 || earlier[got[0]] {
 		t.Fatalf("new value stored as %v; earlier placeholders %v", got, earlier)
 	}
+}
+
+// TestPIIBeforeLLMModelKeepsPlaceholders: with before_llm, a placeholder
+// the model used in its reply still names the same value in the next
+// request, where the history is redacted again from the originals.
+func TestPIIBeforeLLMModelKeepsPlaceholders(t *testing.T) {
+	t.Parallel()
+	s, _ := openPlainSQLite(t)
+	email := regexp.MustCompile(`\[EMAIL_\d+\]`)
+	e := setupPIIReply(t, s, palisade.PIIBeforeLLM, func(r llmtest.Received) string {
+		return "I will write to " + email.FindString(r.Messages[len(r.Messages)-1].Content) + " now."
+	})
+	e.converse(t)
+	reqs := e.fake.Requests()
+	last := reqs[len(reqs)-1]
+	var history strings.Builder
+	for _, m := range last.Messages[:len(last.Messages)-1] {
+		history.WriteString(m.Content + "\n")
+	}
+	h := history.String()
+	if !strings.Contains(h, "Mail me at [EMAIL_1]") || !strings.Contains(h, "I will write to [EMAIL_1] now.") ||
+		!strings.Contains(last.Messages[len(last.Messages)-1].Content, "again, [EMAIL_1]") || strings.Contains(string(last.Body), "[EMAIL_2]") {
+		t.Fatalf("placeholders drifted between requests: %s", last.Body)
+	}
+	assertAbsent(t, "provider request", last.Body, piiValues...)
 }
