@@ -54,6 +54,7 @@ var layers = map[string]layer{
 	"internal/secret":         library,
 	"internal/validate":       library,
 	"internal/redact":         library,
+	"internal/pii":            library,
 	"internal/auth":           library,
 	"internal/ratelimit":      library,
 	"internal/mail":           library,

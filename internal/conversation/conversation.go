@@ -239,13 +239,21 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 		// The stored message is the newest turn; it is this message.
 		history = history[:len(history)-1]
 	}
+	// From here on, text is what the model and the retriever see, and
+	// toStore what the store keeps of the message (see privacy).
+	priv := newPrivacy(bot.PIIMode)
+	history, text := priv.prepare(history, in.Text)
+	toStore := in.Text
+	if priv.mode == palisade.PIIBeforeStorage {
+		toStore = text
+	}
 	if !userStored && s.Quota != nil {
 		if err := s.Quota.AllowMessage(ctx, scope); err != nil {
 			return Reply{}, err
 		}
 	}
 	if !userStored {
-		id, err := s.append(ctx, scope, conv.ID, palisade.MessageUser, in.Text, in.InboundRef, Generated{})
+		id, err := s.append(ctx, scope, conv.ID, palisade.MessageUser, toStore, in.InboundRef, Generated{})
 		if err != nil {
 			return Reply{}, fmt.Errorf("storing message: %w", err)
 		}
@@ -253,7 +261,7 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	}
 	var sources []knowledge.Source
 	if s.Knowledge != nil {
-		sources, err = s.Knowledge.Retrieve(ctx, scope, bot.ID, in.Text, s.TopK)
+		sources, err = s.Knowledge.Retrieve(ctx, scope, bot.ID, text, s.TopK)
 		if err != nil {
 			return Reply{}, fmt.Errorf("retrieving passages: %w", err)
 		}
@@ -261,7 +269,7 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	reply := Reply{ConversationID: conv.ID, Sources: sources, Mode: ModeRetrievalOnly}
 	var gen Generated
 	if s.Generator != nil {
-		gen, err = s.Generator.Generate(ctx, Request{Bot: bot, History: history, Message: in.Text, Sources: sources, OnDelta: in.OnDelta})
+		gen, err = s.Generator.Generate(ctx, Request{Bot: bot, History: history, Message: text, Sources: sources, OnDelta: in.OnDelta})
 		if err != nil {
 			return Reply{}, fmt.Errorf("generating answer: %w", err)
 		}
@@ -269,6 +277,9 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	} else {
 		gen.Text = RetrievalAnswer(sources)
 	}
+	// With before_storage the reply is redacted too: a passage or the
+	// model may have brought personal data into it.
+	gen.Text = priv.stored(gen.Text)
 	reply.Text, reply.TokensIn, reply.TokensOut = gen.Text, gen.TokensIn, gen.TokensOut
 	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)

@@ -10,4 +10,7 @@
 // travel as delimited data), never store a partial reply after a failed
 // generation, never read or write a conversation of another bot or
 // workspace, and never store a body in clear: the store seals every message body.
+// A bot's pii_mode decides whether personal data is replaced by
+// placeholders before the model sees it (before_llm) or before anything is
+// stored (before_storage); the service never logs message text.
 package conversation
