@@ -63,6 +63,7 @@ func commands() map[string]command {
 		"apikey":    {"manage API keys (create)", runAPIKey},
 		"audit":     {"check the audit log (verify)", runAudit},
 		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
+		"probe":     {"run the security self-test against a deployment's URL", runProbe},
 	}
 }
 
