@@ -3,6 +3,8 @@ package cli_test
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +62,8 @@ func TestProbeAgainstPalisade(t *testing.T) {
 					t.Errorf("%s/%s failed: %s", res.Category, res.Name, res.Evidence)
 				case res.Status == probe.Skip && res.Evidence == "":
 					t.Errorf("%s/%s skipped without a reason", res.Category, res.Name)
+				case res.Status == probe.Skip:
+					t.Logf("%s/%s skipped: %s", res.Category, res.Name, res.Evidence)
 				}
 			}
 			if err != nil && !errors.Is(err, cli.ErrProbeFailed) {
@@ -75,5 +79,34 @@ func TestProbeAgainstPalisade(t *testing.T) {
 				t.Errorf("the probe sent %d requests, over its budget", rep.Requests)
 			}
 		})
+	}
+}
+
+// TestProbeExitsNonZeroOnAFailure: against a server with none of the
+// security headers the command reports failures in its table and returns
+// ErrProbeFailed; a missing URL is a usage error; --list names the checks.
+func TestProbeExitsNonZeroOnAFailure(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("hello"))
+	}))
+	t.Cleanup(srv.Close)
+	var errOut syncBuffer
+	out, err := runCLI(t, t.Context(), map[string]string{}, &errOut, "probe", "--category", "headers", srv.URL)
+	if !errors.Is(err, cli.ErrProbeFailed) {
+		t.Fatalf("probe of a bare server: %v, want ErrProbeFailed\n%s", err, out)
+	}
+	if !strings.Contains(out, "fail") || !strings.Contains(out, "x-frame-options-deny") {
+		t.Errorf("the table does not show the failures:\n%s", out)
+	}
+	if !strings.Contains(errOut.String(), "/") {
+		t.Errorf("no progress on stderr: %q", errOut.String())
+	}
+	if _, err := runCLI(t, t.Context(), map[string]string{}, nil, "probe"); !errors.Is(err, cli.ErrUsage) {
+		t.Errorf("probe without a URL: %v, want a usage error", err)
+	}
+	out, err = runCLI(t, t.Context(), map[string]string{}, nil, "probe", "--list")
+	if err != nil || !strings.Contains(out, "checks in") {
+		t.Errorf("probe --list: %v\n%s", err, out)
 	}
 }

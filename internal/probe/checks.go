@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -519,10 +520,26 @@ func bodyChecks() []Check {
 			if r.Status != http.StatusBadRequest && r.Status != http.StatusUnprocessableEntity {
 				return Failf("%d, want 400", r.Status)
 			}
-			return Passf("%d", r.Status)
+			// The refusal must be for the name, not for something else
+			// of the body, or it proves nothing about the field.
+			if f := fieldOf(r.Body); f != "" && f != "name" {
+				return Failf("%d, but for the field %q, not the name", r.Status, f)
+			}
+			return Passf("%d: %s", r.Status, oneLine(normaliseIDs(r.Body)))
 		}})
 	}
 	return cs
+}
+
+// fieldOf returns the field an error body names, if any.
+func fieldOf(body []byte) string {
+	var e struct {
+		Error struct {
+			Field string `json:"field"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Field
 }
 
 var idField = regexp.MustCompile(`"id"\s*:\s*"(bot_[a-z2-7]{26})"`)
