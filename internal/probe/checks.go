@@ -34,11 +34,11 @@ const notFoundPath = "/palisade-probe-does-not-exist"
 // headerRoutes are the routes whose security headers are checked: the
 // admin UI's root and sign-in page, an API collection (anonymous: its
 // 401), the health check and a 404, so that errors carry them too.
-var headerRoutes = []string{"/", "/login", "/api/v1/bots", "/healthz", notFoundPath}
+var headerRoutes = []string{"/", "/login", "/api/v1/bots", "/v1/models", "/healthz", "/static/admin.css", notFoundPath}
 
 // noStoreRoutes must not be stored by any cache: the API, the sign-in page
 // and the health check are per-request answers.
-var noStoreRoutes = []string{"/login", "/api/v1/bots", "/healthz"}
+var noStoreRoutes = []string{"/login", "/api/v1/bots", "/v1/models", "/healthz"}
 
 // All returns every check, in a stable order.
 func All() []Check {
@@ -52,6 +52,9 @@ func All() []Check {
 	cs = append(cs, webhookChecks()...)
 	cs = append(cs, authChecks()...)
 	cs = append(cs, cookieChecks()...)
+	cs = append(cs, hostChecks()...)
+	cs = append(cs, redirectChecks()...)
+	cs = append(cs, injectionChecks()...)
 	return cs
 }
 

@@ -283,7 +283,15 @@ func TestMisbehavingServerFailsItsChecks(t *testing.T) {
 			_ = r.Header.Write(w)
 			return
 		}
+		if next := r.URL.Query().Get("next"); next != "" {
+			http.Redirect(w, r, next, http.StatusFound)
+			return
+		}
 		switch {
+		case r.Header.Get("X-Forwarded-Host") != "":
+			_, _ = w.Write([]byte(`<a href="https://` + r.Header.Get("X-Forwarded-Host") + `/">home</a>`))
+		case strings.HasPrefix(r.URL.Path, "/palisade-probe"):
+			_, _ = w.Write([]byte("no page " + r.URL.Path))
 		case strings.HasSuffix(r.URL.Path, "/"):
 			_, _ = w.Write([]byte("<title>Index of /</title><pre><a href=\"x\">x</a>"))
 		case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/"):
