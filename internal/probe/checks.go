@@ -55,6 +55,7 @@ func All() []Check {
 	cs = append(cs, hostChecks()...)
 	cs = append(cs, redirectChecks()...)
 	cs = append(cs, injectionChecks()...)
+	cs = append(cs, smugglingChecks()...)
 	return cs
 }
 

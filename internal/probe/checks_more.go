@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 )
@@ -149,4 +150,37 @@ func injectionChecks() []Check {
 		}})
 	}
 	return cs
+}
+
+// CatSmuggling holds the request smuggling checks: a request whose length
+// two parsers could read differently must be refused, not guessed.
+const CatSmuggling = "request-smuggling"
+
+func smugglingChecks() []Check {
+	ambiguous := func(name, headers, body string) Check {
+		return Check{Category: CatSmuggling, Name: name, Run: func(ctx context.Context, t *Target) Outcome {
+			status, err := t.Raw(ctx, "POST /api/v1/bots HTTP/1.1\r\nContent-Type: application/json"+headers, body)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, ErrBudget) && strings.Contains(err.Error(), "reading the answer") {
+					// Closing the connection without an answer refuses too.
+					return Passf("the connection was closed without an answer")
+				}
+				return requestFailed(ctx, err)
+			}
+			if status != http.StatusBadRequest && status != http.StatusNotImplemented {
+				return Failf("an ambiguous request = %d, want 400 or 501", status)
+			}
+			return Passf("%d", status)
+		}}
+	}
+	chunk := "2\r\n{}\r\n0\r\n\r\n"
+	return []Check{
+		ambiguous("content-length-and-chunked", "\r\nContent-Length: 4\r\nTransfer-Encoding: chunked", chunk),
+		ambiguous("duplicate-content-length", "\r\nContent-Length: 2\r\nContent-Length: 40", "{}"),
+		ambiguous("content-length-list", "\r\nContent-Length: 2, 40", "{}"),
+		ambiguous("obfuscated-te-identity", "\r\nTransfer-Encoding: chunked, identity", chunk),
+		ambiguous("obfuscated-te-unknown", "\r\nTransfer-Encoding: xchunked", chunk),
+		ambiguous("obfuscated-te-duplicate", "\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity", chunk),
+		ambiguous("negative-content-length", "\r\nContent-Length: -1", "{}"),
+	}
 }

@@ -9,12 +9,14 @@
 package probe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,6 +98,7 @@ type Target struct {
 	apiKey  secret.Secret
 	client  *http.Client
 	timeout time.Duration
+	tls     *tls.Config
 	budget  int64
 	used    atomic.Int64
 
@@ -163,6 +166,57 @@ func (t *Target) Do(ctx context.Context, rq Request) (*Response, error) {
 		return nil, fmt.Errorf("reading %s %s: %w", method, rq.Path, err)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Raw sends head (a request line and headers, without the final empty
+// line, which Raw adds after the Host header) and body on a connection of
+// its own, and returns the status code of the first answer: for requests a
+// conforming client cannot send (conflicting lengths, obfuscated encodings).
+func (t *Target) Raw(ctx context.Context, head string, body string) (int, error) {
+	if t.used.Add(1) > t.budget {
+		return 0, ErrBudget
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	addr := t.Base.Host
+	if t.Base.Port() == "" {
+		if t.HTTPS() {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if t.HTTPS() {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if t.tls != nil {
+			cfg = t.tls.Clone()
+		}
+		cfg.ServerName = t.Base.Hostname()
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return 0, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		conn = tc
+	}
+	msg := head + "\r\nHost: " + t.Base.Host + "\r\nConnection: close\r\n\r\n" + body
+	if _, err := io.WriteString(conn, msg); err != nil {
+		return 0, fmt.Errorf("writing a raw request: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, fmt.Errorf("reading the answer to a raw request: %w", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // Get fetches path once per run, anonymously or with the key, and shares
@@ -277,6 +331,7 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 		apiKey:  opts.APIKey,
 		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		timeout: opts.Timeout,
+		tls:     opts.TLS,
 		budget:  int64(opts.Budget),
 		cache:   map[string]*cached{},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -309,7 +310,9 @@ func TestMisbehavingServerFailsItsChecks(t *testing.T) {
 		}
 	}
 	for _, cat := range probe.Categories(probe.All()) {
-		if failedCats[cat] == 0 {
+		// Go's server refuses ambiguous lengths itself; the smuggling
+		// checks fail against a raw server, in TestSmugglingChecks.
+		if failedCats[cat] == 0 && cat != probe.CatSmuggling {
 			t.Errorf("no check of %s failed against a server that breaks it", cat)
 		}
 	}
@@ -343,5 +346,54 @@ func TestRunRefusesABadTarget(t *testing.T) {
 	}
 	if _, err := probe.Run(context.Background(), "http://127.0.0.1:1", probe.All(), probe.Options{Categories: []string{"nope"}}); err == nil {
 		t.Error("an unknown category was accepted")
+	}
+}
+
+// TestSmugglingChecks: Go's server refuses the ambiguous requests, so
+// the checks pass; a naive server that answers 200 to anything fails them
+// all.
+func TestSmugglingChecks(t *testing.T) {
+	t.Parallel()
+	checks := category(t, probe.CatSmuggling)
+	rep := run(t, http.NotFoundHandler(), checks, probe.Options{})
+	for _, r := range rep.Results {
+		// Plain net/http reads a request with both lengths as chunked, as
+		// RFC 9112 allows; Palisade refuses it, which the end-to-end
+		// probe in internal/cli shows.
+		if r.Name == "content-length-and-chunked" {
+			continue
+		}
+		if r.Status != probe.Pass || !strings.HasPrefix(r.Evidence, "40") && !strings.HasPrefix(r.Evidence, "50") {
+			t.Errorf("against Go's server %s = %s (%s), want a pass with the refusal's status", r.Name, r.Status, r.Evidence)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				_, _ = conn.Read(buf)
+				_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			}()
+		}
+	}()
+	rep, err = probe.Run(t.Context(), "http://"+ln.Addr().String(), checks, probe.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Status != probe.Fail {
+			t.Errorf("against a naive server %s = %s (%s), want fail", r.Name, r.Status, r.Evidence)
+		}
 	}
 }
