@@ -3,6 +3,8 @@ package probe_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -395,5 +397,54 @@ func TestSmugglingChecks(t *testing.T) {
 		if r.Status != probe.Fail {
 			t.Errorf("against a naive server %s = %s (%s), want fail", r.Name, r.Status, r.Evidence)
 		}
+	}
+}
+
+// TestHSTSOverTLS: over HTTPS the HSTS checks pass behind the real
+// middleware and fail when a server drops the header or keeps it short;
+// the raw smuggling requests speak TLS to an https target.
+func TestHSTSOverTLS(t *testing.T) {
+	t.Parallel()
+	checks := append(category(t, probe.CatHeaders), category(t, probe.CatSmuggling)[1:2]...)
+	for name, weaken := range map[string]func(h http.Header){
+		"kept":    nil,
+		"dropped": func(h http.Header) { h.Del("Strict-Transport-Security") },
+		"short":   func(h http.Header) { h.Set("Strict-Transport-Security", "max-age=3600") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			good := wellBehaved()
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				good.ServeHTTP(rec, r)
+				if weaken != nil {
+					weaken(rec.Header())
+				}
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+			})
+			srv := httptest.NewTLSServer(h)
+			t.Cleanup(srv.Close)
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			rep, err := probe.Run(t.Context(), srv.URL, checks, probe.Options{TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rep.Results {
+				hstsCheck := strings.HasPrefix(r.Name, "hsts ")
+				switch {
+				case hstsCheck && weaken == nil && r.Status != probe.Pass:
+					t.Errorf("%s = %s (%s), want pass", r.Name, r.Status, r.Evidence)
+				case hstsCheck && weaken != nil && r.Status != probe.Fail:
+					t.Errorf("%s = %s (%s), want fail", r.Name, r.Status, r.Evidence)
+				case !hstsCheck && r.Status == probe.Fail:
+					t.Errorf("%s failed: %s", r.Name, r.Evidence)
+				}
+			}
+		})
 	}
 }
