@@ -56,6 +56,7 @@ func All() []Check {
 	cs = append(cs, redirectChecks()...)
 	cs = append(cs, injectionChecks()...)
 	cs = append(cs, smugglingChecks()...)
+	cs = append(cs, proxyTrustChecks()...)
 	return cs
 }
 

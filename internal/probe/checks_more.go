@@ -3,8 +3,12 @@ package probe
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -182,5 +186,68 @@ func smugglingChecks() []Check {
 		ambiguous("obfuscated-te-unknown", "\r\nTransfer-Encoding: xchunked", chunk),
 		ambiguous("obfuscated-te-duplicate", "\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity", chunk),
 		ambiguous("negative-content-length", "\r\nContent-Length: -1", "{}"),
+	}
+}
+
+// CatProxyTrust holds the checks that a client cannot choose its own
+// identity for rate limits by sending forwarding headers.
+const CatProxyTrust = "proxy-trust"
+
+var rateRemaining = regexp.MustCompile(`;\s*r=(\d+)`)
+
+// remaining reads the r= of a RateLimit field, or -1.
+func remaining(h http.Header) int {
+	m := rateRemaining.FindStringSubmatch(h.Get("RateLimit"))
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func proxyTrustChecks() []Check {
+	spoof := func(name string, header func() http.Header) Check {
+		return Check{Category: CatProxyTrust, Name: name, Run: func(ctx context.Context, t *Target) Outcome {
+			rq := Request{Path: "/api/v1/bots", Bearer: true}
+			if !t.HasKey() {
+				rq = Request{Path: "/api/v1/bots"}
+			}
+			var before int
+			for range 2 {
+				r, err := t.Do(ctx, rq)
+				if err != nil {
+					return requestFailed(ctx, err)
+				}
+				before = remaining(r.Header)
+			}
+			if before < 0 {
+				return Skipf("GET /api/v1/bots carries no RateLimit header to compare (give --api-key)")
+			}
+			spoofed := rq
+			spoofed.Header = header()
+			r, err := t.Do(ctx, spoofed)
+			if err != nil {
+				return requestFailed(ctx, err)
+			}
+			after := remaining(r.Header)
+			if after > before {
+				return Failf("remaining went from %d to %d: the forwarding header gave a fresh rate-limit identity", before, after)
+			}
+			return Passf("remaining %d then %d: the same identity", before, after)
+		}}
+	}
+	ip := func() string {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		return fmt.Sprintf("203.0.%d.%d", b[0], 1+b[1]%250)
+	}
+	return []Check{
+		spoof("x-forwarded-for-spoof", func() http.Header { return http.Header{"X-Forwarded-For": {ip()}} }),
+		spoof("x-real-ip-spoof", func() http.Header { return http.Header{"X-Real-Ip": {ip()}} }),
+		spoof("forwarded-for-spoof", func() http.Header { return http.Header{"Forwarded": {"for=" + ip()}} }),
+		spoof("true-client-ip-spoof", func() http.Header { return http.Header{"True-Client-Ip": {ip()}} }),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -314,7 +315,8 @@ func TestMisbehavingServerFailsItsChecks(t *testing.T) {
 	for _, cat := range probe.Categories(probe.All()) {
 		// Go's server refuses ambiguous lengths itself; the smuggling
 		// checks fail against a raw server, in TestSmugglingChecks.
-		if failedCats[cat] == 0 && cat != probe.CatSmuggling {
+		// Proxy trust needs a rate limiter: TestProxyTrustChecks.
+		if failedCats[cat] == 0 && cat != probe.CatSmuggling && cat != probe.CatProxyTrust {
 			t.Errorf("no check of %s failed against a server that breaks it", cat)
 		}
 	}
@@ -443,6 +445,54 @@ func TestHSTSOverTLS(t *testing.T) {
 					t.Errorf("%s = %s (%s), want fail", r.Name, r.Status, r.Evidence)
 				case !hstsCheck && r.Status == probe.Fail:
 					t.Errorf("%s failed: %s", r.Name, r.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// TestProxyTrustChecks: a server that counts requests per X-Forwarded-For
+// (or any forwarding header) hands a spoofer a fresh budget and fails;
+// one that counts per connection peer passes; one with no RateLimit
+// header is skipped with the reason.
+func TestProxyTrustChecks(t *testing.T) {
+	t.Parallel()
+	limiter := func(identity func(r *http.Request) string) http.Handler {
+		var mu sync.Mutex
+		used := map[string]int{}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			id := identity(r)
+			used[id]++
+			n := used[id]
+			mu.Unlock()
+			w.Header().Set("RateLimit", fmt.Sprintf(`"api";r=%d;t=60`, 100-n))
+		})
+	}
+	peer := func(r *http.Request) string { host, _, _ := net.SplitHostPort(r.RemoteAddr); return host }
+	trusting := func(r *http.Request) string {
+		for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "True-Client-Ip"} {
+			if v := r.Header.Get(h); v != "" {
+				return v
+			}
+		}
+		return peer(r)
+	}
+	checks := category(t, probe.CatProxyTrust)
+	for name, tc := range map[string]struct {
+		h    http.Handler
+		want probe.Status
+	}{
+		"trusts forwarding headers": {limiter(trusting), probe.Fail},
+		"counts the peer":           {limiter(peer), probe.Pass},
+		"no rate limit headers":     {http.NotFoundHandler(), probe.Skip},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rep := run(t, tc.h, checks, probe.Options{Concurrency: 1})
+			for _, r := range rep.Results {
+				if r.Status != tc.want {
+					t.Errorf("%s = %s (%s), want %s", r.Name, r.Status, r.Evidence, tc.want)
 				}
 			}
 		})
