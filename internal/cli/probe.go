@@ -20,6 +20,10 @@ import (
 // exits non-zero so CI refuses a deployment that weakened.
 var ErrProbeFailed = errors.New("probe: at least one check failed")
 
+// probeSecretFlags are the probe's flags whose values Main hides from the
+// process's visible command line.
+func probeSecretFlags() []string { return []string{"api-key"} }
+
 // listFlag collects a repeatable flag.
 type listFlag []string
 
