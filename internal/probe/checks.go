@@ -215,6 +215,7 @@ func headerChecks() []Check {
 			headerCheck(route, "referrer-policy", referrerPolicy),
 			headerCheck(route, "permissions-policy", permissionsPolicy),
 			headerCheck(route, "coop-same-origin", headerEquals("Cross-Origin-Opener-Policy", "same-origin")),
+			headerCheck(route, "corp-same-origin", headerEquals("Cross-Origin-Resource-Policy", "same-origin")),
 		)
 	}
 	for _, route := range noStoreRoutes {
@@ -291,6 +292,16 @@ func disclosureChecks() []Check {
 		{"docker-compose", "/docker-compose.yml"},
 		{"ds-store", "/.DS_Store"},
 		{"ssh-key", "/.ssh/id_rsa"},
+		{"git-logs", "/.git/logs/HEAD"},
+		{"svn-entries", "/.svn/entries"},
+		{"hg-store", "/.hg/store/00manifest.i"},
+		{"config-json", "/config.json"},
+		{"npmrc", "/.npmrc"},
+		{"aws-credentials", "/.aws/credentials"},
+		{"tls-key", "/server.key"},
+		{"tls-key-pem", "/key.pem"},
+		{"limits-yaml", "/limits.yaml"},
+		{"go-mod", "/go.mod"},
 	}
 	var cs []Check
 	for _, f := range files {
