@@ -99,6 +99,7 @@ func TestHeaderChecksFailOnAServerMissingThem(t *testing.T) {
 		"leaky referrer":       {func(h http.Header) { h.Set("Referrer-Policy", "unsafe-url") }, "referrer-policy"},
 		"no permissions":       {func(h http.Header) { h.Del("Permissions-Policy") }, "permissions-policy"},
 		"no coop":              {func(h http.Header) { h.Del("Cross-Origin-Opener-Policy") }, "coop-same-origin"},
+		"cross-origin corp":    {func(h http.Header) { h.Set("Cross-Origin-Resource-Policy", "cross-origin") }, "corp-same-origin"},
 		"cacheable":            {func(h http.Header) { h.Set("Cache-Control", "public, max-age=600") }, "cache-control-no-store"},
 		"hsts over plain http": {func(h http.Header) { h.Set("Strict-Transport-Security", "max-age=63072000") }, "hsts"},
 	}
