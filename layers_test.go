@@ -51,6 +51,10 @@ var layers = map[string]layer{
 
 	"internal/palisade": domain,
 
+	// The security self-test: a client of any deployment's URL, which
+	// knows Palisade only from the outside.
+	"internal/probe": library,
+
 	"internal/secret":         library,
 	"internal/validate":       library,
 	"internal/redact":         library,

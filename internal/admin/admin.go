@@ -233,7 +233,15 @@ func (u *UI) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Pattern, u.guard(rt))
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	// A directory is never served: the file server would list it.
+	mux.Handle("GET /static/", httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			return palisade.ErrNotFound
+		}
+		files.ServeHTTP(w, r)
+		return nil
+	}))
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, errCrossOrigin)

@@ -67,6 +67,7 @@ func commands() map[string]command {
 		"apikey":    {"manage API keys (create)", runAPIKey},
 		"audit":     {"check the audit log (verify)", runAudit},
 		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
+		"probe":     {"run the security self-test against a deployment's URL", runProbe},
 	}
 }
 
@@ -83,7 +84,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // reports its error, redacted, returning the exit status (2 for a usage
 // mistake).
 func Main(ctx context.Context, osArgs []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	args, _ := procargs.Hide(osArgs, config.SecretFlags())
+	args, _ := procargs.Hide(osArgs, append(config.SecretFlags(), probeSecretFlags()...))
 	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Now: time.Now, Redactor: redact.New(redact.Options{})}
 	redirectLibraryLogs(env)
 	return report(RunEnv(ctx, args[1:], env), env)
