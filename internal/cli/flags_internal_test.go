@@ -21,6 +21,7 @@ var subcommandHelp = map[string][][]string{
 	"apikey":    {{"apikey", "create", "--help"}},
 	"audit":     {{"audit", "verify", "--help"}},
 	"keys":      {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
+	"probe":     {{"probe", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the
