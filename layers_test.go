@@ -56,6 +56,7 @@ var layers = map[string]layer{
 	"internal/probe": library,
 
 	"internal/secret":         library,
+	"internal/dirlock":        library,
 	"internal/validate":       library,
 	"internal/redact":         library,
 	"internal/pii":            library,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/dirlock"
 	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/events"
@@ -66,6 +68,37 @@ type app struct {
 	closers []func()
 }
 
+// lockDataDir keeps a second server of the same part off this SQLite data
+// directory: one lock per part the role runs, so a gateway beside a web
+// role, or a web role beside a worker, still starts, while a second web
+// (or all-in-one) server fails at once with a message instead of serving
+// beside the first. CLI commands take no lock: they are safe beside a
+// running server. On PostgreSQL the data directory holds no database, and
+// several servers of one role are how the service scales out.
+func (a *app) lockDataDir() error {
+	var parts []string
+	if a.cfg.Role.ServesWeb() {
+		parts = append(parts, "web")
+	}
+	if a.cfg.Role.RunsJobs() {
+		parts = append(parts, "worker")
+	}
+	if a.cfg.Role.ServesGateway() {
+		parts = append(parts, "gateway")
+	}
+	for _, part := range parts {
+		l, err := dirlock.Acquire(a.cfg.DataDir, "serve-"+part)
+		if errors.Is(err, dirlock.ErrHeld) {
+			return fmt.Errorf("another palisade serve with the %s part already uses the data directory %s (%w); stop it, or give this one its own --data-dir", part, a.cfg.DataDir, err)
+		}
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, func() { _ = l.Release() })
+	}
+	return nil
+}
+
 func (a *app) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
@@ -105,6 +138,9 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 
 	if !cfg.Postgres() {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		if err := a.lockDataDir(); err != nil {
 			return nil, err
 		}
 	}
