@@ -235,7 +235,7 @@ func usageError(fs *flag.FlagSet, errs []error) error {
 func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	var h slog.Handler
 	if cfg.LogFormat == "text" {
 		h = slog.NewTextHandler(w, opts)
@@ -243,6 +243,16 @@ func newLogger(cfg config.Config, w io.Writer, r *redact.Redactor) *slog.Logger 
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(httpx.LogHandler(r.Handler(h)))
+}
+
+// readableDurations writes a time.Duration as Go's duration text ("1.5s")
+// rather than the JSON handler's raw nanoseconds, which nobody reads right
+// at a glance; the text handler already does the same.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // registerSecrets teaches the process's redactor the configured secrets by
