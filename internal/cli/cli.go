@@ -95,7 +95,7 @@ func Main(ctx context.Context, osArgs []string, getenv func(string) string, stdi
 // process's redactor, instead of writing raw lines there: a library's
 // message may quote an address, a command or a credential.
 func redirectLibraryLogs(env *Env) {
-	logger := slog.New(env.Redactor.Handler(slog.NewJSONHandler(env.Stderr, nil))).With("source", "go-redis")
+	logger := slog.New(env.Redactor.Handler(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{ReplaceAttr: readableDurations}))).With("source", "go-redis")
 	redis.SetLogger(redisLogger{logger})
 }
 
