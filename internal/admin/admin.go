@@ -184,7 +184,7 @@ func New(o Options) (*UI, error) {
 	if o.Limits == nil {
 		o.Limits = ratelimit.Defaults()
 	}
-	for _, c := range []ratelimit.Class{ratelimit.ClassMgmtRead, ratelimit.ClassMgmtWrite} {
+	for _, c := range []ratelimit.Class{ratelimit.ClassMgmtRead, ratelimit.ClassMgmtWrite, ratelimit.ClassIngest} {
 		if _, ok := o.Limits.Policy(c); !ok {
 			return nil, fmt.Errorf("admin: no rate-limit policy for %s", c)
 		}
@@ -350,7 +350,7 @@ func (u *UI) guard(rt Route) http.Handler {
 			}
 		}
 		if q.actor != nil {
-			if err := u.limit(w, r, q); err != nil {
+			if err := u.limit(w, r, q, rt); err != nil {
 				return err
 			}
 		}
@@ -366,13 +366,19 @@ func (u *UI) guard(rt Route) http.Handler {
 // limit applies the management limits to the signed-in user on a
 // workspace route: every page and action under /w/{workspaceId} reads or
 // changes the workspace's bots, documents, members, keys, settings or
-// audit log. A GET is a read, anything else a write. It runs after the
+// audit log. A GET is a read, adding documents is ingestion, anything
+// else a write. It runs after the
 // CSRF check, so a forged request spends no one's quota, and counts per
 // user across workspaces, as the API counts per key.
-func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req) error {
+func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) error {
 	class := ratelimit.ClassMgmtWrite
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		class = ratelimit.ClassMgmtRead
+	case rt.Perm == auth.PermDocumentsWrite && strings.HasSuffix(rt.Pattern, "/documents"):
+		// Adding documents is ingestion, with its own budget; deleting
+		// one (…/documents/{documentId}/delete) stays a management write.
+		class = ratelimit.ClassIngest
 	}
 	policy, _ := u.o.Limits.Policy(class) // checked in New
 	d, err := u.o.Limiter.Allow(r.Context(), policy, ratelimit.Key("user", string(q.cur.User.ID)))

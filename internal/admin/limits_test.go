@@ -119,3 +119,43 @@ func TestInvitationsLimited(t *testing.T) {
 		t.Fatalf("%d invitation mails sent, want 5", sent)
 	}
 }
+
+// Adding documents spends the ingestion budget, not the five management
+// writes a minute: a batch of uploads goes through, the upload past the
+// ingestion limit is refused with that class, and the user can still make
+// management changes.
+func TestDocumentUploadsHaveTheirOwnBudget(t *testing.T) {
+	t.Parallel()
+	limits := ratelimit.Defaults()
+	if err := limits.Set(ratelimit.ClassIngest, "12/min"); err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, setupOpts{limits: limits})
+	ws, emails := roleUsers(t, e)
+	base := "/w/" + string(ws)
+	editor := e.browser()
+	editor.login(emails["editor"])
+	token := editor.csrf(base + "/bots/new")
+	if w := editor.postWith(token, base+"/bots", botForm("Handbook")); w.Code != http.StatusSeeOther {
+		t.Fatalf("bot creation: status %d", w.Code)
+	}
+	bots := listBots(t, e, ws)
+	if len(bots) != 1 {
+		t.Fatalf("%d bots", len(bots))
+	}
+	docs := base + "/bots/" + string(bots[0].ID) + "/documents"
+	upload := func(i int) *httptest.ResponseRecorder {
+		return editor.postWith(token, docs, url.Values{"title": {"Page " + string(rune('A'+i))}, "content_type": {"text/plain"}, "content": {"Chapter text."}})
+	}
+	for i := range 12 {
+		if w := upload(i); w.Code != http.StatusSeeOther {
+			t.Fatalf("upload %d: status %d: %s", i+1, w.Code, w.Body.String())
+		}
+	}
+	wantLimited(t, "13th upload", upload(12), ratelimit.ClassIngest)
+	for i := range 4 {
+		if w := editor.postWith(token, base+"/bots", botForm("after uploads "+string(rune('a'+i)))); w.Code != http.StatusSeeOther {
+			t.Fatalf("management write %d after the uploads: status %d", i+1, w.Code)
+		}
+	}
+}

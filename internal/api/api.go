@@ -218,12 +218,14 @@ func (a *API) guard(rt Route) http.Handler {
 	})
 }
 
-// routeClass is the rate-limit class of a route: messages to a bot, or a
-// management read or write.
+// routeClass is the rate-limit class of a route: messages to a bot,
+// documents added to a bot's knowledge, or a management read or write.
 func routeClass(rt Route) ratelimit.Class {
 	switch {
 	case rt.Perm == auth.PermMessagesSend:
 		return ratelimit.ClassAPIMessage
+	case rt.Perm == auth.PermDocumentsWrite && rt.Method == http.MethodPost:
+		return ratelimit.ClassIngest
 	case rt.Method == http.MethodGet || rt.Method == http.MethodHead:
 		return ratelimit.ClassMgmtRead
 	}

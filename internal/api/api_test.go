@@ -297,3 +297,51 @@ func TestLastUsedRecorded(t *testing.T) {
 		t.Fatalf("last use not recorded: %+v, %v", keys, err)
 	}
 }
+
+// TestDocumentIngestionHasItsOwnClass: adding documents through the API
+// spends the ingestion budget, not the management writes: more documents
+// than the write limit allows go through, the one past the ingestion limit
+// is refused naming its class, and deleting one is still a management
+// write.
+func TestDocumentIngestionHasItsOwnClass(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	table := ratelimit.Defaults()
+	if err := table.Set(ratelimit.ClassIngest, "8/min"); err != nil {
+		t.Fatal(err)
+	}
+	a := wire(t, b.store, botConfig{})
+	a.Limiter, a.Limits = ratelimit.NewMemory(ratelimit.MemoryOptions{}), table
+	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
+	defer srv.Close()
+	key := b.key(t, "bots:write", "documents:write")
+	call := func(method, path, body string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := call(http.MethodPost, "/api/v1/bots", `{"name":"Handbook"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("bot: %d", resp.StatusCode)
+	}
+	docs := strings.TrimPrefix(resp.Header.Get("Location"), srv.URL) + "/documents"
+	for i := range 8 {
+		if resp := call(http.MethodPost, docs, `{"title":"Page","content_type":"text/plain","content":"Chapter text."}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("document %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp = call(http.MethodPost, docs, `{"title":"Page","content_type":"text/plain","content":"Chapter text."}`)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(resp.Header.Get("RateLimit-Policy"), `"ingest"`) {
+		t.Fatalf("9th document: %d, policy %q", resp.StatusCode, resp.Header.Get("RateLimit-Policy"))
+	}
+	if resp := call(http.MethodPost, "/api/v1/bots", `{"name":"Second"}`); resp.StatusCode != http.StatusCreated ||
+		!strings.HasPrefix(resp.Header.Get("RateLimit-Policy"), `"mgmt_write"`) {
+		t.Fatalf("a management write after the uploads: %d, policy %q", resp.StatusCode, resp.Header.Get("RateLimit-Policy"))
+	}
+}

@@ -21,6 +21,7 @@ type Class string
 const (
 	ClassMgmtWrite     Class = "mgmt_write"     // per principal: creating or changing bots, channels, keys, members, settings
 	ClassMgmtRead      Class = "mgmt_read"      // per principal: management reads
+	ClassIngest        Class = "ingest"         // per principal: documents added to a bot's knowledge
 	ClassAPIMessage    Class = "api_message"    // per API key: messages sent to a bot through the API
 	ClassLoginIP       Class = "login_ip"       // per client IP (IPKey): log-in attempts
 	ClassLoginAccount  Class = "login_account"  // per account: failed log-ins from devices it does not know
@@ -48,6 +49,10 @@ func classDefs() []classDef {
 	return []classDef{
 		{ClassMgmtWrite, 5, "principal"},
 		{ClassMgmtRead, 20, "principal"},
+		// Knowledge arrives in batches (a handbook is dozens of pages), so
+		// ingestion has its own budget rather than the five management
+		// writes a minute that guard configuration changes.
+		{ClassIngest, 60, "principal"},
 		{ClassAPIMessage, 60, "API key"},
 		{ClassLoginIP, 5, "client IP"},
 		{ClassLoginAccount, 5, "account"},

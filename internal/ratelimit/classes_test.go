@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 	want := map[ratelimit.Class]int{
 		ratelimit.ClassMgmtWrite:     5,
 		ratelimit.ClassMgmtRead:      20,
+		ratelimit.ClassIngest:        60,
 		ratelimit.ClassAPIMessage:    60,
 		ratelimit.ClassLoginIP:       5,
 		ratelimit.ClassLoginAccount:  5,
@@ -179,4 +181,36 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted config gives an invalid table: %v", err)
 		}
 	})
+}
+
+// TestReadmeListsEveryClass: the README's table of limits names every
+// class with its default, so a new class cannot ship undocumented.
+func TestReadmeListsEveryClass(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	start := strings.Index(readme, "| class | default | counted per | routes |")
+	if start < 0 {
+		t.Fatal("README has no rate-limit table")
+	}
+	table := readme[start:]
+	if end := strings.Index(table, "\n\n"); end >= 0 {
+		table = table[:end]
+	}
+	d := ratelimit.Defaults()
+	for _, c := range ratelimit.Classes() {
+		p, _ := d.Policy(c)
+		row := ""
+		for _, line := range strings.Split(table, "\n") {
+			if strings.Contains(line, "`"+string(c)+"`") {
+				row = line
+			}
+		}
+		if row == "" || !strings.Contains(row, fmt.Sprintf("| %d/min", p.Limit)) {
+			t.Errorf("README rate-limit table: class %s missing or without its default %d/min", c, p.Limit)
+		}
+	}
 }
