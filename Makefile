@@ -6,8 +6,13 @@ PKGS ?= ./...
 
 .PHONY: test lint bench build fuzz
 
+# The suite's JSON runs through testsummary, which prints what plain go test
+# would and ends with the tests that were skipped and why (without
+# PostgreSQL and Redis configured, their tests skip), so a skip is never
+# mistaken for "ok".
+SHELL := /bin/bash
 test:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	set -o pipefail; $(GO) test -race -count=1 -timeout 15m -json $(PKGS) | $(GO) run ./internal/devtools/testsummary
 
 # staticcheck is pinned in tools.go.mod, a module file of its own so that
 # go.mod does not carry the linter's dependencies; the first run downloads it.

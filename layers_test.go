@@ -111,6 +111,10 @@ var layers = map[string]layer{
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,
 
+	// The summary `make test` pipes the suite through; not in the
+	// release binary.
+	"internal/devtools/testsummary": testSupport,
+
 	"internal/servicetest":             testSupport,
 	"internal/llm/llmtest":             testSupport,
 	"internal/ratelimit/ratelimittest": testSupport,
