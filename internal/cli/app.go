@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,17 @@ type app struct {
 	tls            bool
 	// closers release what was opened, last opened first.
 	closers []func()
+}
+
+// securityTxt publishes the operator's security contacts; the canonical
+// URL is given only when the deployment is reached over https, as RFC 9116
+// asks.
+func securityTxt(cfg config.Config, env *Env) server.SecurityTxt {
+	st := server.SecurityTxt{Contacts: cfg.SecurityContacts, Now: env.Now}
+	if base := cfg.BaseURL(); strings.HasPrefix(base, "https://") {
+		st.Canonical = strings.TrimSuffix(base, "/") + "/.well-known/security.txt"
+	}
+	return st
 }
 
 // lockDataDir keeps a second server of the same part off this SQLite data
@@ -289,6 +301,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	a.srv = server.New(server.Options{
 		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
 		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics, MaxBody: max(cfg.MaxBodyAPI, cfg.MaxBodyUI),
+		SecurityTxt: securityTxt(cfg, env),
 	})
 	return a, nil
 }

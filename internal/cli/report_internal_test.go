@@ -23,7 +23,7 @@ func TestFinalErrorIsRedacted(t *testing.T) {
 	var stderr bytes.Buffer
 	env := &Env{Getenv: func(string) string { return "" }, Stdout: io.Discard, Stderr: &stderr, Redactor: redact.New(redact.Options{})}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	if _, _, err := loadConfig(env, fs, config.GroupStore, []string{"--database-url=postgres://app:" + dbPassword + "@db.example/palisade"}, nil); err != nil {
+	if _, _, err := loadConfig(env, fs, config.GroupStore, []string{"--database-url=postgres://app:" + dbPassword + "@db.example/palisade?sslmode=verify-full"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, err := range []error{

@@ -149,6 +149,16 @@ type Config struct {
 	// JobTimeout bounds one attempt of a job; a job left running by a
 	// process that died is retried a margin after it (job.RecoveryBound).
 	JobTimeout time.Duration
+
+	// Transport security to the database and Redis: anything but a
+	// loopback address or a Unix socket needs verified TLS unless these
+	// say otherwise.
+	UnsafeDatabaseWithoutVerifiedTLS bool
+	UnsafeRedisWithoutTLS            bool
+
+	// SecurityContacts are the Contact lines of /.well-known/security.txt
+	// (mailto:, https: or tel: URIs); none: the file is not served.
+	SecurityContacts []string
 }
 
 // Group selects which settings a subcommand accepts.
@@ -392,6 +402,21 @@ func settings() []setting {
 			return nil
 		},
 		func(c *Config) string { return c.JobTimeout.String() })
+	s, g = boolean(func(c *Config) *bool { return &c.UnsafeDatabaseWithoutVerifiedTLS })
+	add("unsafe-database-without-verified-tls", GroupStore, "false", "UNSAFE: connect to a PostgreSQL server that is not on loopback or a Unix socket without sslmode=verify-full", false, s, g)
+	s, g = boolean(func(c *Config) *bool { return &c.UnsafeRedisWithoutTLS })
+	add("unsafe-redis-without-tls", GroupServe, "false", "UNSAFE: connect to a Redis server that is not on loopback or a Unix socket without verified TLS (rediss://)", false, s, g)
+	add("security-contact", GroupServe, "", "comma-separated mailto:, https: or tel: URIs published as the Contact lines of /.well-known/security.txt (RFC 9116); empty: the file is not served", false,
+		func(c *Config, v string) error {
+			c.SecurityContacts = nil
+			for _, part := range strings.Split(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					c.SecurityContacts = append(c.SecurityContacts, part)
+				}
+			}
+			return nil
+		},
+		func(c *Config) string { return strings.Join(c.SecurityContacts, ",") })
 	return out
 }
 
@@ -523,6 +548,9 @@ func (c *Config) validate(groups Group) error {
 		if c.LogFormat != "json" && c.LogFormat != "text" {
 			errs = append(errs, errors.New("--log-format must be json or text"))
 		}
+		if err := checkDatabaseTransport(c.DatabaseURL.Reveal(), c.UnsafeDatabaseWithoutVerifiedTLS); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if groups&GroupServe != 0 {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -547,8 +575,15 @@ func (c *Config) validate(groups Group) error {
 		}
 		if u := c.RedisURL.Reveal(); u != "" {
 			p, err := url.Parse(u)
-			if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") {
-				errs = append(errs, errors.New("--redis-url must be a redis:// or rediss:// URL"))
+			if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss" && p.Scheme != "unix") {
+				errs = append(errs, errors.New("--redis-url must be a redis://, rediss:// or unix:// URL"))
+			} else if err := checkRedisTransport(p, c.UnsafeRedisWithoutTLS); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, contact := range c.SecurityContacts {
+			if err := checkSecurityContact(contact); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		switch c.LLMProvider {

@@ -40,7 +40,7 @@ func TestPrecedenceAndFileTwins(t *testing.T) {
 	cfgFile := filepath.Join(dir, "palisade.yaml")
 	os.WriteFile(cfgFile, []byte("addr: 127.0.0.1:7000\ndata_dir: /from/file\nlog_level: warn\n"), 0o600)
 	secretFile := filepath.Join(dir, "db")
-	os.WriteFile(secretFile, []byte("postgres://app:s3cretpw@db/palisade\n"), 0o600)
+	os.WriteFile(secretFile, []byte("postgres://app:s3cretpw@db/palisade?sslmode=verify-full\n"), 0o600)
 	c, err := load(t, []string{"--config", cfgFile, "--addr", "127.0.0.1:9000"}, map[string]string{
 		"PALISADE_DATA_DIR":          "/from/env",
 		"PALISADE_DATABASE_URL_FILE": secretFile,
@@ -51,7 +51,7 @@ func TestPrecedenceAndFileTwins(t *testing.T) {
 	if c.Addr != "127.0.0.1:9000" || c.DataDir != "/from/env" || c.LogLevel != "warn" {
 		t.Fatalf("precedence wrong: addr=%s dir=%s level=%s", c.Addr, c.DataDir, c.LogLevel)
 	}
-	if c.DatabaseURL.Reveal() != "postgres://app:s3cretpw@db/palisade" {
+	if c.DatabaseURL.Reveal() != "postgres://app:s3cretpw@db/palisade?sslmode=verify-full" {
 		t.Fatalf("_FILE twin not read: %q", c.DatabaseURL.Reveal())
 	}
 	dump := strings.Join(c.Dump(GroupStore|GroupServe), "\n")

@@ -60,6 +60,9 @@ type Options struct {
 	MaxBody  int64
 	Ready    []Check
 	Registry *prometheus.Registry
+	// SecurityTxt, when it names a contact, is served at
+	// /.well-known/security.txt.
+	SecurityTxt SecurityTxt
 }
 
 // Server is the running set of listeners.
@@ -129,6 +132,9 @@ func (s *Server) PublicHandler() http.Handler {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 	}))
 	mux.Handle("/readyz", getOnly(s.ready))
+	if len(s.opts.SecurityTxt.Contacts) > 0 {
+		mux.Handle("/.well-known/security.txt", getOnly(s.opts.SecurityTxt.serve))
+	}
 	for pattern, h := range s.opts.Mounts {
 		mux.Handle(pattern, h)
 	}
