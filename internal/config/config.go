@@ -309,7 +309,7 @@ func settings() []setting {
 	add("llm-api-key", GroupServe, "", "API key of the --llm-provider (required with it), held only by the gateway", true, s, g)
 	add("llm-models", GroupServe, "", "comma-separated model allowlist; each model goes to the configured provider that serves it in the catalogue, "+
 		"or to the one named as model=provider (e.g. my-model=openai for a model the catalogue does not know); "+
-		"with a single provider every model goes to it; default: the small default model of each configured provider", false,
+		"with a single provider every model goes to it, except another provider's model while it uses its official endpoint; default: the small default model of each configured provider", false,
 		func(c *Config, v string) error {
 			c.LLMModels = nil
 			for _, m := range strings.Split(v, ",") {
