@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,8 +126,15 @@ func newProviders(cfg config.Config, out *egress.Client, policy *egress.Policy, 
 		warnUnreachable(cfg, p, logger)
 	}
 	byKind := map[string]config.ProviderSettings{}
+	checked := map[string]llm.Provider{}
 	for _, p := range cfg.ConfiguredProviders() {
 		byKind[p.Kind] = p
+		if prov, ok := built[p.Kind]; ok {
+			checked[p.Kind] = &keyWatch{Provider: prov, warn: func() {
+				logger.Error("the "+p.Kind+" provider refused the operator's API key: every chat on its models fails until "+p.KeyFlag+" is fixed",
+					"provider", p.Kind, "flag", p.KeyFlag)
+			}}
+		}
 	}
 	models := make([]string, 0, len(routes))
 	for m := range routes {
@@ -139,17 +147,46 @@ func newProviders(cfg config.Config, out *egress.Client, policy *egress.Policy, 
 		if !ok {
 			continue
 		}
-		setup.providers[m], setup.kinds[m] = prov, kind
 		if ep, ok := prov.(endpointer); ok {
 			if err := checkEgress(policy, byKind[kind], m, ep); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		setup.providers[m], setup.kinds[m] = checked[kind], kind
 	}
 	if len(errs) > 0 {
 		return llmSetup{}, fmt.Errorf("%w: %w", ErrUsage, errors.Join(errs...))
 	}
 	return setup, nil
+}
+
+// keyWatch is the operator's provider, warning once when the provider
+// refuses the key: a key can be checked only by using it, and without the
+// warning a wrong one shows only as every chat failing. Calls with a key
+// a workspace brings are not watched: that key is the workspace's to fix.
+type keyWatch struct {
+	llm.Provider
+	once sync.Once
+	warn func()
+}
+
+func (k *keyWatch) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	resp, err := k.Provider.Complete(ctx, req)
+	k.check(err)
+	return resp, err
+}
+
+func (k *keyWatch) Stream(ctx context.Context, req llm.Request, onDelta func(string) error) (llm.Response, error) {
+	resp, err := k.Provider.Stream(ctx, req, onDelta)
+	k.check(err)
+	return resp, err
+}
+
+func (k *keyWatch) check(err error) {
+	var le *llm.Error
+	if errors.As(err, &le) && le.AuthFailed() {
+		k.once.Do(k.warn)
+	}
 }
 
 // checkEgress refuses a provider endpoint the egress policy would refuse,

@@ -446,8 +446,9 @@ func TestLLMEgressDenied(t *testing.T) {
 
 // TestLLMProviderErrorCarriesNoKey, the hardest case of a key leaking: a
 // provider that refuses the key and quotes it whole in its error (as some
-// OpenAI-compatible servers do). The chat fails cleanly and the key is in
-// no log line, response header or body.
+// OpenAI-compatible servers do). The chat fails cleanly, the log names the
+// flag of the refused key once, and the key is in no log line, response
+// header or body.
 func TestLLMProviderErrorCarriesNoKey(t *testing.T) {
 	t.Parallel()
 	apiKey := "sk-canary-echoed-Vb6Nm1Qa3Ws5Ed7Rf9Tg2Yh4Uj"
@@ -479,6 +480,12 @@ func TestLLMProviderErrorCarriesNoKey(t *testing.T) {
 	cap.add("serve stdout", []byte(r.stdout.String()))
 	if !strings.Contains(r.stderr.String(), `"http request"`) {
 		t.Fatal("the capture is blind: no access log")
+	}
+	// The refused key is named once, with the flag to fix, however many
+	// chats fail on it.
+	if n := strings.Count(r.stderr.String(), "the openai provider refused the operator's API key"); n != 1 ||
+		!strings.Contains(r.stderr.String(), "until --llm-api-key is fixed") {
+		t.Fatalf("the refused key was reported %d times (want once, naming --llm-api-key):\n%s", n, r.stderr.String())
 	}
 	checkNoCanary(t, cap, apiKey)
 }
