@@ -223,12 +223,12 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	a.closers = append(a.closers, out.CloseIdleConnections)
-	providers, err := newProviders(cfg, out)
+	llms, err := newProviders(cfg, out, policy, logger)
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(gateway.Options{Store: s, Providers: providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics),
-		ProviderKind: cfg.LLMProvider, OwnProvider: ownProvider(cfg, out)})
+	gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics),
+		Kinds: llms.kinds, OwnProviders: llms.own})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -313,7 +313,10 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
 	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service) (services, error) {
 	var generator conversation.Generator
-	models := cfg.LLMModels
+	// The lists of the UI and the API offer exactly the models a
+	// configured provider serves; with none, the one entry names the
+	// retrieval-only mode, so no form offers a model nothing would serve.
+	models := []string{llm.RetrievalOnly}
 	switch {
 	case cfg.GatewayURL != "":
 		remote, err := gatewayClient(cfg, out)
@@ -321,14 +324,18 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 			return services{}, err
 		}
 		generator = &conversation.GatewayGenerator{Gateway: remote, Tokens: tokens}
+		// This process cannot ask the gateway what it serves: the
+		// operator names it, or the lists offer the whole catalogue.
+		if models = cfg.ModelNames(); len(models) == 0 {
+			models = llm.CatalogueModels()
+			logger.Warn("--gateway-url without --llm-models: bot forms offer every model of the catalogue, and a bot on a model the gateway does not serve is refused there; set --llm-models to the gateway's models")
+		}
 	case gw.HasProvider():
 		generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
 		models = gw.Models()
 	case !cfg.Role.ServesGateway():
-		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources")
-	}
-	if len(models) == 0 {
-		models = llm.DefaultModels("")
+		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources; " +
+			"configure one with --llm-provider and --llm-api-key, or --openai-api-key, --anthropic-api-key, --gemini-api-key, --groq-api-key")
 	}
 	know := &knowledge.Service{Store: s, Now: env.Now}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,

@@ -2,11 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,25 +74,166 @@ func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, me
 	})
 }
 
-// newProviders builds the configured provider behind the egress client, one
-// entry per allowed model.
-func newProviders(cfg config.Config, out *egress.Client) (map[string]llm.Provider, error) {
-	if cfg.LLMProvider == "" {
-		return nil, nil
+// llmSetup is what the in-process gateway serves: a provider for each
+// allowed model, each model's provider kind, and a builder per kind for
+// the keys workspaces bring.
+type llmSetup struct {
+	providers map[string]llm.Provider
+	kinds     map[string]string
+	own       map[string]func(secret.Secret) (llm.Provider, error)
+}
+
+// kindNames lists the kinds of the configured providers, for logs.
+func kindNames(cfg config.Config) []string {
+	var out []string
+	for _, p := range cfg.ConfiguredProviders() {
+		out = append(out, p.Kind)
 	}
-	p, err := buildProvider(cfg, out, cfg.LLMAPIKey)
+	return out
+}
+
+// endpointer is an adapter that names the URLs it sends a model's
+// requests to.
+type endpointer interface {
+	Endpoints(model string) []string
+}
+
+// newProviders builds every configured provider behind the egress client
+// and routes each allowed model to its own. It refuses to start when a
+// provider cannot be built or the egress policy would refuse a request to
+// one of them: otherwise every chat on that provider would fail while the
+// server looks healthy. A process that calls a separate gateway builds
+// none: the gateway holds the keys.
+func newProviders(cfg config.Config, out *egress.Client, policy *egress.Policy, logger *slog.Logger) (llmSetup, error) {
+	setup := llmSetup{providers: map[string]llm.Provider{}, kinds: map[string]string{}, own: map[string]func(secret.Secret) (llm.Provider, error){}}
+	if !cfg.CallsProviders() {
+		return setup, nil
+	}
+	routes, err := cfg.ModelRoutes()
 	if err != nil {
-		return nil, fmt.Errorf("configuring the %s provider: %w", cfg.LLMProvider, err)
+		return setup, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	models := cfg.LLMModels
-	if len(models) == 0 {
-		models = llm.DefaultModels(cfg.LLMProvider)
+	built := map[string]llm.Provider{}
+	var errs []error
+	for _, p := range cfg.ConfiguredProviders() {
+		prov, err := buildProvider(p, out, p.APIKey)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("configuring the %s provider (%s, %s): %w", p.Kind, p.KeyFlag, p.BaseURLFlag, err))
+			continue
+		}
+		built[p.Kind] = prov
+		setup.own[p.Kind] = func(key secret.Secret) (llm.Provider, error) { return buildProvider(p, out, key) }
+		warnUnreachable(cfg, p, logger)
 	}
-	out2 := map[string]llm.Provider{}
+	byKind := map[string]config.ProviderSettings{}
+	checked := map[string]llm.Provider{}
+	for _, p := range cfg.ConfiguredProviders() {
+		byKind[p.Kind] = p
+		if prov, ok := built[p.Kind]; ok {
+			checked[p.Kind] = &keyWatch{Provider: prov, warn: func() {
+				logger.Error("the "+p.Kind+" provider refused the operator's API key: every chat on its models fails until "+p.KeyFlag+" is fixed",
+					"provider", p.Kind, "flag", p.KeyFlag)
+			}}
+		}
+	}
+	models := make([]string, 0, len(routes))
+	for m := range routes {
+		models = append(models, m)
+	}
+	slices.Sort(models)
 	for _, m := range models {
-		out2[m] = p
+		kind := routes[m]
+		prov, ok := built[kind]
+		if !ok {
+			continue
+		}
+		if ep, ok := prov.(endpointer); ok {
+			if err := checkEgress(policy, byKind[kind], m, ep); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		setup.providers[m], setup.kinds[m] = checked[kind], kind
 	}
-	return out2, nil
+	if len(errs) > 0 {
+		return llmSetup{}, fmt.Errorf("%w: %w", ErrUsage, errors.Join(errs...))
+	}
+	return setup, nil
+}
+
+// keyWatch is the operator's provider, warning once when the provider
+// refuses the key: a key can be checked only by using it, and without the
+// warning a wrong one shows only as every chat failing. Calls with a key
+// a workspace brings are not watched: that key is the workspace's to fix.
+type keyWatch struct {
+	llm.Provider
+	once sync.Once
+	warn func()
+}
+
+func (k *keyWatch) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	resp, err := k.Provider.Complete(ctx, req)
+	k.check(err)
+	return resp, err
+}
+
+func (k *keyWatch) Stream(ctx context.Context, req llm.Request, onDelta func(string) error) (llm.Response, error) {
+	resp, err := k.Provider.Stream(ctx, req, onDelta)
+	k.check(err)
+	return resp, err
+}
+
+func (k *keyWatch) check(err error) {
+	var le *llm.Error
+	if errors.As(err, &le) && le.AuthFailed() {
+		k.once.Do(k.warn)
+	}
+}
+
+// checkEgress refuses a provider endpoint the egress policy would refuse,
+// naming the flag to fix and the request the policy refused (its real
+// path: a provider's endpoint carries no secret, and no query is checked).
+func checkEgress(policy *egress.Policy, p config.ProviderSettings, model string, ep endpointer) error {
+	for _, raw := range ep.Endpoints(model) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("%s: the %s endpoint does not parse", p.BaseURLFlag, p.Kind)
+		}
+		err = policy.Allows(http.MethodPost, u)
+		var de *egress.DenialError
+		if !errors.As(err, &de) {
+			continue
+		}
+		fix := "point " + p.BaseURLFlag + " at an endpoint the policy allows, or allow this one in the --egress-policy file"
+		if p.BaseURL == "" {
+			fix = "the policy of --egress-policy does not allow the official endpoint: add a rule for it, or set " + p.BaseURLFlag
+		}
+		return fmt.Errorf("the egress policy refuses the %s provider's requests for %s (POST %s://%s%s: %s): %s",
+			p.Kind, model, u.Scheme, u.Host, u.EscapedPath(), de.Denial.Reason, fix)
+	}
+	return nil
+}
+
+// warnUnreachable warns, once at start, of a provider whose requests the
+// policy allows but the egress client will refuse when it dials: a base
+// URL on a loopback address without --unsafe-egress-allow-loopback. Only
+// the literal address is known here (a name is resolved at each call), so
+// this is a warning, not a refusal.
+func warnUnreachable(cfg config.Config, p config.ProviderSettings, logger *slog.Logger) {
+	if p.BaseURL == "" || cfg.UnsafeEgressAllowLoopback {
+		return
+	}
+	u, err := url.Parse(p.BaseURL)
+	if err != nil {
+		return
+	}
+	host := u.Hostname()
+	addr, err := netip.ParseAddr(host)
+	if host != "localhost" && (err != nil || !addr.IsLoopback()) {
+		return
+	}
+	logger.Warn("the LLM provider's base URL is a loopback address, which the egress client refuses: its chats will fail; "+
+		"fix "+p.BaseURLFlag+" (or, for a local test server only, set --unsafe-egress-allow-loopback)",
+		"provider", p.Kind, "flag", p.BaseURLFlag, "host", host)
 }
 
 // gatewayTokens derives bots' gateway tokens from the master key.
@@ -155,26 +301,23 @@ func gatewayMetrics(reg *prometheus.Registry) func(gateway.Observation) {
 	}
 }
 
-// buildProvider builds the configured provider with key, behind the egress
-// client.
-func buildProvider(cfg config.Config, out *egress.Client, key secret.Secret) (llm.Provider, error) {
+// buildProvider builds a provider of p's kind at its base URL with key,
+// behind the egress client.
+func buildProvider(p config.ProviderSettings, out *egress.Client, key secret.Secret) (llm.Provider, error) {
 	hc := out.HTTPClient()
-	switch cfg.LLMProvider {
-	case "openai":
-		return openai.New(openai.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
-	case "anthropic":
-		return anthropic.New(anthropic.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
-	case "gemini":
-		return gemini.New(gemini.Config{BaseURL: cfg.LLMBaseURL, APIKey: key, HTTPClient: hc})
+	switch p.Kind {
+	case llm.KindOpenAI:
+		return openai.New(openai.Config{BaseURL: p.BaseURL, APIKey: key, HTTPClient: hc})
+	case llm.KindGroq:
+		base := p.BaseURL
+		if base == "" {
+			base = config.OfficialBaseURL(llm.KindGroq)
+		}
+		return openai.New(openai.Config{Name: llm.KindGroq, BaseURL: base, APIKey: key, HTTPClient: hc})
+	case llm.KindAnthropic:
+		return anthropic.New(anthropic.Config{BaseURL: p.BaseURL, APIKey: key, HTTPClient: hc})
+	case llm.KindGemini:
+		return gemini.New(gemini.Config{BaseURL: p.BaseURL, APIKey: key, HTTPClient: hc})
 	}
-	return nil, fmt.Errorf("unknown provider %q", cfg.LLMProvider)
-}
-
-// ownProvider builds the configured provider with a key a workspace
-// brings: the operator's kind and base URL, the same egress client.
-func ownProvider(cfg config.Config, out *egress.Client) func(secret.Secret) (llm.Provider, error) {
-	if cfg.LLMProvider == "" {
-		return nil
-	}
-	return func(key secret.Secret) (llm.Provider, error) { return buildProvider(cfg, out, key) }
+	return nil, fmt.Errorf("unknown provider %q", p.Kind)
 }

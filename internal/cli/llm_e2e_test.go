@@ -353,20 +353,23 @@ func TestLLMEndToEnd(t *testing.T) {
 	}
 }
 
-// TestLLMEgressDenied, through the whole app: a provider base URL outside
-// the egress policy is never reached; the chat fails cleanly; the denial is in the server log and in the platform
-// audit chain, which still verifies; the key leaks nowhere.
+// TestLLMEgressDenied, through the whole app: a provider the policy names
+// but whose address the egress client refuses when it dials (a loopback
+// address, without the unsafe switch) is never reached. Start-up warns
+// once, naming the flag to fix (a refusal at start is for what the policy
+// itself refuses); the chat fails cleanly; the denial is in the server log
+// with the request's real path and in the platform audit chain, which
+// still verifies; the key leaks nowhere.
 func TestLLMEgressDenied(t *testing.T) {
 	t.Parallel()
 	apiKey := "sk-canary-egress-Mn3Bv5Cx7Zl9Kj2Hg4Fd6Sa8Po"
-	allowed := llmtest.NewOpenAI(t, llmtest.Options{APIKey: apiKey})
 	outside := llmtest.NewOpenAI(t, llmtest.Options{APIKey: apiKey})
 	dir := filepath.Join(t.TempDir(), "palisade-data")
 	env := map[string]string{"PALISADE_DATA_DIR": dir}
 	cap := &e2eCapture{}
 	ws, key := e2eSetup(t, env, cap)
 	r := serve(t, env, "--llm-provider", "openai", "--llm-base-url", outside.URL, "--llm-api-key", apiKey, "--llm-models", "gpt-4o-mini",
-		"--egress-policy", egressPolicyFor(t, allowed.URL), "--unsafe-egress-allow-loopback=true")
+		"--egress-policy", egressPolicyFor(t, outside.URL))
 	c := &e2eClient{t: t, base: r.public, key: key, cap: cap}
 	bot := c.json(http.MethodPost, "/api/v1/bots", map[string]any{"name": "Egress", "model": "gpt-4o-mini"}, http.StatusCreated)
 	botID, _ := bot["id"].(string)
@@ -383,8 +386,8 @@ func TestLLMEgressDenied(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), `"unavailable"`) {
 		t.Fatalf("streaming chat through a refused provider = %d %s", code, raw)
 	}
-	if n := len(outside.Requests()) + len(allowed.Requests()); n != 0 {
-		t.Fatalf("the providers received %d requests; egress should have refused them", n)
+	if n := len(outside.Requests()); n != 0 {
+		t.Fatalf("the provider received %d requests; egress should have refused them", n)
 	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
@@ -394,6 +397,24 @@ func TestLLMEgressDenied(t *testing.T) {
 	cap.add("serve stdout", []byte(r.stdout.String()))
 	if !strings.Contains(log, `"msg":"egress request denied"`) {
 		t.Fatalf("no egress denial in the log:\n%s", log)
+	}
+	if n := strings.Count(log, "the LLM provider's base URL is a loopback address"); n != 1 || !strings.Contains(log, `"flag":"--llm-base-url"`) {
+		t.Fatalf("start-up warned %d times (want once, naming --llm-base-url):\n%s", n, log)
+	}
+	// The provider failure names the real path (the egress client's own
+	// line redacts every path segment that could carry a token, as it
+	// must for APIs that put one there).
+	failed := 0
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `"msg":"provider call failed"`) {
+			failed++
+			if !strings.Contains(line, `"provider":"openai","path":"/v1/chat/completions"`) {
+				t.Errorf("the provider failure does not name the real path: %s", line)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatalf("no provider failure in the log:\n%s", log)
 	}
 
 	s := openSealed(t, env)
@@ -425,8 +446,9 @@ func TestLLMEgressDenied(t *testing.T) {
 
 // TestLLMProviderErrorCarriesNoKey, the hardest case of a key leaking: a
 // provider that refuses the key and quotes it whole in its error (as some
-// OpenAI-compatible servers do). The chat fails cleanly and the key is in
-// no log line, response header or body.
+// OpenAI-compatible servers do). The chat fails cleanly, the log names the
+// flag of the refused key once, and the key is in no log line, response
+// header or body.
 func TestLLMProviderErrorCarriesNoKey(t *testing.T) {
 	t.Parallel()
 	apiKey := "sk-canary-echoed-Vb6Nm1Qa3Ws5Ed7Rf9Tg2Yh4Uj"
@@ -458,6 +480,12 @@ func TestLLMProviderErrorCarriesNoKey(t *testing.T) {
 	cap.add("serve stdout", []byte(r.stdout.String()))
 	if !strings.Contains(r.stderr.String(), `"http request"`) {
 		t.Fatal("the capture is blind: no access log")
+	}
+	// The refused key is named once, with the flag to fix, however many
+	// chats fail on it.
+	if n := strings.Count(r.stderr.String(), "the openai provider refused the operator's API key"); n != 1 ||
+		!strings.Contains(r.stderr.String(), "until --llm-api-key is fixed") {
+		t.Fatalf("the refused key was reported %d times (want once, naming --llm-api-key):\n%s", n, r.stderr.String())
 	}
 	checkNoCanary(t, cap, apiKey)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/auth"
@@ -63,7 +64,7 @@ func (a *app) run(ctx context.Context, env *Env) error {
 		adminAddr = a.srv.AdminAddr().String()
 	}
 	logger.Info("palisade is serving", "addr", a.srv.Addr().String(), "admin_addr", adminAddr, "store", string(a.store.Dialect()),
-		"role", string(cfg.Role), "tls", a.tls, "llm_provider", cfg.LLMProvider)
+		"role", string(cfg.Role), "tls", a.tls, "llm_providers", strings.Join(kindNames(cfg), ","))
 	if env.Ready != nil {
 		env.Ready(a.srv.Addr().String(), adminAddr)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/validate"
 )
@@ -102,10 +103,16 @@ type Config struct {
 	EgressPolicyFile          string
 	UnsafeEgressAllowLoopback bool
 
-	// LLM providers and the gateway
-	LLMProvider       string // "", openai, anthropic, gemini
-	LLMBaseURL        string
-	LLMAPIKey         secret.Secret
+	// LLM providers and the gateway. LLMProvider with LLMBaseURL and
+	// LLMAPIKey is the one-provider shorthand; LLMProviders holds each
+	// kind's own settings (--openai-api-key, --anthropic-base-url, ...), so
+	// several providers serve at once. ConfiguredProviders merges the two.
+	LLMProvider  string // "", or one of llm.Kinds
+	LLMBaseURL   string
+	LLMAPIKey    secret.Secret
+	LLMProviders map[string]ProviderSettings // by kind; see ConfiguredProviders
+	// LLMModels is the model allowlist as given: each entry a model name,
+	// or name=kind for a model the catalogue does not know (ModelRoutes).
 	LLMModels         []string
 	GatewayURL        string // a separate gateway role to call; empty: in-process
 	GatewayKeyID      string
@@ -304,12 +311,15 @@ func settings() []setting {
 	s, g = boolean(func(c *Config) *bool { return &c.UnsafeEgressAllowLoopback })
 	add("unsafe-egress-allow-loopback", GroupServe, "false", "UNSAFE, for tests: let outbound requests reach loopback addresses named in the egress policy", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.LLMProvider })
-	add("llm-provider", GroupServe, "", "LLM provider: openai (or any OpenAI-compatible API with --llm-base-url), anthropic or gemini; empty: bots answer in retrieval-only mode", false, s, g)
+	add("llm-provider", GroupServe, "", "one LLM provider, the shorthand for a single one: openai (or any OpenAI-compatible API with --llm-base-url), anthropic, gemini or groq, with --llm-api-key and --llm-base-url; "+
+		"several providers at once are configured with --openai-api-key, --anthropic-api-key, --gemini-api-key and --groq-api-key instead; with no provider at all bots answer in retrieval-only mode", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.LLMBaseURL })
-	add("llm-base-url", GroupServe, "", "provider API base URL (e.g. https://api.groq.com/openai/v1); default: the provider's official one", false, s, g)
+	add("llm-base-url", GroupServe, "", "API base URL of the --llm-provider (e.g. https://api.groq.com/openai/v1); default: the provider's official one; the egress policy must allow it", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.LLMAPIKey })
-	add("llm-api-key", GroupServe, "", "provider API key, held only by the gateway", true, s, g)
-	add("llm-models", GroupServe, "", "comma-separated model allowlist (default: one sensible model of the provider)", false,
+	add("llm-api-key", GroupServe, "", "API key of the --llm-provider (required with it), held only by the gateway", true, s, g)
+	add("llm-models", GroupServe, "", "comma-separated model allowlist; each model goes to the configured provider that serves it in the catalogue, "+
+		"or to the one named as model=provider (e.g. my-model=openai for a model the catalogue does not know); "+
+		"with a single provider every model goes to it, except another provider's model while it uses its official endpoint; default: the small default model of each configured provider", false,
 		func(c *Config, v string) error {
 			c.LLMModels = nil
 			for _, m := range strings.Split(v, ",") {
@@ -320,6 +330,9 @@ func settings() []setting {
 			return nil
 		},
 		func(c *Config) string { return strings.Join(c.LLMModels, ",") })
+	for _, kind := range llm.Kinds() {
+		out = append(out, providerSettings(kind)...)
+	}
 	s, g = str(func(c *Config) *string { return &c.GatewayURL })
 	add("gateway-url", GroupServe, "", "URL of a separate gateway role (serve --role=gateway); empty runs the gateway in-process", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.GatewayKeyID })
@@ -418,6 +431,247 @@ func settings() []setting {
 		},
 		func(c *Config) string { return strings.Join(c.SecurityContacts, ",") })
 	return out
+}
+
+// ProviderSettings is one LLM provider's settings.
+type ProviderSettings struct {
+	Kind    string        // one of llm.Kinds
+	APIKey  secret.Secret // held only by the gateway
+	BaseURL string        // empty: the provider's official endpoint
+	// KeyFlag and BaseURLFlag name the flags that set them, for messages
+	// telling the operator what to fix.
+	KeyFlag, BaseURLFlag string
+}
+
+// kindLabels names each provider kind in prose.
+var kindLabels = map[string]string{llm.KindOpenAI: "OpenAI", llm.KindAnthropic: "Anthropic", llm.KindGemini: "Gemini", llm.KindGroq: "Groq"}
+
+// officialBaseURLs are the endpoints a provider is called at without a
+// base URL, as the usage strings name them.
+var officialBaseURLs = map[string]string{
+	llm.KindOpenAI: "https://api.openai.com/v1", llm.KindAnthropic: "https://api.anthropic.com",
+	llm.KindGemini: "https://generativelanguage.googleapis.com/v1beta", llm.KindGroq: "https://api.groq.com/openai/v1",
+}
+
+// OfficialBaseURL is the endpoint of a provider kind when no base URL is
+// configured.
+func OfficialBaseURL(kind string) string { return officialBaseURLs[kind] }
+
+// providerSettings are the --<kind>-api-key and --<kind>-base-url settings
+// of one provider kind.
+func providerSettings(kind string) []setting {
+	label := kindLabels[kind]
+	entry := func(c *Config) ProviderSettings {
+		p := c.LLMProviders[kind]
+		p.Kind, p.KeyFlag, p.BaseURLFlag = kind, "--"+kind+"-api-key", "--"+kind+"-base-url"
+		return p
+	}
+	put := func(c *Config, p ProviderSettings) {
+		if c.LLMProviders == nil {
+			c.LLMProviders = map[string]ProviderSettings{}
+		}
+		c.LLMProviders[kind] = p
+	}
+	return []setting{
+		{name: kind + "-api-key", group: GroupServe, secret: true,
+			usage: fmt.Sprintf("%s API key: configures the %s provider, beside any other, for its models of the catalogue (%s); held only by the gateway",
+				label, label, strings.Join(llm.CatalogueModels(kind), ", ")),
+			set: func(c *Config, v string) error {
+				p := entry(c)
+				p.APIKey = secret.New(v)
+				put(c, p)
+				return nil
+			},
+			get: func(c *Config) string {
+				if entry(c).APIKey.IsZero() {
+					return ""
+				}
+				return secret.Redacted
+			}},
+		{name: kind + "-base-url", group: GroupServe,
+			usage: fmt.Sprintf("%s API base URL (a proxy, a compatible server or a test fake; needs --%s-api-key); default %s; the egress policy must allow it",
+				label, kind, officialBaseURLs[kind]),
+			set: func(c *Config, v string) error {
+				p := entry(c)
+				p.BaseURL = v
+				put(c, p)
+				return nil
+			},
+			get: func(c *Config) string { return entry(c).BaseURL }},
+	}
+}
+
+// ConfiguredProviders lists the configured LLM providers in llm.Kinds
+// order: each kind with a key or base URL of its own, and the kind
+// --llm-provider names, with --llm-api-key and --llm-base-url. A provider
+// may lack its key here; validate refuses that for a process that calls
+// providers.
+func (c Config) ConfiguredProviders() []ProviderSettings {
+	var out []ProviderSettings
+	for _, kind := range llm.Kinds() {
+		p, ok := c.LLMProviders[kind]
+		p.Kind, p.KeyFlag, p.BaseURLFlag = kind, "--"+kind+"-api-key", "--"+kind+"-base-url"
+		if kind == c.LLMProvider {
+			if p.APIKey.IsZero() && !c.LLMAPIKey.IsZero() {
+				p.APIKey, p.KeyFlag = c.LLMAPIKey, "--llm-api-key"
+			}
+			if p.BaseURL == "" && c.LLMBaseURL != "" {
+				p.BaseURL, p.BaseURLFlag = c.LLMBaseURL, "--llm-base-url"
+			}
+			if p.APIKey.IsZero() {
+				// The shorthand names the shorthand's flag to fix.
+				p.KeyFlag = "--llm-api-key"
+			}
+			ok = true
+		}
+		if ok && (kind == c.LLMProvider || !p.APIKey.IsZero() || p.BaseURL != "") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ModelNames is the model allowlist as named by --llm-models, without the
+// providers some entries name.
+func (c Config) ModelNames() []string {
+	var out []string
+	for _, m := range c.LLMModels {
+		name, _, _ := strings.Cut(m, "=")
+		out = append(out, name)
+	}
+	return out
+}
+
+// ModelRoutes maps each allowed model to the kind of the configured
+// provider serving it: the one an entry of --llm-models names
+// (model=kind), else the only configured provider, else the one the
+// catalogue names. Without --llm-models, every configured provider serves
+// its default model. A model no configured provider serves is an error
+// naming the flag to set. With no provider it returns nothing.
+func (c Config) ModelRoutes() (map[string]string, error) {
+	providers := c.ConfiguredProviders()
+	if len(providers) == 0 {
+		return nil, nil
+	}
+	configured := map[string]ProviderSettings{}
+	for _, p := range providers {
+		configured[p.Kind] = p
+	}
+	routes := map[string]string{}
+	if len(c.LLMModels) == 0 {
+		for _, p := range providers {
+			for _, m := range llm.DefaultModels(p.Kind) {
+				routes[m] = p.Kind
+			}
+		}
+		return routes, nil
+	}
+	var errs []error
+	for _, entry := range c.LLMModels {
+		name, kind, named := strings.Cut(entry, "=")
+		name, kind = strings.TrimSpace(name), strings.TrimSpace(kind)
+		catalogued, known := llm.KindOf(name)
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Errorf("--llm-models: %q names no model", entry))
+			continue
+		case named:
+			if _, ok := kindLabels[kind]; !ok {
+				errs = append(errs, fmt.Errorf("--llm-models: %q names provider %q; it must be one of %s", entry, kind, strings.Join(llm.Kinds(), ", ")))
+				continue
+			}
+			if _, ok := configured[kind]; !ok {
+				errs = append(errs, fmt.Errorf("--llm-models: %q names the %s provider, which is not configured: set --%s-api-key", entry, kind, kind))
+				continue
+			}
+		case len(providers) == 1:
+			// The one provider serves every model, as the one-provider
+			// shorthand always did, unless it is the official endpoint of
+			// another provider than the model's.
+			kind = providers[0].Kind
+			if known && catalogued != kind && providers[0].BaseURL == "" {
+				errs = append(errs, fmt.Errorf("--llm-models: %s is a model of the %s provider, which is not configured: set --%s-api-key (or write %s=%s if the %s endpoint serves it)",
+					name, catalogued, catalogued, name, kind, kind))
+				continue
+			}
+		case !known:
+			errs = append(errs, fmt.Errorf("--llm-models: the catalogue does not know %s: name its provider, as %s=<%s>", name, name, strings.Join(llm.Kinds(), "|")))
+			continue
+		default:
+			kind = catalogued
+			if _, ok := configured[kind]; !ok {
+				errs = append(errs, fmt.Errorf("--llm-models: %s is a model of the %s provider, which is not configured: set --%s-api-key or drop the model", name, kind, kind))
+				continue
+			}
+		}
+		if prev, dup := routes[name]; dup && prev != kind {
+			errs = append(errs, fmt.Errorf("--llm-models: %s is named for two providers, %s and %s", name, prev, kind))
+			continue
+		}
+		routes[name] = kind
+	}
+	return routes, errors.Join(errs...)
+}
+
+// CallsProviders reports whether this process calls LLM providers itself,
+// and so needs their keys: every role but one that calls a separate
+// gateway.
+func (c Config) CallsProviders() bool { return c.GatewayURL == "" }
+
+// validateLLM checks the provider settings: the shorthand's provider is
+// known and not given twice, every base URL is an http(s) URL, and, for a
+// process that calls providers, every configured provider has its key and
+// every allowed model a provider.
+func (c *Config) validateLLM() []error {
+	var errs []error
+	if c.LLMProvider != "" {
+		if _, ok := kindLabels[c.LLMProvider]; !ok {
+			errs = append(errs, fmt.Errorf("--llm-provider must be %s (or empty)", strings.Join(llm.Kinds(), ", ")))
+		}
+		own := c.LLMProviders[c.LLMProvider]
+		if !c.LLMAPIKey.IsZero() && !own.APIKey.IsZero() {
+			errs = append(errs, fmt.Errorf("--llm-api-key and --%s-api-key both set the %s key: give one", c.LLMProvider, c.LLMProvider))
+		}
+		if c.LLMBaseURL != "" && own.BaseURL != "" {
+			errs = append(errs, fmt.Errorf("--llm-base-url and --%s-base-url both set the %s base URL: give one", c.LLMProvider, c.LLMProvider))
+		}
+	} else if !c.LLMAPIKey.IsZero() || c.LLMBaseURL != "" {
+		errs = append(errs, errors.New("--llm-api-key and --llm-base-url go with --llm-provider (or use --<provider>-api-key and --<provider>-base-url)"))
+	}
+	checkURL := func(flag, v string) {
+		if v == "" {
+			return
+		}
+		p, err := url.Parse(v)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil || p.RawQuery != "" || p.ForceQuery || p.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL without credentials, query or fragment", flag))
+		}
+	}
+	checkURL("--llm-base-url", c.LLMBaseURL)
+	for _, kind := range llm.Kinds() {
+		checkURL("--"+kind+"-base-url", c.LLMProviders[kind].BaseURL)
+	}
+	if len(errs) > 0 || !c.CallsProviders() {
+		return errs
+	}
+	providers := c.ConfiguredProviders()
+	for _, p := range providers {
+		if p.APIKey.IsZero() {
+			what := "the " + p.Kind + " provider"
+			if p.Kind == c.LLMProvider {
+				what = "--llm-provider " + p.Kind
+			}
+			env := "PALISADE_" + strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(p.KeyFlag, "--"), "-", "_")) + "_FILE"
+			errs = append(errs, fmt.Errorf("%s has no API key: set %s (or %s; any non-empty value for a server that needs none)", what, p.KeyFlag, env))
+		}
+	}
+	if len(providers) == 0 && len(c.LLMModels) > 0 {
+		errs = append(errs, errors.New("--llm-models names models, but no LLM provider is configured to serve them: set --llm-provider with --llm-api-key, or --<provider>-api-key"))
+	}
+	if _, err := c.ModelRoutes(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // Loader registers the settings of its groups on a FlagSet and, after the
@@ -586,17 +840,7 @@ func (c *Config) validate(groups Group) error {
 				errs = append(errs, err)
 			}
 		}
-		switch c.LLMProvider {
-		case "", "openai", "anthropic", "gemini":
-		default:
-			errs = append(errs, errors.New("--llm-provider must be openai, anthropic or gemini (or empty)"))
-		}
-		if c.LLMBaseURL != "" {
-			p, err := url.Parse(c.LLMBaseURL)
-			if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil {
-				errs = append(errs, errors.New("--llm-base-url must be an http(s) URL without credentials"))
-			}
-		}
+		errs = append(errs, c.validateLLM()...)
 		if p, err := url.Parse(c.TelegramAPIURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.User != nil ||
 			p.RawQuery != "" || p.Fragment != "" {
 			errs = append(errs, errors.New("--telegram-api-url must be an http(s) URL without credentials, query or fragment"))

@@ -106,8 +106,8 @@ type Gateway struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	observe   func(Observation)
-	kind      string
-	own       func(key secret.Secret) (llm.Provider, error)
+	kinds     map[string]string
+	own       map[string]func(key secret.Secret) (llm.Provider, error)
 }
 
 // Observation is one finished call, for metrics.
@@ -128,19 +128,21 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	Observe   func(Observation) // optional
-	// ProviderKind names the operator's provider ("openai", "anthropic",
-	// "gemini"), and OwnProvider builds that provider, at the operator's
-	// base URL and behind the same egress client, with a key a workspace
-	// brings. When both are set, a workspace's own key of that kind pays
-	// for its bots' calls instead of the operator's key; the operator's
-	// allowlist, caps and the bots' budgets apply all the same.
-	ProviderKind string
-	OwnProvider  func(key secret.Secret) (llm.Provider, error)
+	// Kinds maps each allowed model to the kind of its provider
+	// (llm.Kinds), and OwnProviders builds a provider of each kind, at the
+	// operator's base URL and behind the same egress client, with a key a
+	// workspace brings. A workspace's own key of a model's kind pays for
+	// its bots' calls on that model instead of the operator's key; the
+	// operator's allowlist, caps and the bots' budgets apply all the same.
+	// A model without a kind, or a kind without a builder, is always
+	// served with the operator's key.
+	Kinds        map[string]string
+	OwnProviders map[string]func(key secret.Secret) (llm.Provider, error)
 }
 
 // New builds a gateway.
 func New(o Options) *Gateway {
-	g := &Gateway{store: o.Store, providers: o.Providers, now: o.Now, logger: o.Logger, observe: o.Observe, kind: o.ProviderKind, own: o.OwnProvider}
+	g := &Gateway{store: o.Store, providers: o.Providers, now: o.Now, logger: o.Logger, observe: o.Observe, kinds: o.Kinds, own: o.OwnProviders}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -216,7 +218,7 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	// workspace's own, which narrows it.
 	p, ok := g.providers[bot.Model]
 	if !ok {
-		return admitted{}, ErrModel
+		return admitted{}, g.refuseModel(bot.Model)
 	}
 	workspace, err := g.store.GetWorkspace(ctx, a.scope)
 	if err != nil {
@@ -225,7 +227,7 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	if !workspace.AllowsModel(bot.Model) {
 		return admitted{}, ErrModel
 	}
-	if a.provider, err = g.workspaceProvider(ctx, a.scope, p); err != nil {
+	if a.provider, err = g.workspaceProvider(ctx, a.scope, bot.Model, p); err != nil {
 		return admitted{}, err
 	}
 	if err := checkParts(c); err != nil {
@@ -352,9 +354,15 @@ func (g *Gateway) call(ctx context.Context, c Call, do func(llm.Provider, llm.Re
 		g.note(obs)
 		// llm errors carry no key, but their provider text is still not
 		// for end users: log it, answer with the generic message.
-		g.logger.WarnContext(ctx, "provider call failed", "bot", string(c.BotID), "model", a.req.Model, "err", err)
+		// The path is the real one the request went to (llm.Error keeps no
+		// query), so a refused or failing endpoint is plain in the log.
+		attrs := []any{"bot", string(c.BotID), "model", a.req.Model, "provider", g.kinds[a.req.Model]}
 		var le *llm.Error
-		if errors.As(err, &le) && le.Type == llm.TypeInvalidRequest {
+		if errors.As(err, &le) && le.Path != "" {
+			attrs = append(attrs, "path", le.Path)
+		}
+		g.logger.WarnContext(ctx, "provider call failed", append(attrs, "err", err)...)
+		if le != nil && le.Type == llm.TypeInvalidRequest {
 			return llm.Response{}, palisade.WrapError(err, palisade.CodeInvalid, "the request is not valid")
 		}
 		return llm.Response{}, palisade.WrapError(err, palisade.CodeUnavailable, ErrProvider.Message)
@@ -369,11 +377,27 @@ func (g *Gateway) note(o Observation) {
 	}
 }
 
-// workspaceProvider is the provider a workspace's call goes to: built with
-// the workspace's own key of the operator's kind when it has one, else
-// fallback, the operator's.
-func (g *Gateway) workspaceProvider(ctx context.Context, scope palisade.Scope, fallback llm.Provider) (llm.Provider, error) {
-	if g.kind == "" || g.own == nil {
+// refuseModel says why a bot's model is not served: a model of the
+// catalogue names its provider, which the operator has not configured, so
+// the workspace knows to pick another model and the operator which
+// provider to add; anything else is simply off the allowlist.
+func (g *Gateway) refuseModel(model string) error {
+	if model == llm.RetrievalOnly {
+		return palisade.Errorf(palisade.CodeForbidden, "the bot is set to %s, but this server now has a language model: choose one of its models for the bot", llm.RetrievalOnly)
+	}
+	if kind, ok := llm.KindOf(model); ok {
+		return palisade.Errorf(palisade.CodeForbidden, "the model %s is served by the %s provider, which this server has not configured: choose another model for the bot", model, kind)
+	}
+	return ErrModel
+}
+
+// workspaceProvider is the provider a workspace's call on model goes to:
+// built with the workspace's own key of the model's kind when it has one,
+// else fallback, the operator's.
+func (g *Gateway) workspaceProvider(ctx context.Context, scope palisade.Scope, model string, fallback llm.Provider) (llm.Provider, error) {
+	kind := g.kinds[model]
+	build := g.own[kind]
+	if kind == "" || build == nil {
 		return fallback, nil
 	}
 	keys, err := g.store.ListProviderKeys(ctx, scope)
@@ -381,14 +405,14 @@ func (g *Gateway) workspaceProvider(ctx context.Context, scope palisade.Scope, f
 		return nil, fmt.Errorf("gateway: listing the workspace's provider keys: %w", err)
 	}
 	for _, k := range keys {
-		if k.Provider != g.kind {
+		if k.Provider != kind {
 			continue
 		}
 		full, err := g.store.GetProviderKey(ctx, scope, k.ID)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: opening the workspace's provider key: %w", err)
 		}
-		p, err := g.own(full.Key)
+		p, err := build(full.Key)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: building the workspace's provider: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
@@ -17,8 +18,9 @@ import (
 // ProviderKeyID identifies a workspace's provider key.
 type ProviderKeyID = store.ProviderKeyID
 
-// ProviderKinds are the providers a workspace may bring a key for.
-func ProviderKinds() []string { return []string{"anthropic", "gemini", "openai"} }
+// ProviderKinds are the providers a workspace may bring a key for: every
+// kind an operator can configure.
+func ProviderKinds() []string { return slices.Sorted(slices.Values(llm.Kinds())) }
 
 // ProviderKeyStore is what ProviderKeys reads and writes.
 type ProviderKeyStore interface {

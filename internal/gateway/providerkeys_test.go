@@ -74,7 +74,7 @@ func TestWorkspaceProviderKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := gateway.New(gateway.Options{Store: s, Providers: map[string]llm.Provider{"gpt-4o-mini": operator},
-				ProviderKind: "openai", OwnProvider: build})
+				Kinds: map[string]string{"gpt-4o-mini": llm.KindOpenAI}, OwnProviders: map[string]func(secret.Secret) (llm.Provider, error){llm.KindOpenAI: build}})
 			tokens, err := gateway.NewTokens([]byte("0123456789abcdef0123456789abcdef"))
 			if err != nil {
 				t.Fatal(err)

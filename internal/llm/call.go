@@ -121,6 +121,7 @@ func (c *Caller) Complete(ctx context.Context, call Call, decode func(body []byt
 			return res, nil
 		}
 		e := c.normalise(ctx, err)
+		e.Path = c.pathOf(call.URL)
 		if !c.waitToRetry(ctx, attempt, e) {
 			return Response{}, e
 		}
@@ -175,6 +176,7 @@ func (c *Caller) Stream(ctx context.Context, call Call, decode StreamDecoder, on
 			return Response{}, cb.err
 		}
 		e := c.normalise(ctx, err)
+		e.Path = c.pathOf(call.URL)
 		if delivered || !c.waitToRetry(ctx, attempt, e) {
 			return Response{}, e
 		}
@@ -272,6 +274,17 @@ func (c *Caller) waitToRetry(ctx context.Context, attempt int, e *Error) bool {
 		return false // waiting would only end in our own time-out
 	}
 	return c.retry.Sleep(ctx, d) == nil && ctx.Err() == nil
+}
+
+// pathOf is the path of a request URL as an Error names it: the real
+// path, so a log shows which endpoint failed, but never the query (where
+// some APIs take keys) and scrubbed like every other field.
+func (c *Caller) pathOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return c.scrub.Clean(u.EscapedPath())
 }
 
 // normalise turns any error of an attempt into a scrubbed *Error.

@@ -386,3 +386,33 @@ func TestEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorNamesTheRealPath: an error names the path the request went to,
+// as sent (not a pattern), without its query and without the key even
+// when the path quotes it; streams and whole answers alike.
+func TestErrorNamesTheRealPath(t *testing.T) {
+	t.Parallel()
+	const key = "sk-path-key-Zx9Cv8Bn7Mm6"
+	f := setup(t, key, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"nope"}`, http.StatusBadRequest)
+	}, nil)
+	for _, tc := range []struct{ path, want string }{
+		{"/v1/chat/completions?alt=sse&key=q-secret-value", "/v1/chat/completions"},
+		{"/v1beta/models/gemini-2.0-flash:streamGenerateContent", "/v1beta/models/gemini-2.0-flash:streamGenerateContent"},
+		{"/v1/" + key + "/chat", "/v1/[REDACTED]/chat"},
+	} {
+		c := llm.Call{URL: f.url + tc.path, Header: http.Header{}}
+		_, err := f.caller.Complete(t.Context(), c, decodeBody)
+		var e *llm.Error
+		if !errors.As(err, &e) || e.Path != tc.want || !strings.Contains(e.Error(), "test "+tc.want+":") {
+			t.Errorf("Complete %s: %v, want path %q", tc.path, err, tc.want)
+		}
+		_, err = f.caller.Stream(t.Context(), c, decodeStream, func(string) error { return nil })
+		if e = nil; !errors.As(err, &e) || e.Path != tc.want {
+			t.Errorf("Stream %s: %v, want path %q", tc.path, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "q-secret-value") || strings.Contains(err.Error(), key) {
+			t.Errorf("the error quotes the query or the key: %v", err)
+		}
+	}
+}

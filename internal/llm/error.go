@@ -36,6 +36,7 @@ const maxMessageRunes = 512
 // and known key formats before an Error leaves this package.
 type Error struct {
 	Provider   string        // "openai", "anthropic", "gemini", or an OpenAI-compatible label
+	Path       string        // the request's path (never its query), when a request was sent
 	Status     int           // HTTP status; for an error inside a stream, the provider's code or 0
 	Type       string        // the provider's error type, or one of the Type* constants
 	Message    string        // the provider's message, scrubbed and capped
@@ -52,6 +53,10 @@ func (e *Error) Error() string {
 	if e.Provider != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Provider)
+	}
+	if e.Path != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Path)
 	}
 	b.WriteString(":")
 	if e.Status != 0 {

@@ -87,6 +87,14 @@ func New(cfg Config) (*Client, error) {
 // Name returns "gemini".
 func (c *Client) Name() string { return name }
 
+// Endpoints lists the URLs a request for model is sent to (without the
+// query a stream adds), so a configuration can be checked against the
+// egress policy before any call.
+func (c *Client) Endpoints(model string) []string {
+	model = strings.TrimPrefix(model, "models/")
+	return []string{c.base + "/models/" + model + ":generateContent", c.base + "/models/" + model + ":streamGenerateContent"}
+}
+
 // Complete implements llm.Provider.
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	call, err := c.call(req, false)

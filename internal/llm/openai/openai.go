@@ -115,6 +115,10 @@ func New(cfg Config) (*Client, error) {
 // Name returns the label given in Config.
 func (c *Client) Name() string { return c.name }
 
+// Endpoints lists the URLs a request for model is sent to, so a
+// configuration can be checked against the egress policy before any call.
+func (c *Client) Endpoints(string) []string { return []string{c.endpoint} }
+
 // Complete implements llm.Provider.
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	call, err := c.call(req, false)
