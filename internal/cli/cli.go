@@ -260,8 +260,7 @@ func readableDurations(_ []string, a slog.Attr) slog.Attr {
 // A URL's password is registered on its own too: drivers quote the parts
 // of a URL in their errors.
 func registerSecrets(r *redact.Redactor, cfg config.Config) {
-	r.Register(cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal(), cfg.MasterKey.Reveal(),
-		cfg.MasterPassphrase.Reveal(), cfg.AppRolePassword.Reveal(), cfg.LLMAPIKey.Reveal(), cfg.GatewaySigningKey.Reveal(), cfg.SMTPPassword.Reveal())
+	r.Register(cfg.SecretValues()...)
 	for _, raw := range []string{cfg.DatabaseURL.Reveal(), cfg.RedisURL.Reveal()} {
 		if u, err := url.Parse(raw); err == nil && u.User != nil {
 			if pw, ok := u.User.Password(); ok {
