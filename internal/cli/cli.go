@@ -60,14 +60,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":     {"run Palisade: admin UI, API, webhooks and workers", runServe},
-		"migrate":   {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
-		"version":   {"print the version, commit and build date (also --version)", runVersion},
-		"workspace": {"manage workspaces (create)", runWorkspace},
-		"apikey":    {"manage API keys (create)", runAPIKey},
-		"audit":     {"check the audit log (verify)", runAudit},
-		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
-		"probe":     {"run the security self-test against a deployment's URL", runProbe},
+		"serve":       {"run Palisade: admin UI, API, webhooks and workers", runServe},
+		"migrate":     {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
+		"version":     {"print the version, commit and build date (also --version)", runVersion},
+		"workspace":   {"manage workspaces (create)", runWorkspace},
+		"apikey":      {"manage API keys (create)", runAPIKey},
+		"audit":       {"check the audit log (verify)", runAudit},
+		"keys":        {"manage encryption keys (rotate, reencrypt, status)", runKeys},
+		"probe":       {"run the security self-test against a deployment's URL", runProbe},
+		"healthcheck": {"ask a server's /healthz and exit 0 if it is healthy (for container health checks)", runHealthcheck},
 	}
 }
 

@@ -14,14 +14,15 @@ import (
 // subcommandHelp is the --help invocation of every command and
 // subcommand that has flags of its own.
 var subcommandHelp = map[string][][]string{
-	"serve":     {{"serve", "--help"}},
-	"migrate":   {{"migrate", "--help"}},
-	"version":   {{"version", "--help"}},
-	"workspace": {{"workspace", "create", "--help"}},
-	"apikey":    {{"apikey", "create", "--help"}},
-	"audit":     {{"audit", "verify", "--help"}},
-	"keys":      {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
-	"probe":     {{"probe", "--help"}},
+	"serve":       {{"serve", "--help"}},
+	"migrate":     {{"migrate", "--help"}},
+	"version":     {{"version", "--help"}},
+	"workspace":   {{"workspace", "create", "--help"}},
+	"apikey":      {{"apikey", "create", "--help"}},
+	"audit":       {{"audit", "verify", "--help"}},
+	"keys":        {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
+	"probe":       {{"probe", "--help"}},
+	"healthcheck": {{"healthcheck", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the
