@@ -491,6 +491,8 @@ func openAIErrorBody(r *http.Request, err error) map[string]openAIErrorJSON {
 		code = "invalid_api_key"
 	case palisade.CodeForbidden:
 		e.Type, code = "permission_error", "insufficient_permissions"
+	case palisade.CodeSuspended:
+		e.Type, code = "permission_error", "workspace_suspended"
 	case palisade.CodeNotFound:
 		code = "unknown_url"
 		if pub.Field == "model" {

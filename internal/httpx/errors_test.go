@@ -18,6 +18,7 @@ func TestStatusTable(t *testing.T) {
 		palisade.CodeInvalid:      400,
 		palisade.CodeUnauthorized: 401,
 		palisade.CodeForbidden:    403,
+		palisade.CodeSuspended:    403,
 		palisade.CodeNotFound:     404,
 		palisade.CodeConflict:     409,
 		palisade.CodeTooLarge:     413,
