@@ -112,6 +112,9 @@ func (a *API) openAIGuard(rt OpenAIRoute, maxBody int64) openAIHandlerFunc {
 		if err := a.limit(w, r, rt.Route, p); err != nil {
 			return err
 		}
+		if err := a.checkActive(r, rt.Method, p); err != nil {
+			return err
+		}
 		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
 }
