@@ -32,6 +32,12 @@ func TestStatusTable(t *testing.T) {
 		if got != want[c] {
 			t.Errorf("Status(%q) = %d, want %d", c, got, want[c])
 		}
+		// workspace_suspended is the one refinement of a code: a 403 a
+		// client can tell apart from a missing permission. Every other
+		// status belongs to one code.
+		if c == palisade.CodeSuspended {
+			continue
+		}
 		if prev, dup := seen[got]; dup {
 			t.Errorf("codes %q and %q share status %d", prev, c, got)
 		}
