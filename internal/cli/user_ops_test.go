@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -248,5 +251,55 @@ func TestAPIKeyList(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCLILinksFollowTheConfiguredAddress: every link the CLI prints starts
+// where serve, given the same configuration, would be reached: the public
+// URL from the flag, the environment or the file, else the address and
+// TLS settings serve reads, never a default port the server is not on.
+func TestCLILinksFollowTheConfiguredAddress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"PALISADE_DATA_DIR": filepath.Join(dir, "data")}
+	ws := createWorkspace(t, env, "Links")
+	s := openSealed(t, env)
+	u, err := s.CreateUser(t.Context(), store.CreateUserParams{Email: "owner@example.com", Name: "O", PasswordHash: "x", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddMember(t.Context(), ws, u.ID, palisade.RoleOwner, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	cfgFile := filepath.Join(dir, "palisade.yaml")
+	if err := os.WriteFile(cfgFile, []byte("addr: 127.0.0.1:7001\ntls_cert: /etc/palisade/cert.pem\ntls_key: /etc/palisade/key.pem\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"the default address", nil, nil, "http://127.0.0.1:8080"},
+		{"the address serve listens on", map[string]string{"PALISADE_ADDR": "0.0.0.0:9000"}, nil, "http://localhost:9000"},
+		{"the configuration file", map[string]string{"PALISADE_CONFIG": cfgFile}, nil, "https://127.0.0.1:7001"},
+		{"the public URL in the environment", map[string]string{"PALISADE_ADDR": "0.0.0.0:9000", "PALISADE_PUBLIC_URL": "https://chat.example.org/"}, nil, "https://chat.example.org"},
+		{"the public URL flag", map[string]string{"PALISADE_PUBLIC_URL": "https://chat.example.org"}, []string{"--public-url", "https://bots.example.net"}, "https://bots.example.net"},
+	} {
+		e := maps.Clone(env)
+		maps.Copy(e, c.env)
+		create := mustCLI(t, e, append([]string{"workspace", "create", "--name", "L", "--owner-email", "x@example.com"}, c.args...)...)
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.want) + `/invite/[A-Za-z0-9_-]{43}$`).MatchString(create) {
+			t.Errorf("%s: workspace create printed:\n%s", c.name, create)
+		}
+		reset := mustCLI(t, e, append([]string{"user", "reset-password", "--email", "owner@example.com"}, c.args...)...)
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.want) + `/reset/[A-Za-z0-9_-]{43}$`).MatchString(reset) {
+			t.Errorf("%s: user reset-password printed:\n%s", c.name, reset)
+		}
+	}
+	if _, err := runCLI(t, t.Context(), env, nil, "workspace", "create", "--name", "L", "--owner-email", "x@example.com", "--public-url", "ftp://x"); err == nil {
+		t.Error("a public URL that is not http(s) was accepted")
 	}
 }

@@ -168,6 +168,13 @@ func TestWorkspaceSuspendEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// The delivery made while suspended was dropped, not queued:
+			// one job before the suspension, one after resuming.
+			s := openSealed(t, env)
+			if n, err := s.Jobs().Count(t.Context(), "inbound_message"); err != nil || n != 2 {
+				t.Errorf("%d inbound jobs, want 2: %v", n, err)
+			}
+			s.close()
 			id := string(wsA.Workspace())
 			platform := auditActions(t, env, palisade.Scope{})
 			own := auditActions(t, env, wsA)
