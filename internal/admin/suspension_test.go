@@ -40,6 +40,9 @@ func TestSuspendedWorkspaceShowsWhy(t *testing.T) {
 			t.Errorf("GET %s: the reason is not escaped", path)
 		}
 	}
+	if body := b.get("/account").Body.String(); strings.Count(body, "suspended by the operator") != 1 {
+		t.Errorf("the account page does not mark the one suspended workspace:\n%s", body)
+	}
 	if w := b.get("/w/" + string(other.ID)); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `class="suspended"`) {
 		t.Errorf("another workspace: %d, banner shown", w.Code)
 	}
