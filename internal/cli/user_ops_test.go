@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/cli"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -301,5 +303,46 @@ func TestCLILinksFollowTheConfiguredAddress(t *testing.T) {
 	}
 	if _, err := runCLI(t, t.Context(), env, nil, "workspace", "create", "--name", "L", "--owner-email", "x@example.com", "--public-url", "ftp://x"); err == nil {
 		t.Error("a public URL that is not http(s) was accepted")
+	}
+}
+
+// TestOperatorCommandMistakes: the operator commands refuse what they
+// cannot act on with a short message, and change nothing.
+func TestOperatorCommandMistakes(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")}
+	ws := string(createWorkspace(t, env, "Mistakes").Workspace())
+	for _, c := range []struct {
+		args  []string
+		usage bool
+		says  string
+	}{
+		{[]string{"workspace", "suspend", ws}, true, "--reason"},
+		{[]string{"workspace", "suspend", "--reason", "spam"}, true, "workspace id comes first"},
+		{[]string{"workspace", "suspend", "ws_nope", "--reason", "spam"}, true, "not a workspace id"},
+		{[]string{"workspace", "suspend", ws, "--reason", "two\nlines"}, true, "--reason"},
+		{[]string{"workspace", "suspend", ws, "--reason", strings.Repeat("x", 201)}, true, "--reason"},
+		{[]string{"workspace", "suspend", string(palisade.NewWorkspaceID()), "--reason", "spam"}, false, "no workspace"},
+		{[]string{"workspace", "frobnicate"}, true, ""},
+		{[]string{"apikey", "list"}, true, "--workspace"},
+		{[]string{"user", "reset-mfa", "--email", "not-an-address"}, true, "--email"},
+		{[]string{"user", "reset-mfa", "--email", "nobody@example.com"}, false, "no user"},
+		{[]string{"user"}, true, ""},
+	} {
+		_, errOut, err := run(t, env, c.args...)
+		if err == nil || errors.Is(err, cli.ErrUsage) != c.usage || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%v: %v (usage error %v)\n%s", c.args, err, errors.Is(err, cli.ErrUsage), errOut)
+		}
+	}
+	if out := mustCLI(t, env, "workspace", "resume", ws); !strings.Contains(out, "not suspended; nothing changed") {
+		t.Errorf("resuming an active workspace said %q", out)
+	}
+	if list := mustCLI(t, env, "workspace", "list"); !strings.Contains(list, ws) || strings.Contains(list, "suspended") {
+		t.Errorf("after the mistakes:\n%s", list)
+	}
+	for _, e := range auditActions(t, env, palisade.Scope{}) {
+		if strings.HasPrefix(e.Action, "workspace.suspended") || strings.HasPrefix(e.Action, "workspace.resumed") || e.Action == "mfa.reset" {
+			t.Errorf("a refused command was audited: %s", e.Action)
+		}
 	}
 }
