@@ -13,16 +13,17 @@ const (
 	CodeInvalid      Code = "invalid"
 	CodeUnauthorized Code = "unauthorized"
 	CodeForbidden    Code = "forbidden"
-	// CodeSuspended is a refusal because the operator suspended the
-	// workspace: a 403 a client can tell apart from a missing permission.
-	CodeSuspended   Code = "workspace_suspended"
-	CodeNotFound    Code = "not_found"
-	CodeConflict    Code = "conflict"
-	CodeTooLarge    Code = "too_large"
-	CodeRateLimited Code = "rate_limited"
-	CodeUnavailable Code = "unavailable"
-	CodeInternal    Code = "internal"
+	CodeNotFound     Code = "not_found"
+	CodeConflict     Code = "conflict"
+	CodeTooLarge     Code = "too_large"
+	CodeRateLimited  Code = "rate_limited"
+	CodeUnavailable  Code = "unavailable"
+	CodeInternal     Code = "internal"
 )
+
+// CodeSuspended is a refusal because the operator suspended the
+// workspace: a 403 a client can tell apart from a missing permission.
+const CodeSuspended Code = "workspace_suspended"
 
 // Codes lists every code, for tables and tests that must cover them all.
 var Codes = []Code{
