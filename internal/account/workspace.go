@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -56,6 +57,16 @@ func (s *Service) EnterWorkspace(ctx context.Context, cur Current, ws palisade.W
 		return Actor{}, palisade.Workspace{}, err
 	}
 	return Actor{Current: cur, Scope: scope, Role: m.Role}, w, nil
+}
+
+// WorkspaceActive returns palisade.ErrWorkspaceSuspended when the
+// operator has suspended the scope's workspace.
+func (s *Service) WorkspaceActive(ctx context.Context, scope palisade.Scope) error {
+	w, err := s.o.Store.GetWorkspace(ctx, scope)
+	if err != nil {
+		return fmt.Errorf("reading workspace: %w", err)
+	}
+	return w.CheckActive()
 }
 
 // Workspaces lists the signed-in user's workspaces with their role in

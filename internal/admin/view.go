@@ -43,6 +43,10 @@ type wsView struct {
 	Name string
 	Role palisade.Role
 	Can  can
+	// Suspended is set while the operator has the workspace suspended;
+	// every page of it then says so, with the operator's reason.
+	Suspended       bool
+	SuspendedReason string
 }
 
 // can holds one field per permission a page asks about (`.WS.Can.KeysWrite`),
@@ -121,7 +125,8 @@ func newPage[V view](q *req, title string, d V) page[V] {
 		p.User = &q.cur.User
 	}
 	if q.actor != nil {
-		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role)}
+		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role),
+			Suspended: q.ws.Suspended(), SuspendedReason: q.ws.SuspendedReason}
 	}
 	return p
 }

@@ -33,6 +33,9 @@ import (
 // request.
 type Keys interface {
 	AuthenticateAPIKey(ctx context.Context, key secret.Secret) (account.KeyPrincipal, error)
+	// WorkspaceActive refuses a suspended workspace
+	// (palisade.ErrWorkspaceSuspended).
+	WorkspaceActive(ctx context.Context, scope palisade.Scope) error
 }
 
 var _ Keys = (*account.Service)(nil)
@@ -210,12 +213,25 @@ func (a *API) guard(rt Route) http.Handler {
 		if err := a.limit(w, r, rt, p); err != nil {
 			return err
 		}
+		if err := a.checkActive(r, rt.Method, p); err != nil {
+			return err
+		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		if idempotent {
 			return a.idempotent(w, r, p, rt.Handle)
 		}
 		return rt.Handle(w, r)
 	})
+}
+
+// checkActive refuses every request but a read when the key's workspace is
+// suspended: sending a message and changing anything alike. Reads stay
+// open, so the workspace's own tools can still see and export its data.
+func (a *API) checkActive(r *http.Request, method string, p Principal) error {
+	if method == http.MethodGet || method == http.MethodHead {
+		return nil
+	}
+	return a.Keys.WorkspaceActive(r.Context(), p.Scope)
 }
 
 // routeClass is the rate-limit class of a route: messages to a bot,

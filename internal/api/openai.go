@@ -112,6 +112,9 @@ func (a *API) openAIGuard(rt OpenAIRoute, maxBody int64) openAIHandlerFunc {
 		if err := a.limit(w, r, rt.Route, p); err != nil {
 			return err
 		}
+		if err := a.checkActive(r, rt.Method, p); err != nil {
+			return err
+		}
 		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
 }
@@ -491,6 +494,8 @@ func openAIErrorBody(r *http.Request, err error) map[string]openAIErrorJSON {
 		code = "invalid_api_key"
 	case palisade.CodeForbidden:
 		e.Type, code = "permission_error", "insufficient_permissions"
+	case palisade.CodeSuspended:
+		e.Type, code = "permission_error", "workspace_suspended"
 	case palisade.CodeNotFound:
 		code = "unknown_url"
 		if pub.Field == "model" {

@@ -58,7 +58,7 @@ func (a *API) openAPIDocument() map[string]any {
 			"properties": map[string]any{"error": map[string]any{
 				"type": "object", "required": []string{"code", "message"},
 				"properties": map[string]any{
-					"code":       map[string]any{"type": "string", "enum": []string{"invalid", "unauthorized", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "unavailable", "internal"}},
+					"code":       map[string]any{"type": "string", "enum": []string{"invalid", "unauthorized", "forbidden", "workspace_suspended", "not_found", "conflict", "too_large", "rate_limited", "unavailable", "internal"}},
 					"message":    map[string]any{"type": "string"},
 					"field":      map[string]any{"type": "string"},
 					"error_id":   map[string]any{"type": "string"},

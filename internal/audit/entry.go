@@ -64,6 +64,18 @@ const (
 	ActionBackupRestored     Action = "backup.restored"
 )
 
+// Operator actions on a workspace or an account, from the CLI.
+const (
+	ActionWorkspaceSuspended Action = "workspace.suspended"
+	ActionWorkspaceResumed   Action = "workspace.resumed"
+	// ActionPasswordResetIssued records a reset link the operator made
+	// for a user (never the link).
+	ActionPasswordResetIssued Action = "password.reset_issued"
+	// ActionMFAReset records the operator removing a user's second
+	// factor.
+	ActionMFAReset Action = "mfa.reset"
+)
+
 // ActionConversationDeleted records a conversation deleted with its
 // messages.
 const ActionConversationDeleted Action = "conversation.deleted"

@@ -74,6 +74,15 @@ func (s *Service) Receive(ctx context.Context, kind string, bot palisade.BotID, 
 	return Receipt{Response: d.Response, Accepted: acc, Duplicates: dup}, nil
 }
 
+// dropSuspended notes messages of a suspended workspace that were
+// acknowledged and dropped.
+func (s *Service) dropSuspended(ctx context.Context, ch palisade.Channel, n int) {
+	if n > 0 {
+		s.o.Logger.InfoContext(ctx, "messages to a suspended workspace dropped", "workspace_id", string(ch.WorkspaceID),
+			"bot_id", string(ch.BotID), "channel", ch.Kind, "messages", n)
+	}
+}
+
 // reject notes a refusal of a known channel for the audit log and returns
 // it.
 func (s *Service) reject(ch palisade.Channel, reason Reason) error {
@@ -89,8 +98,21 @@ func (s *Service) reject(ch palisade.Channel, reason Reason) error {
 // duplicate and enqueues nothing. It is the entry point of every source
 // of messages: the webhook (through Receive) and connections a platform
 // keeps open (Discord's Gateway).
+//
+// A suspended workspace's messages are dropped: acknowledged, neither
+// kept nor answered.
 func (s *Service) Accept(ctx context.Context, ch palisade.Channel, msgs []Message) (accepted, duplicates int, err error) {
 	scope := palisade.ScopeFor(ch.WorkspaceID)
+	if len(msgs) > 0 {
+		ws, err := s.o.Store.GetWorkspace(ctx, scope)
+		if err != nil {
+			return 0, 0, fmt.Errorf("reading the channel's workspace: %w", err)
+		}
+		if ws.Suspended() {
+			s.dropSuspended(ctx, ch, len(msgs))
+			return 0, 0, nil
+		}
+	}
 	for _, m := range msgs {
 		args := job.InboundArgs{Workspace: ch.WorkspaceID, BotID: ch.BotID, Channel: ch.Kind, UserID: m.UserID, ChatID: m.ChatID, Ref: m.Key}
 		args, err := job.SealInbound(ctx, s.o.Sealer, s.o.ArgsKey, args, m.Text)

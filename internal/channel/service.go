@@ -19,6 +19,7 @@ import (
 
 // Store is what the service reads and writes.
 type Store interface {
+	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 
 	CreateChannel(ctx context.Context, scope palisade.Scope, p store.CreateChannelParams) (palisade.Channel, error)

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
@@ -13,21 +16,38 @@ import (
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
+const apikeyUsage = `Usage: palisade apikey <create|list> [flags]
+
+  create    create an API key for a workspace and print it once
+  list      list a workspace's API keys (never their secret)
+
+Run 'palisade apikey <subcommand> --help' for its flags.`
+
 func runAPIKey(ctx context.Context, env *Env, args []string) error {
-	const synopsis = "apikey create --workspace ID --name NAME --scopes a,b [--expires-in 720h]"
-	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(env.Stdout, "Usage: palisade "+synopsis)
-			return nil
-		}
-		fmt.Fprintln(env.Stderr, "Usage: palisade "+synopsis)
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, apikeyUsage)
 		return ErrUsage
 	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.Stdout, apikeyUsage)
+		return nil
+	case "create":
+		return runAPIKeyCreate(ctx, env, args[1:])
+	case "list":
+		return runAPIKeyList(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.Stderr, "palisade apikey: unknown subcommand %q\n\n%s\n", args[0], apikeyUsage)
+	return ErrUsage
+}
+
+func runAPIKeyCreate(ctx context.Context, env *Env, args []string) error {
+	const synopsis = "apikey create --workspace ID --name NAME --scopes a,b [--expires-in 720h]"
 	fs := newFlags(env, "apikey create", synopsis+" [store flags]\n\n"+
 		"Creates an API key and prints it once; only its hash is stored.")
 	var wsFlag, name, scopes *string
 	var expires *time.Duration
-	cfg, help, err := loadConfig(env, fs, config.GroupStore, args[1:], func() {
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
 		wsFlag = fs.String("workspace", "", "workspace id (required)")
 		name = fs.String("name", "", "a name to recognise the key by (required)")
 		scopes = fs.String("scopes", "", "comma-separated scopes, e.g. bots:read,messages:send (required)")
@@ -98,4 +118,100 @@ func scopeStrings(sc []auth.Scope) []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// apiKeyRow is one key as `apikey list` shows it: what identifies and
+// describes it, never the key or its hash, nor its lookup prefix, which is
+// the start of the key.
+type apiKeyRow struct {
+	ID         palisade.APIKeyID `json:"id"`
+	Name       string            `json:"name"`
+	Scopes     []string          `json:"scopes"`
+	Status     string            `json:"status"`
+	CreatedBy  string            `json:"created_by"`
+	CreatedAt  time.Time         `json:"created_at"`
+	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time        `json:"revoked_at,omitempty"`
+}
+
+func runAPIKeyList(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "apikey list", "apikey list --workspace ID [--json] [store flags]\n\n"+
+		"Lists the workspace's API keys, oldest first: id, name, scopes, status (active, expired or\n"+
+		"revoked), who made it, and when it was made, last used, expires and was revoked. A key\n"+
+		"itself is shown once, when it is made, and stored only as a hash: neither is listed.")
+	var wsFlag *string
+	var asJSON *bool
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
+		wsFlag = fs.String("workspace", "", "workspace id (required)")
+		asJSON = fs.Bool("json", false, "print a JSON array instead of a table")
+	})
+	if help || err != nil {
+		return err
+	}
+	ws, err := palisade.ParseWorkspaceID(*wsFlag)
+	if err != nil {
+		return fmt.Errorf("%w: --workspace must be a workspace id (ws_…)", ErrUsage)
+	}
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	scope := palisade.ScopeFor(ws)
+	if _, err := s.GetWorkspace(ctx, scope); err != nil {
+		if palisade.ErrorCode(err) == palisade.CodeNotFound {
+			return fmt.Errorf("no workspace %s", ws)
+		}
+		return err
+	}
+	keys, err := s.ListAPIKeys(ctx, scope)
+	if err != nil {
+		return err
+	}
+	now := env.Now()
+	rows := make([]apiKeyRow, 0, len(keys))
+	for _, k := range keys {
+		r := apiKeyRow{ID: k.ID, Name: k.Name, Scopes: k.Scopes, Status: "active", CreatedBy: "operator (cli)", CreatedAt: k.CreatedAt,
+			ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+		if r.Scopes == nil {
+			r.Scopes = []string{}
+		}
+		switch {
+		case k.RevokedAt != nil:
+			r.Status = "revoked"
+		case !k.Usable(now):
+			r.Status = "expired"
+		}
+		switch {
+		case k.CreatorEmail != "":
+			r.CreatedBy = k.CreatorEmail
+		case k.CreatedBy != "":
+			r.CreatedBy = string(k.CreatedBy) + " (no longer a user)"
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tSTATUS\tCREATED BY\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, strings.Join(r.Scopes, ","), r.Status, r.CreatedBy,
+			r.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(r.LastUsedAt), timeOrDash(r.ExpiresAt), timeOrDash(r.RevokedAt))
+	}
+	return tw.Flush()
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

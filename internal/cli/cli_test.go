@@ -156,7 +156,9 @@ func run(t *testing.T, env map[string]string, args ...string) (string, string, e
 func TestEverySubcommandHasHelp(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"version", "--help"},
-		{"workspace", "create", "--help"}, {"apikey", "create", "--help"}, {"workspace", "--help"}, {"apikey", "--help"}} {
+		{"workspace", "create", "--help"}, {"apikey", "create", "--help"}, {"workspace", "--help"}, {"apikey", "--help"},
+		{"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}, {"apikey", "list", "--help"},
+		{"user", "--help"}, {"user", "reset-password", "--help"}, {"user", "reset-mfa", "--help"}} {
 		out, errOut, err := run(t, nil, args...)
 		if err != nil || !strings.Contains(out+errOut, "Usage: palisade") {
 			t.Errorf("%v: err %v, output %q", args, err, out+errOut)

@@ -17,8 +17,9 @@ var subcommandHelp = map[string][][]string{
 	"serve":       {{"serve", "--help"}},
 	"migrate":     {{"migrate", "--help"}},
 	"version":     {{"version", "--help"}},
-	"workspace":   {{"workspace", "create", "--help"}},
-	"apikey":      {{"apikey", "create", "--help"}},
+	"workspace":   {{"workspace", "create", "--help"}, {"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}},
+	"apikey":      {{"apikey", "create", "--help"}, {"apikey", "list", "--help"}},
+	"user":        {{"user", "reset-password", "--help"}, {"user", "reset-mfa", "--help"}},
 	"audit":       {{"audit", "verify", "--help"}},
 	"keys":        {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
 	"probe":       {{"probe", "--help"}},
@@ -76,16 +77,29 @@ func TestSubcommandsShowOnlyTheirFlags(t *testing.T) {
 	if !slices.Contains(foreign, "unsafe-allow-privileged-db-role") || !slices.Contains(foreign, "app-role") {
 		t.Fatalf("serve-only and migrate-only flags: %v", foreign)
 	}
-	for _, args := range [][]string{{"apikey", "create", "--help"}, {"audit", "verify", "--help"}, {"workspace", "create", "--help"},
-		{"keys", "status", "--help"}, {"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}} {
+	// The commands that print a link to the server take --public-url.
+	linkFlags := config.FlagNames(config.GroupLink)
+	if !slices.Equal(linkFlags, []string{"public-url"}) {
+		t.Fatalf("link flags: %v", linkFlags)
+	}
+	printsLink := func(args []string) bool {
+		return slices.Equal(args[:2], []string{"workspace", "create"}) || slices.Equal(args[:2], []string{"user", "reset-password"})
+	}
+	var walked [][]string
+	for _, name := range []string{"apikey", "audit", "workspace", "keys", "user"} {
+		walked = append(walked, subcommandHelp[name]...)
+	}
+	for _, args := range walked {
 		sets, out := helpOf(t, args)
 		for _, fs := range sets {
 			fs.VisitAll(func(f *flag.Flag) {
-				// workspace create takes --public-url for the link it prints.
-				if slices.Contains(foreign, f.Name) && !(args[0] == "workspace" && f.Name == "public-url") {
+				if slices.Contains(foreign, f.Name) && !(printsLink(args) && slices.Contains(linkFlags, f.Name)) {
 					t.Errorf("%v offers -%s, a flag only serve or migrate uses", args, f.Name)
 				}
 			})
+			if printsLink(args) && fs.Lookup("public-url") == nil {
+				t.Errorf("%v prints a link but offers no -public-url", args)
+			}
 		}
 		if strings.Contains(out, "UNSAFE") || strings.Contains(out, "-app-role") || strings.Contains(out, "-tls-cert") {
 			t.Errorf("%v help lists a serve-only or migrate-only flag:\n%s", args, out)

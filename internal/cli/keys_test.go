@@ -125,7 +125,11 @@ func openSealed(t *testing.T, env map[string]string) *sealedStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := store.Options{Sealer: k}
+	users, err := seal.NewUserSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := store.Options{Sealer: k, UserSealer: users}
 	var s store.Store
 	if u := env["PALISADE_DATABASE_URL"]; u != "" {
 		s, err = postgres.Open(ctx, u, opts, postgres.OpenOptions{ScopeKey: scopeKey})

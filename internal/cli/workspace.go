@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
@@ -19,22 +22,49 @@ import (
 // set-up link) stays valid.
 const InvitationTTL = 72 * time.Hour
 
+// MaxSuspendReason bounds the reason a workspace's members are shown.
+const MaxSuspendReason = 200
+
+const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume> [flags]
+
+  create    create a workspace and print a one-time set-up link for its owner
+  list      list the workspaces: id, name, plan, status, members, creation time
+  suspend   suspend a workspace: its bots stop answering, its API refuses changes
+  resume    resume a suspended workspace
+
+Run 'palisade workspace <subcommand> --help' for its flags.`
+
 func runWorkspace(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(env.Stdout, "Usage: palisade workspace create --name NAME --owner-email EMAIL")
-			return nil
-		}
-		fmt.Fprintln(env.Stderr, "Usage: palisade workspace create --name NAME --owner-email EMAIL")
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, workspaceUsage)
 		return ErrUsage
 	}
-	fs := newFlags(env, "workspace create", "workspace create --name NAME --owner-email EMAIL [store flags]\n\n"+
-		"Creates a workspace and prints its id and a one-time link for its owner to set up their account.")
-	var name, email, baseURL *string
-	cfg, help, err := loadConfig(env, fs, config.GroupStore, args[1:], func() {
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.Stdout, workspaceUsage)
+		return nil
+	case "create":
+		return runWorkspaceCreate(ctx, env, args[1:])
+	case "list":
+		return runWorkspaceList(ctx, env, args[1:])
+	case "suspend":
+		return runWorkspaceSuspend(ctx, env, args[1:], true)
+	case "resume":
+		return runWorkspaceSuspend(ctx, env, args[1:], false)
+	}
+	fmt.Fprintf(env.Stderr, "palisade workspace: unknown subcommand %q\n\n%s\n", args[0], workspaceUsage)
+	return ErrUsage
+}
+
+func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "workspace create", "workspace create --name NAME --owner-email EMAIL [--public-url URL] [store flags]\n\n"+
+		"Creates a workspace and prints its id and a one-time link for its owner to set up their account.\n"+
+		"The link starts with --public-url; without it, with the address serve derives from the\n"+
+		"--addr, TLS and ACME settings of the same configuration file and environment.")
+	var name, email *string
+	cfg, help, err := loadConfig(env, fs, config.GroupStore|config.GroupLink, args, func() {
 		name = fs.String("name", "", "workspace name (required)")
 		email = fs.String("owner-email", "", "e-mail address of the owner (required)")
-		baseURL = fs.String("public-url", "", "external base URL for the link (env PALISADE_PUBLIC_URL)")
 	})
 	if help || err != nil {
 		return err
@@ -87,15 +117,189 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 		Detail: map[string]string{"email": inv.Email, "role": string(inv.Role)}}); err != nil {
 		return err
 	}
-	base := *baseURL
-	if base == "" {
-		base = env.Getenv("PALISADE_PUBLIC_URL")
-	}
-	if base == "" {
-		base = "http://127.0.0.1:8080"
-	}
 	fmt.Fprintf(env.Stdout, "workspace %s created\n", ws.ID)
 	fmt.Fprintf(env.Stdout, "owner set-up link for %s (valid %s, works once):\n%s/invite/%s\n",
-		strings.ToLower(*email), InvitationTTL, strings.TrimRight(base, "/"), token.Reveal())
+		strings.ToLower(*email), InvitationTTL, cfg.BaseURL(), token.Reveal())
+	return nil
+}
+
+// workspaceRow is one workspace as `workspace list` shows it.
+type workspaceRow struct {
+	ID   palisade.WorkspaceID `json:"id"`
+	Name string               `json:"name"`
+	// Status is active or suspended.
+	Status          string     `json:"status"`
+	SuspendedAt     *time.Time `json:"suspended_at,omitempty"`
+	SuspendedReason string     `json:"suspended_reason,omitempty"`
+	// Plan is the billing plan and PlanStatus its subscription's state;
+	// both empty for a workspace that never subscribed.
+	Plan       string    `json:"plan"`
+	PlanStatus string    `json:"plan_status"`
+	Members    int       `json:"members"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func runWorkspaceList(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "workspace list", "workspace list [--json] [store flags]\n\n"+
+		"Lists every workspace, oldest first: id, name, status (active or suspended), billing plan\n"+
+		"and its subscription status, member count and creation time.")
+	var asJSON *bool
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
+		asJSON = fs.Bool("json", false, "print a JSON array instead of a table")
+	})
+	if help || err != nil {
+		return err
+	}
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ids, err := s.ListWorkspaceIDs(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]workspaceRow, 0, len(ids))
+	for _, id := range ids {
+		scope := palisade.ScopeFor(id)
+		w, err := s.GetWorkspace(ctx, scope)
+		if err != nil {
+			return fmt.Errorf("reading workspace %s: %w", id, err)
+		}
+		members, err := s.ListMembers(ctx, scope)
+		if err != nil {
+			return fmt.Errorf("counting the members of %s: %w", id, err)
+		}
+		row := workspaceRow{ID: w.ID, Name: w.Name, Status: "active", Members: len(members), CreatedAt: w.CreatedAt}
+		if w.Suspended() {
+			row.Status, row.SuspendedAt, row.SuspendedReason = "suspended", w.SuspendedAt, w.SuspendedReason
+		}
+		switch plan, err := s.GetWorkspacePlan(ctx, scope); {
+		case err == nil:
+			row.Plan, row.PlanStatus = plan.Plan, plan.Status
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("reading the plan of %s: %w", id, err)
+		}
+		rows = append(rows, row)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPLAN\tMEMBERS\tCREATED")
+	for _, r := range rows {
+		status := r.Status
+		if r.SuspendedAt != nil {
+			status += " since " + r.SuspendedAt.UTC().Format(time.RFC3339) + ": " + r.SuspendedReason
+		}
+		plan := "-"
+		if r.Plan != "" {
+			plan = r.Plan + " (" + r.PlanStatus + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Name, status, plan, r.Members, r.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+const suspendHelp = `Suspends a workspace, for abuse or an unpaid bill, until 'palisade workspace resume':
+
+  - its bots stop answering everywhere. The API's message routes, the OpenAI-compatible
+    endpoint and the widget answer 403 with code workspace_suspended (the reason is not
+    given to them). Channel webhooks (Telegram, Slack, WhatsApp, Discord) are acknowledged
+    as usual, so the platforms do not retry, and their messages are dropped: neither kept
+    nor answered, and not answered later either. Messages queued before the suspension
+    are dropped too.
+  - its management API refuses every change (403 workspace_suspended); reads still work.
+  - its members can still sign in to the admin UI, where every page of the workspace shows
+    that it is suspended, and the reason given here.
+
+Both the platform audit chain and the workspace's own record it, with the reason.
+Suspending a suspended workspace again replaces the reason.`
+
+func runWorkspaceSuspend(ctx context.Context, env *Env, args []string, suspend bool) error {
+	name, synopsis, about := "workspace resume", "workspace resume ID [store flags]",
+		"Resumes a suspended workspace: its bots answer again and its API accepts changes. Messages\n"+
+			"sent to it while it was suspended stay unanswered. Both audit chains record it."
+	if suspend {
+		name, synopsis, about = "workspace suspend", "workspace suspend ID --reason TEXT [store flags]", suspendHelp
+	}
+	fs := newFlags(env, name, synopsis+"\n\n"+about)
+	// The id comes first, before the flags (the flag package stops at the
+	// first argument that is not one).
+	var rawID string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		rawID, args = args[0], args[1:]
+	}
+	var reason *string
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
+		if suspend {
+			reason = fs.String("reason", "", fmt.Sprintf("why, in one line of at most %d characters; the workspace's members are shown it (required)", MaxSuspendReason))
+		}
+	})
+	if help || err != nil {
+		return err
+	}
+	if rawID == "" {
+		return fmt.Errorf("%w: the workspace id comes first: palisade %s", ErrUsage, synopsis)
+	}
+	id, err := palisade.ParseWorkspaceID(rawID)
+	if err != nil {
+		return fmt.Errorf("%w: %q is not a workspace id (ws_…)", ErrUsage, rawID)
+	}
+	if suspend {
+		if err := validate.Name("reason", *reason, MaxSuspendReason); err != nil {
+			return fmt.Errorf("%w: --reason: %s", ErrUsage, palisade.ErrorMessage(err))
+		}
+	}
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	scope := palisade.ScopeFor(id)
+	w, err := s.GetWorkspace(ctx, scope)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no workspace %s", id)
+	}
+	if err != nil {
+		return err
+	}
+	if !suspend && !w.Suspended() {
+		fmt.Fprintf(env.Stdout, "workspace %s is not suspended; nothing changed\n", id)
+		return nil
+	}
+	p := store.SuspensionParams{Suspend: suspend, Now: env.Now()}
+	e := audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionWorkspaceResumed, Target: string(id), Outcome: audit.OutcomeSuccess,
+		Detail: map[string]string{"name": w.Name}}
+	if suspend {
+		p.Reason = *reason
+		e.Action = audit.ActionWorkspaceSuspended
+		e.Detail["reason"] = *reason
+	}
+	if _, err := s.SetWorkspaceSuspension(ctx, scope, p); err != nil {
+		return err
+	}
+	al := newAuditLogger(env, cfg, s)
+	if err := al.RecordPlatform(ctx, e); err != nil {
+		return fmt.Errorf("workspace %s changed, but recording it in the audit log failed: %w", id, err)
+	}
+	if err := al.Record(ctx, scope, e); err != nil {
+		return fmt.Errorf("workspace %s changed, but recording it in its audit log failed: %w", id, err)
+	}
+	if suspend {
+		fmt.Fprintf(env.Stdout, "workspace %s (%s) suspended: its bots no longer answer and its API refuses changes\n", id, w.Name)
+	} else {
+		fmt.Fprintf(env.Stdout, "workspace %s (%s) resumed\n", id, w.Name)
+	}
 	return nil
 }

@@ -175,7 +175,16 @@ const (
 	GroupStore   Group = 1 << iota // data dir, database, master key
 	GroupServe                     // listeners, TLS, Redis, policies
 	GroupMigrate                   // the PostgreSQL runtime role migrate creates
+	// GroupLink is what a command that prints a link to the server needs:
+	// --public-url. Without it, such a command reads the listener and TLS
+	// settings serve would read (addrSettings) from the same file and
+	// environment, so its links match serve's (Config.BaseURL).
+	GroupLink
 )
+
+// addrSettings are the settings Config.BaseURL falls back on without a
+// public URL.
+var addrSettings = map[string]bool{"addr": true, "tls-cert": true, "acme-domain": true}
 
 type setting struct {
 	name   string // flag name; env is PALISADE_ + upper snake; file key is snake
@@ -264,7 +273,7 @@ func settings() []setting {
 	s, g = str(func(c *Config) *string { return &c.AdminAddr })
 	add("admin-addr", GroupServe, "127.0.0.1:9090", "admin listener for /metrics and /debug/pprof (empty disables it)", false, s, g)
 	s, g = str(func(c *Config) *string { return &c.PublicURL })
-	add("public-url", GroupServe, "", "external base URL used in links (default derived from --addr)", false, s, g)
+	add("public-url", GroupServe|GroupLink, "", "external base URL used in links (default derived from --addr)", false, s, g)
 	s, g = func(c *Config, v string) error { c.Role = Role(v); return nil }, func(c *Config) string { return string(c.Role) }
 	add("role", GroupServe, "all", "which parts to run: all, web, worker or gateway", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.RedisURL })
@@ -731,7 +740,10 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 	}
 	var errs []error
 	for _, s := range settings() {
-		if s.group&l.groups == 0 {
+		// A link-printing command reads serve's address settings from the
+		// file and the environment only: it has no flags for them.
+		addrOnly := s.group&l.groups == 0 && l.groups&GroupLink != 0 && l.groups&GroupServe == 0 && addrSettings[s.name]
+		if s.group&l.groups == 0 && !addrOnly {
 			continue
 		}
 		v, from := s.def, "default"
@@ -751,7 +763,7 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 				v, from = strings.TrimRight(string(b), "\r\n"), s.env()+"_FILE"
 			}
 		}
-		if explicit[s.name] {
+		if explicit[s.name] && !addrOnly {
 			v, from = *l.flagVals[s.name], "--"+s.name
 		}
 		if err := s.set(&c, v); err != nil {
@@ -878,11 +890,11 @@ func (c *Config) validate(groups Group) error {
 				errs = append(errs, errors.New("--polar-checkout-url must be an https URL without credentials or fragment"))
 			}
 		}
-		if c.PublicURL != "" {
-			p, err := url.Parse(c.PublicURL)
-			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
-				errs = append(errs, errors.New("--public-url must be an http(s) URL without credentials"))
-			}
+	}
+	if groups&(GroupServe|GroupLink) != 0 && c.PublicURL != "" {
+		p, err := url.Parse(c.PublicURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+			errs = append(errs, errors.New("--public-url must be an http(s) URL without credentials"))
 		}
 	}
 	return errors.Join(errs...)

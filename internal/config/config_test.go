@@ -165,3 +165,63 @@ func TestBareBoolFlags(t *testing.T) {
 		t.Fatalf("explicit false flag over env: %v, %v", c.UnsafeEgressAllowLoopback, err)
 	}
 }
+
+// TestLinkBaseMatchesServe: a command that prints links to the server
+// (GroupLink) makes them from --public-url, else from the address and TLS
+// settings serve reads from the same file and environment, and offers no
+// flag but --public-url for them.
+func TestLinkBaseMatchesServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "palisade.yaml")
+	if err := os.WriteFile(cfgFile, []byte("addr: 0.0.0.0:7443\nacme_domain: chat.example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := func(args []string, env map[string]string) string {
+		t.Helper()
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		l := NewLoader(fs, GroupStore|GroupLink)
+		for _, name := range []string{"addr", "tls-cert", "acme-domain", "tls-key"} {
+			if fs.Lookup(name) != nil {
+				t.Fatalf("a link-printing command offers --%s", name)
+			}
+		}
+		if fs.Lookup("public-url") == nil {
+			t.Fatal("a link-printing command lacks --public-url")
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := l.Load(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.BaseURL()
+	}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "http://127.0.0.1:8080"},
+		{nil, map[string]string{"PALISADE_ADDR": "0.0.0.0:9000"}, "http://localhost:9000"},
+		{nil, map[string]string{"PALISADE_ADDR": "10.0.0.5:9000", "PALISADE_TLS_CERT": "/c.pem"}, "https://10.0.0.5:9000"},
+		{[]string{"--config", cfgFile}, nil, "https://chat.example.com"},
+		{nil, map[string]string{"PALISADE_CONFIG": cfgFile, "PALISADE_PUBLIC_URL": "https://bots.example.org/"}, "https://bots.example.org"},
+		{[]string{"--public-url", "https://flag.example.net"}, map[string]string{"PALISADE_PUBLIC_URL": "https://env.example.org"}, "https://flag.example.net"},
+	} {
+		if got := base(c.args, c.env); got != c.want {
+			t.Errorf("args %v env %v: base %s, want %s", c.args, c.env, got, c.want)
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := NewLoader(fs, GroupStore|GroupLink)
+	if err := fs.Parse([]string{"--public-url", "ftp://x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Load(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--public-url") {
+		t.Errorf("a bad --public-url passed: %v", err)
+	}
+}

@@ -29,8 +29,38 @@ func groupUse(g Group) string {
 		return "serve"
 	case GroupMigrate:
 		return "migrate"
+	case GroupLink:
+		return "the commands that print links (workspace create, user reset-password)"
 	}
 	return ""
+}
+
+// sections are the groups the reference is divided by, in order; a
+// setting is listed under the first of them it belongs to.
+var sections = []Group{GroupStore, GroupServe, GroupMigrate, GroupLink}
+
+// primary is the section a setting is listed in.
+func primary(g Group) Group {
+	for _, s := range sections {
+		if g&s != 0 {
+			return s
+		}
+	}
+	return 0
+}
+
+// alsoUsedBy names the commands beyond its section's that read a setting.
+func alsoUsedBy(g Group) string {
+	var more []string
+	for _, s := range sections {
+		if g&s != 0 && s != primary(g) {
+			more = append(more, groupUse(s))
+		}
+	}
+	if len(more) == 0 {
+		return ""
+	}
+	return " (also read by " + strings.Join(more, " and ") + ")"
 }
 
 // Reference lists every setting in definition order.
@@ -39,7 +69,7 @@ func Reference() []SettingDoc {
 	for _, s := range settings() {
 		out = append(out, SettingDoc{
 			Flag: "--" + s.name, Env: s.env(), FileKey: s.fileKey(), Default: s.def,
-			Usage: s.usage, Secret: s.secret, Used: groupUse(s.group),
+			Usage: s.usage, Secret: s.secret, Used: groupUse(primary(s.group)) + alsoUsedBy(s.group),
 		})
 	}
 	return out
@@ -56,11 +86,14 @@ func WriteMarkdown(w io.Writer) error {
 	b.WriteString("`*_FILE` variable naming a file that holds it; give secrets that way, never as flags.\n")
 	b.WriteString("Invalid settings stop the command with one message naming each of them.\n")
 	b.WriteString("[`palisade.example.yaml`](../palisade.example.yaml) lists every key with its default.\n\n")
-	for _, g := range []Group{GroupStore, GroupServe, GroupMigrate} {
+	for _, g := range sections {
+		if !anyIn(g) {
+			continue
+		}
 		fmt.Fprintf(&b, "## Read by %s\n\n", groupUse(g))
 		b.WriteString("| flag | environment | file key | default | meaning |\n|---|---|---|---|---|\n")
 		for _, s := range settings() {
-			if s.group != g {
+			if primary(s.group) != g {
 				continue
 			}
 			env := "`" + s.env() + "`"
@@ -71,7 +104,7 @@ func WriteMarkdown(w io.Writer) error {
 			if s.def != "" {
 				def = "`" + s.def + "`"
 			}
-			usage := s.usage
+			usage := s.usage + alsoUsedBy(s.group)
 			if s.secret {
 				usage += " (secret)"
 			}
@@ -99,14 +132,17 @@ func WriteExample(w io.Writer) error {
 	b.WriteString("# Use it with `palisade serve --config palisade.yaml` (or PALISADE_CONFIG). Environment\n")
 	b.WriteString("# variables override this file and flags override both. Secrets are commented out: give them\n")
 	b.WriteString("# through their *_FILE variables instead (e.g. PALISADE_DATABASE_URL_FILE=/run/secrets/db).\n")
-	for _, g := range []Group{GroupStore, GroupServe, GroupMigrate} {
+	for _, g := range sections {
+		if !anyIn(g) {
+			continue
+		}
 		fmt.Fprintf(&b, "\n# ---- read by %s ----\n", groupUse(g))
 		for _, s := range settings() {
-			if s.group != g {
+			if primary(s.group) != g {
 				continue
 			}
 			b.WriteString("\n")
-			for _, line := range wrap(s.usage, 96) {
+			for _, line := range wrap(s.usage+alsoUsedBy(s.group), 96) {
 				b.WriteString("# " + line + "\n")
 			}
 			fmt.Fprintf(&b, "# env %s", s.env())
@@ -152,4 +188,14 @@ func wrap(text string, width int) []string {
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// anyIn reports whether a section lists any setting.
+func anyIn(g Group) bool {
+	for _, s := range settings() {
+		if primary(s.group) == g {
+			return true
+		}
+	}
+	return false
 }

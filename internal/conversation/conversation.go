@@ -87,6 +87,7 @@ type Retriever interface {
 
 // Store is what the service needs of the store.
 type Store interface {
+	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	OpenConversation(ctx context.Context, scope palisade.Scope, p store.OpenConversationParams) (palisade.Conversation, error)
 	AppendMessage(ctx context.Context, scope palisade.Scope, p store.AppendMessageParams) (palisade.Message, error)
@@ -202,6 +203,16 @@ type Reply struct {
 // Handle answers one inbound message and stores both it and the reply.
 func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) (Reply, error) {
 	if err := in.Validate(); err != nil {
+		return Reply{}, err
+	}
+	// Every surface answers through here (API, OpenAI-compatible endpoint,
+	// widget, channel jobs), so this one check silences a suspended
+	// workspace's bots everywhere, before anything is stored or generated.
+	ws, err := s.Store.GetWorkspace(ctx, scope)
+	if err != nil {
+		return Reply{}, fmt.Errorf("reading workspace: %w", err)
+	}
+	if err := ws.CheckActive(); err != nil {
 		return Reply{}, err
 	}
 	bot, err := s.Store.GetBot(ctx, scope, in.BotID)

@@ -40,7 +40,7 @@ func Status(code palisade.Code) int {
 		return http.StatusBadRequest
 	case palisade.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case palisade.CodeForbidden:
+	case palisade.CodeForbidden, palisade.CodeSuspended:
 		return http.StatusForbidden
 	case palisade.CodeNotFound:
 		return http.StatusNotFound

@@ -302,9 +302,11 @@ func (w *InboundWorker) Work(ctx context.Context, j *river.Job[InboundArgs]) err
 		UserID: args.UserID, ChatID: args.ChatID, Text: string(text), InboundRef: args.Ref})
 	if err != nil {
 		switch palisade.ErrorCode(err) {
-		case palisade.CodeInvalid, palisade.CodeNotFound, palisade.CodeTooLarge, palisade.CodeForbidden:
+		case palisade.CodeInvalid, palisade.CodeNotFound, palisade.CodeTooLarge, palisade.CodeForbidden, palisade.CodeSuspended:
 			// The message or its bot is refused for good (too long, bot
-			// deleted); retrying cannot change that.
+			// deleted, workspace suspended: a message is not answered
+			// hours later when it is resumed); retrying cannot change
+			// that.
 			w.Logger.WarnContext(ctx, "inbound message refused", "job_id", j.ID, "bot_id", string(args.BotID), "channel", args.Channel,
 				"code", string(palisade.ErrorCode(err)))
 			return river.JobCancel(fmt.Errorf("answering inbound message: %w", err))

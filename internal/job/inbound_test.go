@@ -307,6 +307,24 @@ func TestInboundJob(t *testing.T) {
 					t.Fatalf("retry got history %+v and message %q", e.gen.histories[1], e.gen.messages[1])
 				}
 			})
+			t.Run("dropped while the workspace is suspended", func(t *testing.T) {
+				t.Parallel()
+				e := startInbound(t, dialect, &fakeGenerator{})
+				// Queued, then the operator suspends the workspace before
+				// it is worked: it is cancelled, not retried until the
+				// workspace is resumed, and nothing is generated or stored.
+				if _, err := e.s.SetWorkspaceSuspension(t.Context(), e.scope, store.SuspensionParams{Suspend: true, Reason: "abuse", Now: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+				e.enqueue(t, e.args(t, "update-5", "Are you there?"))
+				e.waitStates(t, "cancelled")
+				if n := e.gen.count(); n != 0 {
+					t.Fatalf("generator called %d times for a suspended workspace", n)
+				}
+				if msgs := e.messages(t); len(msgs) != 0 {
+					t.Fatalf("stored %+v", msgs)
+				}
+			})
 			t.Run("text bound to its delivery", func(t *testing.T) {
 				t.Parallel()
 				e := startInbound(t, dialect, &fakeGenerator{})

@@ -12,6 +12,27 @@ type Workspace struct {
 	// workspace; empty allows every model the operator does.
 	AllowedModels []string
 	CreatedAt     time.Time
+	// SuspendedAt is when the operator suspended the workspace; nil while
+	// it is in use. SuspendedReason is what its members are told.
+	SuspendedAt     *time.Time
+	SuspendedReason string
+}
+
+// Suspended reports whether the operator has suspended the workspace.
+func (w Workspace) Suspended() bool { return w.SuspendedAt != nil }
+
+// ErrWorkspaceSuspended refuses what a suspended workspace may not do:
+// answer a message, or change anything through the API. The reason is
+// not in it: whoever talks to a bot is not told why the operator acted,
+// only the workspace's members are, in the admin UI.
+var ErrWorkspaceSuspended = Errorf(CodeSuspended, "this workspace is suspended by the operator; its members can see why in the admin UI")
+
+// CheckActive returns ErrWorkspaceSuspended for a suspended workspace.
+func (w Workspace) CheckActive() error {
+	if w.Suspended() {
+		return ErrWorkspaceSuspended
+	}
+	return nil
 }
 
 // AllowsModel reports whether the workspace's own allowlist admits model.

@@ -21,9 +21,13 @@ const (
 	CodeInternal     Code = "internal"
 )
 
+// CodeSuspended is a refusal because the operator suspended the
+// workspace: a 403 a client can tell apart from a missing permission.
+const CodeSuspended Code = "workspace_suspended"
+
 // Codes lists every code, for tables and tests that must cover them all.
 var Codes = []Code{
-	CodeInvalid, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeConflict,
+	CodeInvalid, CodeUnauthorized, CodeForbidden, CodeSuspended, CodeNotFound, CodeConflict,
 	CodeTooLarge, CodeRateLimited, CodeUnavailable, CodeInternal,
 }
 

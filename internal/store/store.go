@@ -79,6 +79,9 @@ type Workspaces interface {
 	// SetWorkspaceModels sets the workspace's own model allowlist, which
 	// narrows the operator's; empty allows every model the operator does.
 	SetWorkspaceModels(ctx context.Context, scope palisade.Scope, models []string) error
+	// SetWorkspaceSuspension suspends the workspace with a reason, or
+	// resumes it, and returns it as it now is.
+	SetWorkspaceSuspension(ctx context.Context, scope palisade.Scope, p SuspensionParams) (palisade.Workspace, error)
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
@@ -95,6 +98,14 @@ type Workspaces interface {
 // PostgreSQL the function that deletes a workspace row looks for an entry
 // of it in the same transaction.
 const AuditActionWorkspaceDeleted = "workspace.deleted"
+
+// SuspensionParams suspends a workspace (Suspend, with Reason, at Now) or
+// resumes it (Suspend false).
+type SuspensionParams struct {
+	Suspend bool
+	Reason  string
+	Now     time.Time
+}
 
 type CreateWorkspaceParams struct {
 	Name string

@@ -571,3 +571,32 @@ func TestNewRefusesMissingLimits(t *testing.T) {
 		t.Fatal("New accepted a table without widget_session")
 	}
 }
+
+// TestSuspendedWorkspaceDoesNotAnswer: while the operator has the bot's
+// workspace suspended, a message through the widget is refused with 403
+// workspace_suspended, without the operator's reason, and nothing is
+// stored; once resumed, the same session is answered again.
+func TestSuspendedWorkspaceDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	e := setup(t, envOptions{})
+	tok := e.token(t, e.bot.ID)
+	const reason = "reported for phishing"
+	if _, err := e.store.SetWorkspaceSuspension(t.Context(), e.scope, store.SuspensionParams{Suspend: true, Reason: reason, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.send(t, e.bot.ID, e.self, tok, "When does the shop open?")
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"workspace_suspended"`) || strings.Contains(string(body), reason) {
+		t.Fatalf("suspended: %d %s", res.StatusCode, body)
+	}
+	if convs, err := e.store.ListConversations(t.Context(), e.scope, store.ListConversationsParams{Limit: 10}); err != nil || len(convs) != 0 {
+		t.Fatalf("a suspended workspace stored a conversation: %v, %v", convs, err)
+	}
+	if _, err := e.store.SetWorkspaceSuspension(t.Context(), e.scope, store.SuspensionParams{Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	evs := readEvents(t, e.send(t, e.bot.ID, e.self, tok, "When does the shop open?"))
+	if len(evs) != 1 || evs[0].name != "done" || !strings.Contains(evs[0].data["reply"].(string), "opens at nine") {
+		t.Fatalf("resumed: %+v", evs)
+	}
+}

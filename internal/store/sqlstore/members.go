@@ -125,7 +125,7 @@ func (s *Store) ListUserWorkspaces(ctx context.Context, user palisade.UserID) ([
 	var out []store.UserWorkspace
 	err := s.d.InTx(ctx, TxScope{User: user}, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+joinedMemberCols+`,
-				w.name, w.require_mfa, w.retention_days, w.allowed_models, w.created_at
+				w.name, w.require_mfa, w.retention_days, w.allowed_models, w.created_at, w.suspended_at, w.suspended_reason
 			FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
 			WHERE m.user_id = $1 ORDER BY m.created_at, m.id`, string(user))
 		if err != nil {
@@ -136,7 +136,8 @@ func (s *Store) ListUserWorkspaces(ctx context.Context, user palisade.UserID) ([
 			var uw store.UserWorkspace
 			w := &uw.Workspace
 			if err := scanMemberInto(rows, &uw.Membership,
-				&w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt}); err != nil {
+				&w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt},
+				nullTimeScan{&w.SuspendedAt}, &w.SuspendedReason); err != nil {
 				return err
 			}
 			w.ID = uw.Membership.WorkspaceID

@@ -26,8 +26,10 @@ func (s *Store) GetWorkspace(ctx context.Context, scope palisade.Scope) (palisad
 	var w palisade.Workspace
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		var id string
-		return tx.QueryRow(ctx, `SELECT id, name, require_mfa, retention_days, allowed_models, created_at FROM workspaces WHERE id = $1`,
-			string(scope.Workspace())).Scan(&id, &w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt})
+		return tx.QueryRow(ctx, `SELECT id, name, require_mfa, retention_days, allowed_models, created_at, suspended_at, suspended_reason
+			FROM workspaces WHERE id = $1`,
+			string(scope.Workspace())).Scan(&id, &w.Name, &w.RequireMFA, &w.RetentionDays, listScan{&w.AllowedModels}, timeScan{&w.CreatedAt},
+			nullTimeScan{&w.SuspendedAt}, &w.SuspendedReason)
 	})
 	w.ID = scope.Workspace()
 	return w, s.mapErr(err, "reading workspace")
@@ -42,6 +44,25 @@ func (s *Store) SetWorkspaceModels(ctx context.Context, scope palisade.Scope, mo
 		return err
 	})
 	return s.mapErr(err, "setting the workspace's models")
+}
+
+func (s *Store) SetWorkspaceSuspension(ctx context.Context, scope palisade.Scope, p store.SuspensionParams) (palisade.Workspace, error) {
+	var at any
+	reason := ""
+	if p.Suspend {
+		at, reason = dbTime(p.Now), p.Reason
+	}
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE workspaces SET suspended_at = $1, suspended_reason = $2 WHERE id = $3`, at, reason, string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return palisade.Workspace{}, s.mapErr(err, "setting the workspace's suspension")
+	}
+	return s.GetWorkspace(ctx, scope)
 }
 
 func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error) {
