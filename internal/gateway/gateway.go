@@ -224,6 +224,12 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	if err != nil {
 		return admitted{}, fmt.Errorf("gateway: reading workspace: %w", err)
 	}
+	// The services refuse a suspended workspace's messages before they get
+	// here; the gateway checks again, so a valid bot token alone cannot
+	// spend the provider's money for a workspace the operator stopped.
+	if err := workspace.CheckActive(); err != nil {
+		return admitted{}, err
+	}
 	if !workspace.AllowsModel(bot.Model) {
 		return admitted{}, ErrModel
 	}

@@ -233,6 +233,19 @@ func TestGatewayRefusals(t *testing.T) {
 	if err := f.store.SetWorkspaceModels(ctx, f.workspace, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A suspended workspace's valid token gets nothing from the provider.
+	if _, err := f.store.SetWorkspaceSuspension(ctx, f.workspace, store.SuspensionParams{Suspend: true, Reason: "abuse", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.g.Complete(ctx, call(f.botA.ID, f.tokenA, "hi")); code(err) != palisade.CodeSuspended {
+		t.Fatalf("suspended workspace: %v", err)
+	}
+	if _, err := f.store.SetWorkspaceSuspension(ctx, f.workspace, store.SuspensionParams{Suspend: false, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.provider.count(); n != 0 {
+		t.Fatalf("the provider was called %d times for refused calls", n)
+	}
 	// Exactly 4,000 characters pass.
 	if _, err := f.g.Complete(ctx, call(f.botA.ID, f.tokenA, strings.Repeat("é", 4000))); err != nil {
 		t.Fatalf("4,000 characters refused: %v", err)
