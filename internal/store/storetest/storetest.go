@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		"ConversationList": testConversationListing,
 		"Idempotency":      testIdempotency,
 		"AuditFilters":     testAuditFilters,
+		"Export":           testExport,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
