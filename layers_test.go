@@ -81,6 +81,7 @@ var layers = map[string]layer{
 	"internal/audit":        useCase,
 	"internal/bot":          useCase,
 	"internal/account":      useCase,
+	"internal/export":       useCase,
 	"internal/knowledge":    useCase,
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,

@@ -19,19 +19,30 @@ import (
 // set-up link) stays valid.
 const InvitationTTL = 72 * time.Hour
 
+const workspaceUsage = "Usage: palisade workspace create --name NAME --owner-email EMAIL\n" +
+	"       palisade workspace export ID --out FILE"
+
 func runWorkspace(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(env.Stdout, "Usage: palisade workspace create --name NAME --owner-email EMAIL")
+	if len(args) > 0 {
+		switch args[0] {
+		case "create":
+			return runWorkspaceCreate(ctx, env, args[1:])
+		case "export":
+			return runWorkspaceExport(ctx, env, args[1:])
+		case "--help", "-h":
+			fmt.Fprintln(env.Stdout, workspaceUsage)
 			return nil
 		}
-		fmt.Fprintln(env.Stderr, "Usage: palisade workspace create --name NAME --owner-email EMAIL")
-		return ErrUsage
 	}
+	fmt.Fprintln(env.Stderr, workspaceUsage)
+	return ErrUsage
+}
+
+func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "workspace create", "workspace create --name NAME --owner-email EMAIL [store flags]\n\n"+
 		"Creates a workspace and prints its id and a one-time link for its owner to set up their account.")
 	var name, email, baseURL *string
-	cfg, help, err := loadConfig(env, fs, config.GroupStore, args[1:], func() {
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
 		name = fs.String("name", "", "workspace name (required)")
 		email = fs.String("owner-email", "", "e-mail address of the owner (required)")
 		baseURL = fs.String("public-url", "", "external base URL for the link (env PALISADE_PUBLIC_URL)")
