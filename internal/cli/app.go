@@ -367,7 +367,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
-		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
