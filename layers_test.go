@@ -82,6 +82,7 @@ var layers = map[string]layer{
 	"internal/bot":          useCase,
 	"internal/account":      useCase,
 	"internal/export":       useCase,
+	"internal/backup":       library,
 	"internal/knowledge":    useCase,
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,
