@@ -68,6 +68,8 @@ func commands() map[string]command {
 		"audit":     {"check the audit log (verify)", runAudit},
 		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
 		"probe":     {"run the security self-test against a deployment's URL", runProbe},
+		"backup":    {"write an encrypted, consistent backup of the data and, beside it, of the data keys", runBackup},
+		"restore":   {"verify a backup whole, then replace the data and data keys with it", runRestore},
 	}
 }
 

@@ -22,6 +22,8 @@ var subcommandHelp = map[string][][]string{
 	"audit":     {{"audit", "verify", "--help"}},
 	"keys":      {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
 	"probe":     {{"probe", "--help"}},
+	"backup":    {{"backup", "--help"}},
+	"restore":   {{"restore", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the
