@@ -66,6 +66,8 @@ type app struct {
 	// holds the lease of; nil when the role runs no jobs.
 	discordGateway *discordgateway.Runner
 	tls            bool
+	// backups writes the scheduled backups; nil when none are asked for.
+	backups *scheduledBackups
 	// closers release what was opened, last opened first.
 	closers []func()
 }
