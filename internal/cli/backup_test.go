@@ -9,10 +9,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 )
 
@@ -292,6 +295,135 @@ func mapsEqual(a, b map[string][32]byte) bool {
 	}
 	for k, v := range a {
 		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// dumpPostgres reads every row of every table of the data and key
+// schemas, as text, in a stable order, as the admin role.
+func dumpPostgres(t *testing.T, url string) map[string][]string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	rows, err := conn.Query(t.Context(), `SELECT n.nspname::text || '.' || c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN (current_schema(), 'palisade_keys') AND c.relkind = 'r' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, tbl := range tables {
+		rows, err := conn.Query(t.Context(), `SELECT x::text FROM `+tbl+` x`)
+		if err != nil {
+			t.Fatalf("reading %s: %v", tbl, err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(lines)
+		out[tbl] = lines
+	}
+	return out
+}
+
+// TestBackupRestorePostgres: on PostgreSQL the backup reads both schemas
+// in one transaction as the admin role; after the tables are wiped, the
+// restore brings every row back, refusing altered or cut-short archives
+// before it changes anything.
+func TestBackupRestorePostgres(t *testing.T) {
+	t.Parallel()
+	env := keyBackends(t)["postgres"](t)
+	admin := asAdmin(env)
+	a := createWorkspace(t, env, "Alpha")
+	b := createWorkspace(t, env, "Bravo")
+	s := openSealed(t, env)
+	keysA := seedSecrets(t, s, a, 2)
+	keysB := seedSecrets(t, s, b, 1)
+	s.close()
+	id, _ := age.GenerateX25519Identity()
+	idFile := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "pg.age")
+	mustCLI(t, admin, "backup", "--out", out, "--recipient", id.Recipient().String())
+	adminURL := admin["PALISADE_DATABASE_URL"]
+	want := dumpPostgres(t, adminURL)
+	if len(want["palisade_keys.data_keys"]) == 0 || len(want["public.messages"]) == 0 {
+		t.Fatalf("the seed is not in the database: %d data keys, %d messages", len(want["palisade_keys.data_keys"]), len(want["public.messages"]))
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"flipped": flip(raw, len(raw)/2), "cut-short": raw[:len(raw)-7]} {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runCLI(t, t.Context(), admin, nil, "restore", "--in", p, "--keys", out+".keys", "--identity", idFile); err == nil || !strings.Contains(err.Error(), "invalid") {
+			t.Errorf("%s: restore = %v, want a refusal", name, err)
+		}
+		if got := dumpPostgres(t, adminURL); !dumpsEqual(got, want) {
+			t.Errorf("%s: a refused restore changed the database", name)
+		}
+	}
+
+	// Wipe every table.
+	conn, err := pgx.Connect(t.Context(), adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for tbl := range want {
+		names = append(names, tbl)
+	}
+	if _, err := conn.Exec(t.Context(), `TRUNCATE `+strings.Join(names, ", ")); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+
+	mustCLI(t, admin, "restore", "--in", out, "--identity", idFile)
+	got := dumpPostgres(t, adminURL)
+	for tbl, rows := range want {
+		if tbl == "public.platform_audit_log" {
+			if len(got[tbl]) != len(rows)+1 {
+				t.Errorf("platform_audit_log: %d rows after the restore, want %d and the restore's", len(got[tbl]), len(rows))
+			}
+			continue
+		}
+		if !slices.Equal(got[tbl], rows) {
+			t.Errorf("table %s differs after the restore: %d rows, want %d", tbl, len(got[tbl]), len(rows))
+		}
+	}
+	rs := openSealed(t, env)
+	checkOpen(t, rs, a, keysA)
+	checkOpen(t, rs, b, keysB)
+	// New rows still get fresh sequence numbers.
+	if _, err := rs.CreateBot(t.Context(), a, palisade.Bot{Name: "after", Model: "gpt-4o-mini", CreatedAt: time.Now()}); err != nil {
+		t.Fatalf("writing after the restore: %v", err)
+	}
+	rs.close()
+	if v := mustCLI(t, env, "audit", "verify"); !strings.Contains(v, "restored from a backup") || strings.Contains(v, "FAIL") {
+		t.Errorf("audit verify after the restore:\n%s", v)
+	}
+}
+
+func dumpsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(b[k], v) {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"filippo.io/age"
 
@@ -15,7 +16,9 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/dirlock"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
 
@@ -23,7 +26,8 @@ func runRestore(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "restore", "restore --in FILE --keys FILE.keys --identity AGE_IDENTITY_FILE [--revive-deleted] [store flags]\n\n"+
 		"Replaces the data and the data keys with a backup's, after decrypting and verifying both archives\n"+
 		"whole (a flipped byte or a cut-short file is refused before anything is replaced). The server must\n"+
-		"be stopped. Workspaces deleted after the backup was made are listed and deleted again, keys first,\n"+
+		"be stopped. On PostgreSQL give the admin role's --database-url, on a database migrated to the\n"+
+		"backup's version (palisade migrate). Workspaces deleted after the backup was made are listed and deleted again, keys first,\n"+
 		"unless --revive-deleted is given. The master key must be the one the backup was made under.")
 	var in, keys, identity *string
 	var revive *bool
@@ -42,12 +46,12 @@ func runRestore(ctx context.Context, env *Env, args []string) error {
 	if *keys == "" {
 		*keys = *in + KeysSuffix
 	}
-	if !cfg.DatabaseURL.IsZero() {
-		return errors.New("palisade restore covers the embedded SQLite store; restore PostgreSQL with its own tools")
-	}
 	ids, err := backup.ReadIdentities(*identity)
 	if err != nil {
 		return err
+	}
+	if cfg.Postgres() {
+		return restorePostgres(ctx, env, cfg, *in, *keys, ids, *revive)
 	}
 	// No server may run on the data while it is replaced.
 	for _, part := range []string{"web", "worker", "gateway"} {
@@ -61,7 +65,7 @@ func runRestore(ctx context.Context, env *Env, args []string) error {
 }
 
 // extractArchive decrypts and verifies one archive into dir.
-func extractArchive(env *Env, path string, ids []age.Identity, dir, kind string) (backup.Manifest, error) {
+func extractArchive(env *Env, path string, ids []age.Identity, dir, kind string, dialect store.Dialect) (backup.Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return backup.Manifest{}, fmt.Errorf("opening the %s archive: %w", kind, err)
@@ -73,8 +77,8 @@ func extractArchive(env *Env, path string, ids []age.Identity, dir, kind string)
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", path, err)
 	}
-	if m.Kind != kind || m.Dialect != string(store.DialectSQLite) {
-		return m, fmt.Errorf("%s: %w: it is a %s archive of %s, not a %s archive of sqlite", path, backup.ErrInvalid, m.Kind, m.Dialect, kind)
+	if m.Kind != kind || m.Dialect != string(dialect) {
+		return m, fmt.Errorf("%s: %w: it is a %s archive of %s, not a %s archive of %s", path, backup.ErrInvalid, m.Kind, m.Dialect, kind, dialect)
 	}
 	return m, nil
 }
@@ -90,11 +94,11 @@ func restoreFrom(ctx context.Context, env *Env, cfg config.Config, in, keys stri
 		return fmt.Errorf("creating a work directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	dm, err := extractArchive(env, in, ids, tmp, backup.KindData)
+	dm, err := extractArchive(env, in, ids, tmp, backup.KindData, store.DialectSQLite)
 	if err != nil {
 		return err
 	}
-	km, err := extractArchive(env, keys, ids, tmp, backup.KindKeys)
+	km, err := extractArchive(env, keys, ids, tmp, backup.KindKeys, store.DialectSQLite)
 	if err != nil {
 		return err
 	}
@@ -135,6 +139,13 @@ func restoreFrom(ctx context.Context, env *Env, cfg config.Config, in, keys stri
 	}
 	fmt.Fprintf(env.Stderr, "restored backup %s made at %s\n", dm.ID, dm.CreatedAt.Format("2006-01-02T15:04:05Z"))
 
+	return afterRestore(ctx, env, cfg, mk, dm, deleted, revive)
+}
+
+// afterRestore records the restore in the platform chain, deletes again
+// (keys first) the workspaces deleted since the backup unless revive, and
+// starts the audit checkpoints afresh from the restored chains' heads.
+func afterRestore(ctx context.Context, env *Env, cfg config.Config, mk seal.MasterKey, dm backup.Manifest, deleted []palisade.WorkspaceID, revive bool) error {
 	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
 	if err != nil {
 		return err
@@ -234,4 +245,66 @@ func chainHeads(ctx context.Context, s store.Store) ([]audit.Head, error) {
 		}
 	}
 	return heads, nil
+}
+
+// restorePostgres verifies both archives, then replaces the rows of every
+// table of the data and key schemas in one transaction as the role of
+// --database-url (the admin role); the database must be migrated to the
+// backup's version first (palisade migrate).
+func restorePostgres(ctx context.Context, env *Env, cfg config.Config, in, keys string, ids []age.Identity, revive bool) error {
+	tmp, err := os.MkdirTemp("", "palisade-restore-*")
+	if err != nil {
+		return fmt.Errorf("creating a work directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	dataDir, keysDir := filepath.Join(tmp, "data"), filepath.Join(tmp, "keys")
+	for _, d := range []string{dataDir, keysDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	dm, err := extractArchive(env, in, ids, dataDir, backup.KindData, store.DialectPostgres)
+	if err != nil {
+		return err
+	}
+	km, err := extractArchive(env, keys, ids, keysDir, backup.KindKeys, store.DialectPostgres)
+	if err != nil {
+		return err
+	}
+	if dm.ID != km.ID {
+		return fmt.Errorf("%w: the data archive is of backup %s and the key archive of backup %s", backup.ErrInvalid, dm.ID, km.ID)
+	}
+	for _, d := range []string{dataDir, keysDir} {
+		m, err := postgres.ReadDumpManifest(d)
+		if err != nil {
+			return fmt.Errorf("%w: %v", backup.ErrInvalid, err)
+		}
+		for _, t := range m.Tables {
+			if _, err := os.Stat(filepath.Join(d, t.File)); err != nil {
+				return fmt.Errorf("%w: table %s has no rows file", backup.ErrInvalid, t.Name)
+			}
+		}
+	}
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	url := cfg.DatabaseURL.Reveal()
+	del, err := postgres.DeletedWorkspacesSince(ctx, url, dm.CreatedAt.Format(time.RFC3339))
+	if err != nil {
+		return err
+	}
+	var deleted []palisade.WorkspaceID
+	for _, d := range del {
+		if palisade.ValidID(palisade.PrefixWorkspace, d) {
+			deleted = append(deleted, palisade.WorkspaceID(d))
+		}
+	}
+	if err := postgres.Load(ctx, url, dataDir, keysDir, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "restored backup %s made at %s\n", dm.ID, dm.CreatedAt.Format("2006-01-02T15:04:05Z"))
+	admin := cfg
+	admin.UnsafeAllowPrivilegedDBRole = true
+	return afterRestore(ctx, env, admin, mk, dm, deleted, revive)
 }
