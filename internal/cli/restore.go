@@ -71,7 +71,10 @@ func extractArchive(env *Env, path string, ids []age.Identity, dir, kind string,
 		return backup.Manifest{}, fmt.Errorf("opening the %s archive: %w", kind, err)
 	}
 	defer f.Close()
-	fi, _ := f.Stat()
+	fi, err := f.Stat()
+	if err != nil {
+		return backup.Manifest{}, fmt.Errorf("opening the %s archive: %w", kind, err)
+	}
 	p := progressTo(env.Stderr)
 	m, err := backup.Extract(f, ids, dir, func(done int64) { p("verifying "+kind, min(done, fi.Size()), fi.Size()) })
 	if err != nil {
