@@ -81,6 +81,8 @@ var layers = map[string]layer{
 	"internal/audit":        useCase,
 	"internal/bot":          useCase,
 	"internal/account":      useCase,
+	"internal/export":       useCase,
+	"internal/backup":       library,
 	"internal/knowledge":    useCase,
 	"internal/conversation": useCase,
 	"internal/gateway":      useCase,

@@ -1,9 +1,12 @@
 package admin
 
 import (
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/account"
+	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -12,6 +15,8 @@ import (
 
 type accountView struct {
 	Workspaces []account.UserWorkspace
+	// CanExport says the server offers the user's data export.
+	CanExport bool
 }
 
 func (accountView) template() string { return "account" }
@@ -32,7 +37,7 @@ func (u *UI) accountPageOf(r *http.Request, q *req) (page[accountView], error) {
 	if err != nil {
 		return page[accountView]{}, err
 	}
-	return newPage(q, "Your account", accountView{Workspaces: ws}), nil
+	return newPage(q, "Your account", accountView{Workspaces: ws, CanExport: u.o.Export != nil}), nil
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -88,4 +93,22 @@ func (u *UI) revokeSession(w http.ResponseWriter, r *http.Request, q *req) error
 		return redirect(w, r, "/login")
 	}
 	return redirect(w, r, "/account/sessions")
+}
+
+// exportAccount downloads the signed-in user's own data.
+func (u *UI) exportAccount(w http.ResponseWriter, r *http.Request, q *req) error {
+	if u.o.Export == nil {
+		return palisade.ErrNotFound
+	}
+	id := q.cur.User.ID
+	if err := u.o.Export.StartUser(r.Context(), id, palisade.Caller{Actor: string(id), ClientIP: q.client.Addr, RequestID: q.client.RequestID}); err != nil {
+		p, perr := u.accountPageOf(r, q)
+		if perr != nil {
+			return perr
+		}
+		return u.formError(w, p, err)
+	}
+	return httpx.Download(w, r, "palisade-account-"+string(id)+"-"+time.Now().UTC().Format("20060102T150405Z")+".json", func(out io.Writer) error {
+		return u.o.Export.User(r.Context(), id, out)
+	})
 }

@@ -90,8 +90,11 @@ type Options struct {
 	// Channels is the channel use cases behind a bot's channels page; nil
 	// when the server runs no chat channel (the page says so).
 	Channels Channels
-	Proxies  *httpx.TrustedProxies
-	Logger   *slog.Logger
+	// Export writes workspace and account exports; nil answers their
+	// routes 404 and the pages offer none.
+	Export  Exports
+	Proxies *httpx.TrustedProxies
+	Logger  *slog.Logger
 }
 
 // Accounts is the account use cases the UI offers (*account.Service).

@@ -20,6 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/mail"
@@ -184,7 +185,8 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits})
+	exports := export.New(export.Options{Store: s, Audit: rec, Limiter: lim, Policy: limits[ratelimit.ClassExport], Now: now})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports})
 	if err != nil {
 		t.Fatal(err)
 	}

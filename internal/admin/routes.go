@@ -51,6 +51,7 @@ func (u *UI) Routes() []Route {
 		{post, "/account/2fa/confirm", auth.PermAccount, u.confirmTOTP},
 		{post, "/account/2fa/disable", auth.PermAccount, u.disableTOTP},
 		{post, "/account/2fa/recovery", auth.PermAccount, u.regenerateCodes},
+		{post, "/account/export", auth.PermAccount, u.exportAccount},
 
 		{get, "/w/{workspaceId}", auth.PermWorkspaceRead, u.workspacePage},
 		{get, "/w/{workspaceId}/members", auth.PermMembersRead, u.membersPage},
@@ -64,6 +65,7 @@ func (u *UI) Routes() []Route {
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
 		{post, "/w/{workspaceId}/settings/models", auth.PermSettingsWrite, u.setModels},
+		{post, "/w/{workspaceId}/settings/export", auth.PermDataExport, u.exportWorkspace},
 		{get, "/w/{workspaceId}/bots", auth.PermBotsRead, u.botsPage},
 		{post, "/w/{workspaceId}/bots", auth.PermBotsWrite, u.createBot},
 		{get, "/w/{workspaceId}/bots/new", auth.PermBotsWrite, u.newBotPage},

@@ -1,9 +1,26 @@
 package admin
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/palisadehq/palisade/internal/export"
+	"github.com/palisadehq/palisade/internal/httpx"
+	"github.com/palisadehq/palisade/internal/palisade"
 )
+
+// Exports writes workspace and account exports (*export.Service).
+type Exports interface {
+	Start(ctx context.Context, c palisade.Caller) error
+	Workspace(ctx context.Context, c palisade.Caller, w io.Writer) error
+	StartUser(ctx context.Context, user palisade.UserID, c palisade.Caller) error
+	User(ctx context.Context, user palisade.UserID, w io.Writer) error
+}
+
+var _ Exports = (*export.Service)(nil)
 
 // The workspace's home page and its security settings: whether members
 // need two-factor authentication (owners only) and the workspace's own
@@ -19,6 +36,8 @@ type settingsView struct {
 	// shows it.
 	Models         string
 	OperatorModels []string
+	// CanExport says the server offers exports.
+	CanExport bool
 }
 
 func (settingsView) template() string { return "settings" }
@@ -31,7 +50,7 @@ func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error
 // request.
 func (u *UI) settingsPageOf(q *req) page[settingsView] {
 	return newPage(q, "Security settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
-		OperatorModels: u.o.Bots.OperatorModels()})
+		OperatorModels: u.o.Bots.OperatorModels(), CanExport: u.o.Export != nil})
 }
 
 func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -55,4 +74,20 @@ func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error
 		return u.formError(w, u.settingsPageOf(q), err)
 	}
 	return redirect(w, r, u.settingsURL(q))
+}
+
+// exportWorkspace downloads the whole workspace (owners only): the export
+// is rate-limited and recorded before its first byte, and a refusal shows
+// on the settings page.
+func (u *UI) exportWorkspace(w http.ResponseWriter, r *http.Request, q *req) error {
+	if u.o.Export == nil {
+		return palisade.ErrNotFound
+	}
+	c := q.caller()
+	if err := u.o.Export.Start(r.Context(), c); err != nil {
+		return u.formError(w, u.settingsPageOf(q), err)
+	}
+	return httpx.Download(w, r, export.Filename(q.ws.ID, time.Now()), func(out io.Writer) error {
+		return u.o.Export.Workspace(r.Context(), c, out)
+	})
 }

@@ -68,6 +68,7 @@ type can struct {
 	SettingsRead   bool
 	SettingsWrite  bool
 	Ownership      bool
+	DataExport     bool
 }
 
 // flag returns c's field for perm, or nil when no page asks about perm.
@@ -104,6 +105,8 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.SettingsWrite
 	case auth.PermOwnership:
 		return &c.Ownership
+	case auth.PermDataExport:
+		return &c.DataExport
 	}
 	return nil
 }

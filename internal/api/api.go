@@ -133,6 +133,8 @@ type API struct {
 	KeyAdmin     KeyAdmin
 	ProviderKeys ProviderKeys
 	Audit        AuditLog
+	// Export streams the workspace's export; nil answers its route 404.
+	Export Exports
 	// Idempotency keeps the answers of creating requests sent with an
 	// Idempotency-Key; nil leaves the header unused.
 	Idempotency Idempotency

@@ -46,6 +46,9 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/api/v1/provider-keys", auth.PermKeysWrite, a.setProviderKey},
 		{http.MethodDelete, "/api/v1/provider-keys/{providerKeyId}", auth.PermKeysWrite, a.deleteProviderKey},
 		{http.MethodGet, "/api/v1/audit", auth.PermAuditRead, a.listAudit},
+		// The whole workspace, members and conversations included: owners'
+		// keys only (PermDataExport checks the creator's role too).
+		{http.MethodGet, "/api/v1/export", auth.PermDataExport, a.exportWorkspace},
 		// The API's description is public: it holds nothing of any
 		// workspace.
 		{http.MethodGet, "/api/v1/openapi.json", auth.PermPublic, a.openAPI},

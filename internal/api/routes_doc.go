@@ -121,6 +121,8 @@ func webhookDocs() map[string]Op {
 			Response: deliveryListJSON{}, Status: http.StatusOK, Query: []Param{
 				{Name: "limit", Description: "How many attempts, 1 to 100 (default 50)."},
 			}},
+		"GET /api/v1/export": {Summary: "Download the whole workspace as one JSON document, secrets redacted (owners' keys only; 2 a minute)",
+			Tag: "export", Response: exportDocJSON{}, Status: http.StatusOK},
 		"GET /api/v1/billing": {Summary: "The workspace's plan, its limits and the checkout link (404 when billing is off)", Tag: "billing",
 			Response: billingJSON{}, Status: http.StatusOK},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/events"
+	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/idempotency"
 	"github.com/palisadehq/palisade/internal/job"
@@ -108,8 +109,12 @@ func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	}
 	return &api.API{Keys: accounts, Bots: bots, Conversations: conv, Channels: chans, KeyAdmin: accounts,
 		ProviderKeys: &gateway.ProviderKeys{Store: s, Audit: cfg.Audit, Now: time.Now}, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Events: ev, Billing: bill}
+		Events: ev, Billing: bill, Export: export.New(export.Options{Store: s, Audit: cfg.Audit, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+			Policy: exportPolicy})}
 }
+
+// exportPolicy is the default rate of exports.
+var exportPolicy, _ = ratelimit.Defaults().Policy(ratelimit.ClassExport)
 
 // discardMail is a mail.Sender that drops every message: the API sends
 // none.

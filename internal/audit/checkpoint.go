@@ -431,6 +431,39 @@ func (c *Checkpointer) merge(heads []Head) (refused []error, err error) {
 	return refused, nil
 }
 
+// ResetCheckpoints replaces the checkpoint file with the given heads
+// alone, signed at now. It is for a restore from a backup, and only that:
+// the restored chains end below the heads the file held, which is exactly
+// what a checkpoint exists to catch, so the restore (which records itself
+// in the platform chain first, ActionBackupRestored) starts the file
+// afresh from the chains as restored. Heads of chains not given are
+// dropped.
+func ResetCheckpoints(path string, keys *Keys, heads []Head, now time.Time) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating the audit checkpoint directory: %w", err)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return fmt.Errorf("locking the audit checkpoint file: %w", err)
+	}
+	defer unlock()
+	f := checkpointFile{Format: checkpointFormat, PublicKey: base64.StdEncoding.EncodeToString(keys.PublicKey()), Chains: map[string]checkpointRecord{}}
+	for _, h := range heads {
+		if h.Seq < 1 {
+			continue
+		}
+		f.Chains[chainKey(h.Chain)] = keys.signCheckpoint(Checkpoint{Head: h, SignedAt: now})
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("writing the audit checkpoint file: %w", err)
+	}
+	return nil
+}
+
 // writeFileAtomic replaces path with data: a temporary file in the same
 // directory, mode 0600, synced and renamed over path, then the directory
 // synced, so that a crash leaves the old file or the new one.

@@ -148,7 +148,23 @@ type Result struct {
 	// CheckpointProblem is what is wrong with the chain's checkpoint (or
 	// the file), reported apart from the chain's own entries.
 	CheckpointProblem *Problem
+	// Restores are the platform chain's records of restores from a
+	// backup, oldest first: each cut every chain back to the backup and
+	// started the checkpoints afresh (ResetCheckpoints).
+	Restores []Restore
 }
+
+// Restore is the platform chain's record of a restore from a backup.
+type Restore struct {
+	PlatformSeq int64
+	At          time.Time
+	// BackupTime is when the restored backup was made, as recorded.
+	BackupTime string
+}
+
+// DetailBackupTime is the detail key of a backup.restored entry naming
+// when the backup was made.
+const DetailBackupTime = "backup_created_at"
 
 // OK reports whether the chain and its checkpoint verified.
 func (r Result) OK() bool { return r.Problem == nil && r.CheckpointProblem == nil }
@@ -295,6 +311,7 @@ func VerifyAll(ctx context.Context, s WalkAll, opts VerifyOptions, progress func
 			Reason:   fmt.Sprintf("the checkpoint file %s is not trusted and was not used: %s", set.Path, set.Unreadable),
 			Expected: "heads signed with checkpoint key " + opts.Keys.KeyID(), Found: "none that can be trusted"}
 	}
+	res.Restores = rec.restores
 	emit(res)
 	present := make(map[palisade.WorkspaceID]bool, len(ids))
 	for _, id := range ids {
@@ -314,8 +331,9 @@ func VerifyAll(ctx context.Context, s WalkAll, opts VerifyOptions, progress func
 // platformRecords are the facts about workspaces that verified entries of
 // the platform chain hold.
 type platformRecords struct {
-	deleted map[palisade.WorkspaceID]Deletion
-	created map[palisade.WorkspaceID]int64
+	deleted  map[palisade.WorkspaceID]Deletion
+	created  map[palisade.WorkspaceID]int64
+	restores []Restore
 }
 
 func newPlatformRecords() *platformRecords {
@@ -326,6 +344,11 @@ func newPlatformRecords() *platformRecords {
 // records of a deletion: nothing wrote one before chains were keyed, and
 // an unkeyed one anyone could write.
 func (p *platformRecords) note(e store.AuditEntry) {
+	if e.Action == string(ActionBackupRestored) && e.Outcome == string(OutcomeSuccess) && e.HashVersion == HashKeyed {
+		d, _ := DecodeDetail(e.Detail)
+		p.restores = append(p.restores, Restore{PlatformSeq: e.Seq, At: e.CreatedAt, BackupTime: d[DetailBackupTime]})
+		return
+	}
 	if e.Outcome != string(OutcomeSuccess) || !palisade.ValidID(palisade.PrefixWorkspace, e.Target) {
 		return
 	}

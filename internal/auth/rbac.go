@@ -47,7 +47,8 @@ const (
 	// (requiring two-factor among them), retention and limits.
 	PermSettingsRead  Permission = "settings:read"
 	PermSettingsWrite Permission = "settings:write"
-	// PermDataExport downloads all of the workspace's data (R7).
+	// PermDataExport downloads all of the workspace's data (R7): members'
+	// addresses, every conversation and the audit log, so owners only.
 	PermDataExport Permission = "workspace:export"
 	// PermOwnership grants or removes the owner role and transfers
 	// ownership.
@@ -58,8 +59,8 @@ const (
 // permissionTable is THE permission table (SPEC R2): for each permission,
 // which roles hold it. Viewers read; editors also change bots, documents
 // and channels and send messages; admins also manage members (not owners),
-// keys, the audit log, settings and exports; owners hold everything,
-// including ownership and deleting the workspace. Read only: nothing
+// keys, the audit log and settings; owners hold everything, including
+// exporting the whole workspace, ownership and deleting the workspace. Read only: nothing
 // writes to it after compilation.
 var permissionTable = [...]struct {
 	perm                         Permission
@@ -88,7 +89,7 @@ var permissionTable = [...]struct {
 	{PermBilling, false, false, true, true},
 	{PermSettingsRead, false, false, true, true},
 	{PermSettingsWrite, false, false, true, true},
-	{PermDataExport, false, false, true, true},
+	{PermDataExport, false, false, false, true},
 	{PermOwnership, false, false, false, true},
 	{PermWorkspaceDelete, false, false, false, true},
 }
@@ -149,8 +150,9 @@ func RolePermissions(role palisade.Role) []Permission {
 
 // scopePermissions maps each scope to the permissions it grants an API
 // key. A write scope includes reading the same things: a key that may
-// change a bot may see it. No scope grants members, settings, export,
-// ownership or deletion: those need a signed-in person.
+// change a bot may see it. No scope grants members, settings, ownership or
+// deletion: those need a signed-in person. Export has its own scope, which
+// a key holds usefully only while its creator is an owner.
 func scopePermissions(s Scope) []Permission {
 	switch s {
 	case ScopeBotsRead:
@@ -183,6 +185,8 @@ func scopePermissions(s Scope) []Permission {
 		return []Permission{PermWebhooksRead, PermWebhooksWrite}
 	case ScopeBilling:
 		return []Permission{PermBilling}
+	case ScopeWorkspaceExport:
+		return []Permission{PermDataExport}
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func expectedMinRole() map[Permission]palisade.Role {
 		PermBilling:           palisade.RoleAdmin,
 		PermSettingsRead:      palisade.RoleAdmin,
 		PermSettingsWrite:     palisade.RoleAdmin,
-		PermDataExport:        palisade.RoleAdmin,
+		PermDataExport:        palisade.RoleOwner,
 		PermOwnership:         palisade.RoleOwner,
 		PermWorkspaceDelete:   palisade.RoleOwner,
 
@@ -158,7 +158,7 @@ func TestScopeAllows(t *testing.T) {
 		}
 	}
 	// People-only permissions are out of reach of any key.
-	for _, p := range []Permission{PermMembersRead, PermMembersWrite, PermSettingsRead, PermSettingsWrite, PermDataExport, PermOwnership, PermWorkspaceDelete, PermAccount, PermWorkspaceRead} {
+	for _, p := range []Permission{PermMembersRead, PermMembersWrite, PermSettingsRead, PermSettingsWrite, PermOwnership, PermWorkspaceDelete, PermAccount, PermWorkspaceRead} {
 		if ScopeAllows(AllScopes(), p) {
 			t.Errorf("an API key can hold %s", p)
 		}

@@ -27,6 +27,10 @@ const (
 	ScopeBilling           Scope = "billing:manage"
 	// ScopeConversationsWrite deletes conversations with their messages.
 	ScopeConversationsWrite Scope = "conversations:write"
+	// ScopeWorkspaceExport downloads the whole workspace's export. It
+	// works only while the key's creator is an owner (PermDataExport is
+	// the owners'), or for a key the operator made.
+	ScopeWorkspaceExport Scope = "workspace:export"
 )
 
 // AllScopes returns every scope in canonical order, the order ParseScopes
@@ -41,6 +45,7 @@ func AllScopes() []Scope {
 		ScopeAuditRead,
 		ScopeWebhooksRead, ScopeWebhooksWrite,
 		ScopeBilling,
+		ScopeWorkspaceExport,
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 func TestAllScopesIsTheSpecList(t *testing.T) {
 	t.Parallel()
 	want := []Scope{"bots:read", "bots:write", "documents:read", "documents:write", "channels:read", "channels:write",
-		"conversations:read", "conversations:write", "messages:send", "keys:read", "keys:write", "audit:read", "webhooks:read", "webhooks:write", "billing:manage"}
+		"conversations:read", "conversations:write", "messages:send", "keys:read", "keys:write", "audit:read", "webhooks:read", "webhooks:write", "billing:manage", "workspace:export"}
 	if got := AllScopes(); !slices.Equal(got, want) {
 		t.Fatalf("AllScopes() = %v; want %v", got, want)
 	}
@@ -33,7 +33,7 @@ func TestParseScopes(t *testing.T) {
 		{"messages:send,bots:read", []Scope{ScopeBotsRead, ScopeMessagesSend}, ""},
 		{" audit:read , bots:write ,, ", []Scope{ScopeBotsWrite, ScopeAuditRead}, ""},
 		{"bots:read,bots:read,bots:read", []Scope{ScopeBotsRead}, ""},
-		{"billing:manage,webhooks:write,webhooks:read,audit:read,keys:write,keys:read,messages:send,conversations:write,conversations:read,channels:write,channels:read,documents:write,documents:read,bots:write,bots:read", AllScopes(), ""},
+		{"workspace:export,billing:manage,webhooks:write,webhooks:read,audit:read,keys:write,keys:read,messages:send,conversations:write,conversations:read,channels:write,channels:read,documents:write,documents:read,bots:write,bots:read", AllScopes(), ""},
 		{"", nil, "at least one scope"},
 		{" , ,", nil, "at least one scope"},
 		{"bots:admin", nil, `unknown scope "bots:admin"`},

@@ -30,6 +30,7 @@ import (
 	"github.com/palisadehq/palisade/internal/discordgateway"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/events"
+	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/idempotency"
@@ -37,6 +38,7 @@ import (
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
@@ -65,6 +67,8 @@ type app struct {
 	// holds the lease of; nil when the role runs no jobs.
 	discordGateway *discordgateway.Runner
 	tls            bool
+	// backups writes the scheduled backups; nil when none are asked for.
+	backups *scheduledBackups
 	// closers release what was opened, last opened first.
 	closers []func()
 }
@@ -134,6 +138,8 @@ type services struct {
 	events  *events.Service
 	// providerKeys manages the provider keys workspaces bring.
 	providerKeys *gateway.ProviderKeys
+	// exports writes workspace and account exports.
+	exports *export.Service
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -264,6 +270,8 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	svc.widget = &chwidget.Service{Store: s, Conversations: svc.conversations, Keys: wk, Now: env.Now}
+	exportPolicy, _ := lim.table.Policy(ratelimit.ClassExport)
+	svc.exports = export.New(export.Options{Store: s, Audit: auditLog, Limiter: lim.limiter, Policy: exportPolicy, Now: env.Now})
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
 		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
 			return nil, err
@@ -359,7 +367,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table}
+		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {
@@ -381,7 +389,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
-		Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}

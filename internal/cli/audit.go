@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/config"
@@ -119,6 +120,10 @@ func describeChain(r audit.Result) string {
 	line += ", head " + head
 	if r.Checkpoint != nil {
 		line += fmt.Sprintf(", checkpoint seq %d", r.Checkpoint.Seq)
+	}
+	for _, x := range r.Restores {
+		line += fmt.Sprintf("; restored from a backup made at %s (recorded at platform seq %d, %s): entries written after that backup are gone by design",
+			x.BackupTime, x.PlatformSeq, x.At.UTC().Format(time.RFC3339))
 	}
 	return line
 }

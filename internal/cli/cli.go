@@ -63,13 +63,15 @@ func commands() map[string]command {
 		"serve":       {"run Palisade: admin UI, API, webhooks and workers", runServe},
 		"migrate":     {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
 		"version":     {"print the version, commit and build date (also --version)", runVersion},
-		"workspace":   {"manage workspaces (create, list, suspend, resume)", runWorkspace},
+		"workspace":   {"manage workspaces (create, list, suspend, resume, export)", runWorkspace},
 		"apikey":      {"manage API keys (create, list)", runAPIKey},
 		"user":        {"help a locked-out user (reset-password, reset-mfa)", runUser},
 		"audit":       {"check the audit log (verify)", runAudit},
 		"keys":        {"manage encryption keys (rotate, reencrypt, status)", runKeys},
 		"probe":       {"run the security self-test against a deployment's URL", runProbe},
 		"healthcheck": {"ask a server's /healthz and exit 0 if it is healthy (for container health checks)", runHealthcheck},
+		"backup":      {"write an encrypted, consistent backup of the data and, beside it, of the data keys", runBackup},
+		"restore":     {"verify a backup whole, then replace the data and data keys with it", runRestore},
 	}
 }
 

@@ -17,13 +17,15 @@ var subcommandHelp = map[string][][]string{
 	"serve":       {{"serve", "--help"}},
 	"migrate":     {{"migrate", "--help"}},
 	"version":     {{"version", "--help"}},
-	"workspace":   {{"workspace", "create", "--help"}, {"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}},
+	"workspace":   {{"workspace", "create", "--help"}, {"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}, {"workspace", "export", "--help"}},
 	"apikey":      {{"apikey", "create", "--help"}, {"apikey", "list", "--help"}},
 	"user":        {{"user", "reset-password", "--help"}, {"user", "reset-mfa", "--help"}},
 	"audit":       {{"audit", "verify", "--help"}},
 	"keys":        {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
 	"probe":       {{"probe", "--help"}},
 	"healthcheck": {{"healthcheck", "--help"}},
+	"backup":      {{"backup", "--help"}},
+	"restore":     {{"restore", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the

@@ -39,6 +39,15 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 // time-out.
 func (a *app) run(ctx context.Context, env *Env) error {
 	cfg, logger := a.cfg, a.logger
+	// One process per data directory writes the scheduled backups: the
+	// one that runs the jobs.
+	if cfg.BackupEvery > 0 && cfg.Role.RunsJobs() {
+		a.backups = newScheduledBackups(env, cfg, logger)
+		if err := a.backups.Start(ctx); err != nil {
+			return err
+		}
+		defer a.backups.Stop()
+	}
 	if err := a.srv.Start(ctx); err != nil {
 		return err
 	}

@@ -25,12 +25,13 @@ const InvitationTTL = 72 * time.Hour
 // MaxSuspendReason bounds the reason a workspace's members are shown.
 const MaxSuspendReason = 200
 
-const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume> [flags]
+const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume|export> [flags]
 
   create    create a workspace and print a one-time set-up link for its owner
   list      list the workspaces: id, name, plan, status, members, creation time
   suspend   suspend a workspace: its bots stop answering, its API refuses changes
   resume    resume a suspended workspace
+  export    write the whole workspace as a JSON archive (secrets masked) to a file
 
 Run 'palisade workspace <subcommand> --help' for its flags.`
 
@@ -51,6 +52,8 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 		return runWorkspaceSuspend(ctx, env, args[1:], true)
 	case "resume":
 		return runWorkspaceSuspend(ctx, env, args[1:], false)
+	case "export":
+		return runWorkspaceExport(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "palisade workspace: unknown subcommand %q\n\n%s\n", args[0], workspaceUsage)
 	return ErrUsage

@@ -83,6 +83,13 @@ type Config struct {
 	AppRolePassword             secret.Secret // optional password `migrate` sets on it
 	AuditCheckpointFile         string        // signed audit chain heads; empty: in DataDir
 
+	// Scheduled backups (embedded SQLite only): off while BackupEvery is
+	// zero.
+	BackupEvery     time.Duration
+	BackupKeep      int
+	BackupRecipient string // age public key (age1…)
+	BackupDir       string // empty: <DataDir>/backups
+
 	// Serving
 	Addr           string
 	AdminAddr      string
@@ -414,6 +421,30 @@ func settings() []setting {
 			return nil
 		},
 		func(c *Config) string { return c.ShutdownTimeout.String() })
+	add("backup-every", GroupServe, "0s", "write a backup this often while serving (embedded SQLite only; 0s: never), e.g. 24h", false,
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+				return errors.New("must be 0s (off) or a duration of at least 1m, such as 24h")
+			}
+			c.BackupEvery = d
+			return nil
+		},
+		func(c *Config) string { return c.BackupEvery.String() })
+	add("backup-keep", GroupServe, "7", "how many scheduled backups to keep; older ones are removed", false,
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return errors.New("must be a number from 1 to 10000")
+			}
+			c.BackupKeep = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(c.BackupKeep) })
+	s, g = str(func(c *Config) *string { return &c.BackupRecipient })
+	add("backup-recipient", GroupServe, "", "age public key (age1…) scheduled backups are encrypted for (required with --backup-every)", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.BackupDir })
+	add("backup-dir", GroupServe, "", "directory scheduled backups are written to (default <data-dir>/backups)", false, s, g)
 	add("job-timeout", GroupServe, "5m", "longest one attempt of a job (answering a message) may run; a job left running by a process that died is retried shortly after it", false,
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -829,6 +860,14 @@ func (c *Config) validate(groups Group) error {
 		}
 		if !c.Role.Valid() {
 			errs = append(errs, errors.New("--role must be all, web, worker or gateway"))
+		}
+		if c.BackupEvery > 0 {
+			if !strings.HasPrefix(c.BackupRecipient, "age1") {
+				errs = append(errs, errors.New("--backup-every needs --backup-recipient, an age public key (age1…)"))
+			}
+			if !c.DatabaseURL.IsZero() {
+				errs = append(errs, errors.New("--backup-every covers the embedded SQLite store; back up PostgreSQL with pg_dump"))
+			}
 		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -33,6 +33,7 @@ const (
 	ClassWebhook       Class = "webhook"        // per bot and channel (Key(bot, channel)): inbound webhooks
 	ClassWidgetSession Class = "widget_session" // per widget session: widget messages
 	ClassWidgetIP      Class = "widget_ip"      // per client IP (IPKey): widget requests
+	ClassExport        Class = "export"         // per principal: workspace and account data exports
 )
 
 // ClassStatic names static assets, which are never rate limited: it has no
@@ -64,6 +65,9 @@ func classDefs() []classDef {
 		{ClassWebhook, 120, "bot and channel"},
 		{ClassWidgetSession, 20, "widget session"},
 		{ClassWidgetIP, 60, "client IP"},
+		// An export reads the whole workspace: a couple a minute is plenty
+		// for a person and keeps a leaked key from turning it into load.
+		{ClassExport, 2, "principal"},
 	}
 }
 

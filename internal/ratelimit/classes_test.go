@@ -29,6 +29,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		ratelimit.ClassWebhook:       120,
 		ratelimit.ClassWidgetSession: 20,
 		ratelimit.ClassWidgetIP:      60,
+		ratelimit.ClassExport:        2,
 	}
 	d := ratelimit.Defaults()
 	if len(d) != len(want) || len(ratelimit.Classes()) != len(want) {

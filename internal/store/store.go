@@ -66,6 +66,7 @@ type Store interface {
 	Leases
 	Billing
 	EventHooks
+	Exports
 
 	// Jobs is the durable queue living in the same database.
 	Jobs() JobQueue

@@ -82,12 +82,14 @@ type Store struct {
 	userSealer store.UserSealer
 	// now is the clock of the times the store sets itself (audit.go).
 	now func() time.Time
+	// exportPage is how many rows one transaction of an export reads.
+	exportPage int
 }
 
 var _ store.Store = (*Store)(nil)
 
 // New wraps a dialect driver.
-func New(d Driver) *Store { return &Store{d: d, now: time.Now} }
+func New(d Driver) *Store { return &Store{d: d, now: time.Now, exportPage: defaultExportPage} }
 
 func (s *Store) Dialect() store.Dialect         { return s.d.Dialect() }
 func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }

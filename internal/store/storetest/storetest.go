@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		"Idempotency":      testIdempotency,
 		"AuditFilters":     testAuditFilters,
 		"Suspension":       testSuspension,
+		"Export":           testExport,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
