@@ -233,7 +233,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	out, err := newEgress(cfg, policy, logger, metrics, egressAudit(auditLog, logger))
+	onDeny, err := newEgressDenials(metrics, egressAudit(auditLog, logger))
+	if err != nil {
+		return nil, err
+	}
+	out, err := newEgress(cfg, policy, logger, onDeny)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +263,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	ev, err := newEvents(cfg, env, logger, s, jobKey, auditLog)
+	ev, err := newEvents(cfg, env, logger, s, jobKey, auditLog, onDeny)
 	if err != nil {
 		return nil, err
 	}

@@ -46,18 +46,34 @@ func egressPolicy(cfg config.Config) (*egress.Policy, error) {
 	return policy, nil
 }
 
-// newEgress builds the one outbound HTTP client of the process over
-// policy. Every denial is logged by the client, counted here, and handed
-// to onDeny (the audit log).
-func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, metrics *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
+// newEgressDenials counts the egress denials of every client of the
+// process by reason, and hands each to onDeny (the audit log).
+func newEgressDenials(reg *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (func(context.Context, egress.Denial), error) {
 	denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_egress_denials_total",
 		Help: "Outbound requests refused by the egress policy, by reason."}, []string{"reason"})
-	for _, r := range egress.Reasons() {
+	reasons := egress.Reasons()
+	for _, r := range reasons {
 		denials.WithLabelValues(string(r))
 	}
-	if err := metrics.Register(denials); err != nil {
+	if err := reg.Register(denials); err != nil {
 		return nil, fmt.Errorf("registering egress metrics: %w", err)
 	}
+	return func(ctx context.Context, d egress.Denial) {
+		reason := string(d.Reason)
+		if !slices.Contains(reasons, d.Reason) {
+			reason = "other"
+		}
+		denials.WithLabelValues(reason).Inc()
+		if onDeny != nil {
+			onDeny(ctx, d)
+		}
+	}, nil
+}
+
+// newEgress builds the one outbound HTTP client of the process over
+// policy. Every denial is logged by the client and handed to onDeny (the
+// counter of newEgressDenials).
+func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
 	if cfg.UnsafeEgressAllowLoopback {
 		logger.Warn("UNSAFE: outbound requests may reach loopback addresses (--unsafe-egress-allow-loopback)")
 	}
@@ -65,12 +81,7 @@ func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, me
 		Logger:              logger,
 		Resolver:            net.DefaultResolver,
 		UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback,
-		OnDeny: func(ctx context.Context, d egress.Denial) {
-			denials.WithLabelValues(string(d.Reason)).Inc()
-			if onDeny != nil {
-				onDeny(ctx, d)
-			}
-		},
+		OnDeny:              onDeny,
 	})
 }
 
