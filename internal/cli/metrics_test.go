@@ -474,3 +474,32 @@ func TestMetricNamesOfAnExpression(t *testing.T) {
 		t.Fatalf("metricNames = %v, want %v", got, want)
 	}
 }
+
+// TestMetricsOfThePostgresStore: on PostgreSQL the pool figures come from
+// the pgx pool and the queue depth from River's table as the application
+// role sees it.
+func TestMetricsOfThePostgresStore(t *testing.T) {
+	t.Parallel()
+	env := keyBackends(t)["postgres"](t)
+	delete(env, adminURLKey)
+	r := serve(t, env)
+	samples, _ := scrape(t, r.admin)
+	if sum(samples, "palisade_db_pool_max_connections", nil) <= 0 || sum(samples, "palisade_db_pool_open_connections", nil) <= 0 {
+		t.Errorf("no pgx pool figures: max %v, open %v", sum(samples, "palisade_db_pool_max_connections", nil), sum(samples, "palisade_db_pool_open_connections", nil))
+	}
+	depth := 0
+	for _, s := range samples {
+		if s.name == "palisade_job_queue_depth" {
+			depth++
+		}
+	}
+	if depth == 0 {
+		t.Error("no job queue depth on PostgreSQL")
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.stderr.String(), "could not count the job queue") {
+		t.Fatalf("the queue could not be counted:\n%s", r.stderr.String())
+	}
+}
