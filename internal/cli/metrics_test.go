@@ -2,9 +2,12 @@ package cli_test
 
 import (
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -195,6 +198,24 @@ func TestMetricsFamiliesAndLabels(t *testing.T) {
 	if code, _ := c.do(http.MethodGet, "/api/v1/nothing/"+botID, nil); code != http.StatusNotFound {
 		t.Fatalf("unknown route = %d", code)
 	}
+	// A failed log-in to the UI: the form first, for its CSRF token.
+	jar, _ := cookiejar.New(nil)
+	ui := &http.Client{Jar: jar}
+	resp, err = ui.Get(r.public + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token in the log-in form:\n%s", page)
+	}
+	resp, err = ui.PostForm(r.public+"/login", url.Values{"csrf": {string(csrf[1])}, "email": {"nobody@example.com"}, "password": {"not the password at all"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	// An outgoing webhook to a documentation address: its test event is
 	// a job, whose delivery the egress policy refuses.
 	hook := c.json(http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "https://192.0.2.10/hook"}, http.StatusCreated)
@@ -261,6 +282,8 @@ func TestMetricsFamiliesAndLabels(t *testing.T) {
 		{"palisade_audit_writes_total", map[string]string{"chain": "workspace", "outcome": "ok"}},
 		{"palisade_audit_writes_total", map[string]string{"chain": "platform", "outcome": "ok"}},
 		{"palisade_db_pool_open_connections", nil},
+		{"palisade_login_failures_total", nil},
+		{"palisade_http_requests_total", map[string]string{"surface": "ui", "route": "/login"}},
 	} {
 		if sum(samples, w.name, w.match) <= 0 {
 			t.Errorf("%s%v was not counted", w.name, w.match)
