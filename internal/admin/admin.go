@@ -338,6 +338,7 @@ func (u *UI) guard(rt Route) http.Handler {
 					return err
 				}
 				q.actor, q.ws = &a, ws
+				httpx.Annotate(ctx, slog.String("workspace_id", string(ws.ID)))
 				p.Role = a.Role
 			}
 			if !auth.Authorize(p, rt.Perm) {

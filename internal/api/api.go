@@ -10,6 +10,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -285,6 +286,10 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 	p, err := a.Keys.AuthenticateAPIKey(r.Context(), secret.New(strings.TrimSpace(h[len(bearer):])))
 	if palisade.ErrorCode(err) == palisade.CodeUnauthorized {
 		return Principal{}, errUnauthorized
+	}
+	if err == nil {
+		// Every later log line of the request names the workspace.
+		httpx.Annotate(r.Context(), slog.String("workspace_id", string(p.Scope.Workspace())))
 	}
 	return p, err
 }

@@ -235,7 +235,21 @@ type CheckpointerOptions struct {
 	Now func() time.Time
 	// Logger receives failures of background writes; nil discards them.
 	Logger *slog.Logger
+	// OnFlush, when set, is told the outcome of every write of the file
+	// that had heads to write: FlushOK, FlushRefused (a chain whose
+	// checkpoint is not trusted, or a head that contradicts the file: a
+	// tamper signal that metrics and alerts watch) or FlushFailed (the
+	// file could not be read or written).
+	OnFlush func(outcome string)
 }
+
+// Outcomes of a checkpoint write, as CheckpointerOptions.OnFlush names
+// them.
+const (
+	FlushOK      = "ok"
+	FlushRefused = "refused"
+	FlushFailed  = "failed"
+)
 
 // Checkpointer keeps the newest head of every chain this process has seen
 // and writes them, signed, to the checkpoint file: every Interval while
@@ -247,6 +261,7 @@ type Checkpointer struct {
 	now      func() time.Time
 	interval time.Duration
 	logger   *slog.Logger
+	onFlush  func(outcome string)
 
 	mu      sync.Mutex
 	pending map[Chain]Head
@@ -261,7 +276,7 @@ type Checkpointer struct {
 
 // NewCheckpointer returns a Checkpointer writing to path with keys.
 func NewCheckpointer(path string, keys *Keys, opts CheckpointerOptions) *Checkpointer {
-	c := &Checkpointer{path: path, keys: keys, now: opts.Now, interval: opts.Interval, logger: opts.Logger, pending: map[Chain]Head{}}
+	c := &Checkpointer{path: path, keys: keys, now: opts.Now, interval: opts.Interval, logger: opts.Logger, onFlush: opts.OnFlush, pending: map[Chain]Head{}}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -353,6 +368,16 @@ func (c *Checkpointer) Flush() error {
 		return nil
 	}
 	refused, err := c.merge(heads)
+	if c.onFlush != nil {
+		switch {
+		case err != nil:
+			c.onFlush(FlushFailed)
+		case len(refused) > 0:
+			c.onFlush(FlushRefused)
+		default:
+			c.onFlush(FlushOK)
+		}
+	}
 	if err != nil {
 		return err
 	}

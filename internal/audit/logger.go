@@ -37,7 +37,17 @@ type Options struct {
 	// Checkpoints, when set, is told every new head, to sign and write
 	// outside the database.
 	Checkpoints *Checkpointer
+	// OnWrite, when set, is told of every append: the kind of chain
+	// ("workspace" or "platform"), the action, and the error (nil when
+	// the entry was stored), for metrics.
+	OnWrite func(chainKind string, action Action, err error)
 }
+
+// Chain kinds, as OnWrite names them.
+const (
+	ChainKindWorkspace = "workspace"
+	ChainKindPlatform  = "platform"
+)
 
 // Logger records audit entries. It is safe for concurrent use.
 type Logger struct {
@@ -45,11 +55,16 @@ type Logger struct {
 	red  *redact.Redactor
 	keys *Keys
 	cp   *Checkpointer
+	// onWrite is Options.OnWrite, or a no-op.
+	onWrite func(chainKind string, action Action, err error)
 }
 
 // New returns a Logger appending to s.
 func New(s Appender, opts Options) *Logger {
-	l := &Logger{s: s, red: opts.Redactor, keys: opts.Keys, cp: opts.Checkpoints}
+	l := &Logger{s: s, red: opts.Redactor, keys: opts.Keys, cp: opts.Checkpoints, onWrite: opts.OnWrite}
+	if l.onWrite == nil {
+		l.onWrite = func(string, Action, error) {}
+	}
 	if l.red == nil {
 		l.red = redact.New(redact.Options{})
 	}
@@ -75,6 +90,7 @@ func (l *Logger) RecordEntry(ctx context.Context, scope palisade.Scope, e Entry)
 		return store.AuditEntry{}, err
 	}
 	out, err := l.s.AppendAudit(ctx, scope, se, l.keys.Hash)
+	l.onWrite(ChainKindWorkspace, e.Action, err)
 	if err != nil {
 		return out, fmt.Errorf("recording %s in the audit log: %w", e.Action, err)
 	}
@@ -95,6 +111,7 @@ func (l *Logger) RecordPlatform(ctx context.Context, e Entry) error {
 		return err
 	}
 	out, err := l.s.AppendPlatformAudit(ctx, se, l.keys.Hash)
+	l.onWrite(ChainKindPlatform, e.Action, err)
 	if err != nil {
 		return fmt.Errorf("recording %s in the platform audit log: %w", e.Action, err)
 	}
@@ -166,6 +183,7 @@ func (l *Logger) DeleteWorkspace(ctx context.Context, d WorkspaceDeleter, scope 
 		},
 		Seal: l.keys.Hash,
 	})
+	l.onWrite(ChainKindPlatform, e.Action, err)
 	if err != nil {
 		return fmt.Errorf("deleting workspace %s: %w", ws, err)
 	}

@@ -166,9 +166,16 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	// The one registry of the admin listener's /metrics.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	onSeal, err := sealMetrics(metrics)
+	if err != nil {
+		return nil, err
+	}
 	// One keyring per process, from the master key and the key store kept
 	// apart from the data; the store seals its columns through it.
-	keyring, closeKeys, err := openKeyringWith(ctx, cfg, master)
+	keyring, closeKeys, err := openKeyringWith(ctx, cfg, master, seal.Options{Observe: onSeal})
 	if err != nil {
 		return nil, err
 	}
@@ -201,20 +208,28 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	checkpoints := audit.NewCheckpointer(auditCheckpointPath(cfg), auditKeys, audit.CheckpointerOptions{Now: env.Now, Logger: logger})
+	am, err := newAuditMetrics(metrics)
+	if err != nil {
+		return nil, err
+	}
+	checkpoints := audit.NewCheckpointer(auditCheckpointPath(cfg), auditKeys, audit.CheckpointerOptions{Now: env.Now, Logger: logger, OnFlush: am.onFlush})
 	if err := checkpoints.Start(ctx); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, checkpoints.Stop)
-	auditLog := audit.New(s, audit.Options{Redactor: red, Keys: auditKeys, Checkpoints: checkpoints})
+	auditLog := audit.New(s, audit.Options{Redactor: red, Keys: auditKeys, Checkpoints: checkpoints, OnWrite: am.onWrite})
+	if err := registerAll(metrics, "database", newStoreCollector(s, logger)); err != nil {
+		return nil, err
+	}
 
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lim, err := newLimits(cfg, logger, env.Now, master)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, lim.close)
+	if lim.limiter, err = countRefusals(lim.limiter, metrics); err != nil {
+		return nil, err
+	}
 	ready := []server.Check{{Name: "database", Check: func(ctx context.Context) (string, error) { return "", s.Ping(ctx) }}}
 	if lim.ready != nil {
 		ready = append(ready, *lim.ready)
@@ -224,7 +239,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	out, err := newEgress(cfg, policy, logger, metrics, egressAudit(auditLog, logger))
+	onDeny, err := newEgressDenials(metrics, egressAudit(auditLog, logger))
+	if err != nil {
+		return nil, err
+	}
+	out, err := newEgress(cfg, policy, logger, onDeny)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +252,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics),
+	gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics, llms.kinds),
 		Kinds: llms.kinds, OwnProviders: llms.own})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
@@ -250,7 +269,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	ev, err := newEvents(cfg, env, logger, s, jobKey, auditLog)
+	ev, err := newEvents(cfg, env, logger, s, jobKey, auditLog, onDeny)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,8 +38,10 @@ func newBilling(cfg config.Config, env *Env, logger *slog.Logger, s store.Store)
 // through an egress client of its own, allowing only its endpoint, with
 // the process's resolver and address checks (loopback only with
 // --unsafe-egress-allow-loopback), its refusals audited like every other.
-func newEvents(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, jobKey *job.ArgsKey, rec *audit.Logger) (*events.Service, error) {
-	onDeny := egressAudit(rec, logger)
+// onDeny counts and audits the denials of the endpoints' own egress
+// clients, as for the process's main one.
+func newEvents(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, jobKey *job.ArgsKey, rec *audit.Logger,
+	onDeny func(context.Context, egress.Denial)) (*events.Service, error) {
 	return events.New(events.Options{Store: s, ArgsKey: jobKey, Audit: rec, Now: env.Now, Logger: logger,
 		Egress: egress.Options{Resolver: net.DefaultResolver, UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback,
 			OnDeny: onDeny}})

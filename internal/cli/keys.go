@@ -28,7 +28,7 @@ func openKeyring(ctx context.Context, cfg config.Config) (*seal.Keyring, func() 
 	if err != nil {
 		return nil, nil, err
 	}
-	return openKeyringWith(ctx, cfg, mk)
+	return openKeyringWith(ctx, cfg, mk, seal.Options{})
 }
 
 // keyStore is either dialect's key store.
@@ -55,18 +55,18 @@ func openKeyStore(ctx context.Context, cfg config.Config, master seal.MasterKey)
 
 // openKeyringWith is openKeyring for a caller that holds the master key
 // already (serve also derives the gateway-token key from it).
-func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey) (*seal.Keyring, func() error, error) {
+func openKeyringWith(ctx context.Context, cfg config.Config, mk seal.MasterKey, opts seal.Options) (*seal.Keyring, func() error, error) {
 	ks, err := openKeyStore(ctx, cfg, mk)
 	if err != nil {
 		return nil, nil, err
 	}
-	return keyringOver(ctx, ks, mk)
+	return keyringOver(ctx, ks, mk, opts)
 }
 
 // keyringOver opens the keyring over an open key store, which it closes on
 // error.
-func keyringOver(ctx context.Context, ks keyStore, mk seal.MasterKey) (*seal.Keyring, func() error, error) {
-	k, err := seal.NewKeyring(ctx, mk, ks, seal.Options{})
+func keyringOver(ctx context.Context, ks keyStore, mk seal.MasterKey, opts seal.Options) (*seal.Keyring, func() error, error) {
+	k, err := seal.NewKeyring(ctx, mk, ks, opts)
 	if err != nil {
 		ks.Close()
 		return nil, nil, fmt.Errorf("opening the keyring: %w", err)
@@ -76,7 +76,7 @@ func keyringOver(ctx context.Context, ks keyStore, mk seal.MasterKey) (*seal.Key
 
 // openSealedStore opens the store with the keyring as its Sealer.
 func openSealedStore(ctx context.Context, cfg config.Config, mk seal.MasterKey, opts store.Options) (store.Store, *seal.Keyring, func(), error) {
-	k, closeKeys, err := openKeyringWith(ctx, cfg, mk)
+	k, closeKeys, err := openKeyringWith(ctx, cfg, mk, seal.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -212,7 +212,7 @@ func runKeysRotate(ctx context.Context, env *Env, args []string) error {
 		// platform audit log, as that same admin role.
 		cfg.UnsafeAllowPrivilegedDBRole = true
 	}
-	k, closeKeys, err := keyringOver(ctx, ks, mk)
+	k, closeKeys, err := keyringOver(ctx, ks, mk, seal.Options{})
 	if err != nil {
 		return err
 	}

@@ -46,18 +46,34 @@ func egressPolicy(cfg config.Config) (*egress.Policy, error) {
 	return policy, nil
 }
 
-// newEgress builds the one outbound HTTP client of the process over
-// policy. Every denial is logged by the client, counted here, and handed
-// to onDeny (the audit log).
-func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, metrics *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
+// newEgressDenials counts the egress denials of every client of the
+// process by reason, and hands each to onDeny (the audit log).
+func newEgressDenials(reg *prometheus.Registry, onDeny func(context.Context, egress.Denial)) (func(context.Context, egress.Denial), error) {
 	denials := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_egress_denials_total",
 		Help: "Outbound requests refused by the egress policy, by reason."}, []string{"reason"})
-	for _, r := range egress.Reasons() {
+	reasons := egress.Reasons()
+	for _, r := range reasons {
 		denials.WithLabelValues(string(r))
 	}
-	if err := metrics.Register(denials); err != nil {
+	if err := reg.Register(denials); err != nil {
 		return nil, fmt.Errorf("registering egress metrics: %w", err)
 	}
+	return func(ctx context.Context, d egress.Denial) {
+		reason := string(d.Reason)
+		if !slices.Contains(reasons, d.Reason) {
+			reason = "other"
+		}
+		denials.WithLabelValues(reason).Inc()
+		if onDeny != nil {
+			onDeny(ctx, d)
+		}
+	}, nil
+}
+
+// newEgress builds the one outbound HTTP client of the process over
+// policy. Every denial is logged by the client and handed to onDeny (the
+// counter of newEgressDenials).
+func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, onDeny func(context.Context, egress.Denial)) (*egress.Client, error) {
 	if cfg.UnsafeEgressAllowLoopback {
 		logger.Warn("UNSAFE: outbound requests may reach loopback addresses (--unsafe-egress-allow-loopback)")
 	}
@@ -65,12 +81,7 @@ func newEgress(cfg config.Config, policy *egress.Policy, logger *slog.Logger, me
 		Logger:              logger,
 		Resolver:            net.DefaultResolver,
 		UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback,
-		OnDeny: func(ctx context.Context, d egress.Denial) {
-			denials.WithLabelValues(string(d.Reason)).Inc()
-			if onDeny != nil {
-				onDeny(ctx, d)
-			}
-		},
+		OnDeny:              onDeny,
 	})
 }
 
@@ -275,29 +286,52 @@ func gatewayHandler(cfg config.Config, gw *gateway.Gateway, s store.Store, rdb *
 	return h.Routes(), nil
 }
 
-// gatewayMetrics counts LLM calls, their latency and tokens (R10).
-func gatewayMetrics(reg *prometheus.Registry) func(gateway.Observation) {
+// gatewayMetrics counts LLM calls, their latency, tokens and errors by
+// provider kind and model (R10). Only the configured models (kinds' keys)
+// become label values; any other is "other", so neither a caller nor a
+// workspace's own provider key can grow the label set.
+func gatewayMetrics(reg *prometheus.Registry, kinds map[string]string) func(gateway.Observation) {
 	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_llm_calls_total",
-		Help: "Calls to the LLM gateway, by model and outcome."}, []string{"model", "outcome"})
+		Help: "Calls to the LLM gateway, by provider, model and outcome (ok, refused, provider_error)."}, []string{"provider", "model", "outcome"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "palisade_llm_latency_seconds",
-		Help: "Latency of provider calls through the gateway.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}, []string{"model"})
+		Help: "Latency of provider calls through the gateway, by provider and model.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}, []string{"provider", "model"})
 	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_llm_tokens_total",
-		Help: "Tokens spent through the gateway, by model and direction."}, []string{"model", "direction"})
-	reg.MustRegister(calls, latency, tokens)
-	return func(o gateway.Observation) {
-		// Only allowlisted models become label values; anything else is
-		// one bucket, so a caller cannot grow the label set.
-		model := o.Model
-		if o.Outcome == "refused" {
-			model = "refused"
+		Help: "Tokens spent through the gateway, by provider, model and direction (in, out)."}, []string{"provider", "model", "direction"})
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "palisade_llm_errors_total",
+		Help: "Provider calls through the gateway that failed, by provider and model."}, []string{"provider", "model"})
+	reg.MustRegister(calls, latency, tokens, errs)
+	providers := map[string]bool{}
+	for _, k := range llm.Kinds() {
+		providers[k] = true
+	}
+	for m, k := range kinds {
+		if providers[k] {
+			errs.WithLabelValues(k, m)
 		}
-		calls.WithLabelValues(model, o.Outcome).Inc()
+	}
+	return func(o gateway.Observation) {
+		model, provider := o.Model, o.Provider
+		if _, ok := kinds[model]; !ok {
+			model = "other"
+		}
+		if !providers[provider] {
+			provider = "other"
+		}
 		if o.Outcome == "refused" {
+			calls.WithLabelValues("none", "none", "refused").Inc()
 			return
 		}
-		latency.WithLabelValues(model).Observe(o.Latency.Seconds())
-		tokens.WithLabelValues(model, "in").Add(float64(o.TokensIn))
-		tokens.WithLabelValues(model, "out").Add(float64(o.TokensOut))
+		outcome := o.Outcome
+		if outcome != "ok" && outcome != "provider_error" {
+			outcome = "other"
+		}
+		calls.WithLabelValues(provider, model, outcome).Inc()
+		if outcome == "provider_error" {
+			errs.WithLabelValues(provider, model).Inc()
+		}
+		latency.WithLabelValues(provider, model).Observe(o.Latency.Seconds())
+		tokens.WithLabelValues(provider, model, "in").Add(float64(o.TokensIn))
+		tokens.WithLabelValues(provider, model, "out").Add(float64(o.TokensOut))
 	}
 }
 

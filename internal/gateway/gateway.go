@@ -112,6 +112,9 @@ type Gateway struct {
 
 // Observation is one finished call, for metrics.
 type Observation struct {
+	// Provider is the kind of the model's provider (llm.Kinds); empty
+	// for a refused call.
+	Provider  string
 	Model     string
 	Outcome   string // ok, refused, provider_error
 	Latency   time.Duration
@@ -354,7 +357,7 @@ func (g *Gateway) call(ctx context.Context, c Call, do func(llm.Provider, llm.Re
 	if uerr != nil {
 		g.logger.ErrorContext(ctx, "gateway could not record usage; the call's reservation holds until it expires", "bot", string(c.BotID), "err", uerr)
 	}
-	obs := Observation{Model: a.req.Model, Outcome: "ok", Latency: lat, TokensIn: resp.Usage.InputTokens, TokensOut: resp.Usage.OutputTokens}
+	obs := Observation{Provider: g.kinds[a.req.Model], Model: a.req.Model, Outcome: "ok", Latency: lat, TokensIn: resp.Usage.InputTokens, TokensOut: resp.Usage.OutputTokens}
 	if failed {
 		obs.Outcome = "provider_error"
 		g.note(obs)

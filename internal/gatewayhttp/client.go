@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/sse"
@@ -81,6 +82,9 @@ func (c *Client) do(ctx context.Context, call gateway.Call, stream bool, onDelta
 	req.Header.Set(headerKeyID, c.key.ID)
 	req.Header.Set(headerTimestamp, ts)
 	req.Header.Set(headerNonce, nonce)
+	if id := httpx.RequestIDFrom(ctx); httpx.ValidRequestID(id) {
+		req.Header.Set(HeaderOriginRequestID, id)
+	}
 	req.Header.Set(headerSignature, signature(c.key.Key, http.MethodPost, req.URL.EscapedPath(), ts, nonce, call.BotID, call.Token, body))
 	resp, err := c.http.Do(req)
 	if err != nil {

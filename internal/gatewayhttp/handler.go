@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,6 +140,9 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) error {
 	c := gateway.Call{BotID: palisade.BotID(bot), Token: secret.New(bearer)}
 	if err := h.verify(r, c.BotID, c.Token, body); err != nil {
 		return err
+	}
+	if id, ok := single(r, HeaderOriginRequestID); ok && httpx.ValidRequestID(id) {
+		httpx.Annotate(r.Context(), slog.String("origin_request_id", id))
 	}
 	var wr wireRequest
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -26,7 +26,13 @@ const (
 	headerNonce     = "X-Palisade-Nonce"
 	headerSignature = "X-Palisade-Signature"
 	headerBot       = "X-Palisade-Bot-Id"
-	maxCallBody     = 1 << 20
+	// HeaderOriginRequestID carries the id of the web request a call
+	// serves, so one request can be followed from the web role's log into
+	// the gateway's. It is a log correlation only, outside the signature:
+	// nothing is decided on it, and it is taken only in the strict format
+	// of httpx.ValidRequestID and only from a correctly signed call.
+	HeaderOriginRequestID = "X-Palisade-Origin-Request-Id"
+	maxCallBody           = 1 << 20
 	// maxAnswerBody caps a non-streamed answer; the output ceiling keeps a
 	// real one far below it.
 	maxAnswerBody = 4 << 20

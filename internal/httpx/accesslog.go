@@ -12,6 +12,22 @@ import (
 // Authorization and Cookie headers are credentials. An unmatched request
 // logs the pattern as "".
 func AccessLog(logger *slog.Logger, proxies *TrustedProxies) Middleware {
+	return ObservedAccessLog(logger, proxies, nil)
+}
+
+// RequestStats is one finished request as metrics see it: never the path,
+// only the route pattern that matched ("" when none did).
+type RequestStats struct {
+	Surface  string
+	Method   string
+	Pattern  string
+	Status   int
+	Duration time.Duration
+}
+
+// ObservedAccessLog is AccessLog that also hands every finished request to
+// observe (when not nil), for metrics.
+func ObservedAccessLog(logger *slog.Logger, proxies *TrustedProxies, observe func(RequestStats)) Middleware {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -39,12 +55,16 @@ func AccessLog(logger *slog.Logger, proxies *TrustedProxies) Middleware {
 				if ri.pattern != "" {
 					pattern = ri.pattern
 				}
+				d := time.Since(start)
+				if observe != nil {
+					observe(RequestStats{Surface: ri.surface, Method: r.Method, Pattern: pattern, Status: status, Duration: d})
+				}
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 					slog.String("method", r.Method),
 					slog.String("pattern", pattern),
 					slog.Int("status", status),
 					slog.Int64("bytes", iw.bytes),
-					slog.Duration("duration", time.Since(start)),
+					slog.Duration("duration", d),
 					slog.String("request_id", RequestIDFrom(r.Context())),
 					slog.String("client_ip", proxies.ClientIP(r).String()),
 				)

@@ -3,6 +3,8 @@ package httpx
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"sync"
 )
 
 type ctxKey int
@@ -42,6 +44,66 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 // has replaced the request with r.WithContext.
 type requestInfo struct {
 	pattern string
+	// surface names the mounted part of the listener that served the
+	// request (SetSurface), for metrics.
+	surface string
+
+	mu sync.Mutex
+	// attrs are what Annotate learned of the request once inside (the
+	// workspace it acts in, the request of another process it serves);
+	// every log line of the request carries them.
+	attrs []slog.Attr
+}
+
+// SetSurface records which surface serves the request; a later call (an
+// inner mount) wins. Outside AccessLog it does nothing.
+func SetSurface(ctx context.Context, name string) {
+	if ri := infoFrom(ctx); ri != nil {
+		ri.surface = name
+	}
+}
+
+// Surface wraps h so that its requests are counted under surface name.
+func Surface(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetSurface(r.Context(), name)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Annotate adds attributes to every later log line of the request made
+// with its context, the access-log line included: the workspace_id once a
+// handler knows it, or the id of the request of another process that this
+// one serves. An attribute given again replaces the earlier value. Outside
+// AccessLog it does nothing.
+func Annotate(ctx context.Context, attrs ...slog.Attr) {
+	ri := infoFrom(ctx)
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+next:
+	for _, a := range attrs {
+		for i, b := range ri.attrs {
+			if b.Key == a.Key {
+				ri.attrs[i] = a
+				continue next
+			}
+		}
+		ri.attrs = append(ri.attrs, a)
+	}
+}
+
+// annotations returns a copy of the attributes Annotate recorded.
+func annotations(ctx context.Context) []slog.Attr {
+	ri := infoFrom(ctx)
+	if ri == nil {
+		return nil
+	}
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return append([]slog.Attr(nil), ri.attrs...)
 }
 
 func infoFrom(ctx context.Context) *requestInfo {

@@ -28,6 +28,8 @@ type EdgeConfig struct {
 	// Methods accepted at all; empty means GET, HEAD, POST, PUT, PATCH,
 	// DELETE and OPTIONS.
 	Methods []string
+	// Observe, when set, is told of every finished request, for metrics.
+	Observe func(RequestStats)
 }
 
 // Edge wraps a surface's handler in the whole edge, outermost first:
@@ -45,7 +47,7 @@ func Edge(cfg EdgeConfig, h http.Handler) http.Handler {
 	return Chain(h,
 		RequestID(cfg.Logger, cfg.Proxies),
 		UseErrorFormat(cfg.Format),
-		AccessLog(cfg.Logger, cfg.Proxies),
+		ObservedAccessLog(cfg.Logger, cfg.Proxies, cfg.Observe),
 		SecurityHeaders(SecurityOptions{Proxies: cfg.Proxies}),
 		Recover(),
 		Methods(cfg.Methods...),

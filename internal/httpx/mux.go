@@ -28,8 +28,12 @@ func Mux(m *http.ServeMux) http.Handler {
 			return
 		}
 		// No pattern: ServeMux's own not-found, method-not-allowed or
-		// clean-path redirect. Run it against a scratch writer to learn
-		// which, then answer through WriteError.
+		// clean-path redirect. An outer mux's pattern (the mount) no
+		// longer describes the request. Run it against a scratch writer
+		// to learn which, then answer through WriteError.
+		if ri := infoFrom(r.Context()); ri != nil {
+			ri.pattern = ""
+		}
 		var c captureWriter
 		h.ServeHTTP(&c, r)
 		switch c.status {

@@ -65,17 +65,25 @@ type requestIDHandler struct {
 }
 
 func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if id := RequestIDFrom(ctx); id != "" && !h.hasID && !hasRequestID(rec) {
+	if id := RequestIDFrom(ctx); id != "" && !h.hasID && !hasAttr(rec, "request_id") {
 		rec = rec.Clone()
 		rec.AddAttrs(slog.String("request_id", id))
+	}
+	if as := annotations(ctx); len(as) > 0 {
+		rec = rec.Clone()
+		for _, a := range as {
+			if !hasAttr(rec, a.Key) {
+				rec.AddAttrs(a)
+			}
+		}
 	}
 	return h.Handler.Handle(ctx, rec)
 }
 
-func hasRequestID(rec slog.Record) bool {
+func hasAttr(rec slog.Record, key string) bool {
 	found := false
 	rec.Attrs(func(a slog.Attr) bool {
-		found = a.Key == "request_id"
+		found = a.Key == key
 		return !found
 	})
 	return found

@@ -139,7 +139,7 @@ func Outcomes() []string {
 
 // Kinds lists the kind of every job this package works.
 func Kinds() []string {
-	return []string{PruneArgs{}.Kind(), InboundArgs{}.Kind(), account.MailJob{}.Kind()}
+	return []string{PruneArgs{}.Kind(), InboundArgs{}.Kind(), account.MailJob{}.Kind(), EventArgs{}.Kind()}
 }
 
 // rescueMargin is how long past its time-out a job still counts as

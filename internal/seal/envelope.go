@@ -61,7 +61,8 @@ func checkWorkspace(ws palisade.WorkspaceID) error {
 // workspace's current data key, creating the workspace's first data key on
 // its first seal. Every call draws a fresh random nonce, so sealing the same
 // plaintext twice gives different envelopes.
-func (k *Keyring) Seal(ctx context.Context, ws palisade.WorkspaceID, f Field, plaintext []byte) ([]byte, error) {
+func (k *Keyring) Seal(ctx context.Context, ws palisade.WorkspaceID, f Field, plaintext []byte) (_ []byte, err error) {
+	defer func() { k.observe("seal", err) }()
 	if err := checkWorkspace(ws); err != nil {
 		return nil, err
 	}
@@ -106,7 +107,8 @@ func openEnvelope(aead cipher.AEAD, envelope []byte, headerSize int, aad []byte)
 // Errors: ErrKeyDestroyed after DestroyWorkspace; ErrOpen for anything
 // malformed, tampered with, sealed elsewhere, or under a retired data key
 // version (then also ErrKeyNotFound).
-func (k *Keyring) Open(ctx context.Context, ws palisade.WorkspaceID, f Field, envelope []byte) ([]byte, error) {
+func (k *Keyring) Open(ctx context.Context, ws palisade.WorkspaceID, f Field, envelope []byte) (_ []byte, err error) {
+	defer func() { k.observe("open", err) }()
 	if err := checkWorkspace(ws); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,10 @@ type Options struct {
 	CacheTTL time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of every Seal (op "seal") and Open (op
+	// "open") of a field, with its error (nil on success), for metrics.
+	// A burst of failed opens is the sign of tampered or misplaced data.
+	Observe func(op string, err error)
 }
 
 // Keyring seals and opens fields, and manages the keys behind them. It is
@@ -40,6 +44,8 @@ type Keyring struct {
 	wrap  cipher.AEAD
 	now   func() time.Time
 	cache *keyCache
+	// observe is Options.Observe, or a no-op.
+	observe func(op string, err error)
 
 	mu      sync.Mutex // guards keks and current
 	keks    map[uint32]cipher.AEAD
@@ -81,6 +87,11 @@ func NewKeyring(ctx context.Context, master MasterKey, store KeyStore, opts Opti
 		now:   opts.Now,
 		cache: newKeyCache(opts.CacheSize, opts.CacheTTL, opts.Now),
 		keks:  make(map[uint32]cipher.AEAD),
+
+		observe: opts.Observe,
+	}
+	if k.observe == nil {
+		k.observe = func(string, error) {}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -77,11 +77,12 @@ type Server struct {
 	adminAddr net.Addr
 	errs      chan error
 	stopOnce  sync.Once
+	metrics   *httpMetrics
 }
 
 // New builds the server; Start binds and serves.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, errs: make(chan error, 3)}
+	s := &Server{opts: opts, errs: make(chan error, 3), metrics: newHTTPMetrics(opts.Registry)}
 	errLog := slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
 	s.public = &http.Server{
 		Handler:           s.PublicHandler(),
@@ -110,7 +111,7 @@ func New(opts Options) *Server {
 	if opts.RedirectAddr != "" && opts.TLS != nil {
 		s.redirect = &http.Server{
 			// Even a redirect carries the edge's headers and request id.
-			Handler:           httpx.Edge(httpx.EdgeConfig{Logger: opts.Logger, Proxies: opts.Proxies, Methods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}}, RedirectHandler()),
+			Handler:           httpx.Edge(httpx.EdgeConfig{Logger: opts.Logger, Proxies: opts.Proxies, Observe: s.metrics.observe("redirect"), Methods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}}, RedirectHandler()),
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			ReadTimeout:       ReadTimeout,
 			WriteTimeout:      ReadTimeout,
@@ -128,17 +129,17 @@ func (s *Server) PublicHandler() http.Handler {
 	mux := http.NewServeMux()
 	// Registered for every method, so a surface mounted at "/" cannot take
 	// the other methods over and answer them 404: they are 405 here.
-	mux.Handle("/healthz", getOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/healthz", httpx.Surface("health", getOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
-	}))
-	mux.Handle("/readyz", getOnly(s.ready))
+	})))
+	mux.Handle("/readyz", httpx.Surface("health", getOnly(s.ready)))
 	if len(s.opts.SecurityTxt.Contacts) > 0 {
-		mux.Handle("/.well-known/security.txt", getOnly(s.opts.SecurityTxt.serve))
+		mux.Handle("/.well-known/security.txt", httpx.Surface("well_known", getOnly(s.opts.SecurityTxt.serve)))
 	}
 	for pattern, h := range s.opts.Mounts {
-		mux.Handle(pattern, h)
+		mux.Handle(pattern, httpx.Surface(surfaceName(pattern), h))
 	}
-	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies, MaxBody: s.opts.MaxBody}, httpx.Mux(mux))
+	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies, MaxBody: s.opts.MaxBody, Observe: s.metrics.observe("other")}, httpx.Mux(mux))
 }
 
 // getOnly serves GET and HEAD and answers 405 to every other method.
@@ -202,7 +203,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Methods: []string{http.MethodGet, http.MethodHead}}, httpx.Mux(mux))
+	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Methods: []string{http.MethodGet, http.MethodHead}, Observe: s.metrics.observe("admin")}, httpx.Mux(mux))
 }
 
 // RedirectHandler answers every plain-HTTP request with a redirect to the
