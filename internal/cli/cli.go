@@ -68,6 +68,7 @@ func commands() map[string]command {
 		"audit":     {"check the audit log (verify)", runAudit},
 		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},
 		"probe":     {"run the security self-test against a deployment's URL", runProbe},
+		"prune":     {"delete expired records and messages past their retention now", runPrune},
 	}
 }
 

@@ -22,6 +22,7 @@ var subcommandHelp = map[string][][]string{
 	"audit":     {{"audit", "verify", "--help"}},
 	"keys":      {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},
 	"probe":     {{"probe", "--help"}},
+	"prune":     {{"prune", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the

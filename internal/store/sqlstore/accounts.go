@@ -19,7 +19,7 @@ func (s *Store) CreateOwner(ctx context.Context, p store.CreateOwnerParams) (pal
 	if p.EmailVerified {
 		u.EmailVerifiedAt = &now
 	}
-	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: 90, CreatedAt: now}
+	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: store.DefaultRetentionDays, CreatedAt: now}
 	// The transaction is scoped to the new workspace and user, and to the
 	// set-up token when there is one, so that on PostgreSQL each row it
 	// writes passes its policy.

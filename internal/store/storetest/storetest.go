@@ -42,6 +42,8 @@ func Run(t *testing.T, open Opener) {
 		"UsageReserveRace": testUsageReservationsConcurrent,
 		"GatewayNonces":    testGatewayNonces,
 		"Prune":            testPrune,
+		"Retention":        testRetention,
+		"PruneSessions":    testPruneSessions,
 		"NoScope":          testNoScope,
 		"Accounts":         testAccounts,
 		"LastOwner":        testLastOwner,
