@@ -133,3 +133,71 @@ func testPruneSessions(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// testExpiryBoundary: short-lived records stop working at their expiry,
+// before any prune has run: a one-time token, an invitation, a known
+// device and an idempotency record are refused (or replaced) at exactly
+// their expiry time and still honoured a moment before it.
+func testExpiryBoundary(t *testing.T, open Opener) {
+	s := open(t, store.Options{Sealer: newKeyring(t)})
+	a := mustWS(t, s, "A")
+	exp := t0.Add(time.Hour)
+	before := exp.Add(-time.Millisecond)
+
+	// One-time tokens: two alike, one consumed just before, one at expiry.
+	for i, at := range []time.Time{before, exp} {
+		h := []byte{42, byte(i)}
+		if err := s.CreateOneTimeToken(ctx(t), store.CreateTokenParams{Purpose: palisade.TokenResetPassword, Hash: h, Now: t0, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.ConsumeOneTimeToken(ctx(t), palisade.TokenResetPassword, h, at)
+		if (err == nil) != at.Before(exp) {
+			t.Fatalf("reset token consumed at %v: %v", at.Sub(exp), err)
+		}
+	}
+
+	// Invitations: accepted just before expiry, refused at it.
+	for i, at := range []time.Time{before, exp} {
+		u := mustUser(t, s, string(rune('a'+i))+"-expiry@example.com")
+		inv, err := s.CreateInvitation(ctx(t), a, store.CreateInvitationParams{Email: u.Email, Role: palisade.RoleViewer,
+			TokenHashHex: string(rune('a'+i)) + "0ff1ce", Now: t0, ExpiresAt: exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.AcceptInvitation(ctx(t), a, inv.ID, u.ID, at)
+		if (err == nil) != at.Before(exp) {
+			t.Fatalf("invitation accepted at %v: %v", at.Sub(exp), err)
+		}
+	}
+
+	// Known devices.
+	u := mustUser(t, s, "device-expiry@example.com")
+	if err := s.CreateDevice(ctx(t), store.CreateDeviceParams{UserID: u.ID, Hash: []byte{5, 5}, Now: t0, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetDevice(ctx(t), []byte{5, 5}, before); err != nil {
+		t.Fatalf("device before expiry: %v", err)
+	}
+	_, err := s.GetDevice(ctx(t), []byte{5, 5}, exp)
+	wantErr(t, err, store.ErrNotFound, "device at expiry")
+
+	// Idempotency records: replayed before expiry, a fresh claim at it.
+	claim := func(at time.Time, hash byte) bool {
+		t.Helper()
+		_, claimed, err := s.ClaimIdempotencyKey(ctx(t), a, store.ClaimIdempotencyParams{Principal: "key_x", Key: "k", RequestHash: []byte{hash},
+			Now: at, ExpiresAt: at.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return claimed
+	}
+	if !claim(t0, 1) {
+		t.Fatal("first claim not claimed")
+	}
+	if claim(t0.Add(time.Hour-time.Millisecond), 1) {
+		t.Fatal("an idempotency record was replaced before its expiry")
+	}
+	if !claim(t0.Add(time.Hour), 2) {
+		t.Fatal("an expired idempotency record was still replayed")
+	}
+}

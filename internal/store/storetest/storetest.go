@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		"Prune":            testPrune,
 		"Retention":        testRetention,
 		"PruneSessions":    testPruneSessions,
+		"ExpiryBoundary":   testExpiryBoundary,
 		"NoScope":          testNoScope,
 		"Accounts":         testAccounts,
 		"LastOwner":        testLastOwner,
