@@ -163,6 +163,7 @@ type Bots interface {
 	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
 	Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error
 	SetAllowedModels(ctx context.Context, c palisade.Caller, models []string) error
+	SetRetention(ctx context.Context, c palisade.Caller, days int) error
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
 	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error

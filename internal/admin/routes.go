@@ -64,6 +64,7 @@ func (u *UI) Routes() []Route {
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
 		{post, "/w/{workspaceId}/settings/models", auth.PermSettingsWrite, u.setModels},
+		{post, "/w/{workspaceId}/settings/retention", auth.PermSettingsWrite, u.setRetention},
 		{get, "/w/{workspaceId}/bots", auth.PermBotsRead, u.botsPage},
 		{post, "/w/{workspaceId}/bots", auth.PermBotsWrite, u.createBot},
 		{get, "/w/{workspaceId}/bots/new", auth.PermBotsWrite, u.newBotPage},
