@@ -36,6 +36,7 @@ import (
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
@@ -374,7 +375,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 // worker (role worker or all) sends them, so the UI never waits on SMTP.
 // Without SMTP settings mail goes to the console (embedded mode); sign-up
 // stays closed unless --allow-signup opens it.
-func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec audit.Recorder, master seal.MasterKey,
+func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec *audit.Logger, master seal.MasterKey,
 	users store.UserSealer, tokens *auth.TokenKey) (*account.Service, error) {
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 	if cfg.SMTPHost != "" {
@@ -390,6 +391,9 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 	return account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Tokens: tokens, Mailer: mailer,
 		Limiter: lim.limiter, Limits: lim.table, Audit: rec, DeviceKey: secret.New(string(deviceKey)),
 		Jobs: s.Jobs(), MailSealer: users,
+		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, e audit.Entry) error {
+			return rec.DeleteWorkspace(ctx, s, scope, e)
+		},
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 }
 

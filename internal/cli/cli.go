@@ -63,7 +63,7 @@ func commands() map[string]command {
 		"serve":     {"run Palisade: admin UI, API, webhooks and workers", runServe},
 		"migrate":   {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
 		"version":   {"print the version, commit and build date (also --version)", runVersion},
-		"workspace": {"manage workspaces (create)", runWorkspace},
+		"workspace": {"manage workspaces (create, delete)", runWorkspace},
 		"apikey":    {"manage API keys (create)", runAPIKey},
 		"audit":     {"check the audit log (verify)", runAudit},
 		"keys":      {"manage encryption keys (rotate, reencrypt, status)", runKeys},

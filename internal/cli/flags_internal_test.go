@@ -17,7 +17,7 @@ var subcommandHelp = map[string][][]string{
 	"serve":     {{"serve", "--help"}},
 	"migrate":   {{"migrate", "--help"}},
 	"version":   {{"version", "--help"}},
-	"workspace": {{"workspace", "create", "--help"}},
+	"workspace": {{"workspace", "create", "--help"}, {"workspace", "delete", "--help"}},
 	"apikey":    {{"apikey", "create", "--help"}},
 	"audit":     {{"audit", "verify", "--help"}},
 	"keys":      {{"keys", "rotate", "--help"}, {"keys", "reencrypt", "--help"}, {"keys", "status", "--help"}},

@@ -186,6 +186,17 @@ func scanSession(r Row) (palisade.Session, error) {
 	return x, err
 }
 
+func (s *Store) DeleteUser(ctx context.Context, user palisade.UserID) error {
+	err := s.account(ctx, user, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, string(user))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting user")
+}
+
 func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (palisade.Session, error) {
 	x := palisade.Session{ID: palisade.NewSessionID(), UserID: p.UserID, MFAPending: p.MFAPending, IP: p.IP, UserAgent: p.UserAgent,
 		CreatedAt: dbTime(p.Now), LastSeenAt: dbTime(p.Now), ExpiresAt: dbTime(p.ExpiresAt)}
