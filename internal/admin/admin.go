@@ -138,6 +138,11 @@ type Accounts interface {
 	CreateAPIKey(ctx context.Context, a account.Actor, name string, scopes []string, days int, c account.Client) (account.NewKey, error)
 	RevokeAPIKey(ctx context.Context, a account.Actor, id palisade.APIKeyID, c account.Client) error
 	SetRequireMFA(ctx context.Context, a account.Actor, require bool, c account.Client) error
+	// Deleting a workspace (its owner, typing its name) or one's own
+	// account (with the password), for good.
+	DeleteWorkspace(ctx context.Context, a account.Actor, confirm string, c account.Client) error
+	DeleteAccount(ctx context.Context, cur account.Current, password string, c account.Client) error
+	SoleWorkspaces(ctx context.Context, cur account.Current) ([]string, error)
 	// Now is the service's clock, for key expiry.
 	Now() time.Time
 }

@@ -64,6 +64,8 @@ type can struct {
 	SettingsRead   bool
 	SettingsWrite  bool
 	Ownership      bool
+	// WorkspaceDelete: the owner may delete the whole workspace.
+	WorkspaceDelete bool
 }
 
 // flag returns c's field for perm, or nil when no page asks about perm.
@@ -100,6 +102,8 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.SettingsWrite
 	case auth.PermOwnership:
 		return &c.Ownership
+	case auth.PermWorkspaceDelete:
+		return &c.WorkspaceDelete
 	}
 	return nil
 }
