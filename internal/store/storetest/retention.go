@@ -201,3 +201,50 @@ func testExpiryBoundary(t *testing.T, open Opener) {
 		t.Fatal("an expired idempotency record was still replayed")
 	}
 }
+
+// testPlaceholders: a redacted value keeps its number in its
+// conversation; numbers are per kind and per conversation; another
+// workspace's conversation reads as not found.
+func testPlaceholders(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+	bot, other := mustBot(t, s, a, "a"), mustBot(t, s, b, "b")
+	c1, err := s.OpenConversation(ctx(t), a, store.OpenConversationParams{BotID: bot.ID, Key: "one", Channel: "api", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := s.OpenConversation(ctx(t), a, store.OpenConversationParams{BotID: bot.ID, Key: "two", Channel: "api", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := s.OpenConversation(ctx(t), b, store.OpenConversationParams{BotID: other.ID, Key: "b", Channel: "api", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := func(sc palisade.Scope, c palisade.ConversationID, kind string, mac byte) int {
+		t.Helper()
+		n, err := s.PlaceholderNumber(ctx(t), sc, c, kind, []byte{mac, 1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		c    palisade.ConversationID
+		kind string
+		mac  byte
+		want int
+	}{
+		{c1.ID, "EMAIL", 1, 1}, {c1.ID, "EMAIL", 2, 2}, {c1.ID, "EMAIL", 1, 1}, {c1.ID, "PHONE", 1, 1},
+		{c2.ID, "EMAIL", 2, 1}, {c1.ID, "EMAIL", 3, 3}, {c1.ID, "EMAIL", 2, 2},
+	} {
+		if got := num(a, tc.c, tc.kind, tc.mac); got != tc.want {
+			t.Fatalf("number of %s %d in %s = %d, want %d", tc.kind, tc.mac, tc.c, got, tc.want)
+		}
+	}
+	_, err = s.PlaceholderNumber(ctx(t), a, cb.ID, "EMAIL", []byte{9})
+	wantErr(t, err, store.ErrNotFound, "another workspace's conversation")
+	if got := num(b, cb.ID, "EMAIL", 1); got != 1 {
+		t.Fatalf("B's first number = %d", got)
+	}
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		"Retention":        testRetention,
 		"PruneSessions":    testPruneSessions,
 		"ExpiryBoundary":   testExpiryBoundary,
+		"Placeholders":     testPlaceholders,
 		"NoScope":          testNoScope,
 		"Accounts":         testAccounts,
 		"LastOwner":        testLastOwner,
