@@ -241,6 +241,9 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	if svc.conversations.PIIKey, err = master.Derive(piiKeyPurpose); err != nil {
+		return nil, err
+	}
 	ch, err := newChannels(cfg, env, logger, s, keyring, jobKey, out, policy, auditLog, metrics, ev)
 	if err != nil {
 		return nil, err
