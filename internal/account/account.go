@@ -85,6 +85,12 @@ type Options struct {
 	// bytes, the same in every process). Empty means a random key: devices
 	// are then known to this process only, until it restarts.
 	DeviceKey secret.Secret
+	// DeleteWorkspace deletes a workspace for good: its data keys first
+	// (crypto-shredding), then its rows, recorded in the platform audit
+	// chain by e (audit.Logger.DeleteWorkspace on the store). Nil refuses
+	// every deletion of a workspace, and of an account that is the only
+	// member of one.
+	DeleteWorkspace func(ctx context.Context, scope palisade.Scope, e audit.Entry) error
 	// AllowSignup opens self-service sign-up; operators may close it.
 	AllowSignup     bool
 	IdleTimeout     time.Duration

@@ -141,6 +141,11 @@ type Accounts interface {
 	CreateAPIKey(ctx context.Context, a account.Actor, name string, scopes []string, days int, c account.Client) (account.NewKey, error)
 	RevokeAPIKey(ctx context.Context, a account.Actor, id palisade.APIKeyID, c account.Client) error
 	SetRequireMFA(ctx context.Context, a account.Actor, require bool, c account.Client) error
+	// Deleting a workspace (its owner, typing its name) or one's own
+	// account (with the password), for good.
+	DeleteWorkspace(ctx context.Context, a account.Actor, confirm string, c account.Client) error
+	DeleteAccount(ctx context.Context, cur account.Current, password string, c account.Client) error
+	SoleWorkspaces(ctx context.Context, cur account.Current) ([]string, error)
 	// Now is the service's clock, for key expiry.
 	Now() time.Time
 }
@@ -166,6 +171,7 @@ type Bots interface {
 	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
 	Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error
 	SetAllowedModels(ctx context.Context, c palisade.Caller, models []string) error
+	SetRetention(ctx context.Context, c palisade.Caller, days int) error
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
 	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error

@@ -31,6 +31,7 @@ type botView struct {
 	Models          []string
 	PIIModes        []string
 	MaxName         int
+	MaxRetention    int
 	MaxSystemPrompt int
 	MaxTokens       int
 	MaxTemperature  float64
@@ -67,19 +68,28 @@ func (u *UI) botURL(q *req, id palisade.BotID) string { return u.botsURL(q) + "/
 // botForm is what the bot form shows: the values as typed, so a refused
 // form comes back as the user left it.
 type botForm struct {
-	Name, SystemPrompt, Model, Temperature, MaxOutputTokens, PIIMode, AllowedDomains string
+	Name, SystemPrompt, Model, Temperature, MaxOutputTokens, PIIMode, AllowedDomains, RetentionDays string
 }
 
 func formOf(b palisade.Bot) botForm {
 	return botForm{Name: b.Name, SystemPrompt: b.SystemPrompt, Model: b.Model,
 		Temperature: strconv.FormatFloat(b.Temperature, 'f', -1, 64), MaxOutputTokens: strconv.Itoa(b.MaxOutputTokens),
-		PIIMode: string(b.PIIMode), AllowedDomains: strings.Join(b.AllowedDomains, "\n")}
+		PIIMode: string(b.PIIMode), AllowedDomains: strings.Join(b.AllowedDomains, "\n"), RetentionDays: retentionField(b.RetentionDays)}
+}
+
+// retentionField shows a bot's own retention, empty when it follows the
+// workspace's.
+func retentionField(days int) string {
+	if days == 0 {
+		return ""
+	}
+	return strconv.Itoa(days)
 }
 
 func botFormFrom(r *http.Request) botForm {
 	return botForm{Name: r.PostFormValue("name"), SystemPrompt: r.PostFormValue("system_prompt"), Model: r.PostFormValue("model"),
 		Temperature: r.PostFormValue("temperature"), MaxOutputTokens: r.PostFormValue("max_output_tokens"),
-		PIIMode: r.PostFormValue("pii_mode"), AllowedDomains: r.PostFormValue("allowed_domains")}
+		PIIMode: r.PostFormValue("pii_mode"), AllowedDomains: r.PostFormValue("allowed_domains"), RetentionDays: r.PostFormValue("retention_days")}
 }
 
 // input turns the form into a bot.Input. Every field of the form is
@@ -98,6 +108,13 @@ func (f botForm) input() (bot.Input, error) {
 		return in, palisade.FieldError("max_output_tokens", "max_output_tokens must be a whole number between 1 and %d", bot.MaxOutputTokensCap)
 	}
 	in.MaxOutputTokens = &n
+	days := 0
+	if d := strings.TrimSpace(f.RetentionDays); d != "" {
+		if days, err = strconv.Atoi(d); err != nil {
+			return in, palisade.FieldError("retention_days", "retention_days must be a whole number of days between %d and %d, or empty", bot.MinRetentionDays, bot.MaxRetentionDays)
+		}
+	}
+	in.RetentionDays = &days
 	domains := []string{}
 	for line := range strings.Lines(f.AllowedDomains) {
 		if d := strings.TrimSpace(line); d != "" {
@@ -127,7 +144,7 @@ func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew
 		title = "Create a bot"
 	}
 	v := botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
-		MaxName: bot.MaxName, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
+		MaxName: bot.MaxName, MaxRetention: bot.MaxRetentionDays, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
 		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}
 	if !isNew {
 		v.WidgetSnippet = `<script src="` + u.publicOrigin(r) + `/widget.js" data-bot="` + string(b.ID) + `" async></script>`

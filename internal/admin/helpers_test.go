@@ -158,8 +158,25 @@ func setup(t *testing.T, o setupOpts) *env {
 		}
 	}
 	e.limiter, e.limits = ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: e.clock.Now}), limits
+	mk, err := seal.NewMasterKey(bytes.Repeat([]byte{7}, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditKeys, err := audit.NewKeys(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := audit.New(s, audit.Options{Keys: auditKeys})
 	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: e.mail,
 		Limiter: e.limiter, Limits: limits, Audit: e.audit,
+		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, en audit.Entry) error {
+			if err := chain.DeleteWorkspace(ctx, s, scope, en); err != nil {
+				return err
+			}
+			// The test's recorder sees the deletion too.
+			en.Action, en.Target, en.Outcome = audit.ActionWorkspaceDeleted, string(scope.Workspace()), audit.OutcomeSuccess
+			return e.audit.Record(ctx, scope, en)
+		},
 		Now: e.clock.Now, BaseURL: "https://ui.example", AllowSignup: o.signup})
 	if err != nil {
 		t.Fatal(err)

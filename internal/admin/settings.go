@@ -4,11 +4,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/httpx"
+
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -38,6 +41,11 @@ type settingsView struct {
 	OperatorModels []string
 	// CanExport says the server offers exports.
 	CanExport bool
+	// RetentionDays is how long the workspace keeps messages, as the form
+	// shows it.
+	RetentionDays    string
+	MinRetentionDays int
+	MaxRetentionDays int
 }
 
 func (settingsView) template() string { return "settings" }
@@ -49,8 +57,9 @@ func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error
 // settingsPageOf shows the workspace as the guard read it for this
 // request.
 func (u *UI) settingsPageOf(q *req) page[settingsView] {
-	return newPage(q, "Security settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
-		OperatorModels: u.o.Bots.OperatorModels(), CanExport: u.o.Export != nil})
+	return newPage(q, "Settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
+		OperatorModels: u.o.Bots.OperatorModels(), CanExport: u.o.Export != nil, RetentionDays: strconv.Itoa(q.ws.RetentionDays),
+		MinRetentionDays: bot.MinRetentionDays, MaxRetentionDays: bot.MaxRetentionDays})
 }
 
 func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -64,6 +73,23 @@ func (u *UI) settingsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/set
 func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
 		return u.formError(w, u.settingsPageOf(q), err)
+	}
+	return redirect(w, r, u.settingsURL(q))
+}
+
+// setRetention sets how many days the workspace keeps messages.
+func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, q *req) error {
+	raw := strings.TrimSpace(r.PostFormValue("retention_days"))
+	days, err := strconv.Atoi(raw)
+	if err != nil {
+		err = palisade.FieldError("retention_days", "retention_days must be a whole number of days between %d and %d", bot.MinRetentionDays, bot.MaxRetentionDays)
+	} else {
+		err = u.o.Bots.SetRetention(r.Context(), q.caller(), days)
+	}
+	if err != nil {
+		p := u.settingsPageOf(q)
+		p.D.RetentionDays = raw
+		return u.formError(w, p, err)
 	}
 	return redirect(w, r, u.settingsURL(q))
 }

@@ -69,6 +69,8 @@ type can struct {
 	SettingsWrite  bool
 	Ownership      bool
 	DataExport     bool
+	// WorkspaceDelete: the owner may delete the whole workspace.
+	WorkspaceDelete bool
 }
 
 // flag returns c's field for perm, or nil when no page asks about perm.
@@ -107,6 +109,8 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.Ownership
 	case auth.PermDataExport:
 		return &c.DataExport
+	case auth.PermWorkspaceDelete:
+		return &c.WorkspaceDelete
 	}
 	return nil
 }

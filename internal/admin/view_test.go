@@ -114,6 +114,7 @@ func TestEveryTemplateRenders(t *testing.T) {
 			UserAgent: "UA", CreatedAt: now, LastSeenAt: now}, Current: true}, {Session: palisade.Session{ID: palisade.NewSessionID()}}}}),
 		sample(twoFAView{}), sample(twoFAView{Secret: "ABCDEFGH", URI: "otpauth://totp/x"}), sample(twoFAView{Enabled: true}),
 		sample(codesView{}), sample(codesView{Codes: []string{"abcd-efgh"}}),
+		sample(accountDeleteView{}), sample(accountDeleteView{Sole: []string{"Mine <alone>"}}),
 	}
 	// Workspace pages are only ever shown inside their workspace.
 	wsViews := []func(pageChrome) rendering{
@@ -130,6 +131,8 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(botView{Bot: b, Form: form, Models: []string{"m1"}, PIIModes: []string{"off"}, HasToken: true}),
 		sample(botView{Bot: b}),
 		sample(botDeleteView{Bot: b}),
+		sample(workspaceDeleteView{}),
+		sample(settingsView{RetentionDays: "30", MinRetentionDays: 1, MaxRetentionDays: 3650}),
 		sample(documentsView{Bot: b}), sample(documentsView{Bot: b, Docs: []palisade.Document{{ID: palisade.NewDocumentID(), Title: "T",
 			ContentType: "text/plain", SizeBytes: 3, Chunks: 1, CreatedAt: now}}, Form: documentForm{Title: "T"}, ContentTypes: []string{"text/plain"}}),
 		sample(channelsView{Bot: b}), sample(channelsView{Bot: b, Enabled: true, Telegram: true}),

@@ -23,8 +23,11 @@ type botJSON struct {
 	MaxOutputTokens int            `json:"max_output_tokens"`
 	PIIMode         string         `json:"pii_mode"`
 	AllowedDomains  []string       `json:"allowed_domains"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
+	// RetentionDays is the bot's own retention; 0 follows the
+	// workspace's.
+	RetentionDays int       `json:"retention_days"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func toBotJSON(b palisade.Bot) botJSON {
@@ -33,7 +36,7 @@ func toBotJSON(b palisade.Bot) botJSON {
 		d = []string{}
 	}
 	return botJSON{ID: b.ID, Name: b.Name, SystemPrompt: b.SystemPrompt, Model: b.Model, Temperature: b.Temperature,
-		MaxOutputTokens: b.MaxOutputTokens, PIIMode: string(b.PIIMode), AllowedDomains: d, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+		MaxOutputTokens: b.MaxOutputTokens, PIIMode: string(b.PIIMode), AllowedDomains: d, RetentionDays: b.RetentionDays, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -210,6 +210,18 @@ func TestBotWrites(t *testing.T) {
 	if status, body := call(t, http.MethodPatch, url, key, `{"max_output_tokens":5000}`); status != http.StatusBadRequest {
 		t.Fatalf("patch above ceiling: %d %v", status, body)
 	}
+	// A bot's own retention: 1 to 3650 days, or 0 for the workspace's.
+	if patched["retention_days"] != float64(0) {
+		t.Fatalf("a new bot's retention_days = %v; want 0 (the workspace's)", patched["retention_days"])
+	}
+	for _, bad := range []string{`{"retention_days":-1}`, `{"retention_days":3651}`} {
+		if status, body := call(t, http.MethodPatch, url, key, bad); status != http.StatusBadRequest {
+			t.Fatalf("patch %s: %d %v", bad, status, body)
+		}
+	}
+	if status, body := call(t, http.MethodPatch, url, key, `{"retention_days":14}`); status != http.StatusOK || body["retention_days"] != float64(14) {
+		t.Fatalf("patch retention_days: %d %v", status, body)
+	}
 	// A body that is not a JSON object changes nothing and is refused.
 	for _, body := range []string{`null`, `[]`, `"Helper"`, `42`, `true`} {
 		if status, _ := call(t, http.MethodPatch, url, key, body); status != http.StatusBadRequest {

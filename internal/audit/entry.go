@@ -58,6 +58,7 @@ const (
 	ActionWorkspaceCreated   Action = "workspace.created"
 	ActionWorkspaceChanged   Action = "workspace.changed"
 	ActionWorkspaceDeleted   Action = "workspace.deleted"
+	ActionAccountDeleted     Action = "account.deleted"
 	ActionEgressDenied       Action = "egress.denied"
 	ActionPolicyDenied       Action = "policy.denied"
 	ActionBackupCreated      Action = "backup.created"

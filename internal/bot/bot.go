@@ -29,6 +29,7 @@ import (
 type Store interface {
 	GetWorkspace(ctx context.Context, scope palisade.Scope) (palisade.Workspace, error)
 	SetWorkspaceModels(ctx context.Context, scope palisade.Scope, models []string) error
+	SetWorkspaceRetention(ctx context.Context, scope palisade.Scope, days int) error
 	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
@@ -232,6 +233,19 @@ func (s *Service) SetAllowedModels(ctx context.Context, c palisade.Caller, model
 		return err
 	}
 	s.record(ctx, c, audit.ActionWorkspaceChanged, "models")
+	return nil
+}
+
+// SetRetention sets how many days the workspace keeps messages (1 to
+// 3650); a bot's own retention, when set, wins over it.
+func (s *Service) SetRetention(ctx context.Context, c palisade.Caller, days int) error {
+	if days < MinRetentionDays || days > MaxRetentionDays {
+		return palisade.FieldError("retention_days", "retention_days must be between %d and %d", MinRetentionDays, MaxRetentionDays)
+	}
+	if err := s.o.Store.SetWorkspaceRetention(ctx, c.Scope, days); err != nil {
+		return err
+	}
+	s.record(ctx, c, audit.ActionWorkspaceChanged, "retention")
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/validate"
 )
 
@@ -20,6 +21,10 @@ const (
 	MaxTemperature     = 2.0
 	DefaultTemperature = 0.7
 	MaxAllowedDomains  = 20
+	// A bot's own retention, like a workspace's, is 1 to 3650 days (0:
+	// the workspace's).
+	MinRetentionDays = store.MinRetentionDays
+	MaxRetentionDays = store.MaxRetentionDays
 )
 
 // PIIModes lists the accepted pii_mode values.
@@ -49,6 +54,9 @@ type Input struct {
 	MaxOutputTokens *int      `json:"max_output_tokens"`
 	PIIMode         *string   `json:"pii_mode"`
 	AllowedDomains  *[]string `json:"allowed_domains"`
+	// RetentionDays is how many days the bot's messages are kept; 0
+	// keeps them as long as the workspace's retention says.
+	RetentionDays *int `json:"retention_days"`
 }
 
 // Apply validates each given field and writes it into b; models is the
@@ -96,6 +104,13 @@ func (in Input) Apply(b *palisade.Bot, models []string) error {
 			return err
 		}
 		b.PIIMode = palisade.PIIMode(*in.PIIMode)
+	}
+	if in.RetentionDays != nil {
+		d := *in.RetentionDays
+		if d != 0 && (d < MinRetentionDays || d > MaxRetentionDays) {
+			return palisade.FieldError("retention_days", "retention_days must be 0 (the workspace's) or between %d and %d", MinRetentionDays, MaxRetentionDays)
+		}
+		b.RetentionDays = d
 	}
 	if in.AllowedDomains != nil {
 		list := *in.AllowedDomains

@@ -38,6 +38,7 @@ import (
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/mail"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -277,6 +278,9 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
+	if svc.conversations.PIIKey, err = master.Derive(piiKeyPurpose); err != nil {
+		return nil, err
+	}
 	ch, err := newChannels(cfg, env, logger, s, keyring, jobKey, out, policy, auditLog, metrics, ev)
 	if err != nil {
 		return nil, err
@@ -421,7 +425,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 // worker (role worker or all) sends them, so the UI never waits on SMTP.
 // Without SMTP settings mail goes to the console (embedded mode); sign-up
 // stays closed unless --allow-signup opens it.
-func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec audit.Recorder, master seal.MasterKey,
+func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec *audit.Logger, master seal.MasterKey,
 	users store.UserSealer, tokens *auth.TokenKey) (*account.Service, error) {
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 	if cfg.SMTPHost != "" {
@@ -437,6 +441,9 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 	return account.New(account.Options{Store: s, Hasher: auth.NewHasher(), Tokens: tokens, Mailer: mailer,
 		Limiter: lim.limiter, Limits: lim.table, Audit: rec, DeviceKey: secret.New(string(deviceKey)),
 		Jobs: s.Jobs(), MailSealer: users,
+		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, e audit.Entry) error {
+			return rec.DeleteWorkspace(ctx, s, scope, e)
+		},
 		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
 }
 

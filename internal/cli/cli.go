@@ -63,7 +63,7 @@ func commands() map[string]command {
 		"serve":       {"run Palisade: admin UI, API, webhooks and workers", runServe},
 		"migrate":     {"apply database migrations (and on PostgreSQL create the runtime role)", runMigrate},
 		"version":     {"print the version, commit and build date (also --version)", runVersion},
-		"workspace":   {"manage workspaces (create, list, suspend, resume, export)", runWorkspace},
+		"workspace":   {"manage workspaces (create, list, suspend, resume, export, delete)", runWorkspace},
 		"apikey":      {"manage API keys (create, list)", runAPIKey},
 		"user":        {"help a locked-out user (reset-password, reset-mfa)", runUser},
 		"audit":       {"check the audit log (verify)", runAudit},
@@ -72,6 +72,7 @@ func commands() map[string]command {
 		"healthcheck": {"ask a server's /healthz and exit 0 if it is healthy (for container health checks)", runHealthcheck},
 		"backup":      {"write an encrypted, consistent backup of the data and, beside it, of the data keys", runBackup},
 		"restore":     {"verify a backup whole, then replace the data and data keys with it", runRestore},
+		"prune":       {"delete expired records and messages past their retention now", runPrune},
 	}
 }
 

@@ -17,7 +17,7 @@ var subcommandHelp = map[string][][]string{
 	"serve":       {{"serve", "--help"}},
 	"migrate":     {{"migrate", "--help"}},
 	"version":     {{"version", "--help"}},
-	"workspace":   {{"workspace", "create", "--help"}, {"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}, {"workspace", "export", "--help"}},
+	"workspace":   {{"workspace", "create", "--help"}, {"workspace", "list", "--help"}, {"workspace", "suspend", "--help"}, {"workspace", "resume", "--help"}, {"workspace", "export", "--help"}, {"workspace", "delete", "--help"}},
 	"apikey":      {{"apikey", "create", "--help"}, {"apikey", "list", "--help"}},
 	"user":        {{"user", "reset-password", "--help"}, {"user", "reset-mfa", "--help"}},
 	"audit":       {{"audit", "verify", "--help"}},
@@ -26,6 +26,7 @@ var subcommandHelp = map[string][][]string{
 	"healthcheck": {{"healthcheck", "--help"}},
 	"backup":      {{"backup", "--help"}},
 	"restore":     {{"restore", "--help"}},
+	"prune":       {{"prune", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the

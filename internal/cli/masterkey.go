@@ -40,6 +40,9 @@ const (
 	tokenKeyPurpose   = "session and one-time token hashes v1"
 	jobArgsKeyPurpose = "job arguments v1"
 	widgetKeyPurpose  = "widget session tokens v1"
+	// piiKeyPurpose keys the hashes that stand in for personal data with
+	// pii_mode before_storage (placeholder numbers, user and chat ids).
+	piiKeyPurpose = "personal data hashes v1"
 )
 
 // tokenKey makes the stored form of session, one-time and invitation

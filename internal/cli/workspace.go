@@ -25,13 +25,14 @@ const InvitationTTL = 72 * time.Hour
 // MaxSuspendReason bounds the reason a workspace's members are shown.
 const MaxSuspendReason = 200
 
-const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume|export> [flags]
+const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume|export|delete> [flags]
 
   create    create a workspace and print a one-time set-up link for its owner
   list      list the workspaces: id, name, plan, status, members, creation time
   suspend   suspend a workspace: its bots stop answering, its API refuses changes
   resume    resume a suspended workspace
   export    write the whole workspace as a JSON archive (secrets masked) to a file
+  delete    delete a workspace at once and for good (data keys first)
 
 Run 'palisade workspace <subcommand> --help' for its flags.`
 
@@ -54,6 +55,8 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 		return runWorkspaceSuspend(ctx, env, args[1:], false)
 	case "export":
 		return runWorkspaceExport(ctx, env, args[1:])
+	case "delete":
+		return runWorkspaceDelete(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "palisade workspace: unknown subcommand %q\n\n%s\n", args[0], workspaceUsage)
 	return ErrUsage
@@ -109,7 +112,11 @@ func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
 	al := newAuditLogger(env, cfg, s)
 	created := audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionWorkspaceCreated, Target: string(ws.ID),
 		Outcome: audit.OutcomeSuccess, Detail: map[string]string{"name": ws.Name}}
-	if err := al.RecordPlatform(ctx, created); err != nil {
+	// The platform chain outlives the workspace: it gets the id alone,
+	// never the name, which could be personal data.
+	platform := created
+	platform.Detail = nil
+	if err := al.RecordPlatform(ctx, platform); err != nil {
 		return err
 	}
 	if err := al.Record(ctx, palisade.ScopeFor(ws.ID), created); err != nil {
@@ -304,5 +311,67 @@ func runWorkspaceSuspend(ctx context.Context, env *Env, args []string, suspend b
 	} else {
 		fmt.Fprintf(env.Stdout, "workspace %s (%s) resumed\n", id, w.Name)
 	}
+	return nil
+}
+
+// runWorkspaceDelete deletes a workspace for the operator: its data keys
+// first (crypto-shredding), then every row of it, recorded in the
+// platform audit chain. --confirm must repeat the workspace's name.
+func runWorkspaceDelete(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "workspace delete", "workspace delete ID --confirm NAME [store flags]\n\n"+
+		"Deletes the workspace ID at once and for good: its data keys are destroyed first, so its\n"+
+		"sealed fields in any backup become unreadable, then every row of it in the database. Only a\n"+
+		"workspace.deleted entry in the platform audit log remains. --confirm must be the workspace's\n"+
+		"exact name.")
+	// The id comes first; flags follow it.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	var confirm *string
+	cfg, help, err := loadConfig(env, fs, config.GroupStore, args, func() {
+		confirm = fs.String("confirm", "", "the workspace's exact name, to confirm (required)")
+	})
+	if help || err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	}
+	if !palisade.ValidID(palisade.PrefixWorkspace, id) {
+		return fmt.Errorf("%w: workspace delete needs the id of the workspace (ws_…)", ErrUsage)
+	}
+	if *confirm == "" {
+		return fmt.Errorf("%w: --confirm NAME is required: the workspace's exact name", ErrUsage)
+	}
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return err
+	}
+	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	scope := palisade.ScopeFor(palisade.WorkspaceID(id))
+	w, err := s.GetWorkspace(ctx, scope)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no workspace %s", id)
+	}
+	if err != nil {
+		return err
+	}
+	if *confirm != w.Name {
+		return fmt.Errorf("%w: --confirm does not match the name of workspace %s", ErrUsage, id)
+	}
+	al := newAuditLogger(env, cfg, s)
+	if al.err != nil {
+		return al.err
+	}
+	if err := al.l.DeleteWorkspace(ctx, s, scope, audit.Entry{Actor: audit.ActorCLI}); err != nil {
+		return err
+	}
+	al.checkpoint()
+	fmt.Fprintf(env.Stdout, "workspace %s deleted\n", id)
 	return nil
 }

@@ -93,6 +93,7 @@ type Store interface {
 	AppendMessage(ctx context.Context, scope palisade.Scope, p store.AppendMessageParams) (palisade.Message, error)
 	ListMessages(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, limit int) ([]palisade.Message, error)
 	FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error)
+	PlaceholderNumber(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, kind string, mac []byte) (int, error)
 	GetConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) (palisade.Conversation, error)
 	store.ConversationListing
 }
@@ -122,6 +123,13 @@ type Service struct {
 	// Events, when set, is told of each message received and reply
 	// stored; what it does with them never fails the answer.
 	Events palisade.EventSink
+	// PIIKey (a key derived from the master key) keys, for bots that
+	// redact before storage, the hashes that stand in for personal data:
+	// each redacted value's hash, by which the store numbers its
+	// placeholder alike in every message of a conversation, and the user
+	// and chat ids that carry a phone number or e-mail address. Without
+	// it, placeholders are numbered per request and ids stored as given.
+	PIIKey []byte
 }
 
 // Quota says whether the workspace's plan allows one more message.
@@ -219,8 +227,9 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	if err != nil {
 		return Reply{}, fmt.Errorf("reading bot: %w", err)
 	}
-	conv, err := s.Store.OpenConversation(ctx, scope, store.OpenConversationParams{BotID: bot.ID, Key: in.Key(), Channel: in.Channel,
-		ExternalUser: in.UserID, Now: s.Now()})
+	stored := s.identity(in, bot.PIIMode)
+	conv, err := s.Store.OpenConversation(ctx, scope, store.OpenConversationParams{BotID: bot.ID, Key: stored.Key(), Channel: in.Channel,
+		ExternalUser: stored.UserID, Now: s.Now()})
 	if err != nil {
 		return Reply{}, fmt.Errorf("opening conversation: %w", err)
 	}
@@ -252,7 +261,7 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	}
 	// From here on, text is what the model and the retriever see, and
 	// toStore what the store keeps of the message (see privacy).
-	priv := newPrivacy(bot.PIIMode)
+	priv := newPrivacy(bot.PIIMode, s.numbers(ctx, scope, conv.ID))
 	history, text := priv.prepare(history, in.Text)
 	toStore := in.Text
 	if priv.mode == palisade.PIIBeforeStorage {
@@ -291,6 +300,10 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	// With before_storage the reply is redacted too: a passage or the
 	// model may have brought personal data into it.
 	gen.Text = priv.stored(gen.Text)
+	if err := priv.err(); err != nil {
+		// Every value was still replaced; only its number is missing.
+		s.logger().WarnContext(ctx, "a placeholder could not be numbered", "conversation_id", string(conv.ID), "error", err)
+	}
 	reply.Text, reply.TokensIn, reply.TokensOut = gen.Text, gen.TokensIn, gen.TokensOut
 	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)

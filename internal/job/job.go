@@ -27,7 +27,8 @@ import (
 	"github.com/palisadehq/palisade/internal/store"
 )
 
-// PruneArgs asks for expired short-lived records to be deleted.
+// PruneArgs asks for expired short-lived records, and messages and
+// conversations past their retention, to be deleted.
 type PruneArgs struct{}
 
 // Kind is River's name for the job.
@@ -44,8 +45,9 @@ func (PruneArgs) InsertOpts() river.InsertOpts {
 // retries for up to 7 days).
 const DedupeTTL = 8 * 24 * time.Hour
 
-// PruneWorker deletes expired one-time tokens, invitations and dedupe
-// records.
+// PruneWorker deletes expired one-time tokens, sessions, invitations and
+// dedupe records, and the messages and conversations older than their
+// retention.
 type PruneWorker struct {
 	river.WorkerDefaults[PruneArgs]
 	Store  store.Maintenance
@@ -54,11 +56,17 @@ type PruneWorker struct {
 }
 
 func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
-	n, err := w.Store.PruneExpired(ctx, w.Now(), DedupeTTL)
+	r, err := w.Store.PruneAll(ctx, w.Now(), DedupeTTL)
 	if err != nil {
 		return fmt.Errorf("pruning expired records: %w", err)
 	}
-	w.Logger.InfoContext(ctx, "pruned expired records", "rows", n)
+	attrs := []any{"rows", r.Total()}
+	for _, c := range r {
+		if c.Rows > 0 {
+			attrs = append(attrs, c.Kind, c.Rows)
+		}
+	}
+	w.Logger.InfoContext(ctx, "pruned expired records", attrs...)
 	return nil
 }
 

@@ -403,12 +403,35 @@ func previousWord(text string, s int) string {
 type Redactor struct {
 	byValue map[string]string
 	next    map[Kind]int
+	numbers Numbers
+	err     error
+}
+
+// Numbers remembers the number of each value across the Redactors of one
+// conversation (a keyed hash of the value, never the value), so that a
+// value keeps its placeholder in every message of it.
+type Numbers interface {
+	// Number returns the number of value (a normalised value of kind),
+	// assigning the next free one to a value not seen before.
+	Number(kind Kind, value string) (int, error)
 }
 
 // NewRedactor returns an empty Redactor.
 func NewRedactor() *Redactor {
 	return &Redactor{byValue: map[string]string{}, next: map[Kind]int{}}
 }
+
+// NewRedactorWith returns an empty Redactor that numbers values through
+// n. Should n fail, the value still becomes a placeholder, without a
+// number, and Err reports the failure.
+func NewRedactorWith(n Numbers) *Redactor {
+	r := NewRedactor()
+	r.numbers = n
+	return r
+}
+
+// Err is the first failure of the Redactor's Numbers, if any.
+func (r *Redactor) Err() error { return r.err }
 
 // Seed makes new placeholders number after the ones already in text (an
 // earlier, redacted message of the conversation), so a placeholder never
@@ -445,6 +468,19 @@ func key(m Match) string {
 func (r *Redactor) Placeholder(m Match) string {
 	k := key(m)
 	if p, ok := r.byValue[k]; ok {
+		return p
+	}
+	if r.numbers != nil {
+		n, err := r.numbers.Number(m.Kind, k)
+		p := "[" + string(m.Kind) + "]"
+		if err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+		} else {
+			p = "[" + string(m.Kind) + "_" + strconv.Itoa(n) + "]"
+			r.byValue[k] = p
+		}
 		return p
 	}
 	r.next[m.Kind]++

@@ -34,6 +34,11 @@ type Accounts interface {
 	// concurrent log-ins.
 	ReplaceRecoveryCodes(ctx context.Context, user palisade.UserID, old, new [][]byte, now time.Time) error
 
+	// DeleteUser deletes the user's row and, with it, their sessions,
+	// known devices, tokens and any membership still left; ErrNotFound
+	// when there is none.
+	DeleteUser(ctx context.Context, user palisade.UserID) error
+
 	CreateSession(ctx context.Context, p CreateSessionParams) (palisade.Session, error)
 	// GetSessionByHash finds a session by the hash of its token, revoked
 	// or not; the caller judges expiry.

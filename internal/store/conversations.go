@@ -28,6 +28,11 @@ type Conversations interface {
 	// reference, or ErrNotFound: how a retried delivery learns it was
 	// already answered.
 	FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error)
+	// PlaceholderNumber returns the number of a redacted value of kind in
+	// the conversation, known by mac (a keyed hash of the value; the
+	// value itself is never given), assigning the next number of the
+	// kind to a mac not seen before.
+	PlaceholderNumber(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, kind string, mac []byte) (int, error)
 }
 
 type OpenConversationParams struct {

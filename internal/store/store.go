@@ -83,6 +83,9 @@ type Workspaces interface {
 	// SetWorkspaceSuspension suspends the workspace with a reason, or
 	// resumes it, and returns it as it now is.
 	SetWorkspaceSuspension(ctx context.Context, scope palisade.Scope, p SuspensionParams) (palisade.Workspace, error)
+	// SetWorkspaceRetention sets how many days the workspace keeps
+	// messages (MinRetentionDays to MaxRetentionDays).
+	SetWorkspaceRetention(ctx context.Context, scope palisade.Scope, days int) error
 	// ListWorkspaceIDs lists every workspace, for operator-wide work such as
 	// key rotation and pruning, which then scope each one in turn.
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
@@ -287,6 +290,60 @@ type Maintenance interface {
 	// records, and dedupe records and reply records older than dedupeTTL,
 	// and reports how many rows went.
 	PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error)
+	// PruneAll deletes everything PruneExpired does, expired and revoked
+	// sessions, and the messages and conversations older than their
+	// retention (the bot's own, or else its workspace's), and reports how
+	// many rows went of each kind.
+	PruneAll(ctx context.Context, now time.Time, dedupeTTL time.Duration) (PruneReport, error)
+}
+
+// Retention limits: a workspace keeps messages between MinRetentionDays
+// and MaxRetentionDays (DefaultRetentionDays unless changed); a bot's own
+// retention, when not zero, overrides it within the same bounds.
+const (
+	MinRetentionDays     = 1
+	MaxRetentionDays     = 3650
+	DefaultRetentionDays = 90
+)
+
+// PruneCount is how many rows of one kind a prune deleted.
+type PruneCount struct {
+	Kind string
+	Rows int64
+}
+
+// PruneReport lists what a prune deleted, kind by kind, in the order the
+// kinds were pruned.
+type PruneReport []PruneCount
+
+// Add counts n more rows of kind.
+func (r *PruneReport) Add(kind string, n int64) {
+	for i := range *r {
+		if (*r)[i].Kind == kind {
+			(*r)[i].Rows += n
+			return
+		}
+	}
+	*r = append(*r, PruneCount{Kind: kind, Rows: n})
+}
+
+// Total is the number of rows deleted of every kind.
+func (r PruneReport) Total() int64 {
+	var n int64
+	for _, c := range r {
+		n += c.Rows
+	}
+	return n
+}
+
+// Rows is how many rows of kind were deleted.
+func (r PruneReport) Rows(kind string) int64 {
+	for _, c := range r {
+		if c.Kind == kind {
+			return c.Rows
+		}
+	}
+	return 0
 }
 
 // JobArgs is a durable job's arguments (River's JobArgs).

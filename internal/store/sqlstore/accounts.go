@@ -19,7 +19,7 @@ func (s *Store) CreateOwner(ctx context.Context, p store.CreateOwnerParams) (pal
 	if p.EmailVerified {
 		u.EmailVerifiedAt = &now
 	}
-	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: 90, CreatedAt: now}
+	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.WorkspaceName, RetentionDays: store.DefaultRetentionDays, CreatedAt: now}
 	// The transaction is scoped to the new workspace and user, and to the
 	// set-up token when there is one, so that on PostgreSQL each row it
 	// writes passes its policy.
@@ -184,6 +184,17 @@ func scanSession(r Row) (palisade.Session, error) {
 	err := r.Scan(&id, &uid, &x.MFAPending, &x.IP, &x.UserAgent, timeScan{&x.CreatedAt}, timeScan{&x.LastSeenAt}, timeScan{&x.ExpiresAt}, nullTimeScan{&x.RevokedAt})
 	x.ID, x.UserID = palisade.SessionID(id), palisade.UserID(uid)
 	return x, err
+}
+
+func (s *Store) DeleteUser(ctx context.Context, user palisade.UserID) error {
+	err := s.account(ctx, user, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, string(user))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "deleting user")
 }
 
 func (s *Store) CreateSession(ctx context.Context, p store.CreateSessionParams) (palisade.Session, error) {

@@ -160,3 +160,40 @@ func (s *Store) FindMessageByRef(ctx context.Context, scope palisade.Scope, conv
 	m.Body = string(body)
 	return m, nil
 }
+
+// placeholderAttempts bounds the retries of two messages of one
+// conversation numbering new values at once: the loser of a race for a
+// number tries the next.
+const placeholderAttempts = 5
+
+func (s *Store) PlaceholderNumber(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, kind string, mac []byte) (int, error) {
+	var n int
+	var err error
+	for range placeholderAttempts {
+		err = s.tenant(ctx, scope, func(tx Tx) error {
+			ws := string(scope.Workspace())
+			err := tx.QueryRow(ctx, `SELECT number FROM pii_placeholders WHERE workspace_id = $1 AND conversation_id = $2 AND kind = $3 AND mac = $4`,
+				ws, string(conv), kind, mac).Scan(&n)
+			if err == nil || !s.d.IsNoRows(err) {
+				return err
+			}
+			// The conversation must be the scope's: the foreign key alone
+			// would accept another workspace's.
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM conversations WHERE workspace_id = $1 AND id = $2`, ws, string(conv)).Scan(&one); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM pii_placeholders WHERE workspace_id = $1 AND conversation_id = $2 AND kind = $3`,
+				ws, string(conv), kind).Scan(&n); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO pii_placeholders (workspace_id, conversation_id, kind, mac, number) VALUES ($1, $2, $3, $4, $5)`,
+				ws, string(conv), kind, mac, n)
+			return err
+		})
+		if err == nil || !s.d.IsUniqueViolation(err) {
+			break
+		}
+	}
+	return n, s.mapErr(err, "numbering a placeholder")
+}

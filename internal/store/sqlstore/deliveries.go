@@ -72,73 +72,158 @@ func (s *Store) AbortReply(ctx context.Context, scope palisade.Scope, p store.Re
 // ---- maintenance ----
 
 func (s *Store) PruneExpired(ctx context.Context, now time.Time, dedupeTTL time.Duration) (int64, error) {
-	var total int64
+	var r store.PruneReport
+	err := s.pruneShortLived(ctx, now, dedupeTTL, &r)
+	return r.Total(), err
+}
+
+func (s *Store) PruneAll(ctx context.Context, now time.Time, dedupeTTL time.Duration) (store.PruneReport, error) {
+	var r store.PruneReport
+	if err := s.pruneShortLived(ctx, now, dedupeTTL, &r); err != nil {
+		return r, err
+	}
+	err := s.lookup(ctx, lookupPrune, func(tx Tx) error {
+		// A revoked session is never valid again; an expired one neither.
+		n, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at IS NOT NULL`, dbTime(now))
+		r.Add("sessions", n)
+		return err
+	})
+	if err != nil {
+		return r, s.mapErr(err, "pruning sessions")
+	}
+	ids, err := s.ListWorkspaceIDs(ctx)
+	if err != nil {
+		return r, err
+	}
+	for _, ws := range ids {
+		if err := s.pruneRetention(ctx, palisade.ScopeFor(ws), now, &r); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// pruneRetention deletes, bot by bot, the messages of the workspace older
+// than the bot's retention (its own, or else the workspace's), and the
+// conversations whose last message is: a conversation goes with its last
+// message, so nothing of it outlives the retention.
+func (s *Store) pruneRetention(ctx context.Context, scope palisade.Scope, now time.Time, r *store.PruneReport) error {
+	ws := string(scope.Workspace())
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		var days int
+		if err := tx.QueryRow(ctx, `SELECT retention_days FROM workspaces WHERE id = $1`, ws).Scan(&days); err != nil {
+			return err
+		}
+		type botDays struct {
+			id   string
+			days int
+		}
+		var bots []botDays
+		rows, err := tx.Query(ctx, `SELECT id, retention_days FROM bots WHERE workspace_id = $1 ORDER BY id`, ws)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var b botDays
+			if err := rows.Scan(&b.id, &b.days); err != nil {
+				rows.Close()
+				return err
+			}
+			bots = append(bots, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, b := range bots {
+			d := b.days
+			if d <= 0 {
+				d = days
+			}
+			// A retention outside the bounds was never accepted; rather
+			// than delete everything on a zero, keep the default.
+			if d < store.MinRetentionDays || d > store.MaxRetentionDays {
+				d = store.DefaultRetentionDays
+			}
+			cutoff := dbTime(now.Add(-time.Duration(d) * 24 * time.Hour))
+			n, err := tx.Exec(ctx, `DELETE FROM messages WHERE workspace_id = $1 AND bot_id = $2 AND created_at < $3`, ws, b.id, cutoff)
+			r.Add("messages", n)
+			if err != nil {
+				return err
+			}
+			n, err = tx.Exec(ctx, `DELETE FROM conversations WHERE workspace_id = $1 AND bot_id = $2 AND last_message_at < $3`, ws, b.id, cutoff)
+			r.Add("conversations", n)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s.mapErr(err, "pruning messages past their retention")
+}
+
+func (s *Store) pruneShortLived(ctx context.Context, now time.Time, dedupeTTL time.Duration, r *store.PruneReport) error {
 	err := s.lookup(ctx, lookupPrune, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expires_at < $1`, dbTime(now))
-		total += n
+		r.Add("one_time_tokens", n)
 		if err != nil {
 			return err
 		}
 		n, err = tx.Exec(ctx, `DELETE FROM known_devices WHERE expires_at <= $1`, dbTime(now))
-		total += n
+		r.Add("known_devices", n)
 		if err != nil {
 			return err
 		}
 		// Billing event ids outlive the provider's retries, like dedupe
 		// records.
 		n, err = tx.Exec(ctx, `DELETE FROM billing_events WHERE received_at < $1`, dbTime(now.Add(-dedupeTTL)))
-		total += n
+		r.Add("billing_events", n)
 		return err
 	})
 	if err != nil {
-		return total, s.mapErr(err, "pruning tokens")
+		return s.mapErr(err, "pruning tokens")
 	}
 	n, err := s.PruneGatewayNonces(ctx, now)
-	total += n
+	r.Add("gateway_nonces", n)
 	if err != nil {
-		return total, err
+		return err
 	}
 	ids, err := s.ListWorkspaceIDs(ctx)
 	if err != nil {
-		return total, err
+		return err
 	}
 	cutoff := dbTime(now.Add(-dedupeTTL))
 	for _, ws := range ids {
 		scope := palisade.ScopeFor(ws)
 		err := s.tenant(ctx, scope, func(tx Tx) error {
-			n, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
-			total += n
-			if err != nil {
-				return err
+			for _, q := range []struct{ kind, sql string }{
+				{"deliveries", `DELETE FROM deliveries WHERE workspace_id = $1 AND created_at < $2`},
+				{"reply_sends", `DELETE FROM reply_sends WHERE workspace_id = $1 AND created_at < $2`},
+				{"event_deliveries", `DELETE FROM event_deliveries WHERE workspace_id = $1 AND created_at < $2`},
+			} {
+				n, err := tx.Exec(ctx, q.sql, string(ws), cutoff)
+				r.Add(q.kind, n)
+				if err != nil {
+					return err
+				}
 			}
-			n, err = tx.Exec(ctx, `DELETE FROM reply_sends WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
-			total += n
-			if err != nil {
-				return err
+			for _, q := range []struct{ kind, sql string }{
+				{"invitations", `DELETE FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND expires_at < $2`},
+				// Reservations of calls whose process died before releasing them.
+				{"usage_reservations", `DELETE FROM usage_reservations WHERE workspace_id = $1 AND expires_at <= $2`},
+				{"idempotency_keys", `DELETE FROM idempotency_keys WHERE workspace_id = $1 AND expires_at <= $2`},
+			} {
+				n, err := tx.Exec(ctx, q.sql, string(ws), dbTime(now))
+				r.Add(q.kind, n)
+				if err != nil {
+					return err
+				}
 			}
-			n, err = tx.Exec(ctx, `DELETE FROM event_deliveries WHERE workspace_id = $1 AND created_at < $2`, string(ws), cutoff)
-			total += n
-			if err != nil {
-				return err
-			}
-			n, err = tx.Exec(ctx, `DELETE FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND expires_at < $2`, string(ws), dbTime(now))
-			total += n
-			if err != nil {
-				return err
-			}
-			// Reservations of calls whose process died before releasing them.
-			n, err = tx.Exec(ctx, `DELETE FROM usage_reservations WHERE workspace_id = $1 AND expires_at <= $2`, string(ws), dbTime(now))
-			total += n
-			if err != nil {
-				return err
-			}
-			n, err = tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE workspace_id = $1 AND expires_at <= $2`, string(ws), dbTime(now))
-			total += n
-			return err
+			return nil
 		})
 		if err != nil {
-			return total, s.mapErr(err, "pruning workspace records")
+			return s.mapErr(err, "pruning workspace records")
 		}
 	}
-	return total, nil
+	return nil
 }

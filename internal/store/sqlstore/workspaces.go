@@ -11,7 +11,7 @@ import (
 // ---- workspaces ----
 
 func (s *Store) CreateWorkspace(ctx context.Context, p store.CreateWorkspaceParams) (palisade.Workspace, error) {
-	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.Name, RetentionDays: 90, CreatedAt: dbTime(p.Now)}
+	w := palisade.Workspace{ID: palisade.NewWorkspaceID(), Name: p.Name, RetentionDays: store.DefaultRetentionDays, CreatedAt: dbTime(p.Now)}
 	// Scoped to the new workspace: on PostgreSQL a workspace row is written
 	// only under its own scope.
 	err := s.d.InTx(ctx, TxScope{Workspace: w.ID}, func(tx Tx) error {
@@ -63,6 +63,20 @@ func (s *Store) SetWorkspaceSuspension(ctx context.Context, scope palisade.Scope
 		return palisade.Workspace{}, s.mapErr(err, "setting the workspace's suspension")
 	}
 	return s.GetWorkspace(ctx, scope)
+}
+
+func (s *Store) SetWorkspaceRetention(ctx context.Context, scope palisade.Scope, days int) error {
+	if days < store.MinRetentionDays || days > store.MaxRetentionDays {
+		return palisade.FieldError("retention_days", "retention_days must be between %d and %d", store.MinRetentionDays, store.MaxRetentionDays)
+	}
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE workspaces SET retention_days = $1 WHERE id = $2`, days, string(scope.Workspace()))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "setting the workspace's retention")
 }
 
 func (s *Store) ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error) {
