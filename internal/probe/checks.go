@@ -57,6 +57,9 @@ func All() []Check {
 	cs = append(cs, injectionChecks()...)
 	cs = append(cs, smugglingChecks()...)
 	cs = append(cs, proxyTrustChecks()...)
+	for i := range cs {
+		cs[i] = annotate(cs[i])
+	}
 	return cs
 }
 
