@@ -38,7 +38,7 @@ func TestProbeAgainstPalisade(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := []string{"--rate-limits", limits}
-			probeArgs := []string{"probe", "--json", "--quiet", "--api-key", key}
+			probeArgs := []string{"probe", "--json", "--quiet", "--api-key", key, "--exclude-category", "rate-limits"}
 			base := ""
 			if withTLS {
 				certFile, keyFile, _ := selfSignedCert(t, dir)

@@ -35,4 +35,7 @@ func TestEveryCheckIsDocumented(t *testing.T) {
 	if len(seen) < 200 {
 		t.Errorf("%d checks, want over 200", len(seen))
 	}
+	if n := len(probe.Categories(probe.All())); n < 16 {
+		t.Errorf("%d categories, want at least 16", n)
+	}
 }

@@ -110,16 +110,18 @@ const maxBody = 256 << 10
 // Target is the deployment under test as a check sees it. It is safe for
 // concurrent use; GET answers are shared between checks (Get).
 type Target struct {
-	Base    *url.URL
-	apiKey  secret.Secret
-	apiKeyB secret.Secret
-	secrets Secrets
-	pace    *pacer
-	client  *http.Client
-	timeout time.Duration
-	tls     *tls.Config
-	budget  int64
-	used    atomic.Int64
+	Base     *url.URL
+	apiKey   secret.Secret
+	apiKeyB  secret.Secret
+	secrets  Secrets
+	pace     *pacer
+	httpPort int
+	shared   sync.Map // memoized multi-request work several checks read (keyed by name)
+	client   *http.Client
+	timeout  time.Duration
+	tls      *tls.Config
+	budget   int64
+	used     atomic.Int64
 
 	mu    sync.Mutex
 	cache map[string]*cached
@@ -312,6 +314,9 @@ type Options struct {
 	Categories []string
 	// Exclude names categories not to run.
 	Exclude []string
+	// HTTPPort is the plain-HTTP port of the target's host that must
+	// redirect to HTTPS or be closed (default 80).
+	HTTPPort int
 }
 
 // Result is one check's outcome in a report.
@@ -368,16 +373,20 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 	}
 	defer tr.CloseIdleConnections()
 	t := &Target{
-		Base:    u,
-		apiKey:  opts.APIKey,
-		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		timeout: opts.Timeout,
-		tls:     opts.TLS,
-		budget:  int64(opts.Budget),
-		cache:   map[string]*cached{},
-		apiKeyB: opts.APIKeyB,
-		secrets: opts.Secrets,
-		pace:    newPacer(),
+		Base:     u,
+		apiKey:   opts.APIKey,
+		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		timeout:  opts.Timeout,
+		tls:      opts.TLS,
+		budget:   int64(opts.Budget),
+		cache:    map[string]*cached{},
+		apiKeyB:  opts.APIKeyB,
+		secrets:  opts.Secrets,
+		pace:     newPacer(),
+		httpPort: opts.HTTPPort,
+	}
+	if t.httpPort <= 0 {
+		t.httpPort = 80
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Deadline)
 	defer cancel()
