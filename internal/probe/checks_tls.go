@@ -93,7 +93,7 @@ func refusedHandshake(name string, sev Severity, ref, desc, what string, cfg fun
 		st, err := t.handshake(ctx, cfg())
 		switch {
 		case errors.Is(err, errHandshake):
-			return Passf("a client offering only %s is refused: %v", what, errors.Unwrap(err))
+			return Passf("a client offering only %s is refused: %v", what, err)
 		case err != nil:
 			return requestFailed(ctx, err)
 		}
@@ -112,7 +112,7 @@ func leaf(ctx context.Context, t *Target) (*x509.Certificate, Outcome, bool) {
 	st, err := t.handshake(ctx, inspect())
 	if err != nil {
 		if errors.Is(err, errHandshake) {
-			return nil, Failf("no TLS 1.2 or 1.3 handshake: %v", errors.Unwrap(err)), false
+			return nil, Failf("no TLS 1.2 or 1.3 handshake: %v", err), false
 		}
 		return nil, requestFailed(ctx, err), false
 	}
@@ -163,7 +163,7 @@ func tlsChecks() []Check {
 			st, err := t.handshake(ctx, inspect())
 			if err != nil {
 				if errors.Is(err, errHandshake) {
-					return Failf("no TLS 1.2 or 1.3 handshake: %v", errors.Unwrap(err))
+					return Failf("no TLS 1.2 or 1.3 handshake: %v", err)
 				}
 				return requestFailed(ctx, err)
 			}
@@ -183,7 +183,7 @@ func tlsChecks() []Check {
 			}
 			_, err := t.handshake(ctx, cfg)
 			if errors.Is(err, errHandshake) {
-				return Failf("the certificate does not verify: %v", errors.Unwrap(err))
+				return Failf("the certificate does not verify: %v", err)
 			}
 			if err != nil {
 				return requestFailed(ctx, err)
