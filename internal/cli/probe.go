@@ -57,6 +57,7 @@ func runProbe(ctx context.Context, env *Env, args []string) error {
 	budget := fs.Int("budget", 800, "the most requests the run sends")
 	deadline := fs.Duration("deadline", 3*time.Minute, "bound on the whole run")
 	quiet := fs.Bool("quiet", false, "print no progress while running")
+	httpPort := fs.Int("http-port", 80, "the plain-HTTP port of the target's host, which must redirect to HTTPS or be closed (an https:// target)")
 	// The URL may come before or after the flags.
 	var positional []string
 	rest := args
@@ -101,6 +102,7 @@ func runProbe(ctx context.Context, env *Env, args []string) error {
 		Deadline:    *deadline,
 		Categories:  cats,
 		Exclude:     exclude,
+		HTTPPort:    *httpPort,
 	}
 	if len(keys) == 0 && env.Getenv != nil {
 		if k := env.Getenv("PALISADE_PROBE_API_KEY"); k != "" {

@@ -257,7 +257,7 @@ func replayChecks() []Check {
 						if err != nil {
 							return requestFailed(ctx, err)
 						}
-						return refusal(fmt.Sprintf("a delivery signed at now%+v", d.off), r)
+						return refusal(fmt.Sprintf("a delivery signed %s off the clock", d.off), r)
 					}))
 			}
 		}
