@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -34,7 +35,40 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("writing the probe report: %w", err)
 	}
+	for _, s := range SkipReasons(rep) {
+		if _, err := fmt.Fprintf(w, "  skipped %3d: %s\n", s.Count, s.Reason); err != nil {
+			return fmt.Errorf("writing the probe report: %w", err)
+		}
+	}
 	return nil
+}
+
+// SkipCount is how many checks were skipped for one reason.
+type SkipCount struct {
+	Reason string
+	Count  int
+}
+
+// SkipReasons counts the skipped checks by reason, most frequent first,
+// so a run without keys or secrets says what it left out.
+func SkipReasons(rep *Report) []SkipCount {
+	counts := map[string]int{}
+	var order []string
+	for _, r := range rep.Results {
+		if r.Status != Skip {
+			continue
+		}
+		if counts[r.Evidence] == 0 {
+			order = append(order, r.Evidence)
+		}
+		counts[r.Evidence]++
+	}
+	out := make([]SkipCount, 0, len(order))
+	for _, reason := range order {
+		out = append(out, SkipCount{Reason: oneLine(reason), Count: counts[reason]})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out
 }
 
 // oneLine keeps evidence (which may quote a hostile server) on one line of
