@@ -50,7 +50,7 @@ func runProbe(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&exclude, "exclude-category", "do not run this category (repeatable, or comma-separated)")
 	fs.Var(&keys, "api-key", "an API key of a workspace, for the checks that need one (or PALISADE_PROBE_API_KEY); give it twice, for two workspaces, to run the cross-workspace checks")
 	keyB := fs.String("api-key-b", "", "an API key of a second workspace, for the cross-workspace (IDOR) checks (or PALISADE_PROBE_API_KEY_B)")
-	secretsFile := fs.String("secrets", "", "a YAML or JSON file of channel secrets (kind, bot, secret) so the webhook replay checks can sign genuine deliveries")
+	secretsFile := fs.String("secrets", "", "a YAML or JSON file of channel secrets (kind, bot, secret), so the webhook replay checks can sign genuine deliveries, and an account (login: email, password) for the session fixation check")
 	caFile := fs.String("insecure-ca", "", "a PEM file of CA certificates to trust for the target (a private or self-signed deployment)")
 	concurrency := fs.Int("concurrency", 4, "checks run at once")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each request")
@@ -140,6 +140,9 @@ func runProbe(ctx context.Context, env *Env, args []string) error {
 		}
 		for _, c := range sec.Channels {
 			env.Redactor.Register(c.Secret.Reveal())
+		}
+		if !sec.Login.Password.IsZero() {
+			env.Redactor.Register(sec.Login.Password.Reveal())
 		}
 		opts.Secrets = sec
 	}

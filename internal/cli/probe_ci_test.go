@@ -12,12 +12,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"html"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +106,45 @@ func workspaceKey(t *testing.T, env map[string]string, name string) string {
 	ws := createWorkspace(t, env, name)
 	return strings.TrimSpace(mustCLI(t, env, "apikey", "create", "--workspace", string(ws.Workspace()), "--name", "probe",
 		"--scopes", auth.FormatScopes(auth.AllScopes())))
+}
+
+// setUpOwner creates the deployment's first owner through the set-up link
+// serve printed, as a browser would, and returns the credentials.
+func setUpOwner(t *testing.T, r running, base string, hc *http.Client) (email, password string) {
+	t.Helper()
+	m := regexp.MustCompile(`https?://\S+(/setup/[A-Za-z0-9_-]{43})`).FindStringSubmatch(r.stdout.String())
+	if m == nil {
+		t.Fatalf("no set-up link on stdout:\n%s", r.stdout.String())
+	}
+	resp, err := hc.Get(base + m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || csrf == nil {
+		t.Fatalf("GET the set-up page = %d", resp.StatusCode)
+	}
+	email, password = "owner-probe@example.com", "Kestrel-harbor-ci-7f3kq9x2"
+	form := url.Values{"csrf": {html.UnescapeString(string(csrf[1]))}, "name": {"Probe Owner"}, "email": {email}, "password": {password}, "workspace": {"Probe owner"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, base+m[1], strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	noFollow := *hc
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST the set-up form = %d: %s", resp.StatusCode, regexp.MustCompile(`(?s)<main.*</main>`).Find(body))
+	}
+	return email, password
 }
 
 // probeRun runs `palisade probe` and returns its report, failing the test
@@ -219,7 +261,9 @@ func TestProbeCI(t *testing.T) {
 				secrets = append(secrets, secretEntry{"whatsapp", botID, waSecret}, secretEntry{"discord", botID, hex.EncodeToString(seed)})
 			}
 		}
+		email, password := setUpOwner(t, r, base, hc)
 		var y strings.Builder
+		y.WriteString("login:\n  email: " + email + "\n  password: " + password + "\n")
 		y.WriteString("channels:\n")
 		for _, s := range secrets {
 			y.WriteString("  - kind: " + s.Kind + "\n    bot: " + s.Bot + "\n    secret: " + s.Secret + "\n")

@@ -272,3 +272,80 @@ func TestRateLimitChecks(t *testing.T) {
 func timeNow() time.Time { return time.Now() }
 
 func testKey() secret.Secret { return secret.New("pal_aaaaaaaaaaaa_" + strings.Repeat("k", 43)) }
+
+// fakeLogin signs ada@example.com in with her password; fixate keeps the
+// session id the browser already carried (session fixation).
+type fakeLogin struct {
+	fixate   bool
+	mu       sync.Mutex
+	sessions map[string]bool
+	logouts  int
+}
+
+func (f *fakeLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sessions == nil {
+		f.sessions = map[string]bool{}
+	}
+	session := ""
+	if c, err := r.Cookie("__Host-palisade_session"); err == nil {
+		session = c.Value
+	}
+	switch {
+	case r.URL.Path == "/login" && r.Method == http.MethodGet:
+		http.SetCookie(w, &http.Cookie{Name: "__Host-palisade_pre", Value: randHex(), Path: "/", Secure: true})
+		_, _ = w.Write([]byte(`<input type="hidden" name="csrf" value="pre-token">`))
+	case r.URL.Path == "/login":
+		if r.PostFormValue("email") != "ada@example.com" || r.PostFormValue("password") != "correct horse battery" || r.PostFormValue("csrf") != "pre-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		id := randHex()
+		if f.fixate && session != "" {
+			id = session
+		}
+		f.sessions[id] = true
+		http.SetCookie(w, &http.Cookie{Name: "__Host-palisade_session", Value: id, Path: "/", Secure: true, HttpOnly: true})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	case r.URL.Path == "/account":
+		if !f.sessions[session] {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		_, _ = w.Write([]byte(`<form method="post" action="/logout"><input type="hidden" name="csrf" value="acct-token"></form>`))
+	case r.URL.Path == "/logout" && r.PostFormValue("csrf") == "acct-token" && f.sessions[session]:
+		delete(f.sessions, session)
+		f.logouts++
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestLoginIssuesFreshSession: with credentials, signing in while carrying
+// a planted session id passes when the server issues its own and fails
+// when it keeps the planted one; the probe signs out again either way, and
+// without credentials the check is skipped saying what it needs.
+func TestLoginIssuesFreshSession(t *testing.T) {
+	t.Parallel()
+	c := check(t, probe.CatSession, "login-issues-fresh-session")
+	opts := probe.Options{Secrets: probe.Secrets{Login: probe.Login{Email: "ada@example.com", Password: secret.New("correct horse battery")}}}
+	good, bad := &fakeLogin{}, &fakeLogin{fixate: true}
+	expect(t, c, serveHTTP(t, good), serveHTTP(t, bad), opts)
+	for _, f := range []*fakeLogin{good, bad} {
+		f.mu.Lock()
+		if f.logouts != 1 || len(f.sessions) != 0 {
+			t.Errorf("%d sign-outs, %d sessions left", f.logouts, len(f.sessions))
+		}
+		f.mu.Unlock()
+	}
+	wrong := opts
+	wrong.Secrets.Login.Password = secret.New("wrong")
+	if r := one(t, serveHTTP(t, &fakeLogin{}), c, wrong); r.Status != probe.Fail || !strings.Contains(r.Evidence, "login in --secrets") {
+		t.Errorf("wrong credentials = %s (%s)", r.Status, r.Evidence)
+	}
+	if r := one(t, serveHTTP(t, &fakeLogin{}), c, probe.Options{}); r.Status != probe.Skip || !strings.Contains(r.Evidence, "e-mail and password") {
+		t.Errorf("without credentials = %s (%s)", r.Status, r.Evidence)
+	}
+}

@@ -257,7 +257,7 @@ func TestParseSecrets(t *testing.T) {
 	t.Parallel()
 	for _, raw := range []string{
 		"channels:\n  - kind: telegram\n    bot: " + replayBot + "\n    secret: abc\n",
-		`{"channels":[{"kind":"telegram","bot":"` + replayBot + `","secret":"abc"}]}`,
+		`{"channels":[{"kind":"telegram","bot":"` + replayBot + `","secret":"abc"}],"login":{"email":"a@example.com","password":"pw"}}`,
 	} {
 		s, err := probe.ParseSecrets([]byte(raw))
 		if err != nil {
@@ -272,6 +272,7 @@ func TestParseSecrets(t *testing.T) {
 		"channels:\n  - kind: slack\n    bot: not-a-bot\n    secret: abc\n",
 		"channels:\n  - kind: slack\n    bot: " + replayBot + "\n",
 		"channels: [",
+		"login:\n  email: a@example.com\n",
 	} {
 		if _, err := probe.ParseSecrets([]byte(raw)); err == nil {
 			t.Errorf("%q was accepted", raw)

@@ -94,8 +94,73 @@ func signedIn(r *Response) bool {
 	return r.Status == http.StatusOK
 }
 
+// loginRotates signs in with the credentials given while the browser
+// carries a session id the probe planted: the answer must set a session
+// the server chose, the planted id must still sign nobody in, and the
+// session is signed out again.
+func loginRotates(ctx context.Context, t *Target) Outcome {
+	login := t.secrets.Login
+	if login.Email == "" {
+		return Skipf("needs an account's e-mail and password (login in --secrets) to sign in")
+	}
+	planted := plantedValue()
+	cookies, csrf, _, err := signInForm(ctx, t, sessionCookie+"="+planted)
+	if err != nil {
+		return requestFailed(ctx, err)
+	}
+	form := url.Values{"email": {login.Email}, "password": {login.Password.Reveal()}, "csrf": {csrf}}
+	r, err := t.Do(ctx, Request{Method: http.MethodPost, Path: "/login", Body: []byte(form.Encode()), Header: http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {cookies}}})
+	if err != nil {
+		return requestFailed(ctx, err)
+	}
+	issued := cookieValues(r)[sessionCookie]
+	if r.Status/100 != 3 || issued == "" {
+		return Failf("signing in with the credentials given = %d and no session cookie: check login in --secrets", r.Status)
+	}
+	defer logout(ctx, t, issued)
+	if issued == planted {
+		return Failf("signing in kept the planted session id: session fixation")
+	}
+	old, err := t.Do(ctx, Request{Path: "/account", Header: http.Header{"Cookie": {sessionCookie + "=" + planted}}})
+	if err != nil {
+		return requestFailed(ctx, err)
+	}
+	if signedIn(old) {
+		return Failf("after signing in, the planted session id signs in too")
+	}
+	cur, err := t.Do(ctx, Request{Path: "/account", Header: http.Header{"Cookie": {sessionCookie + "=" + issued}}})
+	if err != nil {
+		return requestFailed(ctx, err)
+	}
+	if !signedIn(cur) {
+		return Failf("the session issued at sign-in does not open /account (%d): the check proves nothing", cur.Status)
+	}
+	return Passf("signing in issued a new session; the planted id still gets %d", old.Status)
+}
+
+// logout ends the session the probe signed in with, through the form the
+// account page carries.
+func logout(ctx context.Context, t *Target, session string) {
+	ctx = context.WithoutCancel(ctx)
+	cookie := http.Header{"Cookie": {sessionCookie + "=" + session}}
+	r, err := t.Do(ctx, Request{Path: "/account", Header: cookie})
+	if err != nil {
+		return
+	}
+	m := csrfInput.FindSubmatch(r.Body)
+	if m == nil {
+		return
+	}
+	form := url.Values{"csrf": {html.UnescapeString(string(m[1]))}}
+	_, _ = t.Do(ctx, Request{Method: http.MethodPost, Path: "/logout", Body: []byte(form.Encode()), Header: http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": cookie["Cookie"]}})
+}
+
 func sessionChecks() []Check {
 	return []Check{
+		{Category: CatSession, Name: "login-issues-fresh-session", Severity: Critical, Reference: "V7.2.4",
+			Description: "signing in with a planted session id issues a new session and leaves the planted one signed out", Run: loginRotates},
 		{Category: CatSession, Name: "planted-session-cookie-refused", Severity: Critical, Reference: "V7.2.4",
 			Description: "a session cookie the client made up does not sign it in", Run: func(ctx context.Context, t *Target) Outcome {
 				r, err := t.Do(ctx, Request{Path: "/account", Header: http.Header{"Cookie": {sessionCookie + "=" + plantedValue()}}})

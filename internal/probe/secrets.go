@@ -15,6 +15,15 @@ import (
 // genuine delivery and replay it.
 type Secrets struct {
 	Channels []ChannelSecret
+	// Login is an account's e-mail address and password, for the check
+	// that signing in issues a fresh session; zero skips it.
+	Login Login
+}
+
+// Login is an account the probe may sign in as (and out again).
+type Login struct {
+	Email    string
+	Password secret.Secret
 }
 
 // ChannelSecret is one connected channel's verification secret.
@@ -48,6 +57,9 @@ func ChannelKinds() []string { return []string{"telegram", "slack", "whatsapp", 
 //	  - kind: telegram
 //	    bot: bot_…
 //	    secret: …
+//	login:
+//	  email: …
+//	  password: …
 func ParseSecrets(raw []byte) (Secrets, error) {
 	var f struct {
 		Channels []struct {
@@ -55,6 +67,10 @@ func ParseSecrets(raw []byte) (Secrets, error) {
 			Bot    string `yaml:"bot"`
 			Secret string `yaml:"secret"`
 		} `yaml:"channels"`
+		Login struct {
+			Email    string `yaml:"email"`
+			Password string `yaml:"password"`
+		} `yaml:"login"`
 	}
 	if err := yaml.Unmarshal(raw, &f); err != nil {
 		return Secrets{}, fmt.Errorf("probe: parsing the secrets file: %w", err)
@@ -74,6 +90,12 @@ func ParseSecrets(raw []byte) (Secrets, error) {
 			return Secrets{}, fmt.Errorf("probe: secrets file: two %s channels; give one per platform", c.Kind)
 		}
 		out.Channels = append(out.Channels, ChannelSecret{Kind: c.Kind, Bot: palisade.BotID(c.Bot), Secret: secret.New(c.Secret)})
+	}
+	if (f.Login.Email == "") != (f.Login.Password == "") {
+		return Secrets{}, fmt.Errorf("probe: secrets file: login needs both email and password")
+	}
+	if f.Login.Email != "" {
+		out.Login = Login{Email: f.Login.Email, Password: secret.New(f.Login.Password)}
 	}
 	return out, nil
 }
