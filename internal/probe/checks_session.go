@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,22 @@ func sessionChecks() []Check {
 		{Category: CatSession, Name: "planted-cookies-not-adopted", Severity: High, Reference: "V7.2.4",
 			Description: "session and pre-session ids a client plants are never adopted: the server issues its own", Run: func(ctx context.Context, t *Target) Outcome {
 				planted := plantedValue()
-				extra := sessionCookie + "=" + planted + "; " + preSessionCookie + "=" + planted
+				// Plant the session and every cookie the sign-in page sets.
+				fresh, err := t.Do(ctx, Request{Path: "/login"})
+				if err != nil {
+					return requestFailed(ctx, err)
+				}
+				names := []string{sessionCookie, preSessionCookie}
+				for name := range cookieValues(fresh) {
+					if !slices.Contains(names, name) {
+						names = append(names, name)
+					}
+				}
+				var parts []string
+				for _, name := range names {
+					parts = append(parts, name+"="+planted)
+				}
+				extra := strings.Join(parts, "; ")
 				cookies, csrf, r, err := signInForm(ctx, t, extra)
 				if err != nil {
 					return requestFailed(ctx, err)
@@ -202,23 +218,24 @@ func sessionChecks() []Check {
 				return Passf("neither GET nor POST /login (%d) adopts a planted id", r.Status)
 			}},
 		{Category: CatSession, Name: "pre-session-fresh-per-browser", Severity: Medium, Reference: "V7.2.4",
-			Description: "two browsers opening the sign-in form get two different pre-session cookies", Run: func(ctx context.Context, t *Target) Outcome {
-				var vals []string
-				for range 2 {
+			Description: "two browsers opening the sign-in form get different values for every cookie it sets", Run: func(ctx context.Context, t *Target) Outcome {
+				var vals [2]map[string]string
+				for i := range vals {
 					r, err := t.Do(ctx, Request{Path: "/login"})
 					if err != nil {
 						return requestFailed(ctx, err)
 					}
-					v := cookieValues(r)[preSessionCookie]
-					if v == "" {
-						return Skipf("GET /login = %d sets no %s to compare", r.Status, preSessionCookie)
+					vals[i] = cookieValues(r)
+				}
+				if len(vals[0]) == 0 {
+					return Skipf("GET /login sets no cookie to compare")
+				}
+				for name, v := range vals[0] {
+					if v != "" && vals[1][name] == v {
+						return Failf("two fresh visits get the same %s", name)
 					}
-					vals = append(vals, v)
 				}
-				if vals[0] == vals[1] {
-					return Failf("two fresh visits get the same %s", preSessionCookie)
-				}
-				return Passf("two visits, two values")
+				return Passf("two visits, two values of each of %d cookies", len(vals[0]))
 			}},
 		{Category: CatSession, Name: "session-cookies-host-prefixed", Severity: Medium, Reference: "V3.3.3",
 			Description: "every cookie the sign-in, sign-up and reset pages set is __Host- prefixed", Run: func(ctx context.Context, t *Target) Outcome {
