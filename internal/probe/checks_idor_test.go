@@ -130,6 +130,13 @@ func TestIDORChecks(t *testing.T) {
 			}
 		})
 	}
+	t.Cleanup(func() {
+		for _, c := range category(t, probe.CatIDOR) {
+			if !tested[c.Name] && c.Name != "keys-are-different-workspaces" {
+				t.Errorf("no API breaks %s", c.Name)
+			}
+		}
+	})
 	t.Run("keys-are-different-workspaces", func(t *testing.T) {
 		t.Parallel()
 		expect(t, check(t, probe.CatIDOR, "keys-are-different-workspaces"), good, serveHTTP(t, fakeTenants{sameKeys: true}), twoKeys())
