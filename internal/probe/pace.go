@@ -15,7 +15,8 @@ import (
 const maxPause = 70 * time.Second
 
 // pacer keeps the probe under the deployment's rate limits: it learns from
-// the RateLimit header which policy a route falls under and, once an
+// the RateLimit header (or the earlier draft's RateLimit-Remaining and
+// RateLimit-Reset) which policy a route falls under and, once an
 // answer says that policy's window is spent (r=0, or a 429 with
 // Retry-After), holds further requests to the route until it resets.
 type pacer struct {
@@ -87,7 +88,14 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 func (p *pacer) observe(key string, status int, h http.Header) {
 	name, remaining, reset, ok := parseRateLimit(h.Get("RateLimit"))
 	if !ok {
-		return
+		// The earlier draft's separate fields name no policy: the route
+		// is its own.
+		r, err := strconv.Atoi(strings.TrimSpace(h.Get("RateLimit-Remaining")))
+		if err != nil {
+			return
+		}
+		reset, _ = strconv.Atoi(strings.TrimSpace(h.Get("RateLimit-Reset")))
+		name, remaining = "route "+key, r
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 // windowed allows two requests a one-second window and says so in the
 // RateLimit header; it counts what it refused.
 type windowed struct {
+	draft   bool // send RateLimit-Remaining and RateLimit-Reset instead
 	mu      sync.Mutex
 	start   time.Time
 	n       int
@@ -32,8 +33,13 @@ func (w *windowed) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.n++
 	left := max(2-w.n, 0)
-	rw.Header().Set("RateLimit-Policy", "mgmt_read;q=2;w=1")
-	rw.Header().Set("RateLimit", fmt.Sprintf("mgmt_read;r=%d;t=1", left))
+	if w.draft {
+		rw.Header().Set("RateLimit-Remaining", fmt.Sprint(left))
+		rw.Header().Set("RateLimit-Reset", "1")
+	} else {
+		rw.Header().Set("RateLimit-Policy", "mgmt_read;q=2;w=1")
+		rw.Header().Set("RateLimit", fmt.Sprintf("mgmt_read;r=%d;t=1", left))
+	}
 	if w.n > 2 {
 		w.refused++
 		rw.Header().Set("Retry-After", "1")
@@ -45,37 +51,46 @@ func (w *windowed) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // TestProbePacesItselfByRateLimit: a check sending six requests to a
 // route limited to two a second gets six answers, not a 429, because the
-// probe waits for the window the RateLimit header announced.
+// probe waits for the window the RateLimit header (or the earlier draft's
+// RateLimit-Remaining and RateLimit-Reset) announced.
 func TestProbePacesItselfByRateLimit(t *testing.T) {
 	t.Parallel()
-	w := &windowed{}
-	statuses := make(chan int, 6)
-	c := probe.Check{Category: "test", Name: "six-reads", Run: func(ctx context.Context, t *probe.Target) probe.Outcome {
-		for range 6 {
-			r, err := t.Do(ctx, probe.Request{Path: "/api/v1/bots"})
+	for name, draft := range map[string]bool{"RateLimit": false, "RateLimit-Remaining": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := &windowed{draft: draft}
+			statuses := make(chan int, 6)
+			c := probe.Check{Category: "test", Name: "six-reads", Run: func(ctx context.Context, t *probe.Target) probe.Outcome {
+				for range 6 {
+					r, err := t.Do(ctx, probe.Request{Path: "/api/v1/bots"})
+					if err != nil {
+						return probe.Failf("%v", err)
+					}
+					statuses <- r.Status
+				}
+				return probe.Passf("six answers")
+			}}
+			start := time.Now()
+			rep, err := probe.Run(t.Context(), serveHTTP(t, w), []probe.Check{c}, probe.Options{})
 			if err != nil {
-				return probe.Failf("%v", err)
+				t.Fatal(err)
 			}
-			statuses <- r.Status
-		}
-		return probe.Passf("six answers")
-	}}
-	start := time.Now()
-	rep, err := probe.Run(t.Context(), serveHTTP(t, w), []probe.Check{c}, probe.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(statuses)
-	for s := range statuses {
-		if s != http.StatusOK {
-			t.Errorf("an answer was %d", s)
-		}
-	}
-	if rep.Results[0].Status != probe.Pass || w.served != 6 {
-		t.Errorf("%+v, %d served", rep.Results[0], w.served)
-	}
-	if d := time.Since(start); d < 2*time.Second {
-		t.Errorf("six requests at two a second took %s: the probe did not wait", d)
+			close(statuses)
+			for s := range statuses {
+				if s != http.StatusOK {
+					t.Errorf("an answer was %d", s)
+				}
+			}
+			w.mu.Lock()
+			served := w.served
+			w.mu.Unlock()
+			if rep.Results[0].Status != probe.Pass || served != 6 {
+				t.Errorf("%+v, %d served", rep.Results[0], served)
+			}
+			if d := time.Since(start); d < 2*time.Second {
+				t.Errorf("six requests at two a second took %s: the probe did not wait", d)
+			}
+		})
 	}
 }
 
