@@ -19,14 +19,25 @@ import (
 
 // cannotFail lists the checks that no server can fail, each with the
 // reason (a bug in the check): TestEveryCheckHasAViolation accepts a
-// check without a violation only if it is named here.
+// check without a violation only if it is named here. It is empty: every
+// check fails against its entry below.
 var cannotFail = map[string]string{}
 
 // violations is the table: one entry per check or family of checks, each
-// building a server that breaks exactly the check it is given. A new check
-// needs an entry here (TestEveryCheckHasAViolation says which are
-// missing); a family of generated names shares one entry through each,
-// kinds or where.
+// building a server that breaks exactly the check it is given.
+//
+// A new check needs an entry (TestEveryCheckHasAViolation names the
+// checks without one). Read what the check sends and what it counts as a
+// failure, then wrap the correct server (correctServer) so that only that
+// request gets a failing answer: when answers the requests it matches
+// itself, editHeaders edits the headers of the correct answer, learn says
+// which requests a check sends when its name does not, and naive puts a
+// front before the server that guesses the length of ambiguous requests.
+// A family of generated names ("<check> <route>") shares one entry
+// through each, kinds or where; the entry gets the varying part as arg.
+// The server must fail its check and no other check of the category;
+// list in alsoFails those that judge the very same answer. If the correct
+// server fails or skips the new check, teach correctServer first.
 var violations = []violation{
 	// Security headers, each weakened on the one route the check reads.
 	{match: each("headers/csp-script-nonce"), how: "lets script-src run inline scripts",
