@@ -65,7 +65,7 @@ func newLab(t *testing.T) *lab {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "probe violations"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(90 * 24 * time.Hour),
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:              []string{"localhost"},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -119,7 +119,7 @@ func (l *lab) serve(t *testing.T, f fixture) string {
 	if f.plain {
 		scheme = "http"
 	} else {
-		inner = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{l.cert}, MinVersion: tls.VersionTLS12})
+		inner = tls.NewListener(ln, serverTLS(l.cert))
 	}
 	h := correctServer()
 	if f.wrap != nil {
@@ -129,6 +129,19 @@ func (l *lab) serve(t *testing.T, f fixture) string {
 	go func() { _ = srv.Serve(&frontListener{Listener: inner, naive: f.naive}) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return scheme + "://" + ln.Addr().String()
+}
+
+// serverTLS is a deployment's TLS configuration: TLS 1.2 and 1.3, AEAD
+// suites with forward secrecy only.
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
 }
 
 // checksOf returns the checks of one category.
