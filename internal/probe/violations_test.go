@@ -90,9 +90,11 @@ func newLab(t *testing.T) *lab {
 }
 
 // options are the run options of every test here: the key (so the keyed
-// checks run) and the lab's certificate.
+// checks run) and the lab's certificate. The timeouts are generous: the
+// race detector on a loaded machine is slow, and a timeout would be a
+// failure the server did not cause.
 func (l *lab) options(withKey bool) probe.Options {
-	o := probe.Options{TLS: l.client, Budget: 5000, Deadline: 90 * time.Second}
+	o := probe.Options{TLS: l.client, Budget: 5000, Timeout: 30 * time.Second, Deadline: 2 * time.Minute}
 	if withKey {
 		o.APIKey = secret.New(labKey)
 	}
