@@ -2,6 +2,8 @@ package probe_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,17 +13,94 @@ import (
 	"net/http/httptest"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/probe"
 )
 
-// cannotFail lists the checks that no server can fail, each with the
-// reason (a bug in the check): TestEveryCheckHasAViolation accepts a
-// check without a violation only if it is named here. It is empty: every
-// check fails against its entry below.
-var cannotFail = map[string]string{}
+// cannotFail lists the checks without an entry below, each with the
+// reason, which TestEveryCheckHasAViolation accepts only for the checks
+// named here. A check that no server can fail would be a bug in the check;
+// none is. The checks named here need what this lab cannot give a run or
+// a violation cannot change: a second workspace's API key, a channel's
+// secrets, an account, an outgoing webhook API, or a TLS configuration
+// and certificate of their own. Each reason names the test that fails
+// every one of them against a server built to break it, and passes it
+// against one that does not.
+var cannotFail = map[string]string{
+	"tls/refuses-tls-1.0":                              reasonTLS,
+	"tls/refuses-tls-1.1":                              reasonTLS,
+	"tls/offers-tls-1.3":                               reasonTLS,
+	"tls/refuses-cbc-suites":                           reasonTLS,
+	"tls/refuses-rsa-key-exchange":                     reasonTLS,
+	"tls/refuses-3des":                                 reasonTLS,
+	"tls/refuses-rc4":                                  reasonTLS,
+	"tls/certificate-trusted":                          reasonTLS,
+	"tls/certificate-hostname-matches":                 reasonTLS,
+	"tls/certificate-not-expired":                      reasonTLS,
+	"tls/certificate-not-expiring":                     reasonTLS,
+	"tls/certificate-lifetime-sensible":                reasonTLS,
+	"tls/certificate-key-strength":                     reasonTLS,
+	"tls/certificate-signature-not-sha1":               reasonTLS,
+	"tls/plain-http-same-port-not-served":              reasonTLS,
+	"tls/plain-http-redirects-or-closed":               reasonTLS,
+	"session/login-issues-fresh-session":               reasonLogin,
+	"idor/bots a-to-b":                                 reasonIDOR,
+	"idor/bots b-to-a":                                 reasonIDOR,
+	"idor/documents a-to-b":                            reasonIDOR,
+	"idor/documents b-to-a":                            reasonIDOR,
+	"idor/channels a-to-b":                             reasonIDOR,
+	"idor/channels b-to-a":                             reasonIDOR,
+	"idor/conversations a-to-b":                        reasonIDOR,
+	"idor/conversations b-to-a":                        reasonIDOR,
+	"idor/keys a-to-b":                                 reasonIDOR,
+	"idor/keys b-to-a":                                 reasonIDOR,
+	"idor/webhooks a-to-b":                             reasonIDOR,
+	"idor/webhooks b-to-a":                             reasonIDOR,
+	"idor/provider-keys a-to-b":                        reasonIDOR,
+	"idor/provider-keys b-to-a":                        reasonIDOR,
+	"idor/keys-are-different-workspaces":               reasonIDOR,
+	"ssrf/webhook-url loopback-v4":                     reasonSSRF,
+	"ssrf/webhook-url loopback-v6":                     reasonSSRF,
+	"ssrf/webhook-url localhost-name":                  reasonSSRF,
+	"ssrf/webhook-url cloud-metadata":                  reasonSSRF,
+	"ssrf/webhook-url private-10":                      reasonSSRF,
+	"ssrf/webhook-url private-192-168":                 reasonSSRF,
+	"ssrf/webhook-url unspecified":                     reasonSSRF,
+	"ssrf/webhook-url mapped-v6-loopback":              reasonSSRF,
+	"webhook-replay/telegram-signed-delivery-accepted": reasonReplay,
+	"webhook-replay/telegram-replay-deduplicated":      reasonReplay,
+	"webhook-replay/slack-signed-delivery-accepted":    reasonReplay,
+	"webhook-replay/slack-replay-deduplicated":         reasonReplay,
+	"webhook-replay/slack-tampered-body-refused":       reasonReplay,
+	"webhook-replay/slack-stale-timestamp-refused":     reasonReplay,
+	"webhook-replay/slack-future-timestamp-refused":    reasonReplay,
+	"webhook-replay/whatsapp-signed-delivery-accepted": reasonReplay,
+	"webhook-replay/whatsapp-replay-deduplicated":      reasonReplay,
+	"webhook-replay/whatsapp-tampered-body-refused":    reasonReplay,
+	"webhook-replay/discord-signed-delivery-accepted":  reasonReplay,
+	"webhook-replay/discord-replay-deduplicated":       reasonReplay,
+	"webhook-replay/discord-tampered-body-refused":     reasonReplay,
+	"webhook-replay/discord-stale-timestamp-refused":   reasonReplay,
+	"webhook-replay/discord-future-timestamp-refused":  reasonReplay,
+}
+
+// The reasons of cannotFail, by what the lab lacks.
+const (
+	reasonTLS = "the lab serves one TLS configuration and certificate, which a wrapped handler cannot change: " +
+		"TestTLSChecks (checks_tls_test.go) fails it against a server or certificate that breaks it"
+	reasonIDOR = "needs API keys of two workspaces and the lab gives one: " +
+		"TestIDORChecks (checks_idor_test.go) fails it against an API that lets that kind through to the other workspace"
+	reasonSSRF = "needs an outgoing webhook API, which the correct server does not have (it would skip): " +
+		"TestSSRFChecks (checks_idor_test.go) fails it against a deployment that dials or reaches the address"
+	reasonReplay = "needs the channel's secret (--secrets), which the lab does not give: " +
+		"TestReplayChecks (checks_replay_test.go) fails it against a receiver that skips what it tests"
+	reasonLogin = "needs an account's credentials (login in --secrets), which the lab does not give: " +
+		"TestLoginIssuesFreshSession (checks_new_test.go) fails it against a server that keeps the planted session id"
+)
 
 // violations is the table: one entry per check or family of checks, each
 // building a server that breaks exactly the check it is given.
@@ -435,6 +514,98 @@ var violations = []violation{
 	{match: is("proxy-trust/x-real-ip-spoof"), how: "counts its rate limit by X-Real-Ip", build: trusts("X-Real-Ip")},
 	{match: is("proxy-trust/forwarded-for-spoof"), how: "counts its rate limit by Forwarded", build: trusts("Forwarded")},
 	{match: is("proxy-trust/true-client-ip-spoof"), how: "counts its rate limit by True-Client-Ip", build: trusts("True-Client-Ip")},
+	// Session: the sign-in pages and the account page of a server that
+	// takes the ids a browser brings or hands out the same one to all.
+	{match: is("session/planted-session-cookie-refused"), how: "signs in whoever sends a session cookie",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return when(func(r *http.Request) bool {
+				_, err := r.Cookie("__Host-palisade_session")
+				return r.URL.Path == "/account" && err == nil
+			}, func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "<!doctype html><title>Your account</title>")
+			})
+		})},
+	{match: is("session/planted-cookies-not-adopted"), how: "sets back the session id a browser brought to the sign-in page",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(func(r *http.Request) bool { return r.URL.Path == "/login" }, func(r *http.Request, h http.Header) {
+				if c, err := r.Cookie("__Host-palisade_session"); err == nil {
+					h.Add("Set-Cookie", (&http.Cookie{Name: "__Host-palisade_session", Value: c.Value, Path: "/", Secure: true, HttpOnly: true}).String())
+				}
+			})
+		})},
+	{match: is("session/pre-session-fresh-per-browser"), how: "gives every browser the same sign-in cookie",
+		build: loginCookie("__Host-palisade_csrf=0123456789abcdef; Path=/; Secure; HttpOnly; SameSite=Strict")},
+	{match: is("session/session-cookies-host-prefixed"), how: "names its sign-in cookie without the __Host- prefix",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Path == "/login" }, func(_ *http.Request, h http.Header) {
+				h.Set("Set-Cookie", (&http.Cookie{Name: "palisade_csrf", Value: randomHex(), Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}).String())
+			})
+		})},
+	{match: is("session/logout-needs-csrf"), how: "starts a session on a cross-site POST /logout without a token",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return when(at("/logout"), func(w http.ResponseWriter, r *http.Request) {
+				http.SetCookie(w, &http.Cookie{Name: "__Host-palisade_session", Value: randomHex(), Path: "/", Secure: true, HttpOnly: true})
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+			})
+		})},
+
+	// Gateway: a gateway route reachable from outside for the one kind of
+	// call each check sends.
+	{match: is("gateway/no-token"), how: "answers a gateway call without a token",
+		build: gatewayAnswers(func(r *http.Request) bool { return r.Header.Get("Authorization") == "" })},
+	{match: is("gateway/forged-token-and-signature"), how: "answers a gateway call with any fresh signature",
+		build: gatewayAnswers(func(r *http.Request) bool {
+			return r.Header.Get("X-Palisade-Signature") != "" && signedWithin(r, 5*time.Minute)
+		})},
+	{match: is("gateway/token-without-signature"), how: "answers a gateway call that has a token and no signature",
+		build: gatewayAnswers(func(r *http.Request) bool {
+			b := bearerOf(r)
+			return b != "" && !strings.HasPrefix(b, "pal_") && r.Header.Get("X-Palisade-Signature") == ""
+		})},
+	{match: is("gateway/stale-signature"), how: "answers a gateway call signed an hour ago",
+		build: gatewayAnswers(func(r *http.Request) bool {
+			return r.Header.Get("X-Palisade-Signature") != "" && !signedWithin(r, 30*time.Minute)
+		})},
+	{match: is("gateway/api-key-is-not-a-gateway-token"), how: "takes an API key as a gateway token",
+		build: gatewayAnswers(func(r *http.Request) bool { return strings.HasPrefix(bearerOf(r), "pal_") })},
+	{match: each("gateway/get-refused"), how: "serves the gateway's route to a GET from outside",
+		build: wrap(func(x subject) func(http.Handler) http.Handler {
+			return when(func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Path == x.arg }, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"data":[{"id":"gpt-4o-mini"}]}`)
+			})
+		})},
+
+	// Rate limits: the limited routes without their 429, or with a 429
+	// that lacks one of its parts.
+	{match: is("rate-limits/api-burst-meets-429"), how: "never limits keyed API reads",
+		build: apiAnswers(func(r *http.Request) bool {
+			return r.Method == http.MethodGet && r.URL.Path == "/api/v1/bots" && authorized(r)
+		}, http.StatusOK),
+		alsoFails: []string{"rate-limits/api-429-retry-after", "rate-limits/api-429-ratelimit-headers", "rate-limits/api-429-json-error"}},
+	{match: is("rate-limits/api-429-retry-after"), how: "limits keyed API reads without Retry-After",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(keyedBots, func(_ *http.Request, h http.Header) { h.Del("Retry-After") })
+		})},
+	{match: is("rate-limits/api-429-ratelimit-headers"), how: "limits keyed API reads without RateLimit fields",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(keyedBots, func(_ *http.Request, h http.Header) { h.Del("RateLimit"); h.Del("RateLimit-Policy") })
+		})},
+	{match: is("rate-limits/api-429-json-error"), how: "limits keyed API reads with a plain-text 429",
+		build: wrap(func(subject) func(http.Handler) http.Handler { return textLimit(keyedBots) })},
+	{match: is("rate-limits/login-burst-meets-429"), how: "never limits sign-in attempts",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return when(func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/login" }, login)
+		}),
+		alsoFails: []string{"rate-limits/login-429-retry-after", "rate-limits/login-429-ratelimit-headers"}},
+	{match: is("rate-limits/login-429-retry-after"), how: "limits sign-in attempts without Retry-After",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(signInPost, func(_ *http.Request, h http.Header) { h.Del("Retry-After") })
+		})},
+	{match: is("rate-limits/login-429-ratelimit-headers"), how: "limits sign-in attempts without RateLimit fields",
+		build: wrap(func(subject) func(http.Handler) http.Handler {
+			return editHeaders(signInPost, func(_ *http.Request, h http.Header) { h.Del("RateLimit"); h.Del("RateLimit-Policy") })
+		})},
 }
 
 // at matches requests for path.
@@ -708,4 +879,66 @@ func trusts(header string) func(subject) fixture {
 			h.Set("RateLimit", fmt.Sprintf(`"api";r=%d;t=60`, 1000000-n))
 		})
 	})
+}
+
+// randomHex is a fresh random value for a cookie.
+func randomHex() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// gatewayAnswers answers the gateway calls pred accepts with a model's
+// answer: a gateway reachable from outside.
+func gatewayAnswers(pred func(*http.Request) bool) func(subject) fixture {
+	return wrap(func(subject) func(http.Handler) http.Handler {
+		return when(func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/gateway/") && pred(r)
+		}, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"hello"}}]}`)
+		})
+	})
+}
+
+// signedWithin reports whether a gateway call's timestamp is within d of
+// now.
+func signedWithin(r *http.Request, d time.Duration) bool {
+	ts, err := strconv.ParseInt(r.Header.Get("X-Palisade-Timestamp"), 10, 64)
+	if err != nil {
+		return false
+	}
+	age := time.Since(time.Unix(ts, 0))
+	return age < d && age > -d
+}
+
+func keyedBots(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == "/api/v1/bots" && authorized(r)
+}
+
+func signInPost(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/login" }
+
+// textLimit lets the correct server answer the requests pred accepts and
+// turns its 429s into plain text.
+func textLimit(pred func(*http.Request) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !pred(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			res := rec.Result()
+			maps.Copy(w.Header(), res.Header)
+			if res.StatusCode != http.StatusTooManyRequests {
+				w.WriteHeader(res.StatusCode)
+				_, _ = w.Write(rec.Body.Bytes())
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, "slow down")
+		})
+	}
 }
