@@ -57,6 +57,16 @@ func All() []Check {
 	cs = append(cs, injectionChecks()...)
 	cs = append(cs, smugglingChecks()...)
 	cs = append(cs, proxyTrustChecks()...)
+	cs = append(cs, tlsChecks()...)
+	cs = append(cs, sessionChecks()...)
+	cs = append(cs, gatewayChecks()...)
+	cs = append(cs, idorChecks()...)
+	cs = append(cs, ssrfChecks()...)
+	cs = append(cs, replayChecks()...)
+	cs = append(cs, rateLimitChecks()...)
+	for i := range cs {
+		cs[i] = annotate(cs[i])
+	}
 	return cs
 }
 

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,17 @@ func Skipf(format string, a ...any) Outcome {
 type Check struct {
 	Category string
 	Name     string
-	Run      func(ctx context.Context, t *Target) Outcome
+	// Severity is how much a failure weakens the deployment.
+	Severity Severity
+	// Reference is the OWASP ASVS 5.0 requirement ("V3.4.1") or the CWE
+	// ("CWE-352") the check verifies.
+	Reference string
+	// Description says in one line what a pass proves.
+	Description string
+	// Exclusive checks spend a limit of the deployment on purpose (a
+	// burst until 429): they run after all others, one at a time.
+	Exclusive bool
+	Run       func(ctx context.Context, t *Target) Outcome
 }
 
 // ErrBudget is returned by Target.Do once the run's request budget is spent.
@@ -85,6 +96,11 @@ type Request struct {
 	Body   []byte
 	// Bearer sends the API key given to the run (Target.HasKey).
 	Bearer bool
+	// KeyB sends the second workspace's API key instead (Target.HasKeyB).
+	KeyB bool
+	// NoPace sends the request even when the deployment said its
+	// rate-limit window is spent: for the checks that look for the 429.
+	NoPace bool
 }
 
 // maxBody caps what is read of any response: enough to see banners,
@@ -94,13 +110,18 @@ const maxBody = 256 << 10
 // Target is the deployment under test as a check sees it. It is safe for
 // concurrent use; GET answers are shared between checks (Get).
 type Target struct {
-	Base    *url.URL
-	apiKey  secret.Secret
-	client  *http.Client
-	timeout time.Duration
-	tls     *tls.Config
-	budget  int64
-	used    atomic.Int64
+	Base     *url.URL
+	apiKey   secret.Secret
+	apiKeyB  secret.Secret
+	secrets  Secrets
+	pace     *pacer
+	httpPort int
+	shared   sync.Map // memoized multi-request work several checks read (keyed by name)
+	client   *http.Client
+	timeout  time.Duration
+	tls      *tls.Config
+	budget   int64
+	used     atomic.Int64
 
 	mu    sync.Mutex
 	cache map[string]*cached
@@ -118,6 +139,9 @@ func (t *Target) HTTPS() bool { return t.Base.Scheme == "https" }
 // HasKey reports whether an API key was given.
 func (t *Target) HasKey() bool { return !t.apiKey.IsZero() }
 
+// HasKeyB reports whether a second workspace's API key was given too.
+func (t *Target) HasKeyB() bool { return t.HasKey() && !t.apiKeyB.IsZero() }
+
 // Host is the base URL's host (with port).
 func (t *Target) Host() string { return t.Base.Host }
 
@@ -125,8 +149,33 @@ func (t *Target) Host() string { return t.Base.Host }
 func (t *Target) Requests() int64 { return t.used.Load() }
 
 // Do sends one request, counting it against the budget, and reads the
-// answer. Redirects are never followed: a redirect is an answer.
+// answer. Redirects are never followed: a redirect is an answer. Unless
+// rq.NoPace, it waits while the deployment's RateLimit header says the
+// route's window is spent, and sends once more after a 429.
 func (t *Target) Do(ctx context.Context, rq Request) (*Response, error) {
+	method := rq.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	key := routeKey(method, rq.Path)
+	for attempt := 0; ; attempt++ {
+		if !rq.NoPace {
+			if err := t.pace.wait(ctx, key); err != nil {
+				return nil, fmt.Errorf("waiting for the rate limit of %s %s: %w", method, rq.Path, err)
+			}
+		}
+		r, err := t.send(ctx, method, rq)
+		if err != nil {
+			return nil, err
+		}
+		t.pace.observe(key, r.Status, r.Header)
+		if r.Status != http.StatusTooManyRequests || rq.NoPace || attempt > 0 {
+			return r, nil
+		}
+	}
+}
+
+func (t *Target) send(ctx context.Context, method string, rq Request) (*Response, error) {
 	if t.used.Add(1) > t.budget {
 		return nil, ErrBudget
 	}
@@ -136,10 +185,6 @@ func (t *Target) Do(ctx context.Context, rq Request) (*Response, error) {
 	var body io.Reader
 	if rq.Body != nil {
 		body = bytes.NewReader(rq.Body)
-	}
-	method := rq.Method
-	if method == "" {
-		method = http.MethodGet
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
@@ -153,7 +198,10 @@ func (t *Target) Do(ctx context.Context, rq Request) (*Response, error) {
 	if h := rq.Header.Get("Host"); h != "" {
 		req.Host = h
 	}
-	if rq.Bearer && t.HasKey() {
+	switch {
+	case rq.KeyB && t.HasKeyB():
+		req.Header.Set("Authorization", "Bearer "+t.apiKeyB.Reveal())
+	case rq.Bearer && t.HasKey():
 		req.Header.Set("Authorization", "Bearer "+t.apiKey.Reveal())
 	}
 	resp, err := t.client.Do(req)
@@ -241,6 +289,13 @@ func (t *Target) Get(ctx context.Context, path string, bearer bool) (*Response, 
 type Options struct {
 	// APIKey, when set, enables the checks that need one.
 	APIKey secret.Secret
+	// APIKeyB, an API key of another workspace than APIKey's, enables the
+	// cross-workspace (IDOR) checks.
+	APIKeyB secret.Secret
+	// Secrets are the channel secrets and sign-in credentials of the
+	// deployment, for the checks that must sign a genuine delivery or log
+	// in; without them those checks are skipped.
+	Secrets Secrets
 	// Concurrency is how many checks run at once (default 4).
 	Concurrency int
 	// Timeout bounds each request (default 10s).
@@ -257,14 +312,21 @@ type Options struct {
 	Progress io.Writer
 	// Categories, when set, runs only those categories.
 	Categories []string
+	// Exclude names categories not to run.
+	Exclude []string
+	// HTTPPort is the plain-HTTP port of the target's host that must
+	// redirect to HTTPS or be closed (default 80).
+	HTTPPort int
 }
 
 // Result is one check's outcome in a report.
 type Result struct {
-	Category string `json:"category"`
-	Name     string `json:"name"`
-	Status   Status `json:"result"`
-	Evidence string `json:"evidence"`
+	Category  string   `json:"category"`
+	Name      string   `json:"name"`
+	Severity  Severity `json:"severity"`
+	Reference string   `json:"reference"`
+	Status    Status   `json:"result"`
+	Evidence  string   `json:"evidence"`
 }
 
 // Report is a whole run.
@@ -298,25 +360,9 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 	if opts.Deadline <= 0 {
 		opts.Deadline = 2 * time.Minute
 	}
-	if len(opts.Categories) > 0 {
-		known := map[string]bool{}
-		for _, c := range checks {
-			known[c.Category] = true
-		}
-		want := map[string]bool{}
-		for _, c := range opts.Categories {
-			if !known[c] {
-				return nil, fmt.Errorf("probe: unknown category %q", c)
-			}
-			want[c] = true
-		}
-		var kept []Check
-		for _, c := range checks {
-			if want[c.Category] {
-				kept = append(kept, c)
-			}
-		}
-		checks = kept
+	checks, err = selectCategories(checks, opts.Categories, opts.Exclude)
+	if err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // the probe targets the URL given, never a proxy from the environment
@@ -327,13 +373,20 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 	}
 	defer tr.CloseIdleConnections()
 	t := &Target{
-		Base:    u,
-		apiKey:  opts.APIKey,
-		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		timeout: opts.Timeout,
-		tls:     opts.TLS,
-		budget:  int64(opts.Budget),
-		cache:   map[string]*cached{},
+		Base:     u,
+		apiKey:   opts.APIKey,
+		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		timeout:  opts.Timeout,
+		tls:      opts.TLS,
+		budget:   int64(opts.Budget),
+		cache:    map[string]*cached{},
+		apiKeyB:  opts.APIKeyB,
+		secrets:  opts.Secrets,
+		pace:     newPacer(),
+		httpPort: opts.HTTPPort,
+	}
+	if t.httpPort <= 0 {
+		t.httpPort = 80
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Deadline)
 	defer cancel()
@@ -345,30 +398,46 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 		done     int
 	)
 	sem := make(chan struct{}, opts.Concurrency)
+	finish := func(i int, c Check, out Outcome) {
+		rep.Results[i] = result(c, out)
+		if opts.Progress != nil {
+			progress.Lock()
+			done++
+			fmt.Fprintf(opts.Progress, "[%d/%d] %-4s %s/%s\n", done, len(checks), out.Status, c.Category, c.Name)
+			progress.Unlock()
+		}
+	}
+	var exclusive []int
 	for i, c := range checks {
+		if c.Exclusive {
+			exclusive = append(exclusive, i)
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
-			rep.Results[i] = Result{Category: c.Category, Name: c.Name, Status: Skip, Evidence: "the run's deadline was reached before this check started"}
+			finish(i, c, Skipf("the run's deadline was reached before this check started"))
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out := runOne(ctx, t, c)
-			rep.Results[i] = Result{Category: c.Category, Name: c.Name, Status: out.Status, Evidence: out.Evidence}
-			if opts.Progress != nil {
-				progress.Lock()
-				done++
-				fmt.Fprintf(opts.Progress, "[%d/%d] %-4s %s/%s\n", done, len(checks), out.Status, c.Category, c.Name)
-				progress.Unlock()
-			}
+			finish(i, c, runOne(ctx, t, c))
 		}()
 	}
 	wg.Wait()
+	// Checks that exhaust a limit on purpose run last and one at a time,
+	// so that no other check meets the limit they spent.
+	for _, i := range exclusive {
+		if ctx.Err() != nil {
+			finish(i, checks[i], Skipf("the run's deadline was reached before this check started"))
+			continue
+		}
+		finish(i, checks[i], runOne(ctx, t, checks[i]))
+	}
 	rep.Requests = min(t.Requests(), t.budget)
 	for _, r := range rep.Results {
 		switch r.Status {
@@ -381,6 +450,31 @@ func Run(ctx context.Context, base string, checks []Check, opts Options) (*Repor
 		}
 	}
 	return rep, nil
+}
+
+func result(c Check, out Outcome) Result {
+	return Result{Category: c.Category, Name: c.Name, Severity: c.Severity, Reference: c.Reference, Status: out.Status, Evidence: out.Evidence}
+}
+
+// selectCategories keeps the checks of the categories asked for (all when
+// none is) minus the excluded ones; naming an unknown category is an error.
+func selectCategories(checks []Check, only, exclude []string) ([]Check, error) {
+	known := map[string]bool{}
+	for _, c := range checks {
+		known[c.Category] = true
+	}
+	for _, c := range append(slices.Clone(only), exclude...) {
+		if !known[c] {
+			return nil, fmt.Errorf("probe: unknown category %q", c)
+		}
+	}
+	var kept []Check
+	for _, c := range checks {
+		if (len(only) == 0 || slices.Contains(only, c.Category)) && !slices.Contains(exclude, c.Category) {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
 }
 
 // runOne runs a check, turning a panic into a failure of that check and an
