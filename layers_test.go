@@ -113,9 +113,11 @@ var layers = map[string]layer{
 	"internal/cli": wiring,
 	"cmd/palisade": wiring,
 
-	// The summary `make test` pipes the suite through; not in the
-	// release binary.
+	// Development commands the Makefile runs (the test summary, the
+	// vulnerability check, the SBOM); not in the release binary.
 	"internal/devtools/testsummary": testSupport,
+	"internal/devtools/vulncheck":   testSupport,
+	"internal/devtools/sbom":        testSupport,
 
 	"internal/servicetest":             testSupport,
 	"internal/llm/llmtest":             testSupport,
