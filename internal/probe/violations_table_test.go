@@ -21,7 +21,7 @@ import (
 	"github.com/palisadehq/palisade/internal/probe"
 )
 
-// cannotFail lists the checks without an entry below, each with the
+// provedElsewhere lists the checks without an entry below, each with the
 // reason, which TestEveryCheckHasAViolation accepts only for the checks
 // named here. A check that no server can fail would be a bug in the check;
 // none is. The checks named here need what this lab cannot give a run or
@@ -30,7 +30,7 @@ import (
 // and certificate of their own. Each reason names the test that fails
 // every one of them against a server built to break it, and passes it
 // against one that does not.
-var cannotFail = map[string]string{
+var provedElsewhere = map[string]string{
 	"tls/refuses-tls-1.0":                              reasonTLS,
 	"tls/refuses-tls-1.1":                              reasonTLS,
 	"tls/offers-tls-1.3":                               reasonTLS,
@@ -88,7 +88,7 @@ var cannotFail = map[string]string{
 	"webhook-replay/discord-future-timestamp-refused":  reasonReplay,
 }
 
-// The reasons of cannotFail, by what the lab lacks.
+// The reasons of provedElsewhere, by what the lab lacks.
 const (
 	reasonTLS = "the lab serves one TLS configuration and certificate, which a wrapped handler cannot change: " +
 		"TestTLSChecks (checks_tls_test.go) fails it against a server or certificate that breaks it"
