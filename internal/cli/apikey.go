@@ -24,21 +24,10 @@ const apikeyUsage = `Usage: palisade apikey <create|list> [flags]
 Run 'palisade apikey <subcommand> --help' for its flags.`
 
 func runAPIKey(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, apikeyUsage)
-		return ErrUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stdout, apikeyUsage)
-		return nil
-	case "create":
-		return runAPIKeyCreate(ctx, env, args[1:])
-	case "list":
-		return runAPIKeyList(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "palisade apikey: unknown subcommand %q\n\n%s\n", args[0], apikeyUsage)
-	return ErrUsage
+	return runSubcommand(ctx, env, "apikey", apikeyUsage, args, map[string]commandFunc{
+		"create": runAPIKeyCreate,
+		"list":   runAPIKeyList,
+	})
 }
 
 func runAPIKeyCreate(ctx context.Context, env *Env, args []string) error {

@@ -55,7 +55,32 @@ type Env struct {
 
 type command struct {
 	summary string
-	run     func(ctx context.Context, env *Env, args []string) error
+	run     commandFunc
+}
+
+// commandFunc runs a command or subcommand with the arguments after its
+// name.
+type commandFunc func(ctx context.Context, env *Env, args []string) error
+
+// runSubcommand runs the subcommand that args[0] names from table: the
+// one dispatch of every command made of subcommands (workspace, apikey,
+// user, keys). No subcommand or an unknown one prints usage and is a usage
+// error; help prints usage.
+func runSubcommand(ctx context.Context, env *Env, name, usage string, args []string, table map[string]commandFunc) error {
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, usage)
+		return ErrUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.Stdout, usage)
+		return nil
+	}
+	if run, ok := table[args[0]]; ok {
+		return run(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.Stderr, "palisade %s: unknown subcommand %q\n\n%s\n", name, args[0], usage)
+	return ErrUsage
 }
 
 func commands() map[string]command {

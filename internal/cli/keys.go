@@ -101,23 +101,11 @@ const keysUsage = `Usage: palisade keys <rotate|reencrypt|status> [flags]
 All three work on SQLite and PostgreSQL while the server runs.`
 
 func runKeys(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, keysUsage)
-		return ErrUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stdout, keysUsage)
-		return nil
-	case "rotate":
-		return runKeysRotate(ctx, env, args[1:])
-	case "reencrypt":
-		return runKeysReencrypt(ctx, env, args[1:])
-	case "status":
-		return runKeysStatus(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "palisade keys: unknown subcommand %q\n\n%s\n", args[0], keysUsage)
-	return ErrUsage
+	return runSubcommand(ctx, env, "keys", keysUsage, args, map[string]commandFunc{
+		"rotate":    runKeysRotate,
+		"reencrypt": runKeysReencrypt,
+		"status":    runKeysStatus,
+	})
 }
 
 func runKeysStatus(ctx context.Context, env *Env, args []string) error {

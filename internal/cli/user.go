@@ -29,21 +29,10 @@ Both are for an owner locked out of their account, and are audited.
 Run 'palisade user <subcommand> --help' for its flags.`
 
 func runUser(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, userUsage)
-		return ErrUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stdout, userUsage)
-		return nil
-	case "reset-password":
-		return runUserResetPassword(ctx, env, args[1:])
-	case "reset-mfa":
-		return runUserResetMFA(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "palisade user: unknown subcommand %q\n\n%s\n", args[0], userUsage)
-	return ErrUsage
+	return runSubcommand(ctx, env, "user", userUsage, args, map[string]commandFunc{
+		"reset-password": runUserResetPassword,
+		"reset-mfa":      runUserResetMFA,
+	})
 }
 
 // userByEmail reads --email's user, or says there is none.

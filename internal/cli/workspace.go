@@ -37,29 +37,18 @@ const workspaceUsage = `Usage: palisade workspace <create|list|suspend|resume|ex
 Run 'palisade workspace <subcommand> --help' for its flags.`
 
 func runWorkspace(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, workspaceUsage)
-		return ErrUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stdout, workspaceUsage)
-		return nil
-	case "create":
-		return runWorkspaceCreate(ctx, env, args[1:])
-	case "list":
-		return runWorkspaceList(ctx, env, args[1:])
-	case "suspend":
-		return runWorkspaceSuspend(ctx, env, args[1:], true)
-	case "resume":
-		return runWorkspaceSuspend(ctx, env, args[1:], false)
-	case "export":
-		return runWorkspaceExport(ctx, env, args[1:])
-	case "delete":
-		return runWorkspaceDelete(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "palisade workspace: unknown subcommand %q\n\n%s\n", args[0], workspaceUsage)
-	return ErrUsage
+	return runSubcommand(ctx, env, "workspace", workspaceUsage, args, map[string]commandFunc{
+		"create": runWorkspaceCreate,
+		"list":   runWorkspaceList,
+		"suspend": func(ctx context.Context, env *Env, args []string) error {
+			return runWorkspaceSuspend(ctx, env, args, true)
+		},
+		"resume": func(ctx context.Context, env *Env, args []string) error {
+			return runWorkspaceSuspend(ctx, env, args, false)
+		},
+		"export": runWorkspaceExport,
+		"delete": runWorkspaceDelete,
+	})
 }
 
 func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
