@@ -188,7 +188,6 @@ type fakeLimits struct {
 	textBody       bool // the 429 is not the JSON error
 	mu             sync.Mutex
 	counts         map[string]int
-	loginOnly, api bool
 }
 
 func (f *fakeLimits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
