@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/palisadehq/palisade/internal/conversation"
+	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -67,6 +68,16 @@ func TestPIIBeforeStorageStableAndHashedIDs(t *testing.T) {
 	}
 	forbidden := append([]string{leakedByModel, phone, "447700900123", mailUser}, piiValues...)
 	assertAbsent(t, "logs", e.logs.Bytes(), forbidden...)
+	// The workspace's export, which decrypts every message, holds the
+	// placeholders and none of the values either.
+	var exported bytes.Buffer
+	if err := export.New(export.Options{Store: e.store}).Workspace(t.Context(), palisade.Caller{Scope: e.scope, Actor: "test"}, &exported); err != nil {
+		t.Fatal(err)
+	}
+	assertAbsent(t, "export", exported.Bytes(), forbidden...)
+	if !bytes.Contains(exported.Bytes(), []byte("[EMAIL_1]")) || !bytes.Contains(exported.Bytes(), []byte(`"complete": true`)) && !bytes.Contains(exported.Bytes(), []byte(`"complete":true`)) {
+		t.Fatal("the export holds no placeholder or is incomplete: the search proves nothing")
+	}
 	raw := fileBytes(t, s, path)
 	assertAbsent(t, "database file", raw, forbidden...)
 	if !bytes.Contains(raw, []byte("[EMAIL_1]")) {
