@@ -357,3 +357,22 @@ func TestBotNameXSSIsInert(t *testing.T) {
 		}
 	}
 }
+
+// TestBotFormExplainsPIIModes: the bot form says what each PII mode does,
+// next to the choice.
+func TestBotFormExplainsPIIModes(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	_, ws := e.owner("owner@example.com")
+	b := e.browser()
+	b.login("owner@example.com")
+	w := b.get("/w/" + string(ws.ID) + "/bots/new")
+	if w.Code != http.StatusOK {
+		t.Fatalf("bot form: %d", w.Code)
+	}
+	for _, mode := range []palisade.PIIMode{palisade.PIIOff, palisade.PIIBeforeLLM, palisade.PIIBeforeStorage} {
+		if !strings.Contains(w.Body.String(), "<li><strong>"+string(mode)+"</strong>: ") {
+			t.Errorf("the form does not explain %s", mode)
+		}
+	}
+}
