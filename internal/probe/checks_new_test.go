@@ -182,12 +182,12 @@ func TestGatewayChecks(t *testing.T) {
 // fakeLimits answers the API's bot list and the sign-in form with a
 // limit of five a window; each flag breaks one property of the 429.
 type fakeLimits struct {
-	noLimit        bool // never 429
-	noRetryAfter   bool
-	noRateLimit    bool // no RateLimit fields
-	textBody       bool // the 429 is not the JSON error
-	mu             sync.Mutex
-	counts         map[string]int
+	noLimit      bool // never 429
+	noRetryAfter bool
+	noRateLimit  bool // no RateLimit fields
+	textBody     bool // the 429 is not the JSON error
+	mu           sync.Mutex
+	counts       map[string]int
 }
 
 func (f *fakeLimits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
