@@ -14,7 +14,7 @@ import (
 // freeAddr returns a loopback address nothing listens on, so the server's
 // public URL (which its webhook URLs are made of) can be known before it
 // starts.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -47,7 +47,7 @@ func buildPalisade(t *testing.T) string {
 
 // egressPolicyForAll writes an egress policy allowing exactly the origins
 // of urls.
-func egressPolicyForAll(t *testing.T, urls ...string) string {
+func egressPolicyForAll(t testing.TB, urls ...string) string {
 	t.Helper()
 	var rules []egress.Rule
 	for _, u := range urls {

@@ -27,7 +27,7 @@ import (
 )
 
 // runCLI runs one palisade command in-process.
-func runCLI(t *testing.T, ctx context.Context, env map[string]string, stderr io.Writer, args ...string) (string, error) {
+func runCLI(t testing.TB, ctx context.Context, env map[string]string, stderr io.Writer, args ...string) (string, error) {
 	t.Helper()
 	var out syncBuffer
 	if stderr == nil {
@@ -37,7 +37,7 @@ func runCLI(t *testing.T, ctx context.Context, env map[string]string, stderr io.
 	return out.String(), err
 }
 
-func mustCLI(t *testing.T, env map[string]string, args ...string) string {
+func mustCLI(t testing.TB, env map[string]string, args ...string) string {
 	t.Helper()
 	var errOut syncBuffer
 	out, err := runCLI(t, t.Context(), env, &errOut, args...)
@@ -98,7 +98,7 @@ type sealedStore struct {
 	once    sync.Once
 }
 
-func openSealed(t *testing.T, env map[string]string) *sealedStore {
+func openSealed(t testing.TB, env map[string]string) *sealedStore {
 	t.Helper()
 	ctx := t.Context()
 	mk, err := seal.LoadMasterKey(seal.MasterKeyConfig{Key: secret.New(env["PALISADE_MASTER_KEY"]), Dir: env["PALISADE_DATA_DIR"]})
@@ -186,7 +186,7 @@ func (s *sealedStore) envelopeVersions(t *testing.T, ws palisade.WorkspaceID) []
 
 var wsLine = regexp.MustCompile(`workspace (ws_[a-z2-7]{26}) created`)
 
-func createWorkspace(t *testing.T, env map[string]string, name string) palisade.Scope {
+func createWorkspace(t testing.TB, env map[string]string, name string) palisade.Scope {
 	t.Helper()
 	out := mustCLI(t, env, "workspace", "create", "--name", name, "--owner-email", "owner@example.com")
 	m := wsLine.FindStringSubmatch(out)

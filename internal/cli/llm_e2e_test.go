@@ -163,7 +163,7 @@ func (c *e2eClient) stream(bot, user, message string) []sseEvent {
 }
 
 // egressPolicyFor writes a policy file allowing exactly the origin of url.
-func egressPolicyFor(t *testing.T, url string) string {
+func egressPolicyFor(t testing.TB, url string) string {
 	t.Helper()
 	rule, err := egress.RuleForURL(url)
 	if err != nil {
