@@ -52,6 +52,9 @@ var (
 		"idempotency_keys": {"request_hash", "sealed_response"},
 		"invitations":      {"token_hash"},
 		"provider_keys":    {"sealed_key"},
+		// A keyed hash of a personal value: useless without the master
+		// key, and nothing a reader of the export needs.
+		"pii_placeholders": {"mac"},
 	}
 	exportOpened = map[string]map[string]string{
 		"messages": {"sealed_body": "body"},
@@ -62,7 +65,7 @@ var (
 		"chunks": {"tsv"},
 	}
 	exportPlainColumns = map[string][]string{
-		"workspaces":         {"id", "name", "require_mfa", "retention_days", "created_at", "allowed_models"},
+		"workspaces":         {"id", "name", "require_mfa", "retention_days", "created_at", "allowed_models", "suspended_at", "suspended_reason"},
 		"api_keys":           {"id", "workspace_id", "name", "prefix", "scopes", "created_by", "created_at", "expires_at", "last_used_at", "revoked_at"},
 		"audit_log":          {"workspace_id", "seq", "id", "actor", "action", "target", "outcome", "ip", "request_id", "detail", "created_at", "prev_hash", "hash", "hash_version"},
 		"bots":               {"id", "workspace_id", "name", "system_prompt", "model", "temperature", "max_output_tokens", "pii_mode", "allowed_domains", "retention_days", "daily_token_budget", "created_at", "updated_at"},
@@ -77,6 +80,7 @@ var (
 		"invitations":        {"id", "workspace_id", "email", "role", "invited_by", "created_at", "expires_at", "accepted_at"},
 		"memberships":        {"id", "workspace_id", "user_id", "role", "created_at"},
 		"messages":           {"id", "workspace_id", "conversation_id", "bot_id", "role", "inbound_ref", "tokens_in", "tokens_out", "created_at", "seq"},
+		"pii_placeholders":   {"workspace_id", "conversation_id", "kind", "number"},
 		"provider_keys":      {"id", "workspace_id", "provider", "base_url", "created_at"},
 		"reply_sends":        {"workspace_id", "bot_id", "source", "ref", "part", "state", "created_at", "updated_at"},
 		"usage_daily":        {"workspace_id", "bot_id", "day", "requests", "tokens_in", "tokens_out", "errors", "latency_ms"},
