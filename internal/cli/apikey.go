@@ -59,20 +59,13 @@ func runAPIKeyCreate(ctx context.Context, env *Env, args []string) error {
 	if *expires < 0 {
 		return fmt.Errorf("%w: --expires-in must be positive", ErrUsage)
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeData()
 	scope := palisade.ScopeFor(ws)
-	if _, err := s.GetWorkspace(ctx, scope); err != nil {
-		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return fmt.Errorf("no workspace %s", ws)
-		}
+	if _, err := workspaceOf(ctx, s, ws); err != nil {
 		return err
 	}
 	now := env.Now()
@@ -142,20 +135,13 @@ func runAPIKeyList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --workspace must be a workspace id (ws_…)", ErrUsage)
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeData()
 	scope := palisade.ScopeFor(ws)
-	if _, err := s.GetWorkspace(ctx, scope); err != nil {
-		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return fmt.Errorf("no workspace %s", ws)
-		}
+	if _, err := workspaceOf(ctx, s, ws); err != nil {
 		return err
 	}
 	keys, err := s.ListAPIKeys(ctx, scope)

@@ -42,15 +42,11 @@ func runWorkspaceExport(ctx context.Context, env *Env, args []string) error {
 	if *out == "" {
 		return fmt.Errorf("%w: --out is required", ErrUsage)
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openSealedData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
+	defer closeData()
 	svc := export.New(export.Options{Store: s, Audit: newAuditLogger(env, cfg, s), Now: env.Now})
 	c := palisade.Caller{Scope: palisade.ScopeFor(palisade.WorkspaceID(id)), Actor: audit.ActorCLI}
 	if err := svc.Start(ctx, c); err != nil {

@@ -75,6 +75,34 @@ func keyringOver(ctx context.Context, ks keyStore, mk seal.MasterKey, opts seal.
 }
 
 // openSealedStore opens the store with the keyring as its Sealer.
+// openData is how a CLI command opens the data: the master key, then the
+// store; the closer closes the store.
+func openData(ctx context.Context, cfg config.Config) (store.Store, seal.MasterKey, func(), error) {
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, seal.MasterKey{}, nil, err
+	}
+	s, err := openStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return nil, seal.MasterKey{}, nil, err
+	}
+	return s, mk, func() { _ = s.Close() }, nil
+}
+
+// openSealedData is openData for a command that reads or writes sealed
+// fields: the store seals through the keyring, closed with it.
+func openSealedData(ctx context.Context, cfg config.Config) (store.Store, seal.MasterKey, func(), error) {
+	mk, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, seal.MasterKey{}, nil, err
+	}
+	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
+	if err != nil {
+		return nil, seal.MasterKey{}, nil, err
+	}
+	return s, mk, closeAll, nil
+}
+
 func openSealedStore(ctx context.Context, cfg config.Config, mk seal.MasterKey, opts store.Options) (store.Store, *seal.Keyring, func(), error) {
 	k, closeKeys, err := openKeyringWith(ctx, cfg, mk, seal.Options{})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/job"
-	"github.com/palisadehq/palisade/internal/store"
 )
 
 // runPrune does at once what the hourly prune job does: it deletes the
@@ -26,15 +25,11 @@ func runPrune(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: prune takes no arguments", ErrUsage)
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeData()
 	r, err := s.PruneAll(ctx, env.Now(), job.DedupeTTL)
 	if err != nil {
 		return err

@@ -35,12 +35,10 @@ func runUser(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
-// userByEmail reads --email's user, or says there is none.
+// userByEmail reads --email's user (checked by the command before it
+// opened the store), or says there is none.
 func userByEmail(ctx context.Context, s store.Store, email string) (palisade.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if err := validate.Email("email", email); err != nil {
-		return palisade.User{}, fmt.Errorf("%w: --email: %s", ErrUsage, palisade.ErrorMessage(err))
-	}
 	u, err := s.GetUserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		return palisade.User{}, fmt.Errorf("no user has the address %s", email)
@@ -87,19 +85,15 @@ func runUserResetPassword(ctx context.Context, env *Env, args []string) error {
 	if err := validate.Email("email", strings.ToLower(strings.TrimSpace(*email))); err != nil {
 		return fmt.Errorf("%w: --email: %s", ErrUsage, palisade.ErrorMessage(err))
 	}
-	mk, err := loadMasterKey(cfg)
+	s, mk, closeData, err := openSealedData(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer closeData()
 	tokens, err := tokenKey(mk)
 	if err != nil {
 		return err
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
 	u, err := userByEmail(ctx, s, *email)
 	if err != nil {
 		return err
@@ -138,15 +132,11 @@ func runUserResetMFA(ctx context.Context, env *Env, args []string) error {
 	if err := validate.Email("email", strings.ToLower(strings.TrimSpace(*email))); err != nil {
 		return fmt.Errorf("%w: --email: %s", ErrUsage, palisade.ErrorMessage(err))
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openSealedData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
+	defer closeData()
 	u, err := userByEmail(ctx, s, *email)
 	if err != nil {
 		return err

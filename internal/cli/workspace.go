@@ -51,6 +51,16 @@ func runWorkspace(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
+// workspaceOf reads the workspace a command names, with a message for an
+// operator when there is none.
+func workspaceOf(ctx context.Context, s store.Store, id palisade.WorkspaceID) (palisade.Workspace, error) {
+	w, err := s.GetWorkspace(ctx, palisade.ScopeFor(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return palisade.Workspace{}, fmt.Errorf("no workspace %s", id)
+	}
+	return w, err
+}
+
 func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "workspace create", "workspace create --name NAME --owner-email EMAIL [--public-url URL] [store flags]\n\n"+
 		"Creates a workspace and prints its id and a one-time link for its owner to set up their account.\n"+
@@ -70,19 +80,15 @@ func runWorkspaceCreate(ctx context.Context, env *Env, args []string) error {
 	if err := validate.Email("owner-email", *email); err != nil {
 		return fmt.Errorf("%w: --owner-email: %s", ErrUsage, palisade.ErrorMessage(err))
 	}
-	mk, err := loadMasterKey(cfg)
+	s, mk, closeData, err := openSealedData(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer closeData()
 	tokens, err := tokenKey(mk)
 	if err != nil {
 		return err
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
 	now := env.Now()
 	ws, err := s.CreateWorkspace(ctx, store.CreateWorkspaceParams{Name: *name, Now: now})
 	if err != nil {
@@ -149,15 +155,11 @@ func runWorkspaceList(ctx context.Context, env *Env, args []string) error {
 	if help || err != nil {
 		return err
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeData()
 	ids, err := s.ListWorkspaceIDs(ctx)
 	if err != nil {
 		return err
@@ -256,20 +258,13 @@ func runWorkspaceSuspend(ctx context.Context, env *Env, args []string, suspend b
 			return fmt.Errorf("%w: --reason: %s", ErrUsage, palisade.ErrorMessage(err))
 		}
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeData()
 	scope := palisade.ScopeFor(id)
-	w, err := s.GetWorkspace(ctx, scope)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no workspace %s", id)
-	}
+	w, err := workspaceOf(ctx, s, id)
 	if err != nil {
 		return err
 	}
@@ -333,20 +328,13 @@ func runWorkspaceDelete(ctx context.Context, env *Env, args []string) error {
 	if *confirm == "" {
 		return fmt.Errorf("%w: --confirm NAME is required: the workspace's exact name", ErrUsage)
 	}
-	mk, err := loadMasterKey(cfg)
+	s, _, closeData, err := openSealedData(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	s, _, closeAll, err := openSealedStore(ctx, cfg, mk, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
+	defer closeData()
 	scope := palisade.ScopeFor(palisade.WorkspaceID(id))
-	w, err := s.GetWorkspace(ctx, scope)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no workspace %s", id)
-	}
+	w, err := workspaceOf(ctx, s, palisade.WorkspaceID(id))
 	if err != nil {
 		return err
 	}
