@@ -127,6 +127,7 @@ var layers = map[string]layer{
 	"internal/ratelimit/ratelimittest": testSupport,
 	"internal/seal/sealtest":           testSupport,
 	"internal/store/storetest":         testSupport,
+	"internal/docparse/docparsetest":   testSupport,
 	"internal/channel/channeltest":     testSupport,
 }
 

@@ -83,6 +83,9 @@ func readZipXML(st *state, f *zip.File, fn func(*xml.Decoder) error) error {
 		if errors.As(err, &pe) {
 			return pe
 		}
+		if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrAlgorithm) {
+			return palisade.WrapError(err, palisade.CodeInvalid, "the DOCX file is corrupt: "+f.Name+" does not match its zip header")
+		}
 		return palisade.WrapError(err, palisade.CodeInvalid, "the DOCX file has malformed XML in "+f.Name)
 	}
 	return nil
