@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -262,7 +263,14 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return err
 	}
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
-	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument{Title: f.Title, Content: f.Content, ContentType: f.ContentType})
+	d := knowledge.NewDocument{Title: f.Title, Content: f.Content, ContentType: f.ContentType}
+	if r.MultipartForm != nil && len(r.MultipartForm.File["file"]) > 0 {
+		d, err = uploadedFile(r, f.Title)
+		f = documentForm{ContentType: knowledge.TypePlain}
+	}
+	if err == nil {
+		_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, d)
+	}
 	if err != nil {
 		p, perr := u.documentsPageOf(r, q, b, f)
 		if perr != nil {
@@ -271,6 +279,37 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return u.formError(w, p, err)
 	}
 	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+}
+
+// DocumentsRoute is the UI's upload route, the one route whose body may be
+// larger than the UI's body limit.
+const DocumentsRoute = "POST /w/{workspaceId}/bots/{botId}/documents"
+
+// UploadBodyLimits returns the body limits, by route pattern, that the
+// edge must allow for uploads of files of at most maxFile bytes.
+func UploadBodyLimits(maxFile int64) map[string]int64 {
+	return map[string]int64{DocumentsRoute: maxFile + 64<<10}
+}
+
+// uploadedFile reads the form's file part (already parsed, in memory: the
+// edge caps the body far below the form parser's memory threshold). The
+// title is the form's, else the document's own, else the file name.
+func uploadedFile(r *http.Request, title string) (knowledge.NewDocument, error) {
+	fh := r.MultipartForm.File["file"][0]
+	f, err := fh.Open()
+	if err != nil {
+		return knowledge.NewDocument{}, palisade.WrapError(err, palisade.CodeInvalid, "the file could not be read")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return knowledge.NewDocument{}, palisade.WrapError(err, palisade.CodeInvalid, "the file could not be read")
+	}
+	mt := knowledge.FileType(fh.Header.Get("Content-Type"), fh.Filename)
+	if mt == "" {
+		return knowledge.NewDocument{}, palisade.FieldError("file", "the file must be a PDF, DOCX, HTML, Markdown or text file")
+	}
+	return knowledge.NewDocument{Title: title, ContentType: mt, File: append([]byte{}, data...), FallbackTitle: fh.Filename}, nil
 }
 
 func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) error {

@@ -51,6 +51,9 @@ type Bots interface {
 	RotateGatewayToken(ctx context.Context, c palisade.Caller, id palisade.BotID) (palisade.Bot, error)
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	// AddDocumentFromURL fetches a page on one of the bot's allowed
+	// domains and adds it.
+	AddDocumentFromURL(ctx context.Context, c palisade.Caller, bot palisade.BotID, title, url string) (palisade.Document, error)
 	Document(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) (palisade.Document, error)
 	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error
 	Budget(ctx context.Context, scope palisade.Scope, id palisade.BotID) (bot.Budget, error)
@@ -143,6 +146,10 @@ type API struct {
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
+	// DocumentMaxBytes is the largest document file accepted
+	// (knowledge.DefaultMaxFileBytes when zero); the edge must allow the
+	// upload route UploadBodyLimits.
+	DocumentMaxBytes int64
 }
 
 // Route is one API route and the permission it needs.
@@ -193,6 +200,10 @@ func (a *API) Handler() http.Handler {
 func (a *API) guard(rt Route) http.Handler {
 	params := palisade.PathWildcards(rt.Pattern)
 	idempotent := Docs()[rt.Method+" "+rt.Pattern].Idempotent
+	maxBody := httpx.DefaultMaxBody
+	if rt.Method+" "+rt.Pattern == DocumentsRoute {
+		maxBody = a.documentMaxBytes() + uploadOverhead
+	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range params {
 			prefix, ok := palisade.PathParamPrefix(name)
@@ -221,7 +232,7 @@ func (a *API) guard(rt Route) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		if idempotent {
-			return a.idempotent(w, r, p, rt.Handle)
+			return a.idempotent(w, r, p, maxBody, rt.Handle)
 		}
 		return rt.Handle(w, r)
 	})

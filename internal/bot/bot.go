@@ -45,6 +45,7 @@ type Store interface {
 // (*knowledge.Service).
 type Knowledge interface {
 	Add(ctx context.Context, scope palisade.Scope, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	FetchURL(ctx context.Context, domains []string, rawURL string) (knowledge.Fetched, error)
 }
 
 // TokenIssuer issues a bot its gateway token, returning only the salt and
@@ -262,6 +263,25 @@ func (s *Service) AddDocument(ctx context.Context, c palisade.Caller, bot palisa
 	}
 	s.record(ctx, c, audit.ActionDocumentAdded, string(doc.ID))
 	return doc, nil
+}
+
+// AddDocumentFromURL fetches a page from one of the bot's allowed domains
+// (https, public addresses, GET only) and adds it as a document. The title
+// is title, else the document's own, else the URL's last path segment.
+func (s *Service) AddDocumentFromURL(ctx context.Context, c palisade.Caller, bot palisade.BotID, title, rawURL string) (palisade.Document, error) {
+	b, err := s.o.Store.GetBot(ctx, c.Scope, bot)
+	if err != nil {
+		return palisade.Document{}, err
+	}
+	if len(b.AllowedDomains) == 0 {
+		return palisade.Document{}, palisade.FieldError("url", "the bot has no allowed domains to fetch documents from")
+	}
+	f, err := s.o.Knowledge.FetchURL(ctx, b.AllowedDomains, rawURL)
+	if err != nil {
+		return palisade.Document{}, err
+	}
+	d := knowledge.NewDocument{Title: title, ContentType: f.MediaType, File: f.Body, FallbackTitle: f.Name}
+	return s.AddDocument(ctx, c, bot, d)
 }
 
 // DeleteDocument removes one of the bot's documents.

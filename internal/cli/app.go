@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"strings"
 
@@ -332,6 +334,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	a.srv = server.New(server.Options{
 		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
 		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics, MaxBody: max(cfg.MaxBodyAPI, cfg.MaxBodyUI),
+		BodyLimits:  uploadBodyLimits(cfg),
 		SecurityTxt: securityTxt(cfg, env),
 	})
 	return a, nil
@@ -368,7 +371,11 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources; " +
 			"configure one with --llm-provider and --llm-api-key, or --openai-api-key, --anthropic-api-key, --gemini-api-key, --groq-api-key")
 	}
-	know := &knowledge.Service{Store: s, Now: env.Now}
+	// Documents fetched from a bot's domains go out through a client of
+	// their own whose policy holds only that bot's domains (FetchURL); the
+	// process's policy is never widened for them.
+	know := &knowledge.Service{Store: s, Now: env.Now, MaxFileBytes: documentMaxBytes(cfg),
+		FetchOptions: egress.Options{Logger: logger, Resolver: net.DefaultResolver, UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback}}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
 		Limits: bill})
 	if err != nil {
@@ -383,6 +390,23 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 	}, nil
 }
 
+// documentMaxBytes is the largest document file accepted.
+func documentMaxBytes(cfg config.Config) int64 {
+	if cfg.DocumentMaxBytes > 0 {
+		return cfg.DocumentMaxBytes
+	}
+	return knowledge.DefaultMaxFileBytes
+}
+
+// uploadBodyLimits are the routes the public listener lets past its body
+// limit: the document uploads of the API and of the admin UI, up to the
+// document limit, and nothing else.
+func uploadBodyLimits(cfg config.Config) map[string]int64 {
+	out := api.UploadBodyLimits(documentMaxBytes(cfg))
+	maps.Copy(out, admin.UploadBodyLimits(documentMaxBytes(cfg)))
+	return out
+}
+
 // mountWeb mounts the public API and the admin UI.
 func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, proxies *httpx.TrustedProxies,
 	lim limits, logger *slog.Logger, svc services) error {
@@ -390,13 +414,14 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports}
+		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg)}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {
 		a.Billing, wo.Billing = svc.billing, svc.billing
 	}
-	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	// The document upload route alone may be larger than the API's limit.
+	mounts["/api/"] = httpx.LimitBodyRoutes(cfg.MaxBodyAPI, api.UploadBodyLimits(documentMaxBytes(cfg)))(a.Handler())
 	// The OpenAI-compatible endpoint caps bodies itself, to refuse them in
 	// OpenAI's error shape.
 	mounts["/v1/"] = a.OpenAIHandler(cfg.MaxBodyAPI)
@@ -416,7 +441,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	if err != nil {
 		return err
 	}
-	mounts["/"] = httpx.LimitBody(cfg.MaxBodyUI)(ui.Handler())
+	mounts["/"] = httpx.LimitBodyRoutes(cfg.MaxBodyUI, admin.UploadBodyLimits(documentMaxBytes(cfg)))(ui.Handler())
 	return nil
 }
 
