@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -189,11 +190,52 @@ func TestUploadedDocumentsAreCitedSources(t *testing.T) {
 		}
 	}
 
-	// A hostile document is refused with its reason, and the app goes on.
-	bomb := docparsetest.Assemble([]string{"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+	// Hostile documents are refused with their reason, within the
+	// default limits, and the app goes on answering.
+	pdfBomb := docparsetest.Assemble([]string{"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 		"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>", docparsetest.Stream(make([]byte, 128<<20), true)}, "/Root 1 0 R")
-	status, got = apiJSON(t, app.client, http.MethodPost, botURL+"/documents?title=Bomb", app.key, "application/pdf", bytes.NewReader(bomb))
-	if e, _ := got["error"].(map[string]any); status != http.StatusRequestEntityTooLarge || !strings.Contains(fmt.Sprint(e["message"]), "decompresses to more than") {
-		t.Fatalf("PDF bomb: %d %v", status, got)
+	nestedPDF := docparsetest.PDF("Nested", []string{"x"}, docparsetest.PDFOptions{ExtraCatalog: "/D " + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20)})
+	good := docparsetest.PDF("Bad xref", []string{"x"}, docparsetest.PDFOptions{})
+	badXref := append(append([]byte(nil), good[:bytes.LastIndex(good, []byte("startxref"))]...), "startxref\n9\n%%EOF\n"...)
+	xml := append([]byte(`<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>`),
+		bytes.Repeat([]byte("<w:p><w:r><w:t>aaaa</w:t></w:r></w:p>"), (80<<20)/38)...)
+	docxBomb := zipWith(t, "word/document.xml", xml)
+	nestedHTML := []byte(strings.Repeat("<div>", 10<<20/5))
+	for _, tc := range []struct {
+		name, mediaType string
+		body            []byte
+		status          int
+		msg             string
+	}{
+		{"PDF decompression bomb", "application/pdf", pdfBomb, http.StatusRequestEntityTooLarge, "decompresses to more than"},
+		{"PDF nested a million deep", "application/pdf", nestedPDF, http.StatusBadRequest, "nested more than"},
+		{"PDF with a malformed xref", "application/pdf", badXref, http.StatusBadRequest, "cross-reference"},
+		{"DOCX zip bomb", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", docxBomb, http.StatusRequestEntityTooLarge, "decompresses to more than"},
+		{"HTML of nested tags at the size limit", "text/html", nestedHTML, http.StatusBadRequest, "nested more than"},
+	} {
+		status, got = apiJSON(t, app.client, http.MethodPost, botURL+"/documents?title=Hostile", app.key, tc.mediaType, bytes.NewReader(tc.body))
+		if e, _ := got["error"].(map[string]any); status != tc.status || !strings.Contains(fmt.Sprint(e["message"]), tc.msg) {
+			t.Errorf("%s: %d %v, want %d with %q", tc.name, status, got, tc.status, tc.msg)
+		}
 	}
+	if status, reply := apiJSON(t, app.client, http.MethodPost, botURL+"/chat", app.key, "application/json",
+		strings.NewReader(`{"user_id":"u1","message":"Do gift vouchers expire?"}`)); status != http.StatusOK {
+		t.Fatalf("chat after hostile uploads: %d %v", status, reply)
+	}
+}
+
+// zipWith is a zip archive of one deflated entry.
+func zipWith(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
