@@ -293,7 +293,7 @@ func UploadBodyLimits(maxFile int64) map[string]int64 {
 
 // uploadedFile reads the form's file part (already parsed, in memory: the
 // edge caps the body far below the form parser's memory threshold). The
-// title is the form's, else the document's own, else the file name.
+// title is the form's, else the file's name, else the document's own.
 func uploadedFile(r *http.Request, title string) (knowledge.NewDocument, error) {
 	fh := r.MultipartForm.File["file"][0]
 	f, err := fh.Open()
@@ -309,7 +309,10 @@ func uploadedFile(r *http.Request, title string) (knowledge.NewDocument, error) 
 	if mt == "" {
 		return knowledge.NewDocument{}, palisade.FieldError("file", "the file must be a PDF, DOCX, HTML, Markdown or text file")
 	}
-	return knowledge.NewDocument{Title: title, ContentType: mt, File: append([]byte{}, data...), FallbackTitle: fh.Filename}, nil
+	if title == "" {
+		title = knowledge.TitleFromFilename(fh.Filename)
+	}
+	return knowledge.NewDocument{Title: title, ContentType: mt, File: append([]byte{}, data...)}, nil
 }
 
 func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) error {

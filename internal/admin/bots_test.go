@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/docparse/docparsetest"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -135,6 +137,33 @@ func TestBotFlow(t *testing.T) {
 	}
 	if stored, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(stored) != 1 {
 		t.Fatalf("%d documents after a refused upload", len(stored))
+	}
+	// The file picker: a plain multipart form, no script needed.
+	if body := b.get(docs).Body.String(); !strings.Contains(body, `enctype="multipart/form-data"`) || !strings.Contains(body, `type="file" name="file"`) {
+		t.Fatalf("documents page has no file picker: %s", body)
+	}
+	docx := docparsetest.DOCX("Core title", []string{"Exchanges are possible within 60 days."}, docparsetest.DOCXOptions{})
+	w = b.postFile(docs, docs, "exchange-policy.docx", "application/octet-stream", docx, "")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != docs {
+		t.Fatalf("file upload: %d %q: %s", w.Code, w.Header().Get("Location"), w.Body.String())
+	}
+	stored, _ = e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
+	if len(stored) != 2 || !slices.ContainsFunc(stored, func(d palisade.Document) bool {
+		return d.Title == "exchange-policy" && d.ContentType == knowledge.TypeDOCX && d.Chunks == 1
+	}) {
+		t.Fatalf("documents after a file upload = %+v", stored)
+	}
+	w = b.postFile(docs, docs, "tool.exe", "application/octet-stream", []byte("MZ"), "Tool")
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "PDF, DOCX, HTML, Markdown or text") {
+		t.Fatalf("executable upload: %d: %s", w.Code, w.Body.String())
+	}
+	// Without the form token the upload is refused like any post.
+	w = b.postFileWithToken("", docs, "a.txt", "text/plain", []byte("text"), "t")
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("file upload without the form token: %d", w.Code)
+	}
+	if stored, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(stored) != 2 {
+		t.Fatalf("%d documents after refused file uploads", len(stored))
 	}
 
 	// Delete, through the confirm page.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -51,14 +50,7 @@ func (a *API) errFileTooLarge() error {
 
 func fileType(contentType, filename string) string { return knowledge.FileType(contentType, filename) }
 
-// titleFromFilename is a file's name without its folders and extension.
-func titleFromFilename(name string) string {
-	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "." || name == "/" {
-		return ""
-	}
-	return strings.TrimSpace(strings.TrimSuffix(name, path.Ext(name)))
-}
+func titleFromFilename(name string) string { return knowledge.TitleFromFilename(name) }
 
 // readFile reads at most the file limit, refusing a larger file rather
 // than cutting it.

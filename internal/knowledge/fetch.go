@@ -175,3 +175,14 @@ func typeByExtension(name string) string {
 	}
 	return ""
 }
+
+// TitleFromFilename is a file's name without its folders and extension:
+// the title of an upload that names none, since the uploader chose it
+// (a document's own title is often an editor's leftover).
+func TitleFromFilename(name string) string {
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	if name == "." || name == "/" {
+		return ""
+	}
+	return cleanFallbackTitle(name)
+}
