@@ -124,6 +124,28 @@ func TestDocumentUploadBodyLimit(t *testing.T) {
 	if status != http.StatusCreated || got["title"] != "Descaling manual" || got["content_type"] != "application/pdf" || got["size_bytes"] != float64(len(pdf)) {
 		t.Fatalf("3 MiB PDF upload: %d %v", status, got)
 	}
+	// The admin UI's upload route has the same exception and no other UI
+	// route does. (No session: a body let through meets the login check,
+	// not a 413.)
+	ui := "/w/ws_aaaaaaaaaaaaaaaaaaaaaaaaaa/bots/" + bot["id"].(string) + "/documents"
+	if s := headersOnly(t, app.addr, ui, "", "multipart/form-data; boundary=x", 11<<20); s != http.StatusRequestEntityTooLarge {
+		t.Errorf("11 MiB to the UI upload route = %d, want 413 before the body", s)
+	}
+	if s := headersOnly(t, app.addr, "/login", "", "application/x-www-form-urlencoded", 2<<20); s != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MiB to /login = %d, want 413 before the body", s)
+	}
+	ct, form := multipartFile(t, "big.pdf", "application/pdf", pdf, "")
+	req, _ = http.NewRequest(http.MethodPost, app.base+ui, form)
+	req.Header.Set("Content-Type", ct)
+	resp, err := app.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusRequestEntityTooLarge {
+		t.Errorf("3 MiB to the UI upload route refused for its size")
+	}
+
 	// JSON stays capped at 1 MiB on the same route.
 	big := `{"title":"t","content_type":"text/plain","content":"` + strings.Repeat("a", 2<<20) + `"}`
 	if status, got := apiJSON(t, app.client, http.MethodPost, app.base+docs, app.key, "application/json", strings.NewReader(big)); status != http.StatusRequestEntityTooLarge {
