@@ -138,3 +138,29 @@ func TestRefusals(t *testing.T) {
 	_, err = docparse.Extract(ctx, docparse.TypeHTML, []byte(strings.Repeat("<p>x</p>", 10000)), docparse.Limits{})
 	wantError(t, err, palisade.CodeUnavailable, "cancelled")
 }
+
+// A parser that panics — an index out of range on a hostile file, a nil
+// map — ends in an invalid document, never a crash, and the panic's text
+// stays out of the public message.
+func TestParserPanicIsAnInvalidDocument(t *testing.T) {
+	t.Parallel()
+	_, err := docparse.RunParser(docparse.TypePDF, func() (docparse.Document, error) {
+		var a []int
+		_ = a[3]
+		return docparse.Document{}, nil
+	})
+	wantError(t, err, palisade.CodeInvalid, "could not be read as application/pdf")
+	if pe := err.(*palisade.Error); strings.Contains(pe.Message, "index out of range") || !strings.Contains(err.Error(), "index out of range") {
+		t.Fatalf("the panic is not kept for the log alone: message %q, error %v", pe.Message, err)
+	}
+}
+
+func TestBinaryFormatsScrubControls(t *testing.T) {
+	t.Parallel()
+	got, err := docparse.RunParser(docparse.TypeDOCX, func() (docparse.Document, error) {
+		return docparse.Document{Text: "a\x00b\x1bc\td\u0085e"}, nil
+	})
+	if err != nil || got.Text != "a b c\td e" {
+		t.Fatalf("got %q, %v", got.Text, err)
+	}
+}
