@@ -251,3 +251,29 @@ func understate(t *testing.T, z []byte) []byte {
 	}
 	return out
 }
+
+// Spaces and breaks come from where text is drawn: a kerning split inside
+// a word joins, a gap the width of a space separates words, a line one
+// leading down breaks the line, one further down starts a paragraph.
+func TestPDFLayout(t *testing.T) {
+	t.Parallel()
+	// Widths: every code 500/1000 em, so at 10 points a glyph is 5 wide.
+	widths := "[" + strings.Repeat("500 ", 95) + "]"
+	content := "BT /F1 10 Tf 1 0 0 1 72 700 Tm (Kettle car) Tj 50 0 Td (e) Tj 9 0 Td (tips) Tj ET\n" +
+		"BT /F1 10 Tf 1 0 0 1 72 688 Tm [(De) 20 (scale) -400 (monthly.)] TJ ET\n" +
+		"BT /F1 10 Tf 1 0 0 1 72 650 Tm (New paragraph.) Tj ET\n"
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /FirstChar 32 /Widths " + widths + " >>",
+		docparsetest.Stream([]byte(content), false),
+	}
+	got, err := extract(t, docparse.TypePDF, docparsetest.Assemble(objs, "/Root 1 0 R"), docparse.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Kettle care tips\nDescale monthly.\n\nNew paragraph."; got.Text != want {
+		t.Fatalf("text = %q, want %q", got.Text, want)
+	}
+}

@@ -640,6 +640,51 @@ func (d *pdfDoc) pages(v any, inherited pdfDict, depth int, seen map[pdfRef]bool
 	return nil
 }
 
+// textPos follows where text is drawn, closely enough to tell a word
+// gap and a line break from a kerning adjustment: the start of the
+// current line and its scale (from Tm and Td), the advance along it of the
+// glyphs drawn since (from the fonts' widths), and where the last text
+// drawn ended.
+type textPos struct {
+	fs, leading       float64 // font size, TL
+	lx, ly, a, d      float64 // line start and scale, in the stream's space
+	adv               float64 // advance since the line start, in text space
+	endX, endY, endFS float64
+	hasEnd            bool
+}
+
+func (t *textPos) reset() { t.lx, t.ly, t.a, t.d, t.adv = 0, 0, 1, 1, 0 }
+
+// gapBefore says what separates the next glyphs from the last ones drawn:
+// nothing, a space (a gap wider than a sixth of the font size on the same
+// baseline), a line break, or a paragraph break (a line further down than
+// one and a half lines).
+func (t *textPos) gapBefore() string {
+	if !t.hasEnd {
+		return ""
+	}
+	fs := max(t.fs, t.endFS, 1)
+	x, y := t.lx+t.adv*t.a, t.ly
+	scale := max(abs64(t.d), 1e-3)
+	if dy := abs64(y - t.endY); dy > 0.3*fs*scale {
+		if dy > 1.6*min(t.fs, t.endFS)*scale {
+			return "\n\n"
+		}
+		return "\n"
+	}
+	if gap := x - t.endX; gap > fs*abs64(t.a)/6 || gap < -fs*abs64(t.a) {
+		return " "
+	}
+	return ""
+}
+
+func abs64(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // content interprets the text operators of a content stream.
 func (d *pdfDoc) content(data []byte, res pdfDict, depth int, seen map[pdfRef]bool) error {
 	if depth > d.st.lim.MaxDepth {
@@ -648,6 +693,23 @@ func (d *pdfDoc) content(data []byte, res pdfDict, depth int, seen map[pdfRef]bo
 	p := &pdfParser{d: d, b: data, content: true}
 	var ops []any
 	var font *pdfFont
+	var pos textPos
+	pos.reset()
+	pos.fs = 1
+	num := func(i int) float64 { return pdfNumber(ops[len(ops)-i]) }
+	show := func(v any) {
+		s, ok := v.(pdfString)
+		if !ok || len(s) == 0 {
+			return
+		}
+		d.out.WriteString(pos.gapBefore())
+		pos.adv += d.show(font, s) * pos.fs
+		pos.endX, pos.endY, pos.endFS, pos.hasEnd = pos.lx+pos.adv*pos.a, pos.ly, pos.fs, true
+	}
+	nextLine := func() {
+		pos.ly -= pos.leading * pos.d
+		pos.adv = 0
+	}
 	for {
 		if err := d.tick(); err != nil {
 			return err
@@ -670,50 +732,56 @@ func (d *pdfDoc) content(data []byte, res pdfDict, depth int, seen map[pdfRef]bo
 			continue
 		}
 		switch kw {
+		case "BT":
+			pos.reset()
 		case "Tf":
 			if len(ops) >= 2 {
 				font = d.font(res, ops[len(ops)-2])
+				pos.fs = abs64(num(1))
 			}
+		case "TL":
+			if len(ops) >= 1 {
+				pos.leading = num(1)
+			}
+		case "Td", "TD":
+			if len(ops) >= 2 {
+				tx, ty := num(2), num(1)
+				if kw == "TD" {
+					pos.leading = -ty
+				}
+				pos.lx += tx * pos.a
+				pos.ly += ty * pos.d
+				pos.adv = 0
+			}
+		case "Tm":
+			if len(ops) >= 6 {
+				pos.a, pos.d, pos.lx, pos.ly, pos.adv = num(6), num(3), num(2), num(1), 0
+			}
+		case "T*":
+			nextLine()
 		case "Tj":
 			if len(ops) >= 1 {
-				d.show(font, ops[len(ops)-1])
+				show(ops[len(ops)-1])
 			}
 		case "'", "\"":
-			d.out.WriteByte('\n')
+			nextLine()
 			if len(ops) >= 1 {
-				d.show(font, ops[len(ops)-1])
+				show(ops[len(ops)-1])
 			}
 		case "TJ":
 			if len(ops) >= 1 {
 				if arr, ok := ops[len(ops)-1].(pdfArray); ok {
 					for _, x := range arr {
-						switch n := x.(type) {
-						case int64:
-							if n < -200 {
-								d.out.WriteByte(' ')
-							}
-						case float64:
-							if n < -200 {
-								d.out.WriteByte(' ')
-							}
+						switch x.(type) {
+						case int64, float64:
+							// Thousandths of an em, backwards.
+							pos.adv -= pdfNumber(x) / 1000 * pos.fs
 						default:
-							d.show(font, x)
+							show(x)
 						}
 					}
 				}
 			}
-		case "T*":
-			d.out.WriteByte('\n')
-		case "Td", "TD":
-			if len(ops) >= 2 {
-				if y := pdfNumber(ops[len(ops)-1]); y != 0 {
-					d.out.WriteByte('\n')
-				} else {
-					d.out.WriteByte(' ')
-				}
-			}
-		case "Tm", "ET":
-			d.out.WriteByte('\n')
 		case "BI":
 			p.skipInlineImage()
 		case "Do":
@@ -721,6 +789,8 @@ func (d *pdfDoc) content(data []byte, res pdfDict, depth int, seen map[pdfRef]bo
 				if err := d.form(res, ops[len(ops)-1], depth, seen); err != nil {
 					return err
 				}
+				pos.hasEnd = false
+				d.out.WriteByte('\n')
 			}
 		}
 		ops = ops[:0]
@@ -776,6 +846,88 @@ func pdfNumber(v any) float64 {
 type pdfFont struct {
 	twoByte bool
 	toUni   map[uint32]string
+	// widths of codes in thousandths of an em, and the width of a code
+	// without one; only to tell word gaps from kerning.
+	widths map[uint32]float64
+	dw     float64
+}
+
+// maxWidths bounds the widths read of one font.
+const maxWidths = 1 << 16
+
+// readWidths reads a simple font's /FirstChar and /Widths, or a composite
+// font's descendant's /DW and /W.
+func (d *pdfDoc) readWidths(f *pdfFont, fd pdfDict) {
+	f.widths = map[uint32]float64{}
+	f.dw = 500 // an average glyph, for fonts that list no widths
+	if f.twoByte {
+		df, _ := d.resolve(fd["DescendantFonts"])
+		arr, _ := df.(pdfArray)
+		if len(arr) == 0 {
+			return
+		}
+		cid, err := d.dict(arr[0])
+		if err != nil || cid == nil {
+			return
+		}
+		f.dw = 1000
+		if v, err := d.resolve(cid["DW"]); err == nil {
+			if n := pdfNumber(v); n > 0 {
+				f.dw = n
+			}
+		}
+		wv, _ := d.resolve(cid["W"])
+		w, _ := wv.(pdfArray)
+		for i := 0; i+1 < len(w) && len(f.widths) < maxWidths; {
+			first, ok := w[i].(int64)
+			if !ok || first < 0 {
+				return
+			}
+			next, _ := d.resolve(w[i+1])
+			if list, ok := next.(pdfArray); ok {
+				for j, x := range list {
+					if len(f.widths) >= maxWidths {
+						break
+					}
+					f.widths[uint32(first)+uint32(j)] = pdfNumber(x)
+				}
+				i += 2
+				continue
+			}
+			if i+2 >= len(w) {
+				return
+			}
+			last, ok := next.(int64)
+			if !ok || last < first || last-first > maxWidths {
+				return
+			}
+			width := pdfNumber(w[i+2])
+			for c := first; c <= last && len(f.widths) < maxWidths; c++ {
+				f.widths[uint32(c)] = width
+			}
+			i += 3
+		}
+		return
+	}
+	first, _ := d.resolve(fd["FirstChar"])
+	fc, _ := first.(int64)
+	wv, _ := d.resolve(fd["Widths"])
+	w, _ := wv.(pdfArray)
+	if fc < 0 || len(w) > maxWidths {
+		return
+	}
+	for i, x := range w {
+		x, _ := d.resolve(x)
+		f.widths[uint32(fc)+uint32(i)] = pdfNumber(x)
+	}
+	if len(w) > 0 {
+		f.dw = 0
+		if desc, err := d.dict(fd["FontDescriptor"]); err == nil && desc != nil {
+			if v, err := d.resolve(desc["MissingWidth"]); err == nil {
+				f.dw = pdfNumber(v)
+			}
+		}
+	}
 }
 
 func (d *pdfDoc) font(res pdfDict, name any) *pdfFont {
@@ -801,6 +953,7 @@ func (d *pdfDoc) font(res pdfDict, name any) *pdfFont {
 	f := &pdfFont{}
 	enc, _ := d.resolve(fd["Encoding"])
 	f.twoByte = fd["Subtype"] == pdfName("Type0") || enc == pdfName("Identity-H") || enc == pdfName("Identity-V")
+	d.readWidths(f, fd)
 	if tu, err := d.resolve(fd["ToUnicode"]); err == nil {
 		if s, ok := tu.(pdfStream); ok {
 			if data, err := d.decode(s); err == nil {
@@ -902,28 +1055,33 @@ func utf16BE(b []byte) string {
 	return string(utf16.Decode(u))
 }
 
-// show writes a shown string as text through the font's map; without
-// one, single-byte codes are read as the standard Latin encoding and
-// two-byte codes, which mean nothing without a map, are left out.
-func (d *pdfDoc) show(f *pdfFont, v any) {
-	s, ok := v.(pdfString)
-	if !ok {
-		return
-	}
+// show writes a shown string as text through the font's map and returns
+// its advance in ems; without a map, single-byte codes are read as the
+// standard Latin encoding and two-byte codes, which mean nothing without
+// a map, are left out.
+func (d *pdfDoc) show(f *pdfFont, s pdfString) float64 {
 	two := f != nil && f.twoByte
 	step := 1
 	if two {
 		step = 2
 	}
+	adv := 0.0
 	for i := 0; i+step <= len(s); i += step {
-		if d.out.Len() > d.st.lim.MaxTextBytes {
-			return
-		}
 		var c uint32
 		if two {
 			c = uint32(s[i])<<8 | uint32(s[i+1])
 		} else {
 			c = uint32(s[i])
+		}
+		if f == nil {
+			adv += 0.5
+		} else if w, ok := f.widths[c]; ok {
+			adv += w / 1000
+		} else {
+			adv += f.dw / 1000
+		}
+		if d.out.Len() > d.st.lim.MaxTextBytes {
+			continue
 		}
 		if f != nil && f.toUni != nil {
 			if t, ok := f.toUni[c]; ok {
@@ -935,6 +1093,7 @@ func (d *pdfDoc) show(f *pdfFont, v any) {
 			d.out.WriteRune(winAnsi(byte(c)))
 		}
 	}
+	return adv
 }
 
 // winAnsi maps the bytes where WinAnsiEncoding differs from Latin-1 and
