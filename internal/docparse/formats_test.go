@@ -168,6 +168,11 @@ func TestDOCX(t *testing.T) {
 	if got.Title != "Warranty terms" || got.Text != want {
 		t.Fatalf("got %+v, want %q", got, want)
 	}
+	// Without a title in its properties, the first heading names it.
+	got, err = extract(t, docparse.TypeDOCX, docparsetest.DOCX("", []string{"Body."}, docparsetest.DOCXOptions{Heading: "Care guide"}), docparse.Limits{})
+	if err != nil || got.Title != "Care guide" {
+		t.Fatalf("untitled DOCX: %+v, %v", got, err)
+	}
 	_, err = extract(t, docparse.TypeDOCX, []byte("PK not a zip"), docparse.Limits{})
 	wantError(t, err, palisade.CodeInvalid, "not a DOCX file")
 	_, err = extract(t, docparse.TypeDOCX, zipOf(t, map[string][]byte{"a.txt": []byte("x")}, false), docparse.Limits{})
@@ -275,5 +280,24 @@ func TestPDFLayout(t *testing.T) {
 	}
 	if want := "Kettle care tips\nDescale monthly.\n\nNew paragraph."; got.Text != want {
 		t.Fatalf("text = %q, want %q", got.Text, want)
+	}
+}
+
+// A text box is written twice, once for new readers and once as a
+// fallback for old ones; its text is read once. Tracked deletions and
+// field codes are not text.
+func TestDOCXTextOnce(t *testing.T) {
+	t.Parallel()
+	doc := `<w:document xmlns:w="` + wordNS + `" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>` +
+		`<w:p><w:r><w:t>Before </w:t></w:r><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:txbxContent><w:p><w:r><w:t>Boxed</w:t></w:r></w:p></w:txbxContent></mc:Choice>` +
+		`<mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>Boxed</w:t></w:r></w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>` +
+		`<w:p><w:r><w:delText>deleted</w:delText></w:r><w:r><w:instrText>PAGE</w:instrText></w:r><w:r><w:t>kept</w:t></w:r></w:p>` +
+		`</w:body></w:document>`
+	got, err := extract(t, docparse.TypeDOCX, zipOf(t, map[string][]byte{"word/document.xml": []byte(doc)}, false), docparse.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(got.Text, "Boxed") != 1 || strings.Contains(got.Text, "deleted") || strings.Contains(got.Text, "PAGE") || !strings.Contains(got.Text, "kept") {
+		t.Fatalf("text = %q", got.Text)
 	}
 }
