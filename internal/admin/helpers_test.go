@@ -3,13 +3,10 @@ package admin_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"net/textproto"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -332,29 +329,4 @@ func testUserSealer(t *testing.T) store.UserSealer {
 		t.Fatal(err)
 	}
 	return u
-}
-
-// postFile submits the multipart file form with the token of page.
-func (b *browser) postFile(page, path, filename, contentType string, data []byte, title string) *httptest.ResponseRecorder {
-	b.e.t.Helper()
-	return b.postFileWithToken(b.csrf(page), path, filename, contentType, data, title)
-}
-
-func (b *browser) postFileWithToken(token, path, filename, contentType string, data []byte, title string) *httptest.ResponseRecorder {
-	b.e.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("csrf", token)
-	_ = mw.WriteField("title", title)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filename))
-	h.Set("Content-Type", contentType)
-	pw, _ := mw.CreatePart(h)
-	_, _ = pw.Write(data)
-	_ = mw.Close()
-	r := b.request(http.MethodPost, path, nil)
-	r.Body = io.NopCloser(&body)
-	r.ContentLength = int64(body.Len())
-	r.Header.Set("Content-Type", mw.FormDataContentType())
-	return b.send(r)
 }

@@ -75,7 +75,7 @@ func (a *API) readFile(r io.Reader) ([]byte, error) {
 func (a *API) documentFromRequest(r *http.Request) (knowledge.NewDocument, string, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
-		return knowledge.NewDocument{}, "", palisade.Errorf(palisade.CodeInvalid,
+		return knowledge.NewDocument{}, "", palisade.FieldError("Content-Type",
 			"Content-Type must be application/json, multipart/form-data or one of %s", strings.Join(knowledge.FileTypes(), ", "))
 	}
 	switch {
@@ -109,7 +109,7 @@ func (a *API) documentFromRequest(r *http.Request) (knowledge.NewDocument, strin
 		}
 		return knowledge.NewDocument{Title: title, ContentType: mt, File: nonNil(body)}, "", nil
 	}
-	return knowledge.NewDocument{}, "", palisade.Errorf(palisade.CodeInvalid,
+	return knowledge.NewDocument{}, "", palisade.FieldError("Content-Type",
 		"Content-Type must be application/json, multipart/form-data or one of %s", strings.Join(knowledge.FileTypes(), ", "))
 }
 
