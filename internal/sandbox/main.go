@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 )
@@ -14,25 +13,31 @@ import (
 // ExtraFiles.
 const parentFD = 3
 
-// WorkerMain is the whole life of a worker process: it reads the limits
-// the parent put on its command line, puts itself under them (and, when
-// told, under confinement) before it reads a byte from the parent, then
-// serves tasks with handlers until the parent hangs up.
-func WorkerMain(ctx context.Context, args []string, handlers map[string]Handler, stderr io.Writer) error {
-	fs := flag.NewFlagSet("palisade worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	confine := fs.Bool("confine", false, "confine the worker (namespaces are made by the parent)")
-	var l Limits
-	fs.Int64Var(&l.Memory, "memory", 0, "memory limit in bytes")
-	fs.DurationVar(&l.CPU, "cpu", 0, "CPU time limit")
-	fs.IntVar(&l.Files, "files", 0, "open files limit")
-	fs.IntVar(&l.Threads, "threads", 0, "threads limit")
-	maxFrame := fs.Int("max-frame", DefaultMaxFrame, "largest frame")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	l = l.withDefaults()
-	layers, err := applyConfinement(*confine, l)
+// WorkerConfig is what the parent tells a worker on its command line.
+type WorkerConfig struct {
+	Confine  bool
+	Limits   Limits
+	MaxFrame int
+}
+
+// WorkerFlags defines on fs the flags the pool starts a worker with.
+func WorkerFlags(fs *flag.FlagSet) *WorkerConfig {
+	c := &WorkerConfig{}
+	fs.BoolVar(&c.Confine, "confine", false, "confine the worker (the parent makes its namespaces)")
+	fs.Int64Var(&c.Limits.Memory, "memory", 0, "memory limit in bytes")
+	fs.DurationVar(&c.Limits.CPU, "cpu", 0, "CPU time limit")
+	fs.IntVar(&c.Limits.Files, "files", 0, "open files limit")
+	fs.IntVar(&c.Limits.Threads, "threads", 0, "threads limit")
+	fs.IntVar(&c.MaxFrame, "max-frame", DefaultMaxFrame, "largest frame in bytes")
+	return c
+}
+
+// WorkerMain is the whole life of a worker process: it puts itself under
+// its limits (and, when told, under confinement) before it reads a byte
+// from the parent, then serves tasks with handlers until the parent hangs
+// up.
+func WorkerMain(ctx context.Context, c WorkerConfig, handlers map[string]Handler) error {
+	layers, err := applyConfinement(c.Confine, c.Limits.withDefaults())
 	if err != nil {
 		return fmt.Errorf("confining the worker: %w", err)
 	}
@@ -45,7 +50,7 @@ func WorkerMain(ctx context.Context, args []string, handlers map[string]Handler,
 	if conn == nil {
 		return fmt.Errorf("the worker has no socket to its parent")
 	}
-	return Serve(ctx, conn, hs, *maxFrame)
+	return Serve(ctx, conn, hs, c.MaxFrame)
 }
 
 // cpuSeconds rounds a CPU limit up to whole seconds, at least one.

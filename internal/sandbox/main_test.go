@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -15,7 +16,10 @@ import (
 // exist only in this test binary, never in a release build.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
-		if err := sandbox.WorkerMain(context.Background(), os.Args[2:], testHandlers(), os.Stderr); err != nil {
+		fs := flag.NewFlagSet("worker", flag.ExitOnError)
+		c := sandbox.WorkerFlags(fs)
+		_ = fs.Parse(os.Args[2:])
+		if err := sandbox.WorkerMain(context.Background(), *c, testHandlers()); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 			os.Exit(1)
 		}
