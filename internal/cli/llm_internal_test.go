@@ -13,8 +13,8 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
-	"github.com/palisadehq/palisade/internal/sandbox"
 	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/sandbox"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
