@@ -75,7 +75,10 @@ var layers = map[string]layer{
 	"internal/stdwebhook":    library,
 	// Bot workers: the framed protocol, the pool of worker processes and
 	// their confinement, knowing nothing of what a task does.
-	"internal/sandbox":        library,
+	"internal/sandbox": library,
+	// Reads hostile documents into text; runs in the bot's confined
+	// worker as well as in the server.
+	"internal/docparse":       library,
 	"internal/store":          storeSeam,
 	"internal/store/sqlstore": storeImpl,
 	"internal/store/sqlite":   storeImpl,

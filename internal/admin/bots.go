@@ -262,7 +262,7 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return err
 	}
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
-	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument(f))
+	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument{Title: f.Title, Content: f.Content, ContentType: f.ContentType})
 	if err != nil {
 		p, perr := u.documentsPageOf(r, q, b, f)
 		if perr != nil {

@@ -2,12 +2,14 @@ package knowledge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/docparse"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/validate"
@@ -16,12 +18,16 @@ import (
 // Limits of a document and of retrieval.
 const (
 	MaxTitle        = 200     // characters
-	MaxContentBytes = 1 << 20 // a document's content as uploaded
-	MaxChunks       = 2000    // chunks of one document
-	DefaultTopK     = 3
-	MaxTopK         = 10
-	ExcerptSize     = 400 // characters
-	maxQueryTerms   = 32
+	MaxContentBytes = 1 << 20 // a document's content given as text
+	// DefaultMaxFileBytes is the largest uploaded or fetched file unless
+	// the operator sets another limit.
+	DefaultMaxFileBytes = docparse.DefaultMaxInputBytes
+	MaxTextBytes        = docparse.DefaultMaxTextBytes // a document's text once extracted
+	MaxChunks           = 2000                         // chunks of one document
+	DefaultTopK         = 3
+	MaxTopK             = 10
+	ExcerptSize         = 400 // characters
+	maxQueryTerms       = 32
 )
 
 // Store is what the package needs of the store.
@@ -38,17 +44,49 @@ type Service struct {
 	// ChunkSize and ChunkOverlap default to DefaultChunkSize and
 	// DefaultChunkOverlap.
 	ChunkSize, ChunkOverlap int
+	// MaxFileBytes is the largest file accepted; DefaultMaxFileBytes when
+	// zero.
+	MaxFileBytes int64
+	// Extract turns a document of a bot into text. Nil reads it in this
+	// process with docparse.Extract; the server sets it to hand the bytes
+	// to the bot's confined worker, so that no uploaded document is parsed
+	// where the database and the keys are. Every document goes through it,
+	// whatever its type.
+	Extract func(ctx context.Context, bot palisade.BotID, mediaType string, body []byte) (docparse.Document, error)
 }
 
-// NewDocument is an uploaded document.
+// NewDocument is an uploaded document: text given as Content, or a file
+// given as File. Title may be empty for a file that names its own.
 type NewDocument struct {
 	Title       string
 	Content     string
 	ContentType string
+	File        []byte
+}
+
+// maxFileBytes is the file size limit in force.
+func (s *Service) maxFileBytes() int64 {
+	if s.MaxFileBytes > 0 {
+		return s.MaxFileBytes
+	}
+	return DefaultMaxFileBytes
+}
+
+// Limits are the limits a document is extracted within.
+func (s *Service) Limits() docparse.Limits {
+	return docparse.Limits{MaxInputBytes: s.maxFileBytes(), MaxTextBytes: MaxTextBytes}
 }
 
 // Validate checks a document before anything is done with it.
 func (d NewDocument) Validate() error {
+	if d.Title != "" {
+		if err := validate.Name("title", d.Title, MaxTitle); err != nil {
+			return err
+		}
+	}
+	if d.File != nil {
+		return validate.OneOf("content_type", d.ContentType, FileTypes()...)
+	}
 	if err := validate.Name("title", d.Title, MaxTitle); err != nil {
 		return err
 	}
@@ -68,16 +106,44 @@ func (d NewDocument) Validate() error {
 	return nil
 }
 
-// Add validates, sanitises, chunks and indexes a document of a bot.
+// Add validates, extracts, chunks and indexes a document of a bot.
 func (s *Service) Add(ctx context.Context, scope palisade.Scope, bot palisade.BotID, d NewDocument) (palisade.Document, error) {
 	if err := d.Validate(); err != nil {
 		return palisade.Document{}, err
 	}
-	text, err := ToText(d.ContentType, d.Content)
+	body := d.File
+	if body == nil {
+		body = []byte(d.Content)
+	}
+	if int64(len(body)) > s.maxFileBytes() {
+		return palisade.Document{}, palisade.Errorf(palisade.CodeTooLarge, "the document must be at most %d bytes", s.maxFileBytes())
+	}
+	extract := s.Extract
+	if extract == nil {
+		extract = func(ctx context.Context, _ palisade.BotID, mediaType string, body []byte) (docparse.Document, error) {
+			return docparse.Extract(ctx, mediaType, body, s.Limits())
+		}
+	}
+	parsed, err := extract(ctx, bot, d.ContentType, body)
 	if err != nil {
+		var pe *palisade.Error
+		if errors.As(err, &pe) {
+			return palisade.Document{}, err
+		}
 		return palisade.Document{}, palisade.WrapError(err, palisade.CodeInvalid, "content could not be read as "+d.ContentType)
 	}
-	if err := validate.Text("content", text, MaxContentBytes); err != nil {
+	title := d.Title
+	if title == "" {
+		title = parsed.Title
+	}
+	if title == "" {
+		return palisade.Document{}, palisade.FieldError("title", "title must not be empty: the document names no title of its own")
+	}
+	if err := validate.Name("title", title, MaxTitle); err != nil {
+		return palisade.Document{}, err
+	}
+	text := parsed.Text
+	if err := validate.Text("content", text, MaxTextBytes); err != nil {
 		return palisade.Document{}, err
 	}
 	size, overlap := s.ChunkSize, s.ChunkOverlap
@@ -91,8 +157,8 @@ func (s *Service) Add(ctx context.Context, scope palisade.Scope, bot palisade.Bo
 	if len(chunks) > MaxChunks {
 		return palisade.Document{}, palisade.FieldError("content", "content is too long to index")
 	}
-	doc, err := s.Store.CreateDocument(ctx, scope, store.CreateDocumentParams{BotID: bot, Title: d.Title, ContentType: d.ContentType,
-		SizeBytes: int64(len(d.Content)), Chunks: chunks, Now: s.Now()})
+	doc, err := s.Store.CreateDocument(ctx, scope, store.CreateDocumentParams{BotID: bot, Title: title, ContentType: d.ContentType,
+		SizeBytes: int64(len(body)), Chunks: chunks, Now: s.Now()})
 	if err != nil {
 		return palisade.Document{}, fmt.Errorf("storing document: %w", err)
 	}
