@@ -400,6 +400,11 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		generator = &conversation.WorkerGenerator{Workers: workers, Tokens: tokens}
 	}
 	know := &knowledge.Service{Store: s, Now: env.Now}
+	if workers != nil {
+		// Every document is parsed in its bot's worker, never in the
+		// server, which holds the database and the keys.
+		know.Extract = knowledge.WorkerExtract(workers, know.Limits)
+	}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
 		Limits: bill})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/sandbox"
 	"github.com/palisadehq/palisade/internal/server"
 )
@@ -33,6 +34,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 func workerTasks() map[string]sandbox.Handler {
 	return map[string]sandbox.Handler{
 		conversation.TurnKind: conversation.TurnHandler,
+		knowledge.ExtractKind: knowledge.ExtractHandler,
 	}
 }
 
