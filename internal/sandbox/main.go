@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 )
 
@@ -41,6 +42,9 @@ func WorkerMain(ctx context.Context, c WorkerConfig, handlers map[string]Handler
 	if err != nil {
 		return fmt.Errorf("confining the worker: %w", err)
 	}
+	// What the program's start-up left behind goes back to the kernel:
+	// an idle worker holds little more than the runtime.
+	debug.FreeOSMemory()
 	hs := make(map[string]Handler, len(handlers)+1)
 	for k, h := range handlers {
 		hs[k] = h
