@@ -91,5 +91,5 @@ func BenchmarkTurnThroughWorker(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(inProcess.Nanoseconds())/n, "ns-in-process/turn")
 	b.ReportMetric(float64(worker.Nanoseconds())/n, "ns-worker/turn")
-	b.ReportMetric(float64((worker - inProcess).Nanoseconds())/n, "ns-added/turn")
+	b.ReportMetric(float64((worker-inProcess).Nanoseconds())/n, "ns-added/turn")
 }
