@@ -69,9 +69,15 @@ func applyConfinement(confine bool, l Limits) (Layers, error) {
 		layers.EmptyRoot = true
 	}
 	if err := setLimits(l); err != nil {
-		return layers, err
+		if confine {
+			return layers, err
+		}
+		// Unconfined, the limits are best effort: a service manager's
+		// own filter may refuse setrlimit, and the worker must still
+		// serve (the pool's status says it is unconfined).
+	} else {
+		layers.Rlimits = true
 	}
-	layers.Rlimits = true
 	if !confine {
 		return layers, nil
 	}
