@@ -73,6 +73,9 @@ var layers = map[string]layer{
 	"internal/config":        library,
 	"internal/procargs":      library,
 	"internal/stdwebhook":    library,
+	// Bot workers: the framed protocol, the pool of worker processes and
+	// their confinement, knowing nothing of what a task does.
+	"internal/sandbox": library,
 	// Reads hostile documents into text; runs in the bot's confined
 	// worker as well as in the server.
 	"internal/docparse":       library,
