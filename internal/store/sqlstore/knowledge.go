@@ -45,13 +45,16 @@ func searchTerms(in []string) []string {
 	return out
 }
 
-// matchExpr is the dialect's full-text query for "any of terms": an FTS5
-// MATCH expression of quoted strings on SQLite (each string still goes
-// through the porter tokenizer, so "refunds" finds "refund"), a to_tsquery
-// disjunction on PostgreSQL (each word stemmed by the english
-// configuration, stop words dropped). Terms are letters and digits only, so
-// neither syntax can be escaped.
-func (s *Store) matchExpr(terms []string) string {
+// matchExpr is the dialect's full-text query for "any of terms": on
+// SQLite an FTS5 MATCH expression that also requires the bot's own token in
+// the index's bot column (so FTS5 walks only that bot's postings) and any
+// of the terms, quoted, in the body (each string still goes through the
+// porter tokenizer, so "refunds" finds "refund"); on PostgreSQL a
+// to_tsquery disjunction (each word stemmed by the english configuration,
+// stop words dropped), the bot being the other key of the same GIN index.
+// Terms are letters and digits only, and so is the bot token, so neither
+// syntax can be escaped.
+func (s *Store) matchExpr(bot palisade.BotID, terms []string) string {
 	if s.d.Dialect() == store.DialectPostgres {
 		return strings.Join(terms, " | ")
 	}
@@ -59,28 +62,60 @@ func (s *Store) matchExpr(terms []string) string {
 	for i, t := range terms {
 		q[i] = `"` + t + `"`
 	}
-	return strings.Join(q, " OR ")
+	return `bot : "` + ftsBotToken(bot) + `" AND body : (` + strings.Join(q, " OR ") + `)`
+}
+
+// ftsBotToken is how the SQLite full-text index's bot column holds a bot
+// id: without the underscore, as one token (the triggers of migration 21
+// write it the same way). Anything but a letter or digit is dropped, so
+// the token cannot carry query syntax whatever the id.
+func ftsBotToken(bot palisade.BotID) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return -1
+	}, string(bot))
 }
 
 // The search queries, one per dialect; both filter on the workspace and the
 // bot on the chunks table itself (never only on the index), and join the
-// document for its title.
+// document for its title. On SQLite the bot is also part of the MATCH
+// expression (matchExpr), which is what keeps another bot's chunks out of
+// the index walk; bm25 weighs the body column only.
 const (
-	searchSQLite = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, -bm25(chunks_fts) AS score
+	searchSQLite = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, -bm25(chunks_fts, 1.0, 0.0) AS score
 		FROM chunks_fts
 		JOIN chunks c ON c.id = chunks_fts.chunk_id
 		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
 		WHERE chunks_fts MATCH $1 AND c.workspace_id = $2 AND c.bot_id = $3
 		ORDER BY score DESC, c.document_id, c.ordinal
 		LIMIT $4`
-	searchPostgres = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, ts_rank_cd(c.tsv, q)::float8 AS score
-		FROM chunks c
-		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
-		CROSS JOIN to_tsquery('english', $1) AS q
-		WHERE c.workspace_id = $2 AND c.bot_id = $3 AND c.tsv @@ q
-		ORDER BY score DESC, c.document_id, c.ordinal
+	// PostgreSQL: the chunks are found first, in a materialized step whose
+	// only ways into chunks are the bot's indexes (chunks_bot_tsv, or
+	// chunks_bot), and only then joined to their documents; joined in one
+	// step, the planner may start from the workspace's documents instead
+	// and read every chunk of every bot of the workspace.
+	searchPostgres = `WITH hits AS MATERIALIZED (
+			SELECT c.id, c.document_id, c.ordinal, c.body, ts_rank_cd(c.tsv, q)::float8 AS score
+			FROM chunks c CROSS JOIN to_tsquery('english', $1) AS q
+			WHERE c.workspace_id = $2 AND c.bot_id = $3 AND c.tsv @@ q)
+		SELECT h.id, h.document_id, d.title, h.ordinal, h.body, h.score
+		FROM hits h
+		JOIN documents d ON d.id = h.document_id AND d.workspace_id = $2
+		ORDER BY h.score DESC, h.document_id, h.ordinal
 		LIMIT $4`
 )
+
+// SearchQuery returns the dialect's search statement and its arguments,
+// for tests that look at its plan.
+func (s *Store) SearchQuery(scope palisade.Scope, bot palisade.BotID, terms []string, limit int) (string, []any) {
+	q := searchSQLite
+	if s.d.Dialect() == store.DialectPostgres {
+		q = searchPostgres
+	}
+	return q, []any{s.matchExpr(bot, searchTerms(terms)), string(scope.Workspace()), string(bot), limit}
+}
 
 // botInScope fails with ErrNotFound unless the bot belongs to the scope.
 func botInScope(ctx context.Context, tx Tx, scope palisade.Scope, bot palisade.BotID) error {
@@ -167,11 +202,8 @@ func (s *Store) SearchChunks(ctx context.Context, scope palisade.Scope, bot pali
 		if len(terms) == 0 {
 			return nil
 		}
-		q := searchSQLite
-		if s.d.Dialect() == store.DialectPostgres {
-			q = searchPostgres
-		}
-		rows, err := tx.Query(ctx, q, s.matchExpr(terms), string(scope.Workspace()), string(bot), limit)
+		q, args := s.SearchQuery(scope, bot, terms, limit)
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

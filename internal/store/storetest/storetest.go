@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		"TenantIsolation":  testIsolation,
 		"Deliveries":       testDeliveries,
 		"Knowledge":        testKnowledge,
+		"SearchKeyedByBot": testSearchKeyedByBot,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
