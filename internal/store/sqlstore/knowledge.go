@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"unicode"
 
@@ -45,30 +46,10 @@ func searchTerms(in []string) []string {
 	return out
 }
 
-// matchExpr is the dialect's full-text query for "any of terms": on
-// SQLite an FTS5 MATCH expression that also requires the bot's own token in
-// the index's bot column (so FTS5 walks only that bot's postings) and any
-// of the terms, quoted, in the body (each string still goes through the
-// porter tokenizer, so "refunds" finds "refund"); on PostgreSQL a
-// to_tsquery disjunction (each word stemmed by the english configuration,
-// stop words dropped), the bot being the other key of the same GIN index.
-// Terms are letters and digits only, and so is the bot token, so neither
-// syntax can be escaped.
-func (s *Store) matchExpr(bot palisade.BotID, terms []string) string {
-	if s.d.Dialect() == store.DialectPostgres {
-		return strings.Join(terms, " | ")
-	}
-	q := make([]string, len(terms))
-	for i, t := range terms {
-		q[i] = `"` + t + `"`
-	}
-	return `bot : "` + ftsBotToken(bot) + `" AND body : (` + strings.Join(q, " OR ") + `)`
-}
-
 // ftsBotToken is how the SQLite full-text index's bot column holds a bot
 // id: without the underscore, as one token (the triggers of migration 21
-// write it the same way). Anything but a letter or digit is dropped, so
-// the token cannot carry query syntax whatever the id.
+// write it the same way). Anything but an ASCII letter or digit is
+// dropped, so the token cannot carry query syntax whatever the id.
 func ftsBotToken(bot palisade.BotID) string {
 	return strings.Map(func(r rune) rune {
 		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
@@ -78,19 +59,45 @@ func ftsBotToken(bot palisade.BotID) string {
 	}, string(bot))
 }
 
+// sqliteMatches returns the FTS5 MATCH expressions of a SQLite search: one
+// per term, each requiring the bot's own token in the index's bot column
+// beside the term in the body (each term quoted, and still stemmed by the
+// porter tokenizer, so "refunds" finds "refund"), and one for the bot
+// alone. Terms are letters and digits only, and so is the bot token, so
+// the syntax cannot be escaped.
+func sqliteMatches(bot palisade.BotID, terms []string) (perTerm []string, botOnly string) {
+	botOnly = `bot : "` + ftsBotToken(bot) + `"`
+	for _, t := range terms {
+		perTerm = append(perTerm, botOnly+` AND body : "`+t+`"`)
+	}
+	return perTerm, botOnly
+}
+
 // The search queries, one per dialect; both filter on the workspace and the
 // bot on the chunks table itself (never only on the index), and join the
-// document for its title. On SQLite the bot is also part of the MATCH
-// expression (matchExpr), which is what keeps another bot's chunks out of
-// the index walk; bm25 weighs the body column only.
+// document for its title.
 const (
-	searchSQLite = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, -bm25(chunks_fts, 1.0, 0.0) AS score
-		FROM chunks_fts
-		JOIN chunks c ON c.id = chunks_fts.chunk_id
+	// SQLite: every step reads the full-text index through a MATCH that
+	// names the bot, so FTS5 walks only that bot's postings, and no step
+	// reads another bot's. That is also why the ranking is not FTS5's
+	// bm25: bm25 counts, for every search, each term's entries across the
+	// whole index (the neighbour's tens of thousands included). The score
+	// is BM25's sum of inverse document frequencies of the terms a chunk
+	// holds, counted over the bot's own chunks (term frequency within a
+	// chunk, which BM25 saturates quickly, is left out).
+	searchSQLite = `WITH q AS (SELECT CAST(key AS INTEGER) AS term, value AS m FROM json_each($1)),
+		hits AS (SELECT q.term, f.chunk_id FROM q JOIN chunks_fts f ON f.chunks_fts MATCH q.m),
+		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
+		total AS (SELECT count(*) AS n FROM chunks_fts WHERE chunks_fts MATCH $2),
+		scored AS (SELECT h.chunk_id, sum(ln(1.0 + (total.n - df.n + 0.5) / (df.n + 0.5))) AS score
+			FROM hits h JOIN df ON df.term = h.term CROSS JOIN total GROUP BY h.chunk_id)
+		SELECT c.id, c.document_id, d.title, c.ordinal, c.body, s.score
+		FROM scored s
+		JOIN chunks c ON c.id = s.chunk_id
 		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
-		WHERE chunks_fts MATCH $1 AND c.workspace_id = $2 AND c.bot_id = $3
-		ORDER BY score DESC, c.document_id, c.ordinal
-		LIMIT $4`
+		WHERE c.workspace_id = $3 AND c.bot_id = $4
+		ORDER BY s.score DESC, c.document_id, c.ordinal
+		LIMIT $5`
 	// PostgreSQL: the chunks are found first, in a materialized step whose
 	// only ways into chunks are the bot's indexes (chunks_bot_tsv, or
 	// chunks_bot), and only then joined to their documents; joined in one
@@ -110,11 +117,16 @@ const (
 // SearchQuery returns the dialect's search statement and its arguments,
 // for tests that look at its plan.
 func (s *Store) SearchQuery(scope palisade.Scope, bot palisade.BotID, terms []string, limit int) (string, []any) {
-	q := searchSQLite
+	terms = searchTerms(terms)
 	if s.d.Dialect() == store.DialectPostgres {
-		q = searchPostgres
+		// A to_tsquery disjunction: each word stemmed by the english
+		// configuration, stop words dropped; terms are letters and
+		// digits only, so the syntax cannot be escaped.
+		return searchPostgres, []any{strings.Join(terms, " | "), string(scope.Workspace()), string(bot), limit}
 	}
-	return q, []any{s.matchExpr(bot, searchTerms(terms)), string(scope.Workspace()), string(bot), limit}
+	perTerm, botOnly := sqliteMatches(bot, terms)
+	list, _ := json.Marshal(perTerm) // a []string always marshals
+	return searchSQLite, []any{string(list), botOnly, string(scope.Workspace()), string(bot), limit}
 }
 
 // botInScope fails with ErrNotFound unless the bot belongs to the scope.

@@ -62,25 +62,40 @@ func testSearchKeyedByBot(t *testing.T, open Opener) {
 			if !strings.Contains(ddl, "bot,") || strings.Contains(ddl, "bot UNINDEXED") {
 				t.Errorf("chunks_fts does not index its bot column: %s", ddl)
 			}
-			// The plan starts from the full-text index, constrained by
-			// MATCH, and reaches chunks only by primary key.
+			// Every read of the full-text index is constrained by a MATCH
+			// (M in the plan), and chunks are reached only by primary key.
 			plan := sqlitePlan(t, tx, q, args)
-			if len(plan) == 0 || !strings.Contains(plan[0], "chunks_fts VIRTUAL TABLE INDEX") || !strings.Contains(plan[0], ":M") {
-				t.Errorf("the search does not start from a MATCH on the full-text index:\n%s", strings.Join(plan, "\n"))
-			}
+			fts := 0
 			for _, step := range plan {
+				if strings.Contains(step, "VIRTUAL TABLE") && (strings.Contains(step, " f ") || strings.Contains(step, "chunks_fts")) {
+					fts++
+					if !strings.Contains(step, ":M") {
+						t.Errorf("the full-text index is read without a MATCH:\n%s", strings.Join(plan, "\n"))
+					}
+				}
 				if step == "SCAN c" || strings.HasPrefix(step, "SCAN c ") || (strings.HasPrefix(step, "SCAN chunks") && !strings.Contains(step, "VIRTUAL TABLE")) {
 					t.Errorf("the search scans the chunks table:\n%s", strings.Join(plan, "\n"))
 				}
 			}
-			// The MATCH alone, before the join filters anything, walks
-			// none of the neighbour's 50,000 postings of the same words.
-			var n int
-			if err := tx.QueryRow(ctx(t), `SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH $1`, args[0]).Scan(&n); err != nil {
+			if fts == 0 {
+				t.Errorf("the search does not use the full-text index:\n%s", strings.Join(plan, "\n"))
+			}
+			// Each MATCH names the bot, an indexed column, so on its own,
+			// before any join filters, it yields none of the neighbour's
+			// 50,000 entries of the same words: the bot's 2 entries at
+			// most.
+			var matches []string
+			if err := json.Unmarshal([]byte(args[0].(string)), &matches); err != nil {
 				return err
 			}
-			if n != 2 {
-				t.Errorf("the full-text MATCH of the bot yields %d entries, want its own 2", n)
+			for _, m := range append(matches, args[1].(string)) {
+				var n int
+				if err := tx.QueryRow(ctx(t), `SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH $1`, m).Scan(&n); err != nil {
+					return err
+				}
+				if n > 2 {
+					t.Errorf("the full-text MATCH %q yields %d entries, more than the bot's own 2", m, n)
+				}
 			}
 			return nil
 		})
