@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -207,5 +209,61 @@ func collectIndexes(n pgPlanNode, out *[]pgPlanNode) {
 	}
 	for _, c := range n.Plans {
 		collectIndexes(c, out)
+	}
+}
+
+// testBotPages walks a workspace's bots a keyset page at a time: oldest
+// first by creation time then id (bots created in the same instant are
+// ordered by id), no bot repeated or skipped, the limit bounded, and
+// another workspace's bots never listed.
+func testBotPages(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+	var want []palisade.BotID
+	for i := range 7 {
+		created := t0.Add(time.Duration(i/3) * time.Minute) // three bots share each instant
+		bt, err := s.CreateBot(ctx(t), a, palisade.Bot{Name: "bot", Model: "gpt-4o-mini", CreatedAt: created})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, bt.ID)
+	}
+	mustBot(t, s, b, "B's bot")
+	// Within one instant the order is by id.
+	for i := 0; i < len(want); i += 3 {
+		slices.Sort(want[i:min(i+3, len(want))])
+	}
+	var got []palisade.BotID
+	var after *store.BotCursor
+	for pages := 0; ; pages++ {
+		if pages > len(want) {
+			t.Fatalf("paging does not end: %v", got)
+		}
+		page, err := s.ListBotsPage(ctx(t), a, store.ListBotsParams{After: after, Limit: 2})
+		if err != nil {
+			t.Fatalf("ListBotsPage: %v", err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("a page of limit 2 holds %d bots", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, bt := range page {
+			got = append(got, bt.ID)
+		}
+		last := page[len(page)-1]
+		after = &store.BotCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages walked %v, want %v", got, want)
+	}
+	// A limit out of range is bounded, never unbounded.
+	all, err := s.ListBotsPage(ctx(t), a, store.ListBotsParams{Limit: 0})
+	if err != nil || len(all) != len(want) {
+		t.Fatalf("ListBotsPage(limit 0) = %d bots, %v", len(all), err)
+	}
+	if other, err := s.ListBotsPage(ctx(t), b, store.ListBotsParams{Limit: 50}); err != nil || len(other) != 1 || other[0].Name != "B's bot" {
+		t.Fatalf("B's page = %+v, %v", other, err)
 	}
 }

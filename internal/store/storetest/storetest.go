@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		"Deliveries":       testDeliveries,
 		"Knowledge":        testKnowledge,
 		"SearchKeyedByBot": testSearchKeyedByBot,
+		"BotPages":         testBotPages,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
