@@ -84,16 +84,18 @@ const (
 	// whole index (the neighbour's tens of thousands included). The score
 	// is BM25's sum of inverse document frequencies of the terms a chunk
 	// holds, counted over the bot's own chunks (term frequency within a
-	// chunk, which BM25 saturates quickly, is left out).
+	// chunk, which BM25 saturates quickly, is left out). Hits are carried
+	// by the index's rowid and meet their chunks through chunks.fts_rowid,
+	// so the index's stored columns are never read.
 	searchSQLite = `WITH q AS (SELECT CAST(key AS INTEGER) AS term, value AS m FROM json_each($1)),
-		hits AS (SELECT q.term, f.chunk_id FROM q JOIN chunks_fts f ON f.chunks_fts MATCH q.m),
+		hits AS (SELECT q.term, f.rowid AS rid FROM q JOIN chunks_fts f ON f.chunks_fts MATCH q.m),
 		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
 		total AS (SELECT count(*) AS n FROM chunks_fts WHERE chunks_fts MATCH $2),
-		scored AS (SELECT h.chunk_id, sum(ln(1.0 + (total.n - df.n + 0.5) / (df.n + 0.5))) AS score
-			FROM hits h JOIN df ON df.term = h.term CROSS JOIN total GROUP BY h.chunk_id)
+		scored AS (SELECT h.rid, sum(ln(1.0 + (total.n - df.n + 0.5) / (df.n + 0.5))) AS score
+			FROM hits h JOIN df ON df.term = h.term CROSS JOIN total GROUP BY h.rid)
 		SELECT c.id, c.document_id, d.title, c.ordinal, c.body, s.score
 		FROM scored s
-		JOIN chunks c ON c.id = s.chunk_id
+		JOIN chunks c ON c.fts_rowid = s.rid
 		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
 		WHERE c.workspace_id = $3 AND c.bot_id = $4
 		ORDER BY s.score DESC, c.document_id, c.ordinal

@@ -6,6 +6,10 @@
 CREATE INDEX bots_ws_created ON bots(workspace_id, created_at, id);
 DROP INDEX bots_ws;
 
+-- A search meets its chunks by the rowid of their full-text entries.
+CREATE INDEX chunks_fts_rowid ON chunks(fts_rowid);
+
 -- +goose Down
+DROP INDEX chunks_fts_rowid;
 CREATE INDEX bots_ws ON bots(workspace_id);
 DROP INDEX bots_ws_created;
