@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test lint bench build fuzz vulncheck sbom
+.PHONY: test lint bench load build fuzz vulncheck sbom
 
 # go.mod's toolchain line pins the Go release the module is built, tested
 # and checked for vulnerabilities with; `auto` lets the go command fetch
@@ -51,6 +51,16 @@ sbom:
 # measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+# The end-to-end load harness: builds palisade and a bare net/http
+# reference, starts both on loopback (SQLite, and PostgreSQL too when
+# PALISADE_TEST_POSTGRES_URL names a server) and prints each path's
+# throughput, its ratio to the reference, p50/p99, server CPU per request
+# and resident memory. LOADFLAGS passes options, e.g.
+# LOADFLAGS='-rounds 1 -profile /tmp/prof' (go run ./internal/loadtest/cmd/load -help).
+LOADFLAGS ?=
+load:
+	$(GO) run ./internal/loadtest/cmd/load $(LOADFLAGS)
 
 # The binary carries its commit and the commit's date (palisade --version).
 # The go tool stamps them itself only in a plain clone (not in a git

@@ -126,6 +126,8 @@ var layers = map[string]layer{
 	"internal/devtools/sbom":        testSupport,
 
 	"internal/servicetest":             testSupport,
+	"internal/loadtest":                testSupport,
+	"internal/loadtest/cmd/load":       testSupport,
 	"internal/llm/llmtest":             testSupport,
 	"internal/ratelimit/ratelimittest": testSupport,
 	"internal/seal/sealtest":           testSupport,

@@ -44,6 +44,7 @@ var _ Keys = (*account.Service)(nil)
 // Bots is the bot use cases the API offers (*bot.Service).
 type Bots interface {
 	List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	Page(ctx context.Context, scope palisade.Scope, p bot.PageParams) ([]palisade.Bot, error)
 	Get(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	Create(ctx context.Context, c palisade.Caller, in bot.Input) (palisade.Bot, error)
 	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
