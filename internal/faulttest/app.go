@@ -139,11 +139,31 @@ func Do(t testing.TB, base, key, method, path string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := HTTPClient(t, base, 30*time.Second).Do(req)
 	if err != nil {
 		return 0, []byte(err.Error())
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw
+}
+
+// HTTPClient is a client reaching only the origin of base (a loopback
+// address of the harness), through the egress package like every
+// outbound request of the module.
+func HTTPClient(t testing.TB, base string, timeout time.Duration) *http.Client {
+	t.Helper()
+	rule, err := egress.RuleForURL(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := egress.NewPolicy(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := egress.New(policy, egress.Options{UnsafeAllowLoopback: true, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.HTTPClient()
 }

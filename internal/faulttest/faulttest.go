@@ -137,7 +137,7 @@ func (s *Server) Start() {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	client := &http.Client{Timeout: time.Second}
+	client := HTTPClient(s.t, s.URL(), time.Second)
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		select {
 		case <-exited:
