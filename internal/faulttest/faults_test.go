@@ -21,6 +21,8 @@ func TestFaults(t *testing.T) {
 		t.Run("sqlite", func(t *testing.T) { testKill9(t, bin, faulttest.SQLite(t)) })
 		t.Run("postgres", func(t *testing.T) { testKill9(t, bin, faulttest.PostgreSQL(t, bin)) })
 	})
+	t.Run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
+	t.Run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
 }
 
 // testKill9: a flood of deliveries while the server is killed with SIGKILL

@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,6 +107,7 @@ type floodResult struct {
 	mu       sync.Mutex
 	statuses map[int]int       // status of refused attempts (0: no answer)
 	refusals []time.Duration   // how long each refused attempt took
+	attempts []attempt         // the refused attempts, in order
 	acks     []time.Duration   // how long each acknowledged attempt took
 	firstAck map[int]time.Time // by delivery: when it was acknowledged
 	errs     []error
@@ -198,6 +202,7 @@ func (a *tgApp) deliver(ctx context.Context, r *floodResult, i int, within time.
 		r.mu.Lock()
 		r.statuses[status]++
 		r.refusals = append(r.refusals, took)
+		r.attempts = append(r.attempts, attempt{status, took})
 		r.mu.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -344,4 +349,56 @@ func scale[T any](full, short T) T {
 		return full
 	}
 	return short
+}
+
+type attempt struct {
+	status int
+	took   time.Duration
+}
+
+// snapshotStatuses returns the refused attempts so far, in order.
+func snapshotStatuses(r *floodResult) []attempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.attempts)
+}
+
+// firstAckAfter is the earliest acknowledgement at or after from (zero:
+// none yet).
+func (r *floodResult) firstAckAfter(from time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first time.Time
+	for _, at := range r.firstAck {
+		if !at.Before(from) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first
+}
+
+func formatCodes(codes map[int]int) string {
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(codes)) {
+		name := strconv.Itoa(c)
+		if c == 0 {
+			name = "no answer"
+		}
+		parts = append(parts, name+"×"+strconv.Itoa(codes[c]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+	}
 }
