@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test lint bench load build fuzz vulncheck sbom
+.PHONY: test lint bench load build fuzz vulncheck sbom faults
 
 # go.mod's toolchain line pins the Go release the module is built, tested
 # and checked for vulnerabilities with; `auto` lets the go command fetch
@@ -20,6 +20,14 @@ export GOTOOLCHAIN ?= auto
 SHELL := /bin/bash
 test:
 	set -o pipefail; $(GO) test -race -count=1 -timeout 15m -json $(PKGS) | $(GO) run ./internal/devtools/testsummary
+
+# The fault scenarios at full size: the real binary killed during a flood
+# of 10,000 deliveries, its PostgreSQL and Redis restarted, its model and
+# platforms failing, its disk full, its listener flooded. Each scenario
+# prints a table of its figures. make test runs the same scenarios with
+# small counts.
+faults:
+	$(GO) test -tags faults -count=1 -timeout 90m -v -run '^TestFaults$$' ./internal/faulttest
 
 # staticcheck is pinned in tools.go.mod, a module file of its own so that
 # go.mod does not carry the linter's dependencies; the first run downloads it.

@@ -134,6 +134,9 @@ var layers = map[string]layer{
 	"internal/store/storetest":         testSupport,
 	"internal/docparse/docparsetest":   testSupport,
 	"internal/channel/channeltest":     testSupport,
+	// The fault harness: runs the built binary as a child process and
+	// breaks what it depends on.
+	"internal/faulttest": testSupport,
 }
 
 const modulePath = "github.com/palisadehq/palisade"
