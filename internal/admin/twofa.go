@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"html/template"
 	"net/http"
 
 	"github.com/palisadehq/palisade/internal/secret"
@@ -15,6 +16,10 @@ type twoFAView struct {
 	// Secret and URI are the enrolment in progress, if any.
 	Secret string
 	URI    string
+	// Link is URI as a link target, empty unless it is an otpauth URI;
+	// QR draws it.
+	Link template.URL
+	QR   template.HTML
 }
 
 func (twoFAView) template() string { return "twofa" }
@@ -34,6 +39,12 @@ func (u *UI) twoFAPageOf(r *http.Request, q *req) (page[twoFAView], error) {
 		}
 		if ok {
 			d.Secret, d.URI = e.Secret.Reveal(), e.URI.Reveal()
+			if link, ok := otpauthURL(d.URI); ok {
+				d.Link = link
+				if d.QR, err = qrSVG(d.URI, "QR code of the authenticator key"); err != nil {
+					return page[twoFAView]{}, err
+				}
+			}
 		}
 	}
 	return newPage(q, "Two-factor authentication", d), nil
