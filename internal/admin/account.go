@@ -17,6 +17,9 @@ type accountView struct {
 	Workspaces []account.UserWorkspace
 	// CanExport says the server offers the user's data export.
 	CanExport bool
+	// MailToConsole: no mail server is configured, so the verification
+	// link went to the server's output.
+	MailToConsole bool
 }
 
 func (accountView) template() string { return "account" }
@@ -37,7 +40,8 @@ func (u *UI) accountPageOf(r *http.Request, q *req) (page[accountView], error) {
 	if err != nil {
 		return page[accountView]{}, err
 	}
-	return newPage(q, "Your account", accountView{Workspaces: ws, CanExport: u.o.Export != nil}), nil
+	return newPage(q, "Your account", accountView{Workspaces: ws, CanExport: u.o.Export != nil,
+		MailToConsole: u.o.Account.MailToConsole()}), nil
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, q *req) error {

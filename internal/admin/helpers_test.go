@@ -136,6 +136,9 @@ type setupOpts struct {
 	// sealer seals the store's sealed columns (channel credentials); nil
 	// refuses them.
 	sealer store.Sealer
+	// mailer replaces the outbox, such as the console sender the server
+	// uses without SMTP.
+	mailer mail.Sender
 }
 
 func setup(t *testing.T, o setupOpts) *env {
@@ -167,7 +170,11 @@ func setup(t *testing.T, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	chain := audit.New(s, audit.Options{Keys: auditKeys})
-	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: e.mail,
+	var mailer mail.Sender = e.mail
+	if o.mailer != nil {
+		mailer = o.mailer
+	}
+	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: mailer,
 		Limiter: e.limiter, Limits: limits, Audit: e.audit,
 		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, en audit.Entry) error {
 			if err := chain.DeleteWorkspace(ctx, s, scope, en); err != nil {

@@ -33,7 +33,11 @@ type page[V view] struct {
 	Error  string
 	Field  string
 	Notice string
-	D      V
+	// Insecure: served over plain HTTP to a host that is not localhost,
+	// where signing in cannot work; every page says why.
+	Insecure        bool
+	InsecureMessage string
+	D               V
 }
 
 // wsView is the workspace the page belongs to, and what the member may do
@@ -127,7 +131,10 @@ func canFor(role palisade.Role) can {
 }
 
 func newPage[V view](q *req, title string, d V) page[V] {
-	p := page[V]{Title: title, CSRF: q.csrf, D: d}
+	p := page[V]{Title: title, CSRF: q.csrf, D: d, Insecure: q.insecure}
+	if q.insecure {
+		p.InsecureMessage = insecureMessage
+	}
 	if q.cur != nil {
 		p.User = &q.cur.User
 	}
