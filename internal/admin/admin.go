@@ -285,6 +285,9 @@ type req struct {
 	// insecure: the page came over plain HTTP to a host browsers do not
 	// treat as a secure context, so they drop every cookie the UI sets.
 	insecure bool
+	// path is the request's path, for the navigation; done names the
+	// flash message of the action that redirected here (view.go).
+	path, done string
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
@@ -315,7 +318,8 @@ func (u *UI) guard(rt Route) http.Handler {
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
 		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
-			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host)}
+			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host),
+			path:     r.URL.Path, done: r.URL.Query().Get("done")}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.client.Device = tok

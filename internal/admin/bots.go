@@ -8,6 +8,7 @@ import (
 	"github.com/palisadehq/palisade/internal/bot"
 	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -41,9 +42,18 @@ type botView struct {
 	// nowhere).
 	WidgetSnippet string
 	WidgetOrigins []string
+	// RetrievalOnly: no language model is configured, so the one choice
+	// is the retrieval-only mode, which the form preselects and explains.
+	RetrievalOnly bool
 }
 
 func (botView) template() string { return "bot" }
+
+// retrievalOnly reports whether models offers only the retrieval-only
+// mode: the server has no language model provider.
+func retrievalOnly(models []string) bool {
+	return len(models) == 1 && models[0] == llm.RetrievalOnly
+}
 
 type botDeleteView struct {
 	Bot palisade.Bot
@@ -145,7 +155,10 @@ func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew
 	}
 	v := botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
 		MaxName: bot.MaxName, MaxRetention: bot.MaxRetentionDays, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
-		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}
+		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0, RetrievalOnly: retrievalOnly(models)}
+	if v.RetrievalOnly && isNew && v.Form.Model == "" {
+		v.Form.Model = llm.RetrievalOnly
+	}
 	if !isNew {
 		v.WidgetSnippet = `<script src="` + u.publicOrigin(r) + `/widget.js" data-bot="` + string(b.ID) + `" async></script>`
 		v.WidgetOrigins = chwidget.Origins(b)

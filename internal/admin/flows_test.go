@@ -229,3 +229,24 @@ func TestVerificationNoticeNamesTheServerOutput(t *testing.T) {
 		t.Fatalf("verification notice without SMTP:\n%s", body)
 	}
 }
+
+// Error pages lead somewhere: a 404 and a 403 carry links home, to the
+// account and to sign-in.
+func TestErrorPagesHaveNavigation(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	b := e.browser()
+	b.login(emails["viewer"])
+	for path, code := range map[string]int{"/no-such-page": http.StatusNotFound, "/w/" + string(ws) + "/audit": http.StatusForbidden} {
+		w := b.get(path)
+		if w.Code != code {
+			t.Fatalf("GET %s: %d, want %d", path, w.Code, code)
+		}
+		for _, link := range []string{`href="/"`, `href="/account"`, `href="/login"`} {
+			if !strings.Contains(w.Body.String(), link) {
+				t.Errorf("GET %s: error page lacks %s", path, link)
+			}
+		}
+	}
+}

@@ -105,6 +105,13 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				if w.Code != http.StatusSeeOther {
 					t.Errorf("%s: %d, want a redirect", name, w.Code)
 				}
+			case rt.Pattern == "/setup/{token}":
+				// Accounts exist: every set-up link is spent, and the
+				// page says so.
+				if w.Code != http.StatusGone || !strings.HasSuffix(strings.TrimSpace(w.Body.String()), "</html>") {
+					t.Errorf("%s: %d, want the whole spent-link page", name, w.Code)
+				}
+				pages++
 			case !allowed:
 				if w.Code != http.StatusForbidden {
 					t.Errorf("%s: %d, want 403", name, w.Code)

@@ -39,6 +39,8 @@ type settingsView struct {
 	// shows it.
 	Models         string
 	OperatorModels []string
+	// RetrievalOnly: the server has no language model provider.
+	RetrievalOnly bool
 	// CanExport says the server offers exports.
 	CanExport bool
 	// RetentionDays is how long the workspace keeps messages, as the form
@@ -58,7 +60,7 @@ func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error
 // request.
 func (u *UI) settingsPageOf(q *req) page[settingsView] {
 	return newPage(q, "Settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
-		OperatorModels: u.o.Bots.OperatorModels(), CanExport: u.o.Export != nil, RetentionDays: strconv.Itoa(q.ws.RetentionDays),
+		OperatorModels: u.o.Bots.OperatorModels(), RetrievalOnly: retrievalOnly(u.o.Bots.OperatorModels()), CanExport: u.o.Export != nil, RetentionDays: strconv.Itoa(q.ws.RetentionDays),
 		MinRetentionDays: bot.MinRetentionDays, MaxRetentionDays: bot.MaxRetentionDays})
 }
 
