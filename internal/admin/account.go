@@ -62,14 +62,14 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request, q *req) erro
 		return u.formError(w, p, err)
 	}
 	u.setSession(w, is)
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", "password"))
 }
 
 func (u *UI) resendVerification(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Account.ResendVerification(r.Context(), *q.cur, q.client); err != nil {
 		return err
 	}
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", u.verifyFlash()))
 }
 
 func (u *UI) sessionsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -96,7 +96,7 @@ func (u *UI) revokeSession(w http.ResponseWriter, r *http.Request, q *req) error
 		clearSession(w)
 		return redirect(w, r, "/login")
 	}
-	return redirect(w, r, "/account/sessions")
+	return redirect(w, r, doneURL("/account/sessions", "session-revoked"))
 }
 
 // exportAccount downloads the signed-in user's own data.
@@ -115,4 +115,12 @@ func (u *UI) exportAccount(w http.ResponseWriter, r *http.Request, q *req) error
 	return httpx.Download(w, r, "palisade-account-"+string(id)+"-"+time.Now().UTC().Format("20060102T150405Z")+".json", func(out io.Writer) error {
 		return u.o.Export.User(r.Context(), id, out)
 	})
+}
+
+// verifyFlash says where a new verification link went.
+func (u *UI) verifyFlash() string {
+	if u.o.Account.MailToConsole() {
+		return "verify-printed"
+	}
+	return "verify-sent"
 }

@@ -197,7 +197,7 @@ func (u *UI) createBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err != nil {
 		return u.renderBot(w, r, q, palisade.Bot{}, f, true, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID))
+	return redirect(w, r, doneURL(u.botURL(q, b.ID), "bot-created"))
 }
 
 func (u *UI) getBot(r *http.Request, q *req) (palisade.Bot, error) {
@@ -226,7 +226,7 @@ func (u *UI) updateBot(w http.ResponseWriter, r *http.Request, q *req) error {
 		// The page shows the bot as stored, the form as the user left it.
 		return u.renderBot(w, r, q, b, f, false, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID))
+	return redirect(w, r, doneURL(u.botURL(q, b.ID), "bot-saved"))
 }
 
 func (u *UI) deleteBotPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -241,7 +241,7 @@ func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.Delete(r.Context(), q.caller(), palisade.BotID(r.PathValue("botId"))); err != nil {
 		return err
 	}
-	return redirect(w, r, u.botsURL(q))
+	return redirect(w, r, doneURL(u.botsURL(q), "bot-deleted"))
 }
 
 // ---- knowledge documents ----
@@ -283,7 +283,7 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		}
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+	return redirect(w, r, doneURL(u.botURL(q, b.ID)+"/documents", "doc-added"))
 }
 
 func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -294,7 +294,7 @@ func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	if err := u.o.Bots.DeleteDocument(r.Context(), q.caller(), b.ID, palisade.DocumentID(r.PathValue("documentId"))); err != nil {
 		return err
 	}
-	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+	return redirect(w, r, doneURL(u.botURL(q, b.ID)+"/documents", "doc-deleted"))
 }
 
 // publicOrigin is the origin this request reached, which serves the widget

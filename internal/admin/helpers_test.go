@@ -337,3 +337,13 @@ func testUserSealer(t *testing.T) store.UserSealer {
 	}
 	return u
 }
+
+// location is a redirect's target without its query (the flash message
+// the next page shows).
+func location(w *httptest.ResponseRecorder) string {
+	l := w.Header().Get("Location")
+	if i := strings.IndexByte(l, '?'); i >= 0 {
+		return l[:i]
+	}
+	return l
+}

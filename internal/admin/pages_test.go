@@ -39,7 +39,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("create bot: %d", w.Code)
 	}
-	botURL := w.Header().Get("Location")
+	botURL := location(w)
 	botID := palisade.BotID(botURL[strings.LastIndex(botURL, "/")+1:])
 	docs := botURL + "/documents"
 	if w := owner.post(docs, docs, url.Values{"title": {"Policy"}, "content_type": {"text/plain"}, "content": {"Returns within 30 days."}}); w.Code != http.StatusSeeOther {

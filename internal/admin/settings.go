@@ -76,7 +76,7 @@ func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
 		return u.formError(w, u.settingsPageOf(q), err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q), "models"))
 }
 
 // setRetention sets how many days the workspace keeps messages.
@@ -93,7 +93,7 @@ func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, q *req) error 
 		p.D.RetentionDays = raw
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q), "retention"))
 }
 
 func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -101,7 +101,7 @@ func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error
 	if err := u.o.Account.SetRequireMFA(r.Context(), *q.actor, on, q.client); err != nil {
 		return u.formError(w, u.settingsPageOf(q), err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q), "mfa"))
 }
 
 // exportWorkspace downloads the whole workspace (owners only): the export

@@ -174,7 +174,7 @@ func (u *UI) setup(w http.ResponseWriter, r *http.Request, q *req) error {
 		return u.formError(w, newPage(q, "Create the first owner", setupView{newAccountForm: newAccountFormFrom(r)}), err)
 	}
 	u.setSession(w, is)
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", "welcome"))
 }
 
 // invitation reads the path's invitation and its page.

@@ -70,7 +70,7 @@ func (u *UI) beginTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
 	if _, err := u.o.Account.BeginTOTP(r.Context(), *q.cur); err != nil {
 		return u.twoFAError(w, r, q, err)
 	}
-	return redirect(w, r, "/account/2fa")
+	return redirect(w, r, doneURL("/account/2fa", "2fa-started"))
 }
 
 func (u *UI) showCodes(w http.ResponseWriter, q *req, codes []secret.Secret) error {
@@ -97,7 +97,7 @@ func (u *UI) disableTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Account.DisableTOTP(r.Context(), *q.cur, r.PostFormValue("password"), r.PostFormValue("code"), q.client); err != nil {
 		return u.twoFAError(w, r, q, err)
 	}
-	return redirect(w, r, "/account/2fa")
+	return redirect(w, r, doneURL("/account/2fa", "2fa-off"))
 }
 
 func (u *UI) regenerateCodes(w http.ResponseWriter, r *http.Request, q *req) error {
