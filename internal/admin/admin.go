@@ -91,6 +91,9 @@ type Options struct {
 	// Channels is the channel use cases behind a bot's channels page; nil
 	// when the server runs no chat channel (the page says so).
 	Channels Channels
+	// Chats is the conversation use cases behind the preview chat; nil
+	// answers its routes 404 and the pages offer none.
+	Chats Chats
 	// Export writes workspace and account exports; nil answers their
 	// routes 404 and the pages offer none.
 	Export  Exports

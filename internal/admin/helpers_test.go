@@ -20,6 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
@@ -210,7 +211,8 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 		t.Fatal(err)
 	}
 	exports := export.New(export.Options{Store: s, Audit: rec, Limiter: lim, Policy: limits[ratelimit.ClassExport], Now: now})
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports})
+	chats := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Now: now}
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports, Chats: chats})
 	if err != nil {
 		t.Fatal(err)
 	}

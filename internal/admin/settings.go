@@ -29,9 +29,6 @@ var _ Exports = (*export.Service)(nil)
 // need two-factor authentication (owners only) and the workspace's own
 // model allowlist.
 
-type workspaceView struct{}
-
-func (workspaceView) template() string { return "workspace" }
 
 type settingsView struct {
 	RequireMFA bool
@@ -52,9 +49,6 @@ type settingsView struct {
 
 func (settingsView) template() string { return "settings" }
 
-func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error {
-	return u.render(w, http.StatusOK, newPage(q, q.ws.Name, workspaceView{}))
-}
 
 // settingsPageOf shows the workspace as the guard read it for this
 // request.

@@ -141,15 +141,19 @@ type can struct {
 	DocumentsWrite bool
 	ChannelsRead   bool
 	ChannelsWrite  bool
-	MembersRead    bool
-	MembersWrite   bool
-	KeysRead       bool
-	KeysWrite      bool
-	AuditRead      bool
-	SettingsRead   bool
-	SettingsWrite  bool
-	Ownership      bool
-	DataExport     bool
+	// ConversationsRead: the conversations list and transcripts;
+	// MessagesSend: the preview chat.
+	ConversationsRead bool
+	MessagesSend      bool
+	MembersRead       bool
+	MembersWrite      bool
+	KeysRead          bool
+	KeysWrite         bool
+	AuditRead         bool
+	SettingsRead      bool
+	SettingsWrite     bool
+	Ownership         bool
+	DataExport        bool
 	// WorkspaceDelete: the owner may delete the whole workspace.
 	WorkspaceDelete bool
 }
@@ -172,6 +176,10 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.ChannelsRead
 	case auth.PermChannelsWrite:
 		return &c.ChannelsWrite
+	case auth.PermConversationsRead:
+		return &c.ConversationsRead
+	case auth.PermMessagesSend:
+		return &c.MessagesSend
 	case auth.PermMembersRead:
 		return &c.MembersRead
 	case auth.PermMembersWrite:

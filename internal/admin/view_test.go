@@ -119,6 +119,11 @@ func TestEveryTemplateRenders(t *testing.T) {
 	// Workspace pages are only ever shown inside their workspace.
 	wsViews := []func(pageChrome) rendering{
 		sample(workspaceView{}),
+		sample(workspaceView{Bots: []palisade.Bot{b}, Steps: []homeStep{{ID: "bot", Title: "T", Done: true}, {ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}},
+			Next: &homeStep{ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}}),
+		sample(workspaceView{Steps: []homeStep{{ID: "bot", Title: "T"}}, Next: &homeStep{ID: "bot", Title: "T"}}),
+		sample(tryView{Bot: b}), sample(tryView{Bot: b, RetrievalOnly: true, Documents: 1, Question: "q <x>",
+			Messages: []palisade.Message{{Role: "user", Body: "hi"}, {Role: "assistant", Body: "hello"}}, Sources: []sourceView{{Title: "T", Excerpt: "e"}}}),
 		sample(membersView{}), sample(membersView{Members: []memberRow{{Member: member, Self: true}, {Member: member}},
 			Invitations: []palisade.Invitation{{ID: palisade.NewInvitationID(), Email: "i@example.com", Role: palisade.RoleViewer, ExpiresAt: later}},
 			Roles:       palisade.Roles}),
