@@ -29,7 +29,6 @@ var _ Exports = (*export.Service)(nil)
 // need two-factor authentication (owners only) and the workspace's own
 // model allowlist.
 
-
 type settingsView struct {
 	RequireMFA bool
 	// Models is the workspace's allowlist, one per line, as the form
@@ -48,7 +47,6 @@ type settingsView struct {
 }
 
 func (settingsView) template() string { return "settings" }
-
 
 // settingsPageOf shows the workspace as the guard read it for this
 // request.
