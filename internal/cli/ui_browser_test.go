@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -310,4 +313,229 @@ func newHostPKI(t *testing.T, dir string, hosts ...string) hostPKI {
 	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 	p.spki = base64.StdEncoding.EncodeToString(sum[:])
 	return p
+}
+
+// TestBrowserNewcomersPath walks the way a new operator takes, in a real
+// Chromium, reading only the pages: the set-up link `serve` prints, the
+// first owner, two-factor enrolment with its QR code, the workspace home,
+// a bot in retrieval-only mode (no provider is configured), its knowledge,
+// the streamed preview with sources, the widget snippet, and finally a
+// visitor's question answered with its source in the widget on a shop page
+// of an allowed origin. Palisade and the shop are served over HTTPS under
+// test host names mapped to loopback, with a test certificate the browser
+// trusts by its key. Every page is checked at 390 and 1,280 px (no CSP
+// violation or console error, no sideways scrolling, labelled fields) and
+// saved as a PNG at both widths into the folder the test names in its
+// output (PALISADE_TEST_SCREENSHOTS, or a temporary one).
+func TestBrowserNewcomersPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	shots := os.Getenv(EnvScreenshots)
+	if shots == "" {
+		shots = filepath.Join(dir, "screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots of the newcomer's path: %s", shots)
+	pki := newHostPKI(t, dir, "palisade.test", "shop.test")
+
+	// The shop: one page that pastes the snippet the bot page shows, under
+	// a strict policy of its own.
+	var snippet, widgetBase string
+	ready := make(chan struct{})
+	site := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-ready
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src "+widgetBase+"; frame-src "+widgetBase+"; connect-src "+widgetBase+"; style-src 'none'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Shop</title></head>\n<body><h1>The shop</h1><p>Welcome.</p>\n%s\n</body></html>", snippet)
+	}))
+	cert, err := tls.LoadX509KeyPair(pki.certFile, pki.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	site.StartTLS()
+	t.Cleanup(site.Close)
+	shopOrigin := fmt.Sprintf("https://shop.test:%d", site.Listener.Addr().(*net.TCPAddr).Port)
+
+	// `serve` as the README runs it, plus TLS: no provider, so bots answer
+	// in retrieval-only mode.
+	r := serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(dir, "data")},
+		"--tls-cert", pki.certFile, "--tls-key", pki.keyFile, "--rate-limits", raisedLimits(t, dir))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(r.public, "http://"))
+	base := "https://palisade.test:" + port
+	widgetBase = base
+	m := setupLinkRE.FindString(r.stdout.String())
+	if m == "" {
+		t.Fatalf("no set-up link on stdout:\n%s", r.stdout.String())
+	}
+	link, _ := url.Parse(m)
+
+	b := startBrowser(t, 240*time.Second,
+		chromedp.Flag("site-per-process", true),
+		chromedp.Flag("host-resolver-rules", "MAP palisade.test 127.0.0.1, MAP shop.test 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", pki.spki),
+	)
+	ctx := b.ctx
+	step := 0
+	// page judges the current page at both widths and saves both
+	// screenshots, then returns to the desktop width.
+	page := func(name string) {
+		t.Helper()
+		step++
+		for _, w := range widths {
+			b.viewport(t, w.width, w.height)
+			b.check(t, fmt.Sprintf("%s at %d px", name, w.width))
+			b.shoot(t, shots, fmt.Sprintf("%02d-%s-%s", step, name, w.name))
+		}
+		b.viewport(t, 1280, 900)
+	}
+
+	// 1. The printed set-up link: the first owner and workspace.
+	b.tab.submit(t, "open the set-up link", chromedp.Navigate(base+link.Path))
+	page("setup")
+	b.fill(t, [2]string{`#setup-name`, "Ada Owner"}, [2]string{`#setup-email`, "ada@example.com"},
+		[2]string{`#setup-password`, "quartz fjord glimmer 8141"}, [2]string{`#setup-workspace`, "Ada's Shop"})
+	b.tab.submit(t, "create the owner", chromedp.Click(chromedp.CSS(`main form button`)))
+	b.tab.at(t, `/account`)
+	if got := b.tab.text(t, `#verify-email`); !strings.Contains(got, "printed in the server's output") {
+		t.Fatalf("the account page does not say where the verification link went:\n%s", got)
+	}
+	page("account")
+
+	// 2. Optional two-factor: the enrolment shows a QR code and a link.
+	b.tab.submit(t, "open two-factor", chromedp.Navigate(base+"/account/2fa"))
+	b.tab.submit(t, "begin enrolment", chromedp.Click(chromedp.CSS(`main form[action="/account/2fa/begin"] button`)))
+	if n := mustEval[int](t, ctx, `document.querySelectorAll('svg.qr path').length + document.querySelectorAll('a[href^="otpauth://totp/"]').length`); n != 2 {
+		t.Fatalf("the enrolment page lacks its QR code or otpauth link (%d of 2)", n)
+	}
+	page("two-factor")
+
+	// 3. The workspace home says what to do next.
+	wsPath := ""
+	b.tab.submit(t, "open the account", chromedp.Navigate(base+"/account"))
+	wsPath = mustEval[string](t, ctx, `document.querySelector('main a[href^="/w/"]').getAttribute('href')`)
+	b.tab.submit(t, "open the workspace", chromedp.Click(chromedp.CSS(`main a[href="`+wsPath+`"]`)))
+	if got := b.tab.text(t, `#next-step`); !strings.Contains(got, "Create a bot") {
+		t.Fatalf("the home does not say to create a bot first:\n%s", got)
+	}
+	page("home")
+
+	// 4. A bot: retrieval-only is preselected and explained.
+	b.tab.submit(t, "follow the next step", chromedp.Click(chromedp.CSS(`#next-step a.button`)))
+	b.tab.at(t, regexp.QuoteMeta(wsPath)+`/bots/new`)
+	if v := mustEval[string](t, ctx, `document.querySelector('select[name=model]').value`); v != "retrieval-only" {
+		t.Fatalf("the model preselected without a provider is %q", v)
+	}
+	if got := b.tab.text(t, `#retrieval-only`); !strings.Contains(got, "no language model provider") {
+		t.Fatalf("retrieval-only is not explained:\n%s", got)
+	}
+	b.fill(t, [2]string{`input[name=name]`, "Shop helper"}, [2]string{`textarea[name=allowed_domains]`, shopOrigin})
+	page("new-bot")
+	b.tab.submit(t, "create the bot", chromedp.Click(chromedp.CSS(`main form[action="`+wsPath+`/bots"] button`)))
+	botPath := b.tab.at(t, regexp.QuoteMeta(wsPath)+`/bots/bot_[a-z2-7]{26}`)
+
+	// 5. Knowledge, pasted.
+	b.tab.submit(t, "back home", chromedp.Navigate(base+wsPath))
+	if got := b.tab.text(t, `#next-step`); !strings.Contains(got, "Give it knowledge") {
+		t.Fatalf("after the bot, the home says:\n%s", got)
+	}
+	b.tab.submit(t, "follow the next step", chromedp.Click(chromedp.CSS(`#next-step a.button`)))
+	b.tab.at(t, regexp.QuoteMeta(botPath)+`/documents`)
+	b.fill(t, [2]string{`input[name=title]`, "Opening hours"}, [2]string{`textarea[name=content]`,
+		"The shop opens at nine and closes at six, Monday to Saturday. On Sundays it is closed."})
+	b.tab.submit(t, "add the document", chromedp.Click(chromedp.CSS(`main form[action="`+botPath+`/documents"] button`)))
+	page("knowledge")
+
+	// 6. The preview: the answer streams in with its source.
+	b.tab.submit(t, "back home", chromedp.Navigate(base+wsPath))
+	b.tab.submit(t, "follow the next step", chromedp.Click(chromedp.CSS(`#next-step a.button`)))
+	b.tab.at(t, regexp.QuoteMeta(botPath)+`/try`)
+	b.fill(t, [2]string{`#try-message`, "When does the shop open?"})
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#try-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chat-log li.assistant[data-done="true"] .sources`)),
+	); err != nil {
+		t.Fatalf("asking in the preview: %v; the page says:\n%s", err, b.tab.text(t, `main`))
+	}
+	b.tab.at(t, regexp.QuoteMeta(botPath)+`/try`) // streamed: no page load
+	if got := b.tab.text(t, `#chat-log li.assistant[data-done="true"]`); !strings.Contains(got, "opens at nine") || !strings.Contains(got, "Opening hours") {
+		t.Fatalf("the preview answer lacks the passage or its source:\n%s", got)
+	}
+	page("preview")
+
+	// 7. The widget snippet on the bot page, with its copy button.
+	b.tab.submit(t, "back home", chromedp.Navigate(base+wsPath))
+	if got := b.tab.text(t, `#all-done`); got == "" {
+		t.Fatalf("the home does not say the bot is set up")
+	}
+	b.tab.submit(t, "open the bot", chromedp.Navigate(base+botPath))
+	snippet = strings.TrimSpace(b.tab.text(t, `#widget-snippet`))
+	if !strings.Contains(snippet, base+"/widget.js") || mustEval[int](t, ctx, `document.querySelectorAll('button[data-copy="widget-snippet"]').length`) != 1 {
+		t.Fatalf("the bot page's snippet %q or its copy button is missing", snippet)
+	}
+	if got := b.tab.text(t, `#widget-origins`); !strings.Contains(got, shopOrigin) {
+		t.Fatalf("the widget is not allowed on the shop: %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(`#widget`))); err != nil {
+		t.Fatal(err)
+	}
+	page("widget-snippet")
+	close(ready)
+
+	// 8. A visitor on the shop asks in the widget.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(shopOrigin+"/")); err != nil {
+		t.Fatalf("opening the shop: %v", err)
+	}
+	before := map[string]bool{}
+	if ts, err := chromedp.Targets(ctx); err == nil {
+		for _, ti := range ts {
+			before[string(ti.TargetID)] = true
+		}
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`button[data-palisade-launcher]`)),
+		chromedp.Click(chromedp.CSS(`button[data-palisade-launcher]`)),
+		chromedp.WaitReady(chromedp.CSS(`iframe[data-palisade-frame]`)),
+	); err != nil {
+		t.Fatalf("opening the widget: %v", err)
+	}
+	var frame context.Context
+	for deadline := time.Now().Add(30 * time.Second); frame == nil && time.Now().Before(deadline); {
+		ts, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ti := range ts {
+			if ti.Type == "iframe" && !before[string(ti.TargetID)] && strings.Contains(ti.URL, "/widget/bot_") {
+				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(ti.TargetID))
+				t.Cleanup(cancel)
+				frame = fctx
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if frame == nil {
+		t.Fatal("no widget frame appeared on the shop")
+	}
+	if err := chromedp.Do(frame,
+		chromedp.WaitVisible(chromedp.CSS(`main[data-session="ready"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#message`), "Are you open on Sunday?"),
+		chromedp.Click(chromedp.CSS(`#ask button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#log li.assistant[data-done="true"] .sources`)),
+	); err != nil {
+		said, _ := chromedp.Run(frame, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("asking in the widget: %v; the frame says:\n%s", err, said)
+	}
+	answer, err := chromedp.Run(frame, chromedp.Text(chromedp.CSS(`#log li.assistant[data-done="true"]`)))
+	if err != nil || !strings.Contains(answer, "Sundays it is closed") || !strings.Contains(answer, "Opening hours") {
+		t.Fatalf("the widget's answer lacks the passage or its source (%v):\n%s", err, answer)
+	}
+	// The shop's own page: the widget broke none of its policy.
+	page("shop-widget")
 }
