@@ -450,7 +450,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg)}
+		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg), Proxies: proxies}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {
@@ -472,7 +472,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	}
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
-	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
+	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service, Chats: svc.conversations,
 		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
