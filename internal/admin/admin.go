@@ -30,6 +30,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -90,6 +91,9 @@ type Options struct {
 	// Channels is the channel use cases behind a bot's channels page; nil
 	// when the server runs no chat channel (the page says so).
 	Channels Channels
+	// Chats is the conversation use cases behind the preview chat; nil
+	// answers its routes 404 and the pages offer none.
+	Chats Chats
 	// Export writes workspace and account exports; nil answers their
 	// routes 404 and the pages offer none.
 	Export  Exports
@@ -102,6 +106,10 @@ type Accounts interface {
 	// Before sign-in: log-in and its second factor, sign-up, the first
 	// owner's set-up, invitations, password reset, e-mail verification.
 	SignupOpen() bool
+	// SetupPending: no account exists yet, so a set-up link may still
+	// work; MailToConsole: account e-mails go to the server's output.
+	SetupPending(ctx context.Context) (bool, error)
+	MailToConsole() bool
 	Authenticate(ctx context.Context, token secret.Secret) (account.Current, error)
 	Login(ctx context.Context, email, password string, previous secret.Secret, c account.Client) (account.Issued, error)
 	CompleteMFA(ctx context.Context, pending account.Current, code string, c account.Client) (account.Issued, error)
@@ -261,6 +269,10 @@ func (u *UI) Handler() http.Handler {
 var (
 	errCrossOrigin = palisade.Errorf(palisade.CodeForbidden, "cross-origin request refused")
 	errCSRF        = palisade.Errorf(palisade.CodeForbidden, "the form has expired or did not come from this site; reload the page and try again")
+	// errInsecure replaces errCSRF when the form could not have worked:
+	// the browser refused the form's cookie because the page is not
+	// HTTPS, and reloading would not change that.
+	errInsecure    = palisade.Errorf(palisade.CodeForbidden, insecureMessage)
 	errMFARequired = palisade.Errorf(palisade.CodeForbidden, "this workspace requires two-factor authentication: turn it on under Account → Two-factor")
 )
 
@@ -273,6 +285,12 @@ type req struct {
 	ws      palisade.Workspace
 	csrf    string
 	token   secret.Secret // the session cookie's token, if any
+	// insecure: the page came over plain HTTP to a host browsers do not
+	// treat as a secure context, so they drop every cookie the UI sets.
+	insecure bool
+	// path is the request's path, for the navigation; done names the
+	// flash message of the action that redirected here (view.go).
+	path, done string
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
@@ -302,7 +320,9 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
-		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)}}
+		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
+			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host),
+			path:     r.URL.Path, done: r.URL.Query().Get("done")}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.client.Device = tok
@@ -356,6 +376,9 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !validCSRF(r.PostFormValue(csrfField), q.csrf) {
+				if q.insecure {
+					return errInsecure
+				}
 				return errCSRF
 			}
 		}
@@ -400,6 +423,24 @@ func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) err
 		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil
+}
+
+const insecureMessage = "This page was opened over plain HTTP, so your browser refuses the sign-in cookies, which are marked Secure to keep them off the network. " +
+	"Open it over HTTPS, or on this machine as http://localhost, to sign in."
+
+// secureContextHost reports whether browsers treat plain HTTP to host as a
+// secure context, where they keep Secure cookies: localhost and loopback
+// addresses.
+func secureContextHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // ipKey is the rate-limit key of a client address.

@@ -31,7 +31,7 @@ type auditRow struct {
 	Seq       int64
 	Time      time.Time
 	Actor     string
-	ActorName string // the member's e-mail address, when the actor is a current member
+	ActorName string // the member's e-mail address or the API key's name, when known
 	Action    string
 	Target    string
 	Outcome   string
@@ -62,7 +62,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, q *req) error {
 		records = records[:auditPageSize]
 		next = records[len(records)-1].Seq
 	}
-	names, err := u.memberEmails(r, q)
+	names, err := u.actorNames(r, q)
 	if err != nil {
 		return err
 	}
@@ -79,9 +79,11 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, q *req) error {
 	return u.render(w, http.StatusOK, newPage(q, "Audit log", auditView{Rows: rows, Next: next, First: before == 0}))
 }
 
-// memberEmails maps the current members' user ids to their addresses, so
-// the log names people; former members stay ids.
-func (u *UI) memberEmails(r *http.Request, q *req) (map[string]string, error) {
+// actorNames maps the actors the log can name: current members' user
+// ids to their addresses, and the workspace's API keys (revoked ones
+// too) to their names, when the viewer may see keys. Former members stay
+// ids.
+func (u *UI) actorNames(r *http.Request, q *req) (map[string]string, error) {
 	ms, err := u.o.Account.Members(r.Context(), *q.actor)
 	if err != nil {
 		return nil, err
@@ -89,6 +91,15 @@ func (u *UI) memberEmails(r *http.Request, q *req) (map[string]string, error) {
 	out := make(map[string]string, len(ms))
 	for _, m := range ms {
 		out[string(m.UserID)] = m.Email
+	}
+	if canFor(q.actor.Role).KeysRead {
+		keys, err := u.o.Account.APIKeys(r.Context(), *q.actor)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			out[string(k.ID)] = "API key “" + k.Name + "”"
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -154,6 +155,32 @@ func TestAuditPaging(t *testing.T) {
 	for _, bad := range []string{"?before=abc", "?before=0", "?before=-5", "?before=99999999999999999999"} {
 		if w := b.get(path + bad); w.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", bad, w.Code)
+		}
+	}
+}
+
+// An API key's actions name the key, not only its id, with the address
+// it was used from.
+func TestAuditNamesAPIKeys(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	keys := "/w/" + string(ws) + "/keys"
+	b := e.browser()
+	b.login(emails["owner"])
+	if w := b.post(keys, keys, url.Values{"name": {"deploy-bot"}, "scope": {"bots:read"}}); w.Code != http.StatusOK && w.Code != http.StatusSeeOther {
+		t.Fatalf("create key: %d %s", w.Code, w.Body.String())
+	}
+	list, err := e.store.ListAPIKeys(t.Context(), palisade.ScopeFor(ws))
+	if err != nil || len(list) != 1 {
+		t.Fatalf("keys: %v %v", list, err)
+	}
+	recordAudit(t, e, ws, audit.Entry{Actor: string(list[0].ID), Action: audit.ActionBotCreated, Target: "bot_x", Outcome: audit.OutcomeSuccess,
+		ClientIP: netip.MustParseAddr("203.0.113.5")})
+	body := b.get("/w/" + string(ws) + "/audit").Body.String()
+	for _, want := range []string{"API key “deploy-bot”", string(list[0].ID), "203.0.113.5"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
 		}
 	}
 }

@@ -72,8 +72,8 @@ func TestBotFlow(t *testing.T) {
 		t.Fatalf("%d bots after create", len(bots))
 	}
 	bot := bots[0]
-	if w.Header().Get("Location") != base+"/"+string(bot.ID) {
-		t.Fatalf("redirect to %q", w.Header().Get("Location"))
+	if location(w) != base+"/"+string(bot.ID) {
+		t.Fatalf("redirect to %q", location(w))
 	}
 	if bot.Name != "Returns helper" || bot.Model != "model-large" || bot.Temperature != 0.3 || bot.MaxOutputTokens != 1000 ||
 		bot.PIIMode != palisade.PIIBeforeLLM || !slices.Equal(bot.AllowedDomains, []string{"shop.example.com", "help.example.org"}) ||
@@ -120,8 +120,8 @@ func TestBotFlow(t *testing.T) {
 	docs := page + "/documents"
 	w = b.post(docs, docs, url.Values{"title": {"Returns policy"}, "content_type": {"text/markdown"},
 		"content": {"# Returns\n\nYou may return any item within **30 days** of delivery."}})
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != docs {
-		t.Fatalf("upload: %d %q: %s", w.Code, w.Header().Get("Location"), w.Body.String())
+	if w.Code != http.StatusSeeOther || location(w) != docs {
+		t.Fatalf("upload: %d %q: %s", w.Code, location(w), w.Body.String())
 	}
 	stored, err := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
 	if err != nil || len(stored) != 1 || stored[0].Title != "Returns policy" || stored[0].ContentType != "text/markdown" || stored[0].Chunks < 1 {
@@ -171,8 +171,8 @@ func TestBotFlow(t *testing.T) {
 		t.Fatalf("confirm page: %d: %s", w.Code, w.Body.String())
 	}
 	w = b.post(page+"/delete", page+"/delete", nil)
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != base {
-		t.Fatalf("delete: %d %q", w.Code, w.Header().Get("Location"))
+	if w.Code != http.StatusSeeOther || location(w) != base {
+		t.Fatalf("delete: %d %q", w.Code, location(w))
 	}
 	if _, err := e.store.GetBot(t.Context(), palisade.ScopeFor(ws), bot.ID); palisade.ErrorCode(err) != palisade.CodeNotFound {
 		t.Fatalf("bot still there after delete: %v", err)

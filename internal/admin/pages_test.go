@@ -19,7 +19,8 @@ import (
 // list (a bot with a document, keys of a member and of the operator, an
 // invitation, audit entries) and users in every two-factor state. A page
 // the role may see renders whole; a template error (a 500) fails the test
-// whichever page and role it is.
+// whichever page and role it is. No page offers a role a link or form it
+// may not use, and every field of every page has a label.
 func TestEveryPageRendersForEveryRole(t *testing.T) {
 	t.Parallel()
 	e := setup(t, setupOpts{signup: true})
@@ -39,7 +40,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("create bot: %d", w.Code)
 	}
-	botURL := w.Header().Get("Location")
+	botURL := location(w)
 	botID := palisade.BotID(botURL[strings.LastIndex(botURL, "/")+1:])
 	docs := botURL + "/documents"
 	if w := owner.post(docs, docs, url.Values{"title": {"Policy"}, "content_type": {"text/plain"}, "content": {"Returns within 30 days."}}); w.Code != http.StatusSeeOther {
@@ -82,6 +83,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 
 	const anyToken = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	routes := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits).Routes()
+	rp := newRoutePerms(routes)
 	pages := 0
 	for _, role := range roles {
 		b := browsers[role]
@@ -105,6 +107,13 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				if w.Code != http.StatusSeeOther {
 					t.Errorf("%s: %d, want a redirect", name, w.Code)
 				}
+			case rt.Pattern == "/setup/{token}":
+				// Accounts exist: every set-up link is spent, and the
+				// page says so.
+				if w.Code != http.StatusGone || !strings.HasSuffix(strings.TrimSpace(w.Body.String()), "</html>") {
+					t.Errorf("%s: %d, want the whole spent-link page", name, w.Code)
+				}
+				pages++
 			case !allowed:
 				if w.Code != http.StatusForbidden {
 					t.Errorf("%s: %d, want 403", name, w.Code)
@@ -113,6 +122,9 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				t.Errorf("%s: %d, want the whole page", name, w.Code)
 			default:
 				pages++
+				// Every link and form leads to a route the role may use,
+				// and every field is labelled.
+				checkControls(t, rp, role, rt.Pattern, w.Body.String())
 			}
 		}
 		if role == palisade.RoleOwner || role == palisade.RoleAdmin {

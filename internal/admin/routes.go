@@ -81,6 +81,9 @@ func (u *UI) Routes() []Route {
 		{get, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsRead, u.documentsPage},
 		{post, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsWrite, u.uploadDocument},
 		{post, "/w/{workspaceId}/bots/{botId}/documents/{documentId}/delete", auth.PermDocumentsWrite, u.deleteDocument},
+		{get, "/w/{workspaceId}/bots/{botId}/try", auth.PermMessagesSend, u.tryPage},
+		{post, "/w/{workspaceId}/bots/{botId}/try", auth.PermMessagesSend, u.tryAsk},
+		{post, "/w/{workspaceId}/bots/{botId}/try/stream", auth.PermMessagesSend, u.tryStream},
 		{get, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsRead, u.channelsPage},
 		{post, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsWrite, u.connectChannel},
 		// A connection test changes nothing: reading channels is enough.

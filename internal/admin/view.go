@@ -33,7 +33,88 @@ type page[V view] struct {
 	Error  string
 	Field  string
 	Notice string
-	D      V
+	// Insecure: served over plain HTTP to a host that is not localhost,
+	// where signing in cannot work; every page says why.
+	Insecure        bool
+	InsecureMessage string
+	// Nav is the workspace's navigation, the current section marked.
+	Nav []navItem
+	D   V
+}
+
+// navItem is one link of the workspace navigation.
+type navItem struct {
+	Href, Label string
+	Current     bool
+}
+
+// flashes are the messages a redirect after a successful action can ask
+// for (?done=KEY): a fixed table, so a link cannot make the page say
+// anything else.
+var flashes = map[string]string{
+	"password":        "Your password is changed. Your other sessions were signed out.",
+	"verify-sent":     "A new verification link is on its way.",
+	"verify-printed":  "A new verification link was printed in the server's output.",
+	"session-revoked": "That session is signed out.",
+	"2fa-started":     "Scan the code below with your authenticator app.",
+	"2fa-off":         "Two-factor authentication is off.",
+	"invited":         "Invitation sent. It works for 7 days.",
+	"role":            "Role changed.",
+	"removed":         "Member removed.",
+	"invite-revoked":  "Invitation revoked.",
+	"key-revoked":     "API key revoked. Requests with it are refused from now on.",
+	"mfa":             "Two-factor requirement saved.",
+	"models":          "Model allowlist saved.",
+	"retention":       "Retention saved.",
+	"bot-created":     "Bot created. Next, give it some knowledge.",
+	"bot-saved":       "Bot settings saved.",
+	"bot-deleted":     "Bot deleted.",
+	"doc-added":       "Document added. The bot can now answer from it.",
+	"doc-deleted":     "Document deleted.",
+	"channel-added":   "Channel connected.",
+	"channel-rotated": "New webhook secret set.",
+	"channel-removed": "Channel disconnected.",
+	"ws-deleted":      "The workspace is deleted.",
+	"welcome":         "Welcome! Your account and workspace are ready.",
+	"signed-in":       "You are signed in.",
+}
+
+// doneURL is to with the flash message key asks for.
+func doneURL(to, key string) string {
+	sep := "?"
+	if strings.Contains(to, "?") {
+		sep = "&"
+	}
+	return to + sep + "done=" + key
+}
+
+// workspaceNav lists the sections of ws the role may open, marking the one
+// path belongs to.
+func workspaceNav(ws *wsView, path string) []navItem {
+	base := "/w/" + string(ws.ID)
+	items := []navItem{{Href: base, Label: "Overview"}}
+	add := func(ok bool, sub, label string) {
+		if ok {
+			items = append(items, navItem{Href: base + sub, Label: label})
+		}
+	}
+	add(ws.Can.BotsRead, "/bots", "Bots")
+	add(ws.Can.MembersRead, "/members", "Members")
+	add(ws.Can.KeysRead, "/keys", "API keys")
+	add(ws.Can.AuditRead, "/audit", "Audit log")
+	add(ws.Can.SettingsRead, "/settings", "Settings")
+	best := -1
+	for i, it := range items {
+		if path == it.Href || strings.HasPrefix(path, it.Href+"/") {
+			if best < 0 || len(it.Href) > len(items[best].Href) {
+				best = i
+			}
+		}
+	}
+	if best >= 0 {
+		items[best].Current = true
+	}
+	return items
 }
 
 // wsView is the workspace the page belongs to, and what the member may do
@@ -60,15 +141,19 @@ type can struct {
 	DocumentsWrite bool
 	ChannelsRead   bool
 	ChannelsWrite  bool
-	MembersRead    bool
-	MembersWrite   bool
-	KeysRead       bool
-	KeysWrite      bool
-	AuditRead      bool
-	SettingsRead   bool
-	SettingsWrite  bool
-	Ownership      bool
-	DataExport     bool
+	// ConversationsRead: the conversations list and transcripts;
+	// MessagesSend: the preview chat.
+	ConversationsRead bool
+	MessagesSend      bool
+	MembersRead       bool
+	MembersWrite      bool
+	KeysRead          bool
+	KeysWrite         bool
+	AuditRead         bool
+	SettingsRead      bool
+	SettingsWrite     bool
+	Ownership         bool
+	DataExport        bool
 	// WorkspaceDelete: the owner may delete the whole workspace.
 	WorkspaceDelete bool
 }
@@ -91,6 +176,10 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.ChannelsRead
 	case auth.PermChannelsWrite:
 		return &c.ChannelsWrite
+	case auth.PermConversationsRead:
+		return &c.ConversationsRead
+	case auth.PermMessagesSend:
+		return &c.MessagesSend
 	case auth.PermMembersRead:
 		return &c.MembersRead
 	case auth.PermMembersWrite:
@@ -127,14 +216,19 @@ func canFor(role palisade.Role) can {
 }
 
 func newPage[V view](q *req, title string, d V) page[V] {
-	p := page[V]{Title: title, CSRF: q.csrf, D: d}
+	p := page[V]{Title: title, CSRF: q.csrf, D: d, Insecure: q.insecure}
+	if q.insecure {
+		p.InsecureMessage = insecureMessage
+	}
 	if q.cur != nil {
 		p.User = &q.cur.User
 	}
 	if q.actor != nil {
 		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role),
 			Suspended: q.ws.Suspended(), SuspendedReason: q.ws.SuspendedReason}
+		p.Nav = workspaceNav(p.WS, q.path)
 	}
+	p.Notice = flashes[q.done]
 	return p
 }
 

@@ -104,21 +104,26 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(loginView{}), sample(loginView{Signup: true, Email: "a@example.com"}),
 		sample(mfaView{}), sample(forgotView{}), sample(resetView{}), sample(verifyView{}), sample(messageView{}),
 		sample(signupView{}), sample(signupView{newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}),
-		sample(setupView{}), sample(setupView{newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}),
+		sample(setupView{}), sample(setupView{newAccountForm: newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}), sample(setupView{Spent: true}),
 		sample(inviteView{Email: "a@example.com", Role: palisade.RoleEditor, Workspace: "W"}),
 	}
 	// The user's own pages are only ever shown signed in.
 	accountViews := []func(pageChrome) rendering{
-		sample(accountView{}), sample(accountView{Workspaces: []account.UserWorkspace{{Workspace: ws, Role: palisade.RoleOwner}}}),
+		sample(accountView{}), sample(accountView{MailToConsole: true}), sample(accountView{Workspaces: []account.UserWorkspace{{Workspace: ws, Role: palisade.RoleOwner}}}),
 		sample(sessionsView{}), sample(sessionsView{Sessions: []sessionRow{{Session: palisade.Session{ID: palisade.NewSessionID(), IP: "192.0.2.1",
 			UserAgent: "UA", CreatedAt: now, LastSeenAt: now}, Current: true}, {Session: palisade.Session{ID: palisade.NewSessionID()}}}}),
-		sample(twoFAView{}), sample(twoFAView{Secret: "ABCDEFGH", URI: "otpauth://totp/x"}), sample(twoFAView{Enabled: true}),
+		sample(twoFAView{}), sample(twoFAView{Secret: "ABCDEFGH", URI: "otpauth://totp/x", Link: "otpauth://totp/x", QR: "<svg></svg>"}), sample(twoFAView{Enabled: true}),
 		sample(codesView{}), sample(codesView{Codes: []string{"abcd-efgh"}}),
 		sample(accountDeleteView{}), sample(accountDeleteView{Sole: []string{"Mine <alone>"}}),
 	}
 	// Workspace pages are only ever shown inside their workspace.
 	wsViews := []func(pageChrome) rendering{
 		sample(workspaceView{}),
+		sample(workspaceView{Bots: []palisade.Bot{b}, Steps: []homeStep{{ID: "bot", Title: "T", Done: true}, {ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}},
+			Next: &homeStep{ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}}),
+		sample(workspaceView{Steps: []homeStep{{ID: "bot", Title: "T"}}, Next: &homeStep{ID: "bot", Title: "T"}}),
+		sample(tryView{Bot: b}), sample(tryView{Bot: b, RetrievalOnly: true, Documents: 1, Question: "q <x>",
+			Messages: []palisade.Message{{Role: "user", Body: "hi"}, {Role: "assistant", Body: "hello"}}, Sources: []sourceView{{Title: "T", Excerpt: "e"}}}),
 		sample(membersView{}), sample(membersView{Members: []memberRow{{Member: member, Self: true}, {Member: member}},
 			Invitations: []palisade.Invitation{{ID: palisade.NewInvitationID(), Email: "i@example.com", Role: palisade.RoleViewer, ExpiresAt: later}},
 			Roles:       palisade.Roles}),

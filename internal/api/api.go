@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/account"
@@ -44,6 +45,7 @@ var _ Keys = (*account.Service)(nil)
 // Bots is the bot use cases the API offers (*bot.Service).
 type Bots interface {
 	List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	Page(ctx context.Context, scope palisade.Scope, p bot.PageParams) ([]palisade.Bot, error)
 	Get(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	Create(ctx context.Context, c palisade.Caller, in bot.Input) (palisade.Bot, error)
 	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
@@ -150,6 +152,9 @@ type API struct {
 	// (knowledge.DefaultMaxFileBytes when zero); the edge must allow the
 	// upload route UploadBodyLimits.
 	DocumentMaxBytes int64
+	// Proxies names the proxies whose X-Forwarded-For is believed, for
+	// the client address the audit log records; nil believes none.
+	Proxies *httpx.TrustedProxies
 }
 
 // Route is one API route and the permission it needs.
@@ -168,7 +173,8 @@ type Principal = account.KeyPrincipal
 // workspace.
 func caller(r *http.Request) palisade.Caller {
 	p, _ := PrincipalFrom(r.Context())
-	return palisade.Caller{Scope: p.Scope, Actor: string(p.KeyID), RequestID: httpx.RequestIDFrom(r.Context())}
+	ip, _ := r.Context().Value(clientIPKey{}).(netip.Addr)
+	return palisade.Caller{Scope: p.Scope, Actor: string(p.KeyID), ClientIP: ip, RequestID: httpx.RequestIDFrom(r.Context())}
 }
 
 // scope is the workspace the request acts in.
@@ -178,6 +184,16 @@ func scope(r *http.Request) palisade.Scope {
 }
 
 type principalKey struct{}
+
+// clientIPKey carries the client's address next to the principal, so the
+// audit entries of what a key did say where it came from.
+type clientIPKey struct{}
+
+// withPrincipal is r acting for p from its client's address.
+func (a *API) withPrincipal(r *http.Request, p Principal) *http.Request {
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	return r.WithContext(context.WithValue(ctx, clientIPKey{}, a.Proxies.ClientIP(r)))
+}
 
 // PrincipalFrom returns the authenticated principal of a request.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
@@ -230,7 +246,7 @@ func (a *API) guard(rt Route) http.Handler {
 		if err := a.checkActive(r, rt.Method, p); err != nil {
 			return err
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		r = a.withPrincipal(r, p)
 		if idempotent {
 			return a.idempotent(w, r, p, maxBody, rt.Handle)
 		}

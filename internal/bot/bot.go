@@ -33,6 +33,7 @@ type Store interface {
 	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	ListBotsPage(ctx context.Context, scope palisade.Scope, p store.ListBotsParams) ([]palisade.Bot, error)
 	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error)
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
@@ -126,6 +127,18 @@ func (s *Service) Draft(ctx context.Context, scope palisade.Scope) (palisade.Bot
 // List lists the workspace's bots.
 func (s *Service) List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error) {
 	return s.o.Store.ListBots(ctx, scope)
+}
+
+// PageParams page a bot listing; Cursor is a position in it.
+type (
+	PageParams = store.ListBotsParams
+	Cursor     = store.BotCursor
+)
+
+// Page returns one keyset page of the workspace's bots, oldest first
+// (store.ListBotsPage).
+func (s *Service) Page(ctx context.Context, scope palisade.Scope, p PageParams) ([]palisade.Bot, error) {
+	return s.o.Store.ListBotsPage(ctx, scope, p)
 }
 
 // Get returns one bot of the workspace.

@@ -42,6 +42,7 @@ import (
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
+	"github.com/palisadehq/palisade/internal/sandbox"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
@@ -276,7 +277,23 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	if err != nil {
 		return nil, err
 	}
-	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev)
+	// Bot workers, for the roles that answer messages; /readyz says how
+	// they run.
+	startWorkers := func(answering gateway.Service) (*sandbox.Pool, error) {
+		if !cfg.Role.ServesWeb() && !cfg.Role.RunsJobs() {
+			return nil, nil
+		}
+		pool, check, err := newWorkers(ctx, cfg, env, logger, metrics, answering)
+		if err != nil {
+			return nil, err
+		}
+		ready = append(ready, check)
+		if pool != nil {
+			a.closers = append(a.closers, pool.Close)
+		}
+		return pool, nil
+	}
+	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev, startWorkers)
 	if err != nil {
 		return nil, err
 	}
@@ -345,8 +362,12 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 // in-process gateway, or — with no provider anywhere — retrieval-only. The
 // model allowlist is resolved here, once.
 func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
-	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service) (services, error) {
+	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service,
+	startWorkers func(answering gateway.Service) (*sandbox.Pool, error)) (services, error) {
 	var generator conversation.Generator
+	// answering is the gateway that answers the bots' turns, whether they
+	// run in the server or in the bots' workers.
+	var answering gateway.Service
 	// The lists of the UI and the API offer exactly the models a
 	// configured provider serves; with none, the one entry names the
 	// retrieval-only mode, so no form offers a model nothing would serve.
@@ -357,7 +378,7 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		if err != nil {
 			return services{}, err
 		}
-		generator = &conversation.GatewayGenerator{Gateway: remote, Tokens: tokens}
+		generator, answering = &conversation.GatewayGenerator{Gateway: remote, Tokens: tokens}, remote
 		// This process cannot ask the gateway what it serves: the
 		// operator names it, or the lists offer the whole catalogue.
 		if models = cfg.ModelNames(); len(models) == 0 {
@@ -365,17 +386,32 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 			logger.Warn("--gateway-url without --llm-models: bot forms offer every model of the catalogue, and a bot on a model the gateway does not serve is refused there; set --llm-models to the gateway's models")
 		}
 	case gw.HasProvider():
-		generator = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}
+		generator, answering = &conversation.GatewayGenerator{Gateway: gw, Tokens: tokens}, gw
 		models = gw.Models()
 	case !cfg.Role.ServesGateway():
 		logger.Info("no LLM provider configured: bots answer in retrieval-only mode with their best passages and sources; " +
 			"configure one with --llm-provider and --llm-api-key, or --openai-api-key, --anthropic-api-key, --gemini-api-key, --groq-api-key")
+	}
+	workers, err := startWorkers(answering)
+	if err != nil {
+		return services{}, err
+	}
+	if workers != nil && generator != nil {
+		// The turn runs in the bot's worker, which holds the bot's
+		// gateway token and nothing else; a retrieval-only turn has no
+		// generator and stays in the server.
+		generator = &conversation.WorkerGenerator{Workers: workers, Tokens: tokens}
 	}
 	// Documents fetched from a bot's domains go out through a client of
 	// their own whose policy holds only that bot's domains (FetchURL); the
 	// process's policy is never widened for them.
 	know := &knowledge.Service{Store: s, Now: env.Now, MaxFileBytes: documentMaxBytes(cfg),
 		FetchOptions: egress.Options{Logger: logger, Resolver: net.DefaultResolver, UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback}}
+	if workers != nil {
+		// Every document is parsed in its bot's worker, never in the
+		// server, which holds the database and the keys.
+		know.Extract = knowledge.WorkerExtract(workers, know.Limits)
+	}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
 		Limits: bill})
 	if err != nil {
@@ -414,7 +450,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg)}
+		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg), Proxies: proxies}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {
@@ -436,7 +472,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	}
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
-	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
+	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service, Chats: svc.conversations,
 		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err

@@ -51,12 +51,19 @@ type Env struct {
 	// flagSets, when set, is given every flag set a command makes (tests
 	// inspect the flags each command offers).
 	flagSets func(*flag.FlagSet)
+	// sandboxStart, when set, starts bot worker processes in place of
+	// exec.Cmd.Start (tests simulate a kernel without namespaces).
+	sandboxStart startWorker
 }
 
 type command struct {
 	summary string
 	run     commandFunc
 }
+
+// hiddenCommand: a command for the program itself (serve starts a worker
+// per bot), left out of the usage.
+func hiddenCommand(name string) bool { return name == "worker" }
 
 // commandFunc runs a command or subcommand with the arguments after its
 // name.
@@ -98,6 +105,7 @@ func commands() map[string]command {
 		"backup":      {"write an encrypted, consistent backup of the data and, beside it, of the data keys", runBackup},
 		"restore":     {"verify a backup whole, then replace the data and data keys with it", runRestore},
 		"prune":       {"delete expired records and messages past their retention now", runPrune},
+		"worker":      {"run one bot's work, confined (started by serve; not for running by hand)", runWorker},
 	}
 }
 
@@ -186,7 +194,9 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nUsage: palisade <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
-		names = append(names, n)
+		if !hiddenCommand(n) {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

@@ -27,6 +27,7 @@ var subcommandHelp = map[string][][]string{
 	"backup":      {{"backup", "--help"}},
 	"restore":     {{"restore", "--help"}},
 	"prune":       {{"prune", "--help"}},
+	"worker":      {{"worker", "--help"}},
 }
 
 // helpOf runs args (a --help invocation) and returns the flag sets the

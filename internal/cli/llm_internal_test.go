@@ -14,6 +14,7 @@ import (
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/sandbox"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/store/sqlite"
 )
@@ -67,7 +68,7 @@ func TestModelListsOfferConfiguredProvidersOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Kinds: llms.kinds, OwnProviders: llms.own})
-			svc, err := buildServices(cfg, &Env{}, logger, s, gw, out, nil, nil, nil, nil)
+			svc, err := buildServices(cfg, &Env{}, logger, s, gw, out, nil, nil, nil, nil, noWorkers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,3 +84,6 @@ func TestModelListsOfferConfiguredProvidersOnly(t *testing.T) {
 		})
 	}
 }
+
+// noWorkers keeps bot work in the test's process.
+func noWorkers(gateway.Service) (*sandbox.Pool, error) { return nil, nil }

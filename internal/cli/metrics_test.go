@@ -135,6 +135,11 @@ var wantFamilies = map[string][]string{
 	"palisade_audit_writes_total":            {"chain", "outcome"},
 	"palisade_audit_checkpoint_writes_total": {"outcome"},
 	"palisade_login_failures_total":          nil,
+	"palisade_sandbox_workers":               nil,
+	"palisade_sandbox_worker_spawns_total":   nil,
+	"palisade_sandbox_worker_kills_total":    {"reason"},
+	"palisade_sandbox_task_seconds":          {"kind"},
+	"palisade_sandbox_confined":              nil,
 }
 
 // idLike is a label value that names one workspace, bot, user, key,
@@ -235,6 +240,12 @@ func TestMetricsFamiliesAndLabels(t *testing.T) {
 			t.Fatalf("no egress denial or job outcome counted for the test event")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The bot's turn ran in its worker, which the server started.
+	if sum(samples, "palisade_sandbox_task_seconds_count", map[string]string{"kind": "turn"}) < 1 ||
+		sum(samples, "palisade_sandbox_worker_spawns_total", nil) < 1 {
+		t.Errorf("the chat's turn did not run in a bot worker")
 	}
 
 	// Each family, with exactly its label names.

@@ -91,10 +91,12 @@ type Config struct {
 	BackupDir       string // empty: <DataDir>/backups
 
 	// Serving
-	Addr           string
-	AdminAddr      string
-	PublicURL      string
-	Role           Role
+	Addr      string
+	AdminAddr string
+	PublicURL string
+	Role      Role
+	// Sandbox is how bot workers are confined: auto, require or off.
+	Sandbox        string
 	TrustedProxies []netip.Prefix
 	TLSCert        string
 	TLSKey         string
@@ -286,6 +288,9 @@ func settings() []setting {
 	add("public-url", GroupServe|GroupLink, "", "external base URL used in links (default derived from --addr)", false, s, g)
 	s, g = func(c *Config, v string) error { c.Role = Role(v); return nil }, func(c *Config) string { return string(c.Role) }
 	add("role", GroupServe, "all", "which parts to run: all, web, worker or gateway", false, s, g)
+	s, g = str(func(c *Config) *string { return &c.Sandbox })
+	add("sandbox", GroupServe, "auto", "confinement of the bot workers (a process per bot that parses documents and runs the bot's turn): "+
+		"auto confines them where the kernel allows and otherwise runs them unconfined with a warning; require refuses to start without confinement; off runs bot work in the server process, for debugging only", false, s, g)
 	s, g = sec(func(c *Config) *secret.Secret { return &c.RedisURL })
 	add("redis-url", GroupServe, "", "Redis URL for shared rate limits; empty keeps them in memory", true, s, g)
 	add("trusted-proxies", GroupServe, "", "comma-separated CIDRs whose X-Forwarded-For is believed", false,
@@ -873,6 +878,11 @@ func (c *Config) validate(groups Group) error {
 		}
 		if !c.Role.Valid() {
 			errs = append(errs, errors.New("--role must be all, web, worker or gateway"))
+		}
+		switch c.Sandbox {
+		case "auto", "require", "off":
+		default:
+			errs = append(errs, errors.New("--sandbox must be auto, require or off"))
 		}
 		if c.BackupEvery > 0 {
 			if !strings.HasPrefix(c.BackupRecipient, "age1") {

@@ -36,6 +36,8 @@ func Run(t *testing.T, open Opener) {
 		"TenantIsolation":  testIsolation,
 		"Deliveries":       testDeliveries,
 		"Knowledge":        testKnowledge,
+		"SearchKeyedByBot": testSearchKeyedByBot,
+		"BotPages":         testBotPages,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
