@@ -144,8 +144,8 @@ func TestBotFlow(t *testing.T) {
 	}
 	docx := docparsetest.DOCX("Core title", []string{"Exchanges are possible within 60 days."}, docparsetest.DOCXOptions{})
 	w = b.postFile(docs, docs, "exchange-policy.docx", "application/octet-stream", docx, "")
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != docs {
-		t.Fatalf("file upload: %d %q: %s", w.Code, w.Header().Get("Location"), w.Body.String())
+	if w.Code != http.StatusSeeOther || location(w) != docs {
+		t.Fatalf("file upload: %d %q: %s", w.Code, location(w), w.Body.String())
 	}
 	stored, _ = e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
 	if len(stored) != 2 || !slices.ContainsFunc(stored, func(d palisade.Document) bool {
