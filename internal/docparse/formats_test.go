@@ -301,3 +301,41 @@ func TestDOCXTextOnce(t *testing.T) {
 		t.Fatalf("text = %q", got.Text)
 	}
 }
+
+// Thousands of fonts, each declaring 65,536 widths and ToUnicode codes in
+// a few bytes, are charged to the decompression budget like inflated
+// bytes: the document is refused, having allocated about the budget.
+func TestHostilePDFFontTables(t *testing.T) {
+	const fonts = 2000
+	var names, content strings.Builder
+	cmap := docparsetest.Stream([]byte("1 beginbfrange <0000> <FFFF> <0041> endbfrange"), false)
+	for i := range fonts {
+		fmt.Fprintf(&names, "/F%d 4 0 R ", i)
+		fmt.Fprintf(&content, "/F%d 1 Tf <0001> Tj ", i)
+	}
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /Resources << /Font << " + names.String() + ">> >> /Contents 6 0 R >>",
+		// One font object, drawn under 2,000 names: cached by reference.
+		"<< /Type /Font /Subtype /Type0 /Encoding /Identity-H /ToUnicode 5 0 R /DescendantFonts [<< /W [0 65535 500] >>] >>",
+		cmap,
+		docparsetest.Stream([]byte("BT "+content.String()+"ET"), false),
+	}
+	if _, err := extract(t, docparse.TypePDF, docparsetest.Assemble(objs, "/Root 1 0 R"), docparse.Limits{}); err != nil {
+		t.Fatalf("one font under many names: %v", err)
+	}
+	// The same font as a direct dictionary under each name is read anew
+	// every time, and each reading is charged.
+	direct := strings.ReplaceAll(names.String(), "4 0 R", "<< /Type /Font /Subtype /Type0 /Encoding /Identity-H /ToUnicode 5 0 R /DescendantFonts [<< /W [0 65535 500] >>] >>")
+	objs[2] = "<< /Type /Page /Parent 2 0 R /Resources << /Font << " + direct + ">> >> /Contents 6 0 R >>"
+	var err error
+	alloc := measure(func() {
+		_, err = extract(t, docparse.TypePDF, docparsetest.Assemble(objs, "/Root 1 0 R"), docparse.Limits{MaxExpandedBytes: 16 << 20})
+	})
+	wantError(t, err, palisade.CodeTooLarge, "decompresses to more than")
+	t.Logf("allocated %d MiB", alloc>>20)
+	if alloc > 64<<20 {
+		t.Fatalf("allocated %d MiB for font tables with a 16 MiB budget", alloc>>20)
+	}
+}

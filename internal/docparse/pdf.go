@@ -28,7 +28,7 @@ import (
 
 // Fixed caps of a PDF, beyond the configurable limits.
 const (
-	pdfMaxObjects    = 1 << 20 // cross-reference entries
+	pdfMaxObjects    = 1 << 19 // cross-reference entries
 	pdfMaxXrefChain  = 64      // incremental updates (/Prev links)
 	pdfMaxOperands   = 1 << 12 // operands before one content stream operator
 	pdfMaxCMapRanges = 1 << 16 // code-to-text entries of one ToUnicode map
@@ -67,6 +67,8 @@ type pdfDoc struct {
 	fonts     map[any]*pdfFont
 	out       strings.Builder
 	steps     int
+	// overBudget is set when fonts' derived tables spent the budget.
+	overBudget bool
 }
 
 type pdfObjStm struct {
@@ -109,12 +111,35 @@ func pdfText(st *state, body []byte) (Document, error) {
 	if err := d.pages(root["Pages"], nil, 0, map[pdfRef]bool{}); err != nil {
 		return Document{}, err
 	}
+	if d.overBudget {
+		return Document{}, st.tooExpanded()
+	}
 	doc.Text = d.out.String()
 	return doc, nil
 }
 
+// derivedCost is what one font width or one code of a ToUnicode map is
+// charged against the decompression budget, about what it costs in memory:
+// a few bytes of a hostile file may declare tens of thousands of them, in
+// every one of thousands of fonts.
+const derivedCost = 64
+
+// charge counts n derived entries against the decompression budget and
+// reports whether they fit; once it is spent the document is refused.
+func (d *pdfDoc) charge(n int) bool {
+	d.st.expanded += int64(n) * derivedCost
+	if d.st.expanded > d.st.lim.MaxExpandedBytes {
+		d.overBudget = true
+		return false
+	}
+	return true
+}
+
 // tick counts a unit of work and checks for cancellation now and then.
 func (d *pdfDoc) tick() error {
+	if d.overBudget {
+		return d.st.tooExpanded()
+	}
 	if d.steps++; d.steps%1024 == 0 {
 		return d.st.check()
 	}
@@ -889,6 +914,9 @@ func (d *pdfDoc) readWidths(f *pdfFont, fd pdfDict) {
 					if len(f.widths) >= maxWidths {
 						break
 					}
+					if !d.charge(1) {
+						return
+					}
 					f.widths[uint32(first)+uint32(j)] = pdfNumber(x)
 				}
 				i += 2
@@ -903,6 +931,9 @@ func (d *pdfDoc) readWidths(f *pdfFont, fd pdfDict) {
 			}
 			width := pdfNumber(w[i+2])
 			for c := first; c <= last && len(f.widths) < maxWidths; c++ {
+				if !d.charge(1) {
+					return
+				}
 				f.widths[uint32(c)] = width
 			}
 			i += 3
@@ -918,6 +949,9 @@ func (d *pdfDoc) readWidths(f *pdfFont, fd pdfDict) {
 	}
 	for i, x := range w {
 		x, _ := d.resolve(x)
+		if !d.charge(1) {
+			return
+		}
 		f.widths[uint32(fc)+uint32(i)] = pdfNumber(x)
 	}
 	if len(w) > 0 {
@@ -988,6 +1022,9 @@ func (d *pdfDoc) cmap(data []byte) map[uint32]string {
 				if mode == "char" && len(ops) == 2 {
 					if src, ok := ops[0].(pdfString); ok && len(src) <= 4 {
 						if dst, ok := ops[1].(pdfString); ok && len(dst) <= pdfMaxCMapText {
+							if !d.charge(1) {
+								return m
+							}
 							m[codeOf(src)] = utf16BE(dst)
 						}
 					}
@@ -1009,12 +1046,18 @@ func (d *pdfDoc) cmap(data []byte) map[uint32]string {
 									if len(base) > 0 {
 										r := append([]rune(nil), base...)
 										r[len(r)-1] += rune(c - a)
+										if !d.charge(1) {
+											return m
+										}
 										m[c] = string(r)
 									}
 								}
 							case pdfArray:
 								for i, x := range dst {
 									if s, ok := x.(pdfString); ok && uint32(i) <= b-a && len(s) <= pdfMaxCMapText {
+										if !d.charge(1) {
+											return m
+										}
 										m[a+uint32(i)] = utf16BE(s)
 									}
 								}
