@@ -3,6 +3,7 @@ package admin_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -135,5 +136,42 @@ func TestWorkspaceHomeShowsProgress(t *testing.T) {
 	}
 	if body := owner.get(home).Body.String(); len(done(body)) != 4 || !strings.Contains(body, `id="all-done"`) {
 		t.Fatalf("after allowing a domain: %v\n%s", done(body), body)
+	}
+}
+
+// The conversations page lists the workspace's conversations, filtered by
+// bot, channel and time, and opens each transcript as stored; a viewer may
+// read them, an id of another workspace reads as not found.
+func TestConversationsPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	b, bot := previewBot(t, e, ws, emails["owner"])
+	if w := b.post(bot+"/try", bot+"/try", url.Values{"message": {"When does the shop open?"}}); w.Code != http.StatusOK {
+		t.Fatalf("try: %d", w.Code)
+	}
+	list := "/w/" + string(ws) + "/conversations"
+	viewer := e.browser()
+	viewer.login(emails["viewer"])
+	body := viewer.get(list).Body.String()
+	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(list) + `/conv_[a-z2-7]{26})"`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "<td>preview</td>") || !strings.Contains(body, "<td>Helper</td>") {
+		t.Fatalf("conversation list:\n%s", body)
+	}
+	if body := viewer.get(list + "?channel=widget").Body.String(); strings.Contains(body, m[1]) || !strings.Contains(body, "No conversation matches these filters.") {
+		t.Fatalf("the channel filter does not filter:\n%s", body)
+	}
+	if body := viewer.get(list + "?channel=preview&days=1&bot=" + bot[strings.LastIndex(bot, "/")+1:]).Body.String(); !strings.Contains(body, m[1]) {
+		t.Fatalf("the matching filters hide the conversation:\n%s", body)
+	}
+	if w := viewer.get(list + "?channel=nope"); w.Code != http.StatusBadRequest {
+		t.Fatalf("unknown channel filter: %d", w.Code)
+	}
+	body = viewer.get(m[1]).Body.String()
+	if !strings.Contains(body, "When does the shop open?") || !strings.Contains(body, "opens at nine") {
+		t.Fatalf("transcript:\n%s", body)
+	}
+	if w := viewer.get(list + "/" + string(palisade.NewConversationID())); w.Code != http.StatusNotFound {
+		t.Fatalf("unknown conversation: %d", w.Code)
 	}
 }

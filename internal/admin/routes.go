@@ -91,5 +91,7 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/rotate", auth.PermChannelsWrite, u.rotateChannel},
 		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/delete", auth.PermChannelsWrite, u.disconnectChannel},
 		{get, "/w/{workspaceId}/audit", auth.PermAuditRead, u.auditPage},
+		{get, "/w/{workspaceId}/conversations", auth.PermConversationsRead, u.conversationsPage},
+		{get, "/w/{workspaceId}/conversations/{conversationId}", auth.PermConversationsRead, u.transcriptPage},
 	}
 }

@@ -99,6 +99,7 @@ func workspaceNav(ws *wsView, path string) []navItem {
 		}
 	}
 	add(ws.Can.BotsRead, "/bots", "Bots")
+	add(ws.Can.ConversationsRead, "/conversations", "Conversations")
 	add(ws.Can.MembersRead, "/members", "Members")
 	add(ws.Can.KeysRead, "/keys", "API keys")
 	add(ws.Can.AuditRead, "/audit", "Audit log")

@@ -221,6 +221,14 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.tab.submit(t, "create a key", chromedp.Click(chromedp.CSS(`main form[action="`+wsPath+`/keys"] button`)))
+	b.tab.submit(t, "open the preview", chromedp.Navigate(r.public+botPath+"/try"))
+	b.fill(t, [2]string{`#try-message`, "Can I return a gift?"})
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#try-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chat-log li.assistant[data-done="true"]`))); err != nil {
+		t.Fatalf("asking in the preview: %v", err)
+	}
+	b.tab.submit(t, "open the conversations", chromedp.Navigate(r.public+wsPath+"/conversations"))
+	convPath := mustEval[string](t, ctx, `document.querySelector('main a[href*="/conversations/conv_"]').getAttribute('href')`)
 	invite := inviteLinkRE.FindStringSubmatch(r.stdout.String())
 	if invite == nil {
 		t.Fatalf("no invitation link in the server's output:\n%s", r.stdout.String())
@@ -233,7 +241,8 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		if rt.Method != "GET" || rt.Pattern == "/{$}" || rt.Pattern == "/login/mfa" {
 			continue // both redirect a signed-in browser
 		}
-		p := strings.NewReplacer("{workspaceId}", wsPath[len("/w/"):], "{botId}", botID, "{token}", anyToken).Replace(rt.Pattern)
+		p := strings.NewReplacer("{workspaceId}", wsPath[len("/w/"):], "{botId}", botID, "{token}", anyToken,
+			"{conversationId}", convPath[strings.LastIndex(convPath, "/")+1:]).Replace(rt.Pattern)
 		switch rt.Pattern {
 		case "/setup/{token}":
 			p = link.Path // spent by now: its page says so
