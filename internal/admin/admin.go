@@ -94,6 +94,9 @@ type Options struct {
 	// Chats is the conversation use cases behind the preview chat; nil
 	// answers its routes 404 and the pages offer none.
 	Chats Chats
+	// Activity reads the workspace's traffic for the dashboard; nil
+	// answers its route 404 and the navigation leaves it out.
+	Activity Activity
 	// Export writes workspace and account exports; nil answers their
 	// routes 404 and the pages offer none.
 	Export  Exports
@@ -291,6 +294,8 @@ type req struct {
 	// path is the request's path, for the navigation; done names the
 	// flash message of the action that redirected here (view.go).
 	path, done string
+	// dashboard: the server offers the dashboard (for the navigation).
+	dashboard bool
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
@@ -322,7 +327,7 @@ func (u *UI) guard(rt Route) http.Handler {
 		addr := u.o.Proxies.ClientIP(r)
 		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
 			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host),
-			path:     r.URL.Path, done: r.URL.Query().Get("done")}
+			path:     r.URL.Path, done: r.URL.Query().Get("done"), dashboard: u.o.Activity != nil}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.client.Device = tok

@@ -175,3 +175,45 @@ func TestConversationsPage(t *testing.T) {
 		t.Fatalf("unknown conversation: %d", w.Code)
 	}
 }
+
+// The dashboard draws today's preview exchange in its message chart, as a
+// bar of a server-rendered SVG with the numbers in a table beside it, for
+// every role; a span it does not offer is refused.
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	b, bot := previewBot(t, e, ws, emails["owner"])
+	for _, q := range []string{"When does the shop open?", "And on Saturday?"} {
+		if w := b.post(bot+"/try", bot+"/try", url.Values{"message": {q}}); w.Code != http.StatusOK {
+			t.Fatalf("try: %d", w.Code)
+		}
+	}
+	dash := "/w/" + string(ws) + "/dashboard"
+	viewer := e.browser()
+	viewer.login(emails["viewer"])
+	w := viewer.get(dash + "?days=7")
+	body := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("dashboard: %d", w.Code)
+	}
+	today := e.clock.Now().UTC().Format("2006-01-02")
+	messages := regexp.MustCompile(`(?s)<section class="chart-box" id="chart-messages".*?</section>`).FindString(body)
+	if !strings.Contains(messages, `<svg xmlns="http://www.w3.org/2000/svg" class="chart"`) ||
+		!strings.Contains(messages, "<title>"+today+": 2</title>") || strings.Count(messages, "<rect ") != 2 ||
+		!strings.Contains(messages, "<tr><td>"+today+`</td><td class="num">2</td><td class="num">2</td></tr>`) {
+		t.Fatalf("the message chart does not show today's two questions and answers:\n%s", messages)
+	}
+	if strings.Count(body, "<tr><td>20") != 3*7 {
+		t.Fatalf("want 7 days in each of the 3 tables:\n%s", body)
+	}
+	if !strings.Contains(body, `<b>2</b> questions`) || !strings.Contains(body, `<b>0</b> refusals`) {
+		t.Fatalf("totals:\n%s", body)
+	}
+	if w := viewer.get(dash + "?days=1000"); w.Code != http.StatusBadRequest {
+		t.Fatalf("a span not offered: %d", w.Code)
+	}
+	if !strings.Contains(viewer.get("/w/"+string(ws)).Body.String(), `href="`+dash+`"`) {
+		t.Fatal("the navigation does not link the dashboard")
+	}
+}

@@ -45,7 +45,9 @@ type transcriptView struct {
 func (transcriptView) template() string { return "transcript" }
 
 // conversationChannels are the channels the filter offers.
-var conversationChannels = []string{ChannelPreview, conversation.ChannelAPI, "widget", "telegram", "whatsapp", "slack", "discord"}
+func conversationChannels() []string {
+	return []string{ChannelPreview, conversation.ChannelAPI, "widget", "telegram", "whatsapp", "slack", "discord"}
+}
 
 func (u *UI) conversationsPage(w http.ResponseWriter, r *http.Request, q *req) error {
 	if u.o.Chats == nil {
@@ -61,7 +63,7 @@ func (u *UI) conversationsPage(w http.ResponseWriter, r *http.Request, q *req) e
 		names[b.ID] = b.Name
 	}
 	qs := r.URL.Query()
-	v := conversationsView{Bots: bots, Channels: conversationChannels, Bot: qs.Get("bot"), Channel: qs.Get("channel"), Days: qs.Get("days")}
+	v := conversationsView{Bots: bots, Channels: conversationChannels(), Bot: qs.Get("bot"), Channel: qs.Get("channel"), Days: qs.Get("days")}
 	p := conversation.ListParams{Limit: conversationsPageSize + 1}
 	if v.Bot != "" {
 		if _, err := palisade.ParseBotID(v.Bot); err != nil {
@@ -71,7 +73,7 @@ func (u *UI) conversationsPage(w http.ResponseWriter, r *http.Request, q *req) e
 	}
 	if v.Channel != "" {
 		known := false
-		for _, c := range conversationChannels {
+		for _, c := range conversationChannels() {
 			known = known || c == v.Channel
 		}
 		if !known {

@@ -56,6 +56,7 @@ func (u *UI) Routes() []Route {
 		{post, "/account/export", auth.PermAccount, u.exportAccount},
 
 		{get, "/w/{workspaceId}", auth.PermWorkspaceRead, u.workspacePage},
+		{get, "/w/{workspaceId}/dashboard", auth.PermWorkspaceRead, u.dashboardPage},
 		{get, "/w/{workspaceId}/members", auth.PermMembersRead, u.membersPage},
 		{post, "/w/{workspaceId}/members/invite", auth.PermMembersWrite, u.inviteMember},
 		{post, "/w/{workspaceId}/members/{memberId}/role", auth.PermMembersWrite, u.changeRole},

@@ -495,6 +495,16 @@ func TestBrowserNewcomersPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	page("widget-snippet")
+
+	// The dashboard counts the preview's exchange; the conversations list
+	// has it.
+	b.tab.submit(t, "open the dashboard", chromedp.Navigate(base+wsPath+"/dashboard?days=7"))
+	if n := mustEval[int](t, ctx, `document.querySelectorAll('#chart-messages svg rect').length`); n != 2 {
+		t.Fatalf("the message chart draws %d bars, want the question's and the answer's", n)
+	}
+	page("dashboard")
+	b.tab.submit(t, "open the conversations", chromedp.Navigate(base+wsPath+"/conversations"))
+	page("conversations")
 	close(ready)
 
 	// 8. A visitor on the shop asks in the widget.
