@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -23,9 +24,9 @@ type conversationsView struct {
 	Channels []string
 	// The filters as the form shows them.
 	Bot, Channel, Days string
-	// Next continues the listing after the last row; empty on the last
-	// page.
-	Next string
+	// Next continues the listing after the last row (url.Values.Encode
+	// output, so a query part as it stands); empty on the last page.
+	Next template.URL
 }
 
 func (conversationsView) template() string { return "conversations" }
@@ -112,7 +113,7 @@ func (u *UI) conversationsPage(w http.ResponseWriter, r *http.Request, q *req) e
 				next.Set(k, val)
 			}
 		}
-		v.Next = next.Encode()
+		v.Next = template.URL(next.Encode())
 	}
 	for _, c := range list {
 		v.Rows = append(v.Rows, conversationRow{Conversation: c, BotName: names[c.BotID]})
