@@ -1,14 +1,14 @@
 // Package admin is the admin web UI: server-rendered html/template pages on
 // their own mux, usable without JavaScript, for signing in, accounts,
 // sessions, two-factor authentication, members, invitations, API keys,
-// bots with their knowledge documents and chat channels, and the workspace
-// audit log.
+// bots with their knowledge documents, chat channels and a preview chat,
+// the workspace's home, conversations, dashboard and audit log.
 // routes.go lists every route with the permission it needs; the router
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
 //
-// Handlers are thin: they read forms, call the account, bot and audit
-// services through the narrow interfaces in Options (the UI never holds
+// Handlers are thin: they read forms, call the account, bot, conversation
+// and audit services through the narrow interfaces in Options (the UI never holds
 // the store), and render one view struct per page (view.go), so a
 // template naming a field or permission that does not exist fails when it
 // runs instead of rendering nothing.
