@@ -558,3 +558,18 @@ func TestBrowserNewcomersPath(t *testing.T) {
 	// The shop's own page: the widget broke none of its policy.
 	page("shop-widget")
 }
+
+// serve warns at start, in its log, when browsers would reach the UI over
+// plain HTTP by an address that is not loopback, and not otherwise.
+func TestServeWarnsAboutPlainHTTP(t *testing.T) {
+	t.Parallel()
+	const warning = "the UI is served over plain HTTP on a non-loopback address"
+	r := serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")}, "--addr", "0.0.0.0:0")
+	if !strings.Contains(r.stderr.String(), warning) {
+		t.Fatalf("no plain-HTTP warning when listening on every interface:\n%s", r.stderr.String())
+	}
+	r = serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")})
+	if strings.Contains(r.stderr.String(), warning) {
+		t.Fatalf("a plain-HTTP warning on loopback:\n%s", r.stderr.String())
+	}
+}
