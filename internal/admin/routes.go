@@ -67,6 +67,7 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/keys/{keyId}/revoke", auth.PermKeysWrite, u.revokeKey},
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
+		{get, "/w/{workspaceId}/settings/models", auth.PermSettingsRead, u.modelsPage},
 		{post, "/w/{workspaceId}/settings/models", auth.PermSettingsWrite, u.setModels},
 		{post, "/w/{workspaceId}/settings/export", auth.PermDataExport, u.exportWorkspace},
 		{post, "/w/{workspaceId}/settings/retention", auth.PermSettingsWrite, u.setRetention},

@@ -123,6 +123,7 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(workspaceView{Bots: []palisade.Bot{b}, Steps: []homeStep{{ID: "bot", Title: "T", Done: true}, {ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}},
 			Next: &homeStep{ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}}),
 		sample(workspaceView{Steps: []homeStep{{ID: "bot", Title: "T"}}, Next: &homeStep{ID: "bot", Title: "T"}}),
+		sample(modelsView{}), sample(modelsView{settingsView{RetrievalOnly: true}}), sample(modelsView{settingsView{Models: "m1", OperatorModels: []string{"m1"}}}),
 		sample(dashboardView{}), sample(dashboardView{Span: 7, Spans: []int{7, 30}, Questions: 3, Charts: []chart{
 			newChart("m", "Messages <x>", "c", []conversation.DayActivity{{Day: "2026-11-23", Questions: 2, Answers: 1}, {Day: "2026-11-24"}},
 				[]string{"Questions", "Answers"}, [][2]int64{{2, 1}, {0, 0}})}}),
