@@ -326,7 +326,7 @@ func (u *UI) guard(rt Route) http.Handler {
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
 		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
-			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host),
+			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host) && !claimsHTTPS(r),
 			path:     r.URL.Path, done: r.URL.Query().Get("done"), dashboard: u.o.Activity != nil}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
@@ -432,6 +432,27 @@ func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) err
 
 const insecureMessage = "This page was opened over plain HTTP, so your browser refuses the sign-in cookies, which are marked Secure to keep them off the network. " +
 	"Open it over HTTPS, or on this machine as http://localhost, to sign in."
+
+// claimsHTTPS reports whether anything in the request says the browser
+// used HTTPS: a proxy's X-Forwarded-Proto or Forwarded header (trusted or
+// not), or the page's own Origin or Referer. It only decides whether to
+// show the plain-HTTP explanation, and grants nothing, so an untrusted
+// claim may be believed: a proxy terminating TLS that the operator did not
+// list under --trusted-proxies must not make every page say HTTPS is
+// missing.
+func claimsHTTPS(r *http.Request) bool {
+	for _, v := range r.Header.Values("X-Forwarded-Proto") {
+		if strings.Contains(strings.ToLower(v), "https") {
+			return true
+		}
+	}
+	for _, v := range r.Header.Values("Forwarded") {
+		if strings.Contains(strings.ToLower(v), "proto=https") {
+			return true
+		}
+	}
+	return strings.HasPrefix(r.Header.Get("Origin"), "https://") || strings.HasPrefix(r.Header.Get("Referer"), "https://")
+}
 
 // secureContextHost reports whether browsers treat plain HTTP to host as a
 // secure context, where they keep Secure cookies: localhost and loopback

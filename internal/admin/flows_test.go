@@ -162,6 +162,17 @@ func TestPlainHTTPSignInExplainsHTTPS(t *testing.T) {
 			t.Errorf("%s warns about HTTPS", target)
 		}
 	}
+	// Behind a proxy that terminates TLS, even one not listed as trusted,
+	// the browser has HTTPS and its cookies work: no warning.
+	for _, h := range [][2]string{{"X-Forwarded-Proto", "https"}, {"Forwarded", "for=192.0.2.1;proto=https"}} {
+		r := httptest.NewRequest(http.MethodGet, "http://ui.example/login", nil)
+		r.Header.Set(h[0], h[1])
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		if strings.Contains(w.Body.String(), "Signing in needs HTTPS") {
+			t.Errorf("behind a TLS proxy (%s: %s) the page warns about HTTPS", h[0], h[1])
+		}
+	}
 	// The browser kept no cookie, so the form comes back without one.
 	r := httptest.NewRequest(http.MethodPost, "http://ui.example/login", strings.NewReader(url.Values{"email": {"plain@example.com"}, "password": {goodPassword}, "csrf": {"x"}}.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
