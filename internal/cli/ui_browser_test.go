@@ -260,6 +260,31 @@ func TestBrowserEveryPageFits(t *testing.T) {
 				t.Fatalf("opening %s: %v", p, err)
 			}
 			b.check(t, w.name+" "+pattern)
+			if w.width == 1280 && pattern != "404" {
+				b.focusVisible(t, pattern)
+			}
+		}
+	}
+}
+
+// focusVisible tabs through the first controls of the page and fails when
+// the keyboard focus lands on something that does not show it (no outline
+// and no focus ring).
+func (b uiBrowser) focusVisible(t *testing.T, name string) {
+	t.Helper()
+	for i := range 4 {
+		if err := chromedp.Do(b.ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatalf("%s: pressing Tab: %v", name, err)
+		}
+		got := mustEval[string](t, b.ctx, `(() => {
+			const e = document.activeElement;
+			if (!e || e === document.body) return 'body';
+			const s = getComputedStyle(e);
+			const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+			return shown ? 'ok' : e.tagName.toLowerCase() + ' ' + (e.getAttribute('href') || e.name || e.textContent.trim().slice(0, 30));
+		})()`)
+		if got != "ok" && got != "body" {
+			t.Errorf("%s: Tab %d focuses %q without a visible focus indicator", name, i+1, got)
 		}
 	}
 }
