@@ -1,14 +1,14 @@
 // Package admin is the admin web UI: server-rendered html/template pages on
 // their own mux, usable without JavaScript, for signing in, accounts,
 // sessions, two-factor authentication, members, invitations, API keys,
-// bots with their knowledge documents and chat channels, and the workspace
-// audit log.
+// bots with their knowledge documents, chat channels and a preview chat,
+// the workspace's home, conversations, dashboard and audit log.
 // routes.go lists every route with the permission it needs; the router
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
 //
-// Handlers are thin: they read forms, call the account, bot and audit
-// services through the narrow interfaces in Options (the UI never holds
+// Handlers are thin: they read forms, call the account, bot, conversation
+// and audit services through the narrow interfaces in Options (the UI never holds
 // the store), and render one view struct per page (view.go), so a
 // template naming a field or permission that does not exist fails when it
 // runs instead of rendering nothing.
@@ -94,6 +94,9 @@ type Options struct {
 	// Chats is the conversation use cases behind the preview chat; nil
 	// answers its routes 404 and the pages offer none.
 	Chats Chats
+	// Activity reads the workspace's traffic for the dashboard; nil
+	// answers its route 404 and the navigation leaves it out.
+	Activity Activity
 	// Export writes workspace and account exports; nil answers their
 	// routes 404 and the pages offer none.
 	Export  Exports
@@ -291,6 +294,8 @@ type req struct {
 	// path is the request's path, for the navigation; done names the
 	// flash message of the action that redirected here (view.go).
 	path, done string
+	// dashboard: the server offers the dashboard (for the navigation).
+	dashboard bool
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
@@ -321,8 +326,8 @@ func (u *UI) guard(rt Route) http.Handler {
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
 		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
-			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host),
-			path:     r.URL.Path, done: r.URL.Query().Get("done")}
+			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host) && !claimsHTTPS(r),
+			path:     r.URL.Path, done: r.URL.Query().Get("done"), dashboard: u.o.Activity != nil}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.client.Device = tok
@@ -427,6 +432,27 @@ func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) err
 
 const insecureMessage = "This page was opened over plain HTTP, so your browser refuses the sign-in cookies, which are marked Secure to keep them off the network. " +
 	"Open it over HTTPS, or on this machine as http://localhost, to sign in."
+
+// claimsHTTPS reports whether anything in the request says the browser
+// used HTTPS: a proxy's X-Forwarded-Proto or Forwarded header (trusted or
+// not), or the page's own Origin or Referer. It only decides whether to
+// show the plain-HTTP explanation, and grants nothing, so an untrusted
+// claim may be believed: a proxy terminating TLS that the operator did not
+// list under --trusted-proxies must not make every page say HTTPS is
+// missing.
+func claimsHTTPS(r *http.Request) bool {
+	for _, v := range r.Header.Values("X-Forwarded-Proto") {
+		if strings.Contains(strings.ToLower(v), "https") {
+			return true
+		}
+	}
+	for _, v := range r.Header.Values("Forwarded") {
+		if strings.Contains(strings.ToLower(v), "proto=https") {
+			return true
+		}
+	}
+	return strings.HasPrefix(r.Header.Get("Origin"), "https://") || strings.HasPrefix(r.Header.Get("Referer"), "https://")
+}
 
 // secureContextHost reports whether browsers treat plain HTTP to host as a
 // secure context, where they keep Secure cookies: localhost and loopback

@@ -184,3 +184,49 @@ func TestAuditNamesAPIKeys(t *testing.T) {
 		}
 	}
 }
+
+// The audit log filters by action, actor and time, and its page links keep
+// the filters.
+func TestAuditFiltersPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	owner := mustUserID(t, e, emails["owner"])
+	var entries []audit.Entry
+	for i := range 60 {
+		action := audit.ActionBotChanged
+		if i%2 == 0 {
+			action = audit.ActionDocumentAdded
+		}
+		entries = append(entries, audit.Entry{Actor: string(owner), Action: action, Target: fmt.Sprint("t", i), Outcome: audit.OutcomeSuccess})
+	}
+	entries = append(entries, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionBotChanged, Target: "by-cli", Outcome: audit.OutcomeSuccess})
+	recordAudit(t, e, ws, entries...)
+	path := "/w/" + string(ws) + "/audit"
+	b := e.browser()
+	b.login(emails["admin"])
+	body := b.get(path + "?action=bot.changed").Body.String()
+	if strings.Contains(body, "<td>document.added</td>") || !strings.Contains(body, "<td>by-cli</td>") {
+		t.Fatalf("action filter:\n%s", body)
+	}
+	if got := len(seqs(t, body)); got != 31 {
+		t.Fatalf("action filter: %d entries, want 31", got)
+	}
+	body = b.get(path + "?action=bot.changed&actor=" + string(owner) + "&days=7").Body.String()
+	if strings.Contains(body, "<td>by-cli</td>") || len(seqs(t, body)) != 30 {
+		t.Fatalf("actor filter: %d entries", len(seqs(t, body)))
+	}
+	body = b.get(path + "?action=document.added").Body.String()
+	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(path) + `\?before=\d+&amp;action=document.added)"`).FindStringSubmatch(body)
+	if len(seqs(t, body)) != 30 || m != nil {
+		t.Fatalf("30 document entries fit one page; next link %v", m)
+	}
+	body = b.get(path + "?days=7").Body.String()
+	m = regexp.MustCompile(`href="(` + regexp.QuoteMeta(path) + `\?before=\d+&amp;days=7)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the next page's link drops the filter:\n%s", body)
+	}
+	if w := b.get(path + "?days=365"); w.Code != http.StatusBadRequest {
+		t.Fatalf("unknown span: %d", w.Code)
+	}
+}

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -135,5 +136,84 @@ func TestWorkspaceHomeShowsProgress(t *testing.T) {
 	}
 	if body := owner.get(home).Body.String(); len(done(body)) != 4 || !strings.Contains(body, `id="all-done"`) {
 		t.Fatalf("after allowing a domain: %v\n%s", done(body), body)
+	}
+}
+
+// The conversations page lists the workspace's conversations, filtered by
+// bot, channel and time, and opens each transcript as stored; a viewer may
+// read them, an id of another workspace reads as not found.
+func TestConversationsPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	b, bot := previewBot(t, e, ws, emails["owner"])
+	if w := b.post(bot+"/try", bot+"/try", url.Values{"message": {"When does the shop open?"}}); w.Code != http.StatusOK {
+		t.Fatalf("try: %d", w.Code)
+	}
+	list := "/w/" + string(ws) + "/conversations"
+	viewer := e.browser()
+	viewer.login(emails["viewer"])
+	body := viewer.get(list).Body.String()
+	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(list) + `/conv_[a-z2-7]{26})"`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "<td>preview</td>") || !strings.Contains(body, "<td>Helper</td>") {
+		t.Fatalf("conversation list:\n%s", body)
+	}
+	if body := viewer.get(list + "?channel=widget").Body.String(); strings.Contains(body, m[1]) || !strings.Contains(body, "No conversation matches these filters.") {
+		t.Fatalf("the channel filter does not filter:\n%s", body)
+	}
+	if body := viewer.get(list + "?channel=preview&days=1&bot=" + bot[strings.LastIndex(bot, "/")+1:]).Body.String(); !strings.Contains(body, m[1]) {
+		t.Fatalf("the matching filters hide the conversation:\n%s", body)
+	}
+	if w := viewer.get(list + "?channel=nope"); w.Code != http.StatusBadRequest {
+		t.Fatalf("unknown channel filter: %d", w.Code)
+	}
+	body = viewer.get(m[1]).Body.String()
+	if !strings.Contains(body, "When does the shop open?") || !strings.Contains(body, "opens at nine") {
+		t.Fatalf("transcript:\n%s", body)
+	}
+	if w := viewer.get(list + "/" + string(palisade.NewConversationID())); w.Code != http.StatusNotFound {
+		t.Fatalf("unknown conversation: %d", w.Code)
+	}
+}
+
+// The dashboard draws today's preview exchange in its message chart, as a
+// bar of a server-rendered SVG with the numbers in a table beside it, for
+// every role; a span it does not offer is refused.
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	b, bot := previewBot(t, e, ws, emails["owner"])
+	for _, q := range []string{"When does the shop open?", "And on Saturday?"} {
+		if w := b.post(bot+"/try", bot+"/try", url.Values{"message": {q}}); w.Code != http.StatusOK {
+			t.Fatalf("try: %d", w.Code)
+		}
+	}
+	dash := "/w/" + string(ws) + "/dashboard"
+	viewer := e.browser()
+	viewer.login(emails["viewer"])
+	w := viewer.get(dash + "?days=7")
+	body := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("dashboard: %d", w.Code)
+	}
+	today := e.clock.Now().UTC().Format("2006-01-02")
+	messages := regexp.MustCompile(`(?s)<section class="chart-box" id="chart-messages".*?</section>`).FindString(body)
+	if !strings.Contains(messages, `<svg xmlns="http://www.w3.org/2000/svg" class="chart"`) ||
+		!strings.Contains(messages, "<title>"+today+": 2</title>") || strings.Count(messages, "<rect ") != 2 ||
+		!strings.Contains(messages, "<tr><td>"+today+`</td><td class="num">2</td><td class="num">2</td></tr>`) {
+		t.Fatalf("the message chart does not show today's two questions and answers:\n%s", messages)
+	}
+	if strings.Count(body, "<tr><td>20") != 3*7 {
+		t.Fatalf("want 7 days in each of the 3 tables:\n%s", body)
+	}
+	if !strings.Contains(body, `<b>2</b> questions`) || !strings.Contains(body, `<b>0</b> refusals`) {
+		t.Fatalf("totals:\n%s", body)
+	}
+	if w := viewer.get(dash + "?days=1000"); w.Code != http.StatusBadRequest {
+		t.Fatalf("a span not offered: %d", w.Code)
+	}
+	if !strings.Contains(viewer.get("/w/"+string(ws)).Body.String(), `href="`+dash+`"`) {
+		t.Fatal("the navigation does not link the dashboard")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/palisadehq/palisade/internal/admin"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 )
 
 // routePerms resolves a method and path to the permission its route
@@ -134,6 +135,63 @@ func checkControls(t *testing.T, rp routePerms, role palisade.Role, page, body s
 		}
 		if perm != auth.PermPublic && perm != auth.PermAccount && !auth.Allows(role, perm) {
 			t.Errorf("%s on %s: %s needs %s, which the role lacks", role, page, c.what, perm)
+		}
+	}
+}
+
+// reachable follows the same-site links of every page b can open, from
+// start, and returns the route patterns it reached.
+func reachable(t *testing.T, b *browser, rp routePerms, start string) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{start: true}
+	patterns := map[string]bool{}
+	queue := []string{start}
+	for len(queue) > 0 {
+		path := queue[0]
+		queue = queue[1:]
+		w := b.get(path)
+		if w.Code != http.StatusOK {
+			continue
+		}
+		_, pattern := rp.mux.Handler(httptest.NewRequest(http.MethodGet, path, nil))
+		patterns[pattern] = true
+		controls, _ := pageControls(t, w.Body.String())
+		for _, c := range controls {
+			u, err := url.Parse(c.target)
+			if err != nil || c.method != http.MethodGet || u.Path == "/" || seen[u.Path] {
+				continue
+			}
+			seen[u.Path] = true
+			queue = append(queue, u.Path)
+		}
+	}
+	return patterns
+}
+
+// Every page is reachable by following links from the sign-in page or,
+// signed in, from the account page: none is left for a user to guess.
+// Only pages opened from a link in an e-mail or the server's output, and
+// the second sign-in step, are not linked.
+func TestEveryPageIsLinked(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{signup: true, sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	owner, bot := previewBot(t, e, ws, emails["owner"])
+	if w := owner.post(bot+"/try", bot+"/try", url.Values{"message": {"Hours?"}}); w.Code != http.StatusOK {
+		t.Fatalf("try: %d", w.Code)
+	}
+	routes := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits).Routes()
+	rp := newRoutePerms(routes)
+	reached := reachable(t, owner, rp, "/account")
+	for p := range reachable(t, e.browser(), rp, "/login") {
+		reached[p] = true
+	}
+	unlinked := map[string]bool{"GET /{$}": true, "GET /login/mfa": true, "GET /setup/{token}": true, "GET /invite/{token}": true,
+		"GET /reset/{token}": true, "GET /verify/{token}": true}
+	for _, rt := range routes {
+		key := rt.Method + " " + rt.Pattern
+		if rt.Method == http.MethodGet && !unlinked[key] && !reached[key] {
+			t.Errorf("no link leads to %s", key)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -162,6 +163,17 @@ func TestPlainHTTPSignInExplainsHTTPS(t *testing.T) {
 			t.Errorf("%s warns about HTTPS", target)
 		}
 	}
+	// Behind a proxy that terminates TLS, even one not listed as trusted,
+	// the browser has HTTPS and its cookies work: no warning.
+	for _, h := range [][2]string{{"X-Forwarded-Proto", "https"}, {"Forwarded", "for=192.0.2.1;proto=https"}} {
+		r := httptest.NewRequest(http.MethodGet, "http://ui.example/login", nil)
+		r.Header.Set(h[0], h[1])
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		if strings.Contains(w.Body.String(), "Signing in needs HTTPS") {
+			t.Errorf("behind a TLS proxy (%s: %s) the page warns about HTTPS", h[0], h[1])
+		}
+	}
 	// The browser kept no cookie, so the form comes back without one.
 	r := httptest.NewRequest(http.MethodPost, "http://ui.example/login", strings.NewReader(url.Values{"email": {"plain@example.com"}, "password": {goodPassword}, "csrf": {"x"}}.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -248,5 +260,32 @@ func TestErrorPagesHaveNavigation(t *testing.T) {
 				t.Errorf("GET %s: error page lacks %s", path, link)
 			}
 		}
+	}
+}
+
+// A list with nothing in it says what would be there and how to add it,
+// instead of an empty table or nothing at all.
+func TestEmptyListsExplainThemselves(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{sealer: sealtest.NewKeyring(t)})
+	ws, emails := roleUsers(t, e)
+	base := "/w/" + string(ws)
+	b := e.browser()
+	b.login(emails["owner"])
+	for path, want := range map[string]string{
+		base + "/bots":          "No bots yet. A bot answers",
+		base + "/keys":          "No API keys yet. A key lets a program",
+		base + "/conversations": "No conversations yet. They appear here",
+		base + "/members":       "No pending invitations.",
+	} {
+		body := b.get(path).Body.String()
+		if !strings.Contains(body, `class="empty"`) || !strings.Contains(body, want) || strings.Contains(body, "<table>\n<tr><th>") && path != base+"/members" {
+			t.Errorf("%s: the empty list does not explain itself:\n%s", path, body)
+		}
+	}
+	w := b.post(base+"/bots/new", base+"/bots", botForm("Helper"))
+	bot := location(w)
+	if body := b.get(bot + "/documents").Body.String(); !strings.Contains(body, "No documents yet. The bot answers only from its knowledge") {
+		t.Errorf("documents: the empty list does not explain itself:\n%s", body)
 	}
 }

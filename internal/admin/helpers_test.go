@@ -212,7 +212,8 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 	}
 	exports := export.New(export.Options{Store: s, Audit: rec, Limiter: lim, Policy: limits[ratelimit.ClassExport], Now: now})
 	chats := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Now: now}
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports, Chats: chats})
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports, Chats: chats,
+		Activity: &conversation.Dashboard{Store: s, Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,11 @@ func TestRetrievalOnlyExplained(t *testing.T) {
 	if strings.Contains(form, "model-small") {
 		t.Fatal("the bot form offers a model no provider serves")
 	}
-	if body := b.get("/w/" + string(ws) + "/settings").Body.String(); !strings.Contains(body, "Retrieval-only mode.") {
-		t.Fatalf("settings without a provider do not explain retrieval-only:\n%s", body)
+	if body := b.get("/w/" + string(ws) + "/settings").Body.String(); !strings.Contains(body, "retrieval-only mode") {
+		t.Fatalf("settings without a provider do not mention retrieval-only:\n%s", body)
+	}
+	if body := b.get("/w/" + string(ws) + "/settings/models").Body.String(); !strings.Contains(body, "Retrieval-only mode.") {
+		t.Fatalf("the models page without a provider does not explain retrieval-only:\n%s", body)
 	}
 	e.mount(t, testModels, nil)
 	if body := b.get("/w/" + string(ws) + "/bots/new").Body.String(); strings.Contains(body, "Retrieval-only mode.") || !strings.Contains(body, "model-small") {

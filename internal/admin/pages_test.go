@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -23,7 +24,7 @@ import (
 // may not use, and every field of every page has a label.
 func TestEveryPageRendersForEveryRole(t *testing.T) {
 	t.Parallel()
-	e := setup(t, setupOpts{signup: true})
+	e := setup(t, setupOpts{signup: true, sealer: sealtest.NewKeyring(t)})
 	ws, emails := roleUsers(t, e)
 	tokens, err := gateway.NewTokens(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -45,6 +46,13 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	docs := botURL + "/documents"
 	if w := owner.post(docs, docs, url.Values{"title": {"Policy"}, "content_type": {"text/plain"}, "content": {"Returns within 30 days."}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("upload: %d", w.Code)
+	}
+	if w := owner.post(botURL+"/try", botURL+"/try", url.Values{"message": {"Returns?"}}); w.Code != http.StatusOK {
+		t.Fatalf("try: %d", w.Code)
+	}
+	convs, err := e.store.ListConversations(ctx, scope, store.ListConversationsParams{Limit: 1})
+	if err != nil || len(convs) != 1 {
+		t.Fatalf("conversations: %v %v", convs, err)
 	}
 	if w := owner.post(base+"/keys", base+"/keys", url.Values{"name": {"ci"}, "scope": {"bots:read"}, "days": {"1"}}); w.Code != http.StatusOK {
 		t.Fatalf("create key: %d", w.Code)
@@ -92,7 +100,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				continue
 			}
 			path := strings.TrimSuffix(rt.Pattern, "{$}")
-			path = strings.NewReplacer("{workspaceId}", string(ws), "{botId}", string(botID), "{token}", anyToken).Replace(path)
+			path = strings.NewReplacer("{workspaceId}", string(ws), "{botId}", string(botID), "{token}", anyToken, "{conversationId}", string(convs[0].ID)).Replace(path)
 			if rt.Pattern == "/invite/{token}" {
 				path = invite
 			}

@@ -60,15 +60,31 @@ func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error 
 	return u.render(w, http.StatusOK, u.settingsPageOf(q))
 }
 
+// modelsView is the workspace's model allowlist, on a page of its own.
+type modelsView struct{ settingsView }
+
+func (modelsView) template() string { return "models" }
+
+func (u *UI) modelsPageOf(q *req) page[modelsView] {
+	p := u.settingsPageOf(q)
+	return newPage(q, "Models", modelsView{p.D})
+}
+
+func (u *UI) modelsPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	return u.render(w, http.StatusOK, u.modelsPageOf(q))
+}
+
 func (u *UI) settingsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/settings" }
 
 // setModels sets the workspace's own model allowlist: each model must be
 // one the operator allows; empty allows them all.
 func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
-		return u.formError(w, u.settingsPageOf(q), err)
+		p := u.modelsPageOf(q)
+		p.D.Models = r.PostFormValue("models")
+		return u.formError(w, p, err)
 	}
-	return redirect(w, r, doneURL(u.settingsURL(q), "models"))
+	return redirect(w, r, doneURL(u.settingsURL(q)+"/models", "models"))
 }
 
 // setRetention sets how many days the workspace keeps messages.

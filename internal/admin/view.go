@@ -48,35 +48,63 @@ type navItem struct {
 	Current     bool
 }
 
-// flashes are the messages a redirect after a successful action can ask
-// for (?done=KEY): a fixed table, so a link cannot make the page say
-// anything else.
-var flashes = map[string]string{
-	"password":        "Your password is changed. Your other sessions were signed out.",
-	"verify-sent":     "A new verification link is on its way.",
-	"verify-printed":  "A new verification link was printed in the server's output.",
-	"session-revoked": "That session is signed out.",
-	"2fa-started":     "Scan the code below with your authenticator app.",
-	"2fa-off":         "Two-factor authentication is off.",
-	"invited":         "Invitation sent. It works for 7 days.",
-	"role":            "Role changed.",
-	"removed":         "Member removed.",
-	"invite-revoked":  "Invitation revoked.",
-	"key-revoked":     "API key revoked. Requests with it are refused from now on.",
-	"mfa":             "Two-factor requirement saved.",
-	"models":          "Model allowlist saved.",
-	"retention":       "Retention saved.",
-	"bot-created":     "Bot created. Next, give it some knowledge.",
-	"bot-saved":       "Bot settings saved.",
-	"bot-deleted":     "Bot deleted.",
-	"doc-added":       "Document added. The bot can now answer from it.",
-	"doc-deleted":     "Document deleted.",
-	"channel-added":   "Channel connected.",
-	"channel-rotated": "New webhook secret set.",
-	"channel-removed": "Channel disconnected.",
-	"ws-deleted":      "The workspace is deleted.",
-	"welcome":         "Welcome! Your account and workspace are ready.",
-	"signed-in":       "You are signed in.",
+// flash is the message a redirect after a successful action can ask for
+// (?done=KEY): a fixed table, so a link cannot make the page say anything
+// else; "" for a key it does not know.
+func flash(key string) string {
+	switch key {
+	case "password":
+		return "Your password is changed. Your other sessions were signed out."
+	case "verify-sent":
+		return "A new verification link is on its way."
+	case "verify-printed":
+		return "A new verification link was printed in the server's output."
+	case "session-revoked":
+		return "That session is signed out."
+	case "2fa-started":
+		return "Scan the code below with your authenticator app."
+	case "2fa-off":
+		return "Two-factor authentication is off."
+	case "invited":
+		return "Invitation sent. It works for 7 days."
+	case "role":
+		return "Role changed."
+	case "removed":
+		return "Member removed."
+	case "invite-revoked":
+		return "Invitation revoked."
+	case "key-revoked":
+		return "API key revoked. Requests with it are refused from now on."
+	case "mfa":
+		return "Two-factor requirement saved."
+	case "models":
+		return "Model allowlist saved."
+	case "retention":
+		return "Retention saved."
+	case "bot-created":
+		return "Bot created. Next, give it some knowledge."
+	case "bot-saved":
+		return "Bot settings saved."
+	case "bot-deleted":
+		return "Bot deleted."
+	case "doc-added":
+		return "Document added. The bot can now answer from it."
+	case "doc-deleted":
+		return "Document deleted."
+	case "channel-added":
+		return "Channel connected."
+	case "channel-rotated":
+		return "New webhook secret set."
+	case "channel-removed":
+		return "Channel disconnected."
+	case "ws-deleted":
+		return "The workspace is deleted."
+	case "welcome":
+		return "Welcome! Your account and workspace are ready."
+	case "signed-in":
+		return "You are signed in."
+	}
+	return ""
 }
 
 // doneURL is to with the flash message key asks for.
@@ -90,7 +118,7 @@ func doneURL(to, key string) string {
 
 // workspaceNav lists the sections of ws the role may open, marking the one
 // path belongs to.
-func workspaceNav(ws *wsView, path string) []navItem {
+func workspaceNav(ws *wsView, path string, dashboard bool) []navItem {
 	base := "/w/" + string(ws.ID)
 	items := []navItem{{Href: base, Label: "Overview"}}
 	add := func(ok bool, sub, label string) {
@@ -99,6 +127,8 @@ func workspaceNav(ws *wsView, path string) []navItem {
 		}
 	}
 	add(ws.Can.BotsRead, "/bots", "Bots")
+	add(ws.Can.ConversationsRead, "/conversations", "Conversations")
+	add(dashboard && ws.Can.WorkspaceRead, "/dashboard", "Dashboard")
 	add(ws.Can.MembersRead, "/members", "Members")
 	add(ws.Can.KeysRead, "/keys", "API keys")
 	add(ws.Can.AuditRead, "/audit", "Audit log")
@@ -226,9 +256,9 @@ func newPage[V view](q *req, title string, d V) page[V] {
 	if q.actor != nil {
 		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role),
 			Suspended: q.ws.Suspended(), SuspendedReason: q.ws.SuspendedReason}
-		p.Nav = workspaceNav(p.WS, q.path)
+		p.Nav = workspaceNav(p.WS, q.path, q.dashboard)
 	}
-	p.Notice = flashes[q.done]
+	p.Notice = flash(q.done)
 	return p
 }
 

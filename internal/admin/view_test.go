@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -122,6 +123,15 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(workspaceView{Bots: []palisade.Bot{b}, Steps: []homeStep{{ID: "bot", Title: "T", Done: true}, {ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}},
 			Next: &homeStep{ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}}),
 		sample(workspaceView{Steps: []homeStep{{ID: "bot", Title: "T"}}, Next: &homeStep{ID: "bot", Title: "T"}}),
+		sample(modelsView{}), sample(modelsView{settingsView{RetrievalOnly: true}}), sample(modelsView{settingsView{Models: "m1", OperatorModels: []string{"m1"}}}),
+		sample(dashboardView{}), sample(dashboardView{Span: 7, Spans: []int{7, 30}, Questions: 3, Charts: []chart{
+			newChart("m", "Messages <x>", "c", []conversation.DayActivity{{Day: "2026-11-23", Questions: 2, Answers: 1}, {Day: "2026-11-24"}},
+				[]string{"Questions", "Answers"}, [][2]int64{{2, 1}, {0, 0}})}}),
+		sample(conversationsView{}), sample(conversationsView{Bots: []palisade.Bot{b}, Channels: []string{"preview"}, Bot: string(b.ID), Channel: "preview", Days: "7",
+			Rows: []conversationRow{{Conversation: palisade.Conversation{ID: palisade.NewConversationID(), BotID: b.ID, Channel: "preview", ExternalUser: "u<1>"}, BotName: "B"}}, Next: "after=x"}),
+		sample(conversationsView{Channel: "widget"}),
+		sample(transcriptView{}), sample(transcriptView{BotName: "B", PIIMode: palisade.PIIBeforeStorage,
+			Messages: []palisade.Message{{Role: "user", Body: "[EMAIL_1] <b>"}, {Role: "assistant", Body: "ok", TokensIn: 3, TokensOut: 4}}}),
 		sample(tryView{Bot: b}), sample(tryView{Bot: b, RetrievalOnly: true, Documents: 1, Question: "q <x>",
 			Messages: []palisade.Message{{Role: "user", Body: "hi"}, {Role: "assistant", Body: "hello"}}, Sources: []sourceView{{Title: "T", Excerpt: "e"}}}),
 		sample(membersView{}), sample(membersView{Members: []memberRow{{Member: member, Self: true}, {Member: member}},

@@ -473,7 +473,8 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service, Chats: svc.conversations,
-		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+		Activity: &conversation.Dashboard{Store: s},
+		Export:   svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -221,6 +221,14 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.tab.submit(t, "create a key", chromedp.Click(chromedp.CSS(`main form[action="`+wsPath+`/keys"] button`)))
+	b.tab.submit(t, "open the preview", chromedp.Navigate(r.public+botPath+"/try"))
+	b.fill(t, [2]string{`#try-message`, "Can I return a gift?"})
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#try-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chat-log li.assistant[data-done="true"]`))); err != nil {
+		t.Fatalf("asking in the preview: %v", err)
+	}
+	b.tab.submit(t, "open the conversations", chromedp.Navigate(r.public+wsPath+"/conversations"))
+	convPath := mustEval[string](t, ctx, `document.querySelector('main a[href*="/conversations/conv_"]').getAttribute('href')`)
 	invite := inviteLinkRE.FindStringSubmatch(r.stdout.String())
 	if invite == nil {
 		t.Fatalf("no invitation link in the server's output:\n%s", r.stdout.String())
@@ -233,7 +241,8 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		if rt.Method != "GET" || rt.Pattern == "/{$}" || rt.Pattern == "/login/mfa" {
 			continue // both redirect a signed-in browser
 		}
-		p := strings.NewReplacer("{workspaceId}", wsPath[len("/w/"):], "{botId}", botID, "{token}", anyToken).Replace(rt.Pattern)
+		p := strings.NewReplacer("{workspaceId}", wsPath[len("/w/"):], "{botId}", botID, "{token}", anyToken,
+			"{conversationId}", convPath[strings.LastIndex(convPath, "/")+1:]).Replace(rt.Pattern)
 		switch rt.Pattern {
 		case "/setup/{token}":
 			p = link.Path // spent by now: its page says so
@@ -251,6 +260,31 @@ func TestBrowserEveryPageFits(t *testing.T) {
 				t.Fatalf("opening %s: %v", p, err)
 			}
 			b.check(t, w.name+" "+pattern)
+			if w.width == 1280 && pattern != "404" {
+				b.focusVisible(t, pattern)
+			}
+		}
+	}
+}
+
+// focusVisible tabs through the first controls of the page and fails when
+// the keyboard focus lands on something that does not show it (no outline
+// and no focus ring).
+func (b uiBrowser) focusVisible(t *testing.T, name string) {
+	t.Helper()
+	for i := range 4 {
+		if err := chromedp.Do(b.ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatalf("%s: pressing Tab: %v", name, err)
+		}
+		got := mustEval[string](t, b.ctx, `(() => {
+			const e = document.activeElement;
+			if (!e || e === document.body) return 'body';
+			const s = getComputedStyle(e);
+			const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+			return shown ? 'ok' : e.tagName.toLowerCase() + ' ' + (e.getAttribute('href') || e.name || e.textContent.trim().slice(0, 30));
+		})()`)
+		if got != "ok" && got != "body" {
+			t.Errorf("%s: Tab %d focuses %q without a visible focus indicator", name, i+1, got)
 		}
 	}
 }
@@ -486,6 +520,16 @@ func TestBrowserNewcomersPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	page("widget-snippet")
+
+	// The dashboard counts the preview's exchange; the conversations list
+	// has it.
+	b.tab.submit(t, "open the dashboard", chromedp.Navigate(base+wsPath+"/dashboard?days=7"))
+	if n := mustEval[int](t, ctx, `document.querySelectorAll('#chart-messages svg rect').length`); n != 2 {
+		t.Fatalf("the message chart draws %d bars, want the question's and the answer's", n)
+	}
+	page("dashboard")
+	b.tab.submit(t, "open the conversations", chromedp.Navigate(base+wsPath+"/conversations"))
+	page("conversations")
 	close(ready)
 
 	// 8. A visitor on the shop asks in the widget.
@@ -538,4 +582,19 @@ func TestBrowserNewcomersPath(t *testing.T) {
 	}
 	// The shop's own page: the widget broke none of its policy.
 	page("shop-widget")
+}
+
+// serve warns at start, in its log, when browsers would reach the UI over
+// plain HTTP by an address that is not loopback, and not otherwise.
+func TestServeWarnsAboutPlainHTTP(t *testing.T) {
+	t.Parallel()
+	const warning = "the UI is served over plain HTTP on a non-loopback address"
+	r := serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")}, "--addr", "0.0.0.0:0")
+	if !strings.Contains(r.stderr.String(), warning) {
+		t.Fatalf("no plain-HTTP warning when listening on every interface:\n%s", r.stderr.String())
+	}
+	r = serve(t, map[string]string{"PALISADE_DATA_DIR": filepath.Join(t.TempDir(), "data")})
+	if strings.Contains(r.stderr.String(), warning) {
+		t.Fatalf("a plain-HTTP warning on loopback:\n%s", r.stderr.String())
+	}
 }

@@ -59,6 +59,7 @@ type Store interface {
 	ConversationListing
 	Idempotency
 	Usage
+	Activity
 	GatewayNonces
 	Maintenance
 	AuditLog

@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		"AuditFilters":     testAuditFilters,
 		"Suspension":       testSuspension,
 		"Export":           testExport,
+		"Activity":         testActivity,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
