@@ -23,6 +23,8 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
 	t.Run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
+	t.Run("model faults", func(t *testing.T) { testProviderFaults(t, bin) })
+	t.Run("sigterm", func(t *testing.T) { testGracefulShutdown(t, bin) })
 }
 
 // testKill9: a flood of deliveries while the server is killed with SIGKILL

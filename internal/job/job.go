@@ -319,14 +319,18 @@ func outcomeOf(e *river.Event) string {
 	return OutcomeRetried
 }
 
-// Start begins working jobs.
+// Start begins working jobs until Stop; the end of ctx does not stop them.
 func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
 		return nil
 	}
-	if err := r.start(ctx); err != nil {
+	// River treats the end of Start's context as a hard stop, cancelling
+	// running jobs at once; the caller's context ends when the shutdown
+	// begins (SIGTERM), and Stop is what must decide how long running jobs
+	// get to finish.
+	if err := r.start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting job workers: %w", err)
 	}
 	if r.watch != nil {
