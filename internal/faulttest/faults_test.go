@@ -24,6 +24,7 @@ func TestFaults(t *testing.T) {
 	t.Run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
 	t.Run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
 	t.Run("model faults", func(t *testing.T) { testProviderFaults(t, bin) })
+	t.Run("platform down", func(t *testing.T) { testPlatformDown(t, bin) })
 	t.Run("sigterm", func(t *testing.T) { testGracefulShutdown(t, bin) })
 }
 
