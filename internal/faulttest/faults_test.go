@@ -26,6 +26,7 @@ func TestFaults(t *testing.T) {
 	t.Run("model faults", func(t *testing.T) { testProviderFaults(t, bin) })
 	t.Run("platform down", func(t *testing.T) { testPlatformDown(t, bin) })
 	t.Run("sigterm", func(t *testing.T) { testGracefulShutdown(t, bin) })
+	t.Run("disk full", func(t *testing.T) { testDiskFull(t, bin) })
 }
 
 // testKill9: a flood of deliveries while the server is killed with SIGKILL
