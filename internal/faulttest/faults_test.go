@@ -10,19 +10,32 @@ import (
 	"github.com/palisadehq/palisade/internal/llm/llmtest"
 )
 
-// TestFaults runs the fault scenarios against the real binary, one after
-// another so that each one's figures are its own. The ordinary suite runs
-// them with small counts; `go test -tags faults` (make faults) with the
-// full ones. Each prints a table of what it measured; the assertions are
-// on correctness only, never on timing.
+// TestFaults runs the fault scenarios against the real binary. The
+// ordinary suite runs them with small counts, side by side to stay within
+// its time; `go test -tags faults` (make faults) runs them at full size one
+// after another, so that each one's figures are its own. Each prints a
+// table of what it measured; the assertions are on correctness only, never
+// on timing.
 func TestFaults(t *testing.T) {
 	bin := faulttest.Build(t)
-	t.Run("kill9", func(t *testing.T) {
-		t.Run("sqlite", func(t *testing.T) { testKill9(t, bin, faulttest.SQLite(t)) })
-		t.Run("postgres", func(t *testing.T) { testKill9(t, bin, faulttest.PostgreSQL(t, bin)) })
-	})
-	t.Run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
-	t.Run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
+	// Measured first and alone: it prints latencies.
+	t.Run("noisy neighbour", func(t *testing.T) { testNoisyNeighbour(t, bin) })
+	run := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			if !faulttest.Full {
+				t.Parallel()
+			}
+			f(t)
+		})
+	}
+	run("kill9/sqlite", func(t *testing.T) { testKill9(t, bin, faulttest.SQLite(t)) })
+	run("kill9/postgres", func(t *testing.T) { testKill9(t, bin, faulttest.PostgreSQL(t, bin)) })
+	run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
+	run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
+	run("model faults", func(t *testing.T) { testProviderFaults(t, bin) })
+	run("platform down", func(t *testing.T) { testPlatformDown(t, bin) })
+	run("sigterm", func(t *testing.T) { testGracefulShutdown(t, bin) })
+	run("disk full", func(t *testing.T) { testDiskFull(t, bin) })
 }
 
 // testKill9: a flood of deliveries while the server is killed with SIGKILL

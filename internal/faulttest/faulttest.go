@@ -89,6 +89,7 @@ type Server struct {
 	exited chan struct{}
 	log    *tailBuffer
 	runs   int
+	last   *os.ProcessState
 }
 
 // StartServer starts `palisade serve` with env and the extra flags args and
@@ -186,6 +187,9 @@ func (s *Server) Terminate(within time.Duration) time.Duration {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
+		s.mu.Lock()
+		s.last = cmd.ProcessState
+		s.mu.Unlock()
 		return time.Since(began)
 	case <-time.After(within):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -195,14 +199,15 @@ func (s *Server) Terminate(within time.Duration) time.Duration {
 	}
 }
 
-// ExitCode is the exit status of the last run, once it has exited.
+// ExitCode is the exit status of the last run stopped by Terminate (-1
+// before any).
 func (s *Server) ExitCode() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.ProcessState == nil {
+	if s.last == nil {
 		return -1
 	}
-	return s.cmd.ProcessState.ExitCode()
+	return s.last.ExitCode()
 }
 
 // tailBuffer keeps the last max bytes written to it: a flood's logs would

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -198,4 +199,46 @@ func (r *Redis) Stop() {
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 	<-r.exited
 	r.cmd = nil
+}
+
+// MountTmpfs mounts a tmpfs of size (mount's syntax: "48m") on dir, which
+// must exist, and unmounts it when the test ends (register it before
+// starting anything that writes there). It reports false when this
+// machine does not let the test mount (not root, or a container without
+// the capability).
+func MountTmpfs(t testing.TB, dir, size string) bool {
+	t.Helper()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Logf("cannot mount a tmpfs on %s: %v: %s", dir, err, out)
+		return false
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return true
+}
+
+// FillDisk writes a file at path until the file system refuses with
+// ENOSPC, and returns how many bytes it wrote.
+func FillDisk(t testing.TB, path string) int64 {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var n int64
+	for _, chunk := range []int{1 << 20, 4 << 10, 512} {
+		buf := make([]byte, chunk)
+		for {
+			w, err := f.Write(buf)
+			n += int64(w)
+			if err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("filling the disk: %v", err)
+				}
+				break
+			}
+		}
+	}
+	return n
 }

@@ -293,14 +293,30 @@ func (a *tgApp) waitAnswered(t *testing.T, r *floodResult, within time.Duration)
 // deliveries whose reply send was begun and not recorded as finished.
 func pendingRefs(t *testing.T, b faulttest.Backend) []string {
 	t.Helper()
+	return queryStrings(t, b, `SELECT ref FROM reply_sends WHERE state = 'pending'`)
+}
+
+// jobStates counts the inbound jobs by state.
+func jobStates(t *testing.T, b faulttest.Backend) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, s := range queryStrings(t, b, `SELECT CAST(state AS TEXT) FROM river_job WHERE kind = 'inbound_message'`) {
+		out[s]++
+	}
+	return out
+}
+
+// queryStrings runs q, which selects one text column, on the server's
+// database as its owner (PostgreSQL) or on its file (SQLite).
+func queryStrings(t *testing.T, b faulttest.Backend, q string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const q = `SELECT ref FROM reply_sends WHERE state = 'pending'`
-	var refs []string
+	var out []string
 	if b.PG != nil {
 		conn, err := pgx.Connect(ctx, b.AdminURL)
 		if err != nil {
-			t.Fatalf("connecting to read the sends: %v", err)
+			t.Fatalf("connecting to the database: %v", err)
 		}
 		defer conn.Close(ctx)
 		rows, err := conn.Query(ctx, q)
@@ -309,16 +325,16 @@ func pendingRefs(t *testing.T, b faulttest.Backend) []string {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var ref string
-			if err := rows.Scan(&ref); err != nil {
+			var v string
+			if err := rows.Scan(&v); err != nil {
 				t.Fatal(err)
 			}
-			refs = append(refs, ref)
+			out = append(out, v)
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		return refs
+		return out
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.Env["PALISADE_DATA_DIR"], "palisade.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -331,16 +347,16 @@ func pendingRefs(t *testing.T, b faulttest.Backend) []string {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var ref string
-		if err := rows.Scan(&ref); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		refs = append(refs, ref)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return refs
+	return out
 }
 
 // scale picks the full or the shortened figure.
@@ -401,4 +417,10 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 	}
+}
+
+func (r *floodResult) statusesCopy() map[int]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.statuses)
 }

@@ -54,6 +54,7 @@ type Store interface {
 	Bots
 	Deliveries
 	Replies
+	ReplyOrdering
 	Knowledge
 	Conversations
 	ConversationListing

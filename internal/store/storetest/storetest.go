@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 		"Sealing":          testSealing,
 		"Channels":         testChannels,
 		"Replies":          testReplies,
+		"ReplyOrdering":    testReplyOrdering,
 		"Leases":           testLeases,
 		"ChannelsOfKind":   testChannelsOfKind,
 		"Billing":          testBilling,
