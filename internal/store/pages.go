@@ -58,6 +58,21 @@ type ListBotsParams struct {
 	Limit int
 }
 
+// ListDocumentsParams page a bot's document listing.
+type ListDocumentsParams struct {
+	// After is the last document of the previous page; nil starts at the
+	// oldest.
+	After *DocumentCursor
+	// Limit is bounded to 1..MaxPage+1, as for bots.
+	Limit int
+}
+
+// DocumentCursor is a position in a document listing.
+type DocumentCursor struct {
+	CreatedAt time.Time
+	ID        palisade.DocumentID
+}
+
 // BotCursor is a position in a bot listing.
 type BotCursor struct {
 	CreatedAt time.Time

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		"Knowledge":        testKnowledge,
 		"SearchKeyedByBot": testSearchKeyedByBot,
 		"BotPages":         testBotPages,
+		"DocumentPages":    testDocumentPages,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
