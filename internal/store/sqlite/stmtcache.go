@@ -96,7 +96,7 @@ func (c *cachingConn) Close() error {
 	return errors.Join(errs...)
 }
 
-func (c *cachingConn) Begin() (sqldriver.Tx, error) { //nolint:staticcheck // required by sqldriver.Conn
+func (c *cachingConn) Begin() (sqldriver.Tx, error) {
 	return c.inner.BeginTx(context.Background(), sqldriver.TxOptions{})
 }
 
@@ -120,12 +120,12 @@ func (s *lentStmt) Close() error {
 
 func (s *lentStmt) NumInput() int { return s.cs.NumInput() }
 
-func (s *lentStmt) Exec(args []sqldriver.Value) (sqldriver.Result, error) { //nolint:staticcheck // required by sqldriver.Stmt
-	return s.cs.Exec(args) //nolint:staticcheck // the context variants are used when present
+func (s *lentStmt) Exec(args []sqldriver.Value) (sqldriver.Result, error) {
+	return s.cs.Exec(args)
 }
 
-func (s *lentStmt) Query(args []sqldriver.Value) (sqldriver.Rows, error) { //nolint:staticcheck // required by sqldriver.Stmt
-	return s.cs.Query(args) //nolint:staticcheck // the context variants are used when present
+func (s *lentStmt) Query(args []sqldriver.Value) (sqldriver.Rows, error) {
+	return s.cs.Query(args)
 }
 
 func (s *lentStmt) ExecContext(ctx context.Context, args []sqldriver.NamedValue) (sqldriver.Result, error) {
