@@ -172,10 +172,7 @@ func (s *Store) ListDocuments(ctx context.Context, scope palisade.Scope, bot pal
 }
 
 func (s *Store) ListDocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p store.ListDocumentsParams) ([]palisade.Document, error) {
-	limit := p.Limit
-	if limit < 1 || limit > store.MaxPage+1 {
-		limit = store.MaxPage + 1
-	}
+	limit := store.PageLimit(p.Limit)
 	var out []palisade.Document
 	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
 		out, err = listDocuments(ctx, tx, scope, bot, p.After, limit)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -317,4 +318,26 @@ func testDocumentPages(t *testing.T, open Opener) {
 	}
 	_, err := s.ListDocumentsPage(ctx(t), b, bot.ID, store.ListDocumentsParams{Limit: 10})
 	wantErr(t, err, store.ErrNotFound, "document page of A's bot from B")
+}
+
+// testLargestPage: a listing asked for one more than the largest page
+// returns it, so a caller asking for the largest page learns that another
+// follows.
+func testLargestPage(t *testing.T, open Opener) {
+	s := open(t, store.Options{Sealer: newKeyring(t)})
+	a := mustWS(t, s, "A")
+	bt := mustBot(t, s, a, "a")
+	for i := range store.MaxPage + 2 {
+		if _, err := s.OpenConversation(ctx(t), a, store.OpenConversationParams{BotID: bt.ID, Key: fmt.Sprintf("agent:%s:api:dm:u%d", bt.ID, i),
+			Channel: "api", ExternalUser: fmt.Sprint("u", i), Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListConversations(ctx(t), a, store.ListConversationsParams{Limit: store.MaxPage + 1})
+	if err != nil || len(list) != store.MaxPage+1 {
+		t.Fatalf("ListConversations(limit %d) = %d conversations, %v", store.MaxPage+1, len(list), err)
+	}
+	if list, err := s.ListConversations(ctx(t), a, store.ListConversationsParams{Limit: 10_000}); err != nil || len(list) != store.MaxPage+1 {
+		t.Fatalf("ListConversations(limit 10000) = %d conversations, %v; want it bounded to %d", len(list), err, store.MaxPage+1)
+	}
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		"SearchKeyedByBot": testSearchKeyedByBot,
 		"BotPages":         testBotPages,
 		"DocumentPages":    testDocumentPages,
+		"LargestPage":      testLargestPage,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
