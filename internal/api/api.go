@@ -52,6 +52,7 @@ type Bots interface {
 	Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error
 	RotateGatewayToken(ctx context.Context, c palisade.Caller, id palisade.BotID) (palisade.Bot, error)
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	DocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p bot.DocumentPageParams) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
 	// AddDocumentFromURL fetches a page on one of the bot's allowed
 	// domains and adds it.

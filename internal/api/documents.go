@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/bot"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -231,12 +232,19 @@ func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	docs, err := a.Bots.Documents(r.Context(), scope(r), botID(r))
+	// One page from the store, one more than asked for to learn whether
+	// another follows: a bot's documents are never read whole.
+	p := bot.DocumentPageParams{Limit: page.Limit + 1}
+	if page.After != nil {
+		p.After = &bot.DocumentCursor{CreatedAt: page.After.Time, ID: palisade.DocumentID(page.After.ID)}
+	}
+	docs, err := a.Bots.DocumentsPage(r.Context(), scope(r), botID(r), p)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, pageOf("documents", page, docs,
-		func(d palisade.Document) keyed { return keyed{d.CreatedAt, string(d.ID)} }, toDocumentJSON))
+	return writeJSON(w, http.StatusOK, storePage(page, docs, func(d palisade.Document) cursor {
+		return cursor{List: "documents", Time: d.CreatedAt, ID: string(d.ID)}
+	}, toDocumentJSON))
 }
 
 func documentID(r *http.Request) palisade.DocumentID {

@@ -38,6 +38,7 @@ type Store interface {
 	RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error)
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
 	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	ListDocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p store.ListDocumentsParams) ([]palisade.Document, error)
 	DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error
 	UsageOn(ctx context.Context, scope palisade.Scope, bot palisade.BotID, day time.Time) (store.DailyUsage, error)
 }
@@ -266,6 +267,19 @@ func (s *Service) SetRetention(ctx context.Context, c palisade.Caller, days int)
 // Documents lists a bot's knowledge documents, oldest first.
 func (s *Service) Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error) {
 	return s.o.Store.ListDocuments(ctx, scope, bot)
+}
+
+// DocumentPageParams page a bot's documents; DocumentCursor is a position
+// in them.
+type (
+	DocumentPageParams = store.ListDocumentsParams
+	DocumentCursor     = store.DocumentCursor
+)
+
+// DocumentsPage returns one keyset page of a bot's documents, oldest first
+// (store.ListDocumentsPage).
+func (s *Service) DocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p DocumentPageParams) ([]palisade.Document, error) {
+	return s.o.Store.ListDocumentsPage(ctx, scope, bot, p)
 }
 
 // AddDocument validates, chunks and indexes a document for the bot.

@@ -17,6 +17,11 @@ type Knowledge interface {
 	CreateDocument(ctx context.Context, scope palisade.Scope, p CreateDocumentParams) (palisade.Document, error)
 	// ListDocuments lists a bot's documents, oldest first.
 	ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
+	// ListDocumentsPage returns up to p.Limit (1..MaxPage+1, bounded) of
+	// a bot's documents after p.After, oldest first by creation time then
+	// id: one keyset page, whatever the bot holds. It returns ErrNotFound
+	// when the bot is not in the scope.
+	ListDocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p ListDocumentsParams) ([]palisade.Document, error)
 	// DeleteDocument removes a document with its chunks and index entries.
 	DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error
 	// SearchChunks returns at most limit chunks of the bot matching any of

@@ -7,14 +7,16 @@ import (
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
-// MaxPage is the largest page any keyset listing returns; a Limit outside
-// 1..MaxPage means MaxPage.
+// MaxPage is the largest page any keyset listing returns.
 const MaxPage = 200
 
-// PageLimit bounds a requested page size to 1..MaxPage.
+// PageLimit bounds a requested page size to 1..MaxPage+1; anything outside
+// means MaxPage+1. The one past the largest page is what a caller asks for
+// to learn whether another page follows: bounded to MaxPage, a listing
+// asked for its largest page could never say that more exist.
 func PageLimit(n int) int {
-	if n < 1 || n > MaxPage {
-		return MaxPage
+	if n < 1 || n > MaxPage+1 {
+		return MaxPage + 1
 	}
 	return n
 }
@@ -56,6 +58,21 @@ type ListBotsParams struct {
 	// Limit is bounded to 1..MaxPage+1: one more than the largest page,
 	// which a caller asks for to learn whether another page follows.
 	Limit int
+}
+
+// ListDocumentsParams page a bot's document listing.
+type ListDocumentsParams struct {
+	// After is the last document of the previous page; nil starts at the
+	// oldest.
+	After *DocumentCursor
+	// Limit is bounded to 1..MaxPage+1, as for bots.
+	Limit int
+}
+
+// DocumentCursor is a position in a document listing.
+type DocumentCursor struct {
+	CreatedAt time.Time
+	ID        palisade.DocumentID
 }
 
 // BotCursor is a position in a bot listing.

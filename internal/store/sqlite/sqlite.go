@@ -53,10 +53,7 @@ func Open(ctx context.Context, path string, opts store.Options) (*Store, error) 
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("opening sqlite database: %w", err)
-	}
+	db := sql.OpenDB(&stmtConnector{dsn: "file:" + path + "?" + q.Encode(), d: &sqlite.Driver{}})
 	// SQLite allows one writer; one connection shared by requests and the
 	// job queue avoids SQLITE_BUSY, as River's driver recommends.
 	db.SetMaxOpenConns(1)

@@ -69,10 +69,7 @@ func (s *Store) ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.
 }
 
 func (s *Store) ListBotsPage(ctx context.Context, scope palisade.Scope, p store.ListBotsParams) ([]palisade.Bot, error) {
-	limit := p.Limit
-	if limit < 1 || limit > store.MaxPage+1 {
-		limit = store.MaxPage + 1
-	}
+	limit := store.PageLimit(p.Limit)
 	var out []palisade.Bot
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		q := `SELECT ` + botCols + ` FROM bots WHERE workspace_id = $1`

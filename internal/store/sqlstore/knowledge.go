@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -163,30 +164,58 @@ func (s *Store) CreateDocument(ctx context.Context, scope palisade.Scope, p stor
 
 func (s *Store) ListDocuments(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error) {
 	var out []palisade.Document
-	err := s.tenant(ctx, scope, func(tx Tx) error {
-		if err := botInScope(ctx, tx, scope, bot); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT d.id, d.title, d.content_type, d.size_bytes, d.created_at,
-			(SELECT COUNT(*) FROM chunks c WHERE c.workspace_id = d.workspace_id AND c.document_id = d.id)
-			FROM documents d WHERE d.workspace_id = $1 AND d.bot_id = $2 ORDER BY d.created_at, d.id`,
-			string(scope.Workspace()), string(bot))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d := palisade.Document{WorkspaceID: scope.Workspace(), BotID: bot}
-			var id string
-			if err := rows.Scan(&id, &d.Title, &d.ContentType, &d.SizeBytes, timeScan{&d.CreatedAt}, &d.Chunks); err != nil {
-				return err
-			}
-			d.ID = palisade.DocumentID(id)
-			out = append(out, d)
-		}
-		return rows.Err()
+	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		out, err = listDocuments(ctx, tx, scope, bot, nil, 0)
+		return err
 	})
 	return out, s.mapErr(err, "listing documents")
+}
+
+func (s *Store) ListDocumentsPage(ctx context.Context, scope palisade.Scope, bot palisade.BotID, p store.ListDocumentsParams) ([]palisade.Document, error) {
+	limit := store.PageLimit(p.Limit)
+	var out []palisade.Document
+	err := s.tenant(ctx, scope, func(tx Tx) (err error) {
+		out, err = listDocuments(ctx, tx, scope, bot, p.After, limit)
+		return err
+	})
+	return out, s.mapErr(err, "listing documents")
+}
+
+// listDocuments reads a bot's documents oldest first, after a cursor and
+// up to limit when given (0: all).
+func listDocuments(ctx context.Context, tx Tx, scope palisade.Scope, bot palisade.BotID, after *store.DocumentCursor, limit int) ([]palisade.Document, error) {
+	if err := botInScope(ctx, tx, scope, bot); err != nil {
+		return nil, err
+	}
+	q := `SELECT d.id, d.title, d.content_type, d.size_bytes, d.created_at,
+		(SELECT COUNT(*) FROM chunks c WHERE c.workspace_id = d.workspace_id AND c.document_id = d.id)
+		FROM documents d WHERE d.workspace_id = $1 AND d.bot_id = $2`
+	args := []any{string(scope.Workspace()), string(bot)}
+	if after != nil {
+		q += ` AND (d.created_at > $3 OR (d.created_at = $3 AND d.id > $4))`
+		args = append(args, dbTime(after.CreatedAt), string(after.ID))
+	}
+	q += ` ORDER BY d.created_at, d.id`
+	if limit > 0 {
+		args = append(args, limit)
+		q += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []palisade.Document
+	for rows.Next() {
+		d := palisade.Document{WorkspaceID: scope.Workspace(), BotID: bot}
+		var id string
+		if err := rows.Scan(&id, &d.Title, &d.ContentType, &d.SizeBytes, timeScan{&d.CreatedAt}, &d.Chunks); err != nil {
+			return nil, err
+		}
+		d.ID = palisade.DocumentID(id)
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) DeleteDocument(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) error {

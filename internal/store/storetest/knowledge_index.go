@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -265,5 +266,78 @@ func testBotPages(t *testing.T, open Opener) {
 	}
 	if other, err := s.ListBotsPage(ctx(t), b, store.ListBotsParams{Limit: 50}); err != nil || len(other) != 1 || other[0].Name != "B's bot" {
 		t.Fatalf("B's page = %+v, %v", other, err)
+	}
+}
+
+// testDocumentPages walks a bot's documents a keyset page at a time, oldest
+// first by creation time then id, and refuses another workspace's bot.
+func testDocumentPages(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+	bot, other := mustBot(t, s, a, "a"), mustBot(t, s, a, "other")
+	var want []palisade.DocumentID
+	for i := range 5 {
+		d, err := s.CreateDocument(ctx(t), a, store.CreateDocumentParams{BotID: bot.ID, Title: "t", ContentType: "text/plain",
+			Chunks: []string{"one", "two"}, Now: t0.Add(time.Duration(i/2) * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d.ID)
+	}
+	mustDoc(t, s, a, other.ID, "other bot's", "x")
+	for i := 0; i < len(want); i += 2 {
+		slices.Sort(want[i:min(i+2, len(want))])
+	}
+	var got []palisade.DocumentID
+	var after *store.DocumentCursor
+	for pages := 0; ; pages++ {
+		if pages > len(want) {
+			t.Fatalf("paging does not end: %v", got)
+		}
+		page, err := s.ListDocumentsPage(ctx(t), a, bot.ID, store.ListDocumentsParams{After: after, Limit: 2})
+		if err != nil {
+			t.Fatalf("ListDocumentsPage: %v", err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("a page of limit 2 holds %d documents", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, d := range page {
+			if d.Chunks != 2 || d.BotID != bot.ID {
+				t.Fatalf("document %+v", d)
+			}
+			got = append(got, d.ID)
+		}
+		last := page[len(page)-1]
+		after = &store.DocumentCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages walked %v, want %v", got, want)
+	}
+	_, err := s.ListDocumentsPage(ctx(t), b, bot.ID, store.ListDocumentsParams{Limit: 10})
+	wantErr(t, err, store.ErrNotFound, "document page of A's bot from B")
+}
+
+// testLargestPage: a listing asked for one more than the largest page
+// returns it, so a caller asking for the largest page learns that another
+// follows.
+func testLargestPage(t *testing.T, open Opener) {
+	s := open(t, store.Options{Sealer: newKeyring(t)})
+	a := mustWS(t, s, "A")
+	bt := mustBot(t, s, a, "a")
+	for i := range store.MaxPage + 2 {
+		if _, err := s.OpenConversation(ctx(t), a, store.OpenConversationParams{BotID: bt.ID, Key: fmt.Sprintf("agent:%s:api:dm:u%d", bt.ID, i),
+			Channel: "api", ExternalUser: fmt.Sprint("u", i), Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListConversations(ctx(t), a, store.ListConversationsParams{Limit: store.MaxPage + 1})
+	if err != nil || len(list) != store.MaxPage+1 {
+		t.Fatalf("ListConversations(limit %d) = %d conversations, %v", store.MaxPage+1, len(list), err)
+	}
+	if list, err := s.ListConversations(ctx(t), a, store.ListConversationsParams{Limit: 10_000}); err != nil || len(list) != store.MaxPage+1 {
+		t.Fatalf("ListConversations(limit 10000) = %d conversations, %v; want it bounded to %d", len(list), err, store.MaxPage+1)
 	}
 }

@@ -38,6 +38,8 @@ func Run(t *testing.T, open Opener) {
 		"Knowledge":        testKnowledge,
 		"SearchKeyedByBot": testSearchKeyedByBot,
 		"BotPages":         testBotPages,
+		"DocumentPages":    testDocumentPages,
+		"LargestPage":      testLargestPage,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
