@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -42,7 +41,7 @@ type Limits struct {
 	// bytes; 0 = 512 MiB.
 	Memory int64
 	// CPU caps the worker's CPU time over its life (RLIMIT_CPU); 0 = 10
-	// minutes. A worker is retired before it reaches it (see MaxTasks).
+	// minutes. A worker is retired between tasks once it has used half.
 	CPU time.Duration
 	// Files caps open files (RLIMIT_NOFILE); 0 = 32.
 	Files int
@@ -396,7 +395,9 @@ func (p *Pool) release(w *proc) {
 	w.busy--
 	w.tasks++
 	w.lastUsed = time.Now()
-	retire := w.busy == 0 && w.tasks >= p.o.MaxTasks
+	// A worker is retired, between tasks, before it nears its lifetime
+	// CPU limit, which would kill it in the middle of one.
+	retire := w.busy == 0 && (w.tasks >= p.o.MaxTasks || cpuUsed(w.cmd.Process.Pid) > p.o.Limits.CPU/2)
 	if retire && p.workers[w.key] == w {
 		delete(p.workers, w.key)
 	}
@@ -472,7 +473,7 @@ func (p *Pool) WorkerPID(key string) int {
 // spawn starts a worker: its end of a fresh socket pair is its fd 3, its
 // environment is empty, and when confined it starts in new namespaces.
 func (p *Pool) spawn(key string, stderr io.Writer) (*proc, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("making the worker's socket: %w", err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sandbox_test
 
 import (
@@ -5,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -112,17 +115,53 @@ func TestHostileCodeIsContained(t *testing.T) {
 		return a
 	}
 
-	t.Run("file of the data directory", func(t *testing.T) {
-		refused(t, "read-file", []byte(secret))
-		refused(t, "read-file", []byte("/etc/passwd"))
-		out, err := run(t, p, "list-root", nil)
+	t.Run("namespaces", func(t *testing.T) {
+		if _, err := run(t, p, "echo", nil); err != nil {
+			t.Fatal(err)
+		}
+		pid := p.WorkerPID("bot")
+		for _, ns := range []string{"user", "pid", "mnt", "net", "ipc", "uts"} {
+			mine, err1 := os.Readlink("/proc/self/ns/" + ns)
+			its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+			if err1 != nil || err2 != nil || mine == its {
+				t.Fatalf("%s namespace: the worker's %q, the parent's %q (%v, %v)", ns, its, mine, err1, err2)
+			}
+		}
+		// The worker's network has a loopback interface, down, and nothing else.
+		dev, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a attempt
-		_ = json.Unmarshal(out, &a)
-		if a.Got != "" {
-			t.Fatalf("the worker's root lists %q, want nothing", a.Got)
+		lines := strings.Split(strings.TrimSpace(string(dev)), "\n")[2:]
+		if len(lines) != 1 || !strings.HasPrefix(strings.TrimSpace(lines[0]), "lo:") {
+			t.Fatalf("the worker's interfaces: %q", lines)
+		}
+		// Its root on the host is nobody (or the test's own user).
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if uid, ok := strings.CutPrefix(line, "Uid:"); ok && os.Getuid() == 0 && strings.Fields(uid)[0] != "65534" {
+				t.Fatalf("the worker runs as host uid %s", strings.Fields(uid)[0])
+			}
+			if v, ok := strings.CutPrefix(line, "NoNewPrivs:"); ok && strings.TrimSpace(v) != "1" {
+				t.Fatalf("NoNewPrivs: %s", v)
+			}
+			if v, ok := strings.CutPrefix(line, "Seccomp:"); ok && strings.TrimSpace(v) != "2" {
+				t.Fatalf("Seccomp: %s, want 2 (filter)", v)
+			}
+		}
+	})
+	t.Run("file of the data directory", func(t *testing.T) {
+		refused(t, "read-file", []byte(secret))
+		refused(t, "read-file", []byte("/etc/passwd"))
+		// Past seccomp, the file is not there to open: the worker's root
+		// is empty.
+		for _, path := range []string{secret, dataDir, "/etc/passwd", "/proc/1/environ"} {
+			if a := refused(t, "stat", []byte(path)); !strings.Contains(a.Err, "no such file") {
+				t.Fatalf("stat %s in the worker: %s, want no such file", path, a.Err)
+			}
 		}
 	})
 	t.Run("connect to loopback", func(t *testing.T) {
@@ -145,6 +184,11 @@ func TestHostileCodeIsContained(t *testing.T) {
 		pid := make([]byte, 4)
 		binary.BigEndian.PutUint32(pid, uint32(os.Getpid()))
 		refused(t, "ptrace", pid)
+		// Past seccomp, the parent does not exist in the worker's PID
+		// namespace.
+		if a := refused(t, "signal", pid); !strings.Contains(a.Err, "no such process") {
+			t.Fatalf("signalling the parent: %s, want no such process", a.Err)
+		}
 	})
 	t.Run("execve a shell", func(t *testing.T) {
 		refused(t, "exec", nil)
