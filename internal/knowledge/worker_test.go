@@ -164,3 +164,43 @@ func TestExtractInWorker(t *testing.T) {
 		t.Fatalf("retrieve: %+v, %v", srcs, err)
 	}
 }
+
+// FuzzExtractInWorker runs every parser in a confined worker on arbitrary
+// bytes: the worker's answer is the in-process one, its errors the same
+// public errors, and no input takes the worker, or the test, down.
+func FuzzExtractInWorker(f *testing.F) {
+	types := docparse.Types()
+	for i, seed := range []string{
+		"Refunds are issued within 14 days.",
+		"# Refunds\n\nWithin *14* days.",
+		"<title>Refunds</title><h1>Refunds</h1><script>x()</script><p>Within 14 days.</p>",
+		"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF",
+		"PK\x03\x04",
+	} {
+		f.Add(uint8(i), []byte(seed))
+	}
+	f.Add(uint8(2), []byte(strings.Repeat("<div>", 300)))
+	pool, err := sandbox.New(context.Background(), sandbox.Options{Mode: sandbox.ModeRequire, TaskTimeout: 20 * time.Second})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(pool.Close)
+	lim := docparse.Limits{MaxInputBytes: 1 << 20}
+	inWorker := knowledge.WorkerExtract(pool, func() docparse.Limits { return lim })
+	bot := palisade.NewBotID()
+	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
+		mediaType := types[int(kind)%len(types)]
+		want, wantErr := docparse.Extract(context.Background(), mediaType, body, lim)
+		got, err := inWorker(context.Background(), bot, mediaType, body)
+		if wantErr != nil {
+			var pw, pg *palisade.Error
+			if !errors.As(wantErr, &pw) || !errors.As(err, &pg) || pw.Code != pg.Code || pw.Message != pg.Message {
+				t.Fatalf("%s: in the worker %v, in process %v", mediaType, err, wantErr)
+			}
+			return
+		}
+		if err != nil || got != want {
+			t.Fatalf("%s: in the worker %+v, %v; in process %+v", mediaType, got, err, want)
+		}
+	})
+}
