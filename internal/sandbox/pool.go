@@ -583,6 +583,9 @@ func (w *proc) write(f Frame) error {
 	if w.dead() {
 		return errStopped
 	}
+	// A worker that stops reading cannot hold a writer past a task's
+	// deadline.
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.p.o.TaskTimeout))
 	return WriteFrame(w.conn, f, w.p.o.MaxFrame)
 }
 

@@ -371,3 +371,44 @@ func TestModesWithoutUserNamespaces(t *testing.T) {
 		t.Fatalf("off: status %+v", st)
 	}
 }
+
+// TestConcurrentTasksUnderChurn: many tasks at once over few workers,
+// retired and evicted as they go, all end (with an answer or a clear
+// error) and none hangs.
+func TestConcurrentTasksUnderChurn(t *testing.T) {
+	p := newPool(t, sandbox.Options{MaxWorkers: 2, MaxTasks: 7, TaskTimeout: 5 * time.Second,
+		Calls: map[string]sandbox.CallHandler{"relay": func(_ context.Context, _ string, payload []byte, emit func([]byte) error) ([]byte, error) {
+			_ = emit([]byte("d"))
+			return payload, nil
+		}}})
+	done := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 60 {
+				key := fmt.Sprintf("bot-%d", (g+i)%3)
+				kind := []string{"echo", "stream", "fail"}[i%3]
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				_, err := p.Run(ctx, key, kind, []byte("x"), func([]byte) error { return nil })
+				cancel()
+				var pe *palisade.Error
+				switch {
+				case err == nil, errors.As(err, &pe):
+				default:
+					done <- fmt.Errorf("%s on %s: %v", kind, key, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("tasks hung")
+		}
+	}
+}
