@@ -4,7 +4,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test lint bench build fuzz vulncheck sbom
+.PHONY: test lint bench load build fuzz vulncheck sbom faults
 
 # go.mod's toolchain line pins the Go release the module is built, tested
 # and checked for vulnerabilities with; `auto` lets the go command fetch
@@ -20,6 +20,14 @@ export GOTOOLCHAIN ?= auto
 SHELL := /bin/bash
 test:
 	set -o pipefail; $(GO) test -race -count=1 -timeout 15m -json $(PKGS) | $(GO) run ./internal/devtools/testsummary
+
+# The fault scenarios at full size: the real binary killed during a flood
+# of 10,000 deliveries, its PostgreSQL and Redis restarted, its model and
+# platforms failing, its disk full, its listener flooded. Each scenario
+# prints a table of its figures. make test runs the same scenarios with
+# small counts.
+faults:
+	$(GO) test -tags faults -count=1 -timeout 90m -v -run '^TestFaults$$' ./internal/faulttest
 
 # staticcheck is pinned in tools.go.mod, a module file of its own so that
 # go.mod does not carry the linter's dependencies; the first run downloads it.
@@ -51,6 +59,16 @@ sbom:
 # measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+# The end-to-end load harness: builds palisade and a bare net/http
+# reference, starts both on loopback (SQLite, and PostgreSQL too when
+# PALISADE_TEST_POSTGRES_URL names a server) and prints each path's
+# throughput, its ratio to the reference, p50/p99, server CPU per request
+# and resident memory. LOADFLAGS passes options, e.g.
+# LOADFLAGS='-rounds 1 -profile /tmp/prof' (go run ./internal/loadtest/cmd/load -help).
+LOADFLAGS ?=
+load:
+	$(GO) run ./internal/loadtest/cmd/load $(LOADFLAGS)
 
 # The binary carries its commit and the commit's date (palisade --version).
 # The go tool stamps them itself only in a plain clone (not in a git

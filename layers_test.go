@@ -126,11 +126,17 @@ var layers = map[string]layer{
 	"internal/devtools/sbom":        testSupport,
 
 	"internal/servicetest":             testSupport,
+	"internal/loadtest":                testSupport,
+	"internal/loadtest/cmd/load":       testSupport,
 	"internal/llm/llmtest":             testSupport,
 	"internal/ratelimit/ratelimittest": testSupport,
 	"internal/seal/sealtest":           testSupport,
 	"internal/store/storetest":         testSupport,
+	"internal/docparse/docparsetest":   testSupport,
 	"internal/channel/channeltest":     testSupport,
+	// The fault harness: runs the built binary as a child process and
+	// breaks what it depends on.
+	"internal/faulttest": testSupport,
 }
 
 const modulePath = "github.com/palisadehq/palisade"

@@ -147,6 +147,25 @@ func New(opts Options) (*Service, error) {
 // SignupOpen reports whether self-service sign-up is open.
 func (s *Service) SignupOpen() bool { return s.o.AllowSignup }
 
+// MailToConsole reports whether account e-mails go to the server's
+// standard output instead of a mail server (no SMTP configured), so pages
+// can say where a link went.
+func (s *Service) MailToConsole() bool {
+	_, ok := s.o.Mailer.(mail.LogSender)
+	return ok
+}
+
+// SetupPending reports whether the first owner is still to be created: a
+// set-up link can be used only while no account exists, so once one does
+// every set-up link is spent.
+func (s *Service) SetupPending(ctx context.Context) (bool, error) {
+	n, err := s.o.Store.CountUsers(ctx)
+	if err != nil {
+		return false, fmt.Errorf("account: counting users: %w", err)
+	}
+	return n == 0, nil
+}
+
 // Client describes where a request comes from, for rate limits, sessions
 // and the audit log.
 type Client struct {

@@ -52,6 +52,14 @@ func (s *Service) SetupOwner(ctx context.Context, token secret.Secret, n NewAcco
 	if err != nil {
 		return Issued{}, err
 	}
+	// A link left from an earlier start stays unused in the store; it
+	// must not make a second owner once the first exists (the set-up page
+	// says such a link is spent).
+	if pending, err := s.SetupPending(ctx); err != nil {
+		return Issued{}, err
+	} else if !pending {
+		return Issued{}, errBadLink
+	}
 	hash, err := s.o.Hasher.Hash(n.Password)
 	if err != nil {
 		return Issued{}, err

@@ -17,6 +17,9 @@ type accountView struct {
 	Workspaces []account.UserWorkspace
 	// CanExport says the server offers the user's data export.
 	CanExport bool
+	// MailToConsole: no mail server is configured, so the verification
+	// link went to the server's output.
+	MailToConsole bool
 }
 
 func (accountView) template() string { return "account" }
@@ -37,7 +40,8 @@ func (u *UI) accountPageOf(r *http.Request, q *req) (page[accountView], error) {
 	if err != nil {
 		return page[accountView]{}, err
 	}
-	return newPage(q, "Your account", accountView{Workspaces: ws, CanExport: u.o.Export != nil}), nil
+	return newPage(q, "Your account", accountView{Workspaces: ws, CanExport: u.o.Export != nil,
+		MailToConsole: u.o.Account.MailToConsole()}), nil
 }
 
 func (u *UI) accountPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -58,14 +62,14 @@ func (u *UI) changePassword(w http.ResponseWriter, r *http.Request, q *req) erro
 		return u.formError(w, p, err)
 	}
 	u.setSession(w, is)
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", "password"))
 }
 
 func (u *UI) resendVerification(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Account.ResendVerification(r.Context(), *q.cur, q.client); err != nil {
 		return err
 	}
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", u.verifyFlash()))
 }
 
 func (u *UI) sessionsPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -92,7 +96,7 @@ func (u *UI) revokeSession(w http.ResponseWriter, r *http.Request, q *req) error
 		clearSession(w)
 		return redirect(w, r, "/login")
 	}
-	return redirect(w, r, "/account/sessions")
+	return redirect(w, r, doneURL("/account/sessions", "session-revoked"))
 }
 
 // exportAccount downloads the signed-in user's own data.
@@ -111,4 +115,12 @@ func (u *UI) exportAccount(w http.ResponseWriter, r *http.Request, q *req) error
 	return httpx.Download(w, r, "palisade-account-"+string(id)+"-"+time.Now().UTC().Format("20060102T150405Z")+".json", func(out io.Writer) error {
 		return u.o.Export.User(r.Context(), id, out)
 	})
+}
+
+// verifyFlash says where a new verification link went.
+func (u *UI) verifyFlash() string {
+	if u.o.Account.MailToConsole() {
+		return "verify-printed"
+	}
+	return "verify-sent"
 }

@@ -1,14 +1,14 @@
 // Package admin is the admin web UI: server-rendered html/template pages on
 // their own mux, usable without JavaScript, for signing in, accounts,
 // sessions, two-factor authentication, members, invitations, API keys,
-// bots with their knowledge documents and chat channels, and the workspace
-// audit log.
+// bots with their knowledge documents, chat channels and a preview chat,
+// the workspace's home, conversations, dashboard and audit log.
 // routes.go lists every route with the permission it needs; the router
 // checks path parameters, the session, the workspace role and the CSRF
 // token before any handler runs, behind Go's http.CrossOriginProtection.
 //
-// Handlers are thin: they read forms, call the account, bot and audit
-// services through the narrow interfaces in Options (the UI never holds
+// Handlers are thin: they read forms, call the account, bot, conversation
+// and audit services through the narrow interfaces in Options (the UI never holds
 // the store), and render one view struct per page (view.go), so a
 // template naming a field or permission that does not exist fails when it
 // runs instead of rendering nothing.
@@ -30,6 +30,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -90,6 +91,12 @@ type Options struct {
 	// Channels is the channel use cases behind a bot's channels page; nil
 	// when the server runs no chat channel (the page says so).
 	Channels Channels
+	// Chats is the conversation use cases behind the preview chat; nil
+	// answers its routes 404 and the pages offer none.
+	Chats Chats
+	// Activity reads the workspace's traffic for the dashboard; nil
+	// answers its route 404 and the navigation leaves it out.
+	Activity Activity
 	// Export writes workspace and account exports; nil answers their
 	// routes 404 and the pages offer none.
 	Export  Exports
@@ -102,6 +109,10 @@ type Accounts interface {
 	// Before sign-in: log-in and its second factor, sign-up, the first
 	// owner's set-up, invitations, password reset, e-mail verification.
 	SignupOpen() bool
+	// SetupPending: no account exists yet, so a set-up link may still
+	// work; MailToConsole: account e-mails go to the server's output.
+	SetupPending(ctx context.Context) (bool, error)
+	MailToConsole() bool
 	Authenticate(ctx context.Context, token secret.Secret) (account.Current, error)
 	Login(ctx context.Context, email, password string, previous secret.Secret, c account.Client) (account.Issued, error)
 	CompleteMFA(ctx context.Context, pending account.Current, code string, c account.Client) (account.Issued, error)
@@ -261,6 +272,10 @@ func (u *UI) Handler() http.Handler {
 var (
 	errCrossOrigin = palisade.Errorf(palisade.CodeForbidden, "cross-origin request refused")
 	errCSRF        = palisade.Errorf(palisade.CodeForbidden, "the form has expired or did not come from this site; reload the page and try again")
+	// errInsecure replaces errCSRF when the form could not have worked:
+	// the browser refused the form's cookie because the page is not
+	// HTTPS, and reloading would not change that.
+	errInsecure    = palisade.Errorf(palisade.CodeForbidden, insecureMessage)
 	errMFARequired = palisade.Errorf(palisade.CodeForbidden, "this workspace requires two-factor authentication: turn it on under Account → Two-factor")
 )
 
@@ -273,6 +288,14 @@ type req struct {
 	ws      palisade.Workspace
 	csrf    string
 	token   secret.Secret // the session cookie's token, if any
+	// insecure: the page came over plain HTTP to a host browsers do not
+	// treat as a secure context, so they drop every cookie the UI sets.
+	insecure bool
+	// path is the request's path, for the navigation; done names the
+	// flash message of the action that redirected here (view.go).
+	path, done string
+	// dashboard: the server offers the dashboard (for the navigation).
+	dashboard bool
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, q *req) error
@@ -302,7 +325,9 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		ctx := r.Context()
 		addr := u.o.Proxies.ClientIP(r)
-		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)}}
+		q := &req{client: account.Client{IP: ipKey(addr), Addr: addr, UserAgent: r.UserAgent(), RequestID: httpx.RequestIDFrom(ctx)},
+			insecure: r.TLS == nil && !u.o.Proxies.ForwardedTLS(r) && !secureContextHost(r.Host) && !claimsHTTPS(r),
+			path:     r.URL.Path, done: r.URL.Query().Get("done"), dashboard: u.o.Activity != nil}
 		if c, err := r.Cookie(DeviceCookie); err == nil {
 			if tok, err := auth.ParseToken(c.Value); err == nil {
 				q.client.Device = tok
@@ -356,6 +381,9 @@ func (u *UI) guard(rt Route) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !validCSRF(r.PostFormValue(csrfField), q.csrf) {
+				if q.insecure {
+					return errInsecure
+				}
 				return errCSRF
 			}
 		}
@@ -400,6 +428,45 @@ func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) err
 		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil
+}
+
+const insecureMessage = "This page was opened over plain HTTP, so your browser refuses the sign-in cookies, which are marked Secure to keep them off the network. " +
+	"Open it over HTTPS, or on this machine as http://localhost, to sign in."
+
+// claimsHTTPS reports whether anything in the request says the browser
+// used HTTPS: a proxy's X-Forwarded-Proto or Forwarded header (trusted or
+// not), or the page's own Origin or Referer. It only decides whether to
+// show the plain-HTTP explanation, and grants nothing, so an untrusted
+// claim may be believed: a proxy terminating TLS that the operator did not
+// list under --trusted-proxies must not make every page say HTTPS is
+// missing.
+func claimsHTTPS(r *http.Request) bool {
+	for _, v := range r.Header.Values("X-Forwarded-Proto") {
+		if strings.Contains(strings.ToLower(v), "https") {
+			return true
+		}
+	}
+	for _, v := range r.Header.Values("Forwarded") {
+		if strings.Contains(strings.ToLower(v), "proto=https") {
+			return true
+		}
+	}
+	return strings.HasPrefix(r.Header.Get("Origin"), "https://") || strings.HasPrefix(r.Header.Get("Referer"), "https://")
+}
+
+// secureContextHost reports whether browsers treat plain HTTP to host as a
+// secure context, where they keep Secure cookies: localhost and loopback
+// addresses.
+func secureContextHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // ipKey is the rate-limit key of a client address.

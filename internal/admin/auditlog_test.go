@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -155,5 +156,77 @@ func TestAuditPaging(t *testing.T) {
 		if w := b.get(path + bad); w.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", bad, w.Code)
 		}
+	}
+}
+
+// An API key's actions name the key, not only its id, with the address
+// it was used from.
+func TestAuditNamesAPIKeys(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	keys := "/w/" + string(ws) + "/keys"
+	b := e.browser()
+	b.login(emails["owner"])
+	if w := b.post(keys, keys, url.Values{"name": {"deploy-bot"}, "scope": {"bots:read"}}); w.Code != http.StatusOK && w.Code != http.StatusSeeOther {
+		t.Fatalf("create key: %d %s", w.Code, w.Body.String())
+	}
+	list, err := e.store.ListAPIKeys(t.Context(), palisade.ScopeFor(ws))
+	if err != nil || len(list) != 1 {
+		t.Fatalf("keys: %v %v", list, err)
+	}
+	recordAudit(t, e, ws, audit.Entry{Actor: string(list[0].ID), Action: audit.ActionBotCreated, Target: "bot_x", Outcome: audit.OutcomeSuccess,
+		ClientIP: netip.MustParseAddr("203.0.113.5")})
+	body := b.get("/w/" + string(ws) + "/audit").Body.String()
+	for _, want := range []string{"API key “deploy-bot”", string(list[0].ID), "203.0.113.5"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+}
+
+// The audit log filters by action, actor and time, and its page links keep
+// the filters.
+func TestAuditFiltersPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	owner := mustUserID(t, e, emails["owner"])
+	var entries []audit.Entry
+	for i := range 60 {
+		action := audit.ActionBotChanged
+		if i%2 == 0 {
+			action = audit.ActionDocumentAdded
+		}
+		entries = append(entries, audit.Entry{Actor: string(owner), Action: action, Target: fmt.Sprint("t", i), Outcome: audit.OutcomeSuccess})
+	}
+	entries = append(entries, audit.Entry{Actor: audit.ActorCLI, Action: audit.ActionBotChanged, Target: "by-cli", Outcome: audit.OutcomeSuccess})
+	recordAudit(t, e, ws, entries...)
+	path := "/w/" + string(ws) + "/audit"
+	b := e.browser()
+	b.login(emails["admin"])
+	body := b.get(path + "?action=bot.changed").Body.String()
+	if strings.Contains(body, "<td>document.added</td>") || !strings.Contains(body, "<td>by-cli</td>") {
+		t.Fatalf("action filter:\n%s", body)
+	}
+	if got := len(seqs(t, body)); got != 31 {
+		t.Fatalf("action filter: %d entries, want 31", got)
+	}
+	body = b.get(path + "?action=bot.changed&actor=" + string(owner) + "&days=7").Body.String()
+	if strings.Contains(body, "<td>by-cli</td>") || len(seqs(t, body)) != 30 {
+		t.Fatalf("actor filter: %d entries", len(seqs(t, body)))
+	}
+	body = b.get(path + "?action=document.added").Body.String()
+	m := regexp.MustCompile(`href="(` + regexp.QuoteMeta(path) + `\?before=\d+&amp;action=document.added)"`).FindStringSubmatch(body)
+	if len(seqs(t, body)) != 30 || m != nil {
+		t.Fatalf("30 document entries fit one page; next link %v", m)
+	}
+	body = b.get(path + "?days=7").Body.String()
+	m = regexp.MustCompile(`href="(` + regexp.QuoteMeta(path) + `\?before=\d+&amp;days=7)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the next page's link drops the filter:\n%s", body)
+	}
+	if w := b.get(path + "?days=365"); w.Code != http.StatusBadRequest {
+		t.Fatalf("unknown span: %d", w.Code)
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/palisadehq/palisade/internal/bot"
 	chwidget "github.com/palisadehq/palisade/internal/channel/widget"
 	"github.com/palisadehq/palisade/internal/knowledge"
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -41,9 +43,18 @@ type botView struct {
 	// nowhere).
 	WidgetSnippet string
 	WidgetOrigins []string
+	// RetrievalOnly: no language model is configured, so the one choice
+	// is the retrieval-only mode, which the form preselects and explains.
+	RetrievalOnly bool
 }
 
 func (botView) template() string { return "bot" }
+
+// retrievalOnly reports whether models offers only the retrieval-only
+// mode: the server has no language model provider.
+func retrievalOnly(models []string) bool {
+	return len(models) == 1 && models[0] == llm.RetrievalOnly
+}
 
 type botDeleteView struct {
 	Bot palisade.Bot
@@ -145,7 +156,10 @@ func (u *UI) botPageOf(r *http.Request, q *req, b palisade.Bot, f botForm, isNew
 	}
 	v := botView{Bot: b, New: isNew, Form: f, Models: models, PIIModes: bot.PIIModes(),
 		MaxName: bot.MaxName, MaxRetention: bot.MaxRetentionDays, MaxSystemPrompt: bot.MaxSystemPrompt, MaxTokens: bot.MaxOutputTokensCap,
-		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0}
+		MaxTemperature: bot.MaxTemperature, HasToken: len(b.GatewayTokenHash) > 0, RetrievalOnly: retrievalOnly(models)}
+	if v.RetrievalOnly && isNew && v.Form.Model == "" {
+		v.Form.Model = llm.RetrievalOnly
+	}
 	if !isNew {
 		v.WidgetSnippet = `<script src="` + u.publicOrigin(r) + `/widget.js" data-bot="` + string(b.ID) + `" async></script>`
 		v.WidgetOrigins = chwidget.Origins(b)
@@ -184,7 +198,7 @@ func (u *UI) createBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err != nil {
 		return u.renderBot(w, r, q, palisade.Bot{}, f, true, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID))
+	return redirect(w, r, doneURL(u.botURL(q, b.ID), "bot-created"))
 }
 
 func (u *UI) getBot(r *http.Request, q *req) (palisade.Bot, error) {
@@ -213,7 +227,7 @@ func (u *UI) updateBot(w http.ResponseWriter, r *http.Request, q *req) error {
 		// The page shows the bot as stored, the form as the user left it.
 		return u.renderBot(w, r, q, b, f, false, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID))
+	return redirect(w, r, doneURL(u.botURL(q, b.ID), "bot-saved"))
 }
 
 func (u *UI) deleteBotPage(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -228,7 +242,7 @@ func (u *UI) deleteBot(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.Delete(r.Context(), q.caller(), palisade.BotID(r.PathValue("botId"))); err != nil {
 		return err
 	}
-	return redirect(w, r, u.botsURL(q))
+	return redirect(w, r, doneURL(u.botsURL(q), "bot-deleted"))
 }
 
 // ---- knowledge documents ----
@@ -262,7 +276,14 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		return err
 	}
 	f := documentForm{Title: r.PostFormValue("title"), Content: r.PostFormValue("content"), ContentType: r.PostFormValue("content_type")}
-	_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, knowledge.NewDocument{Title: f.Title, Content: f.Content, ContentType: f.ContentType})
+	d := knowledge.NewDocument{Title: f.Title, Content: f.Content, ContentType: f.ContentType}
+	if r.MultipartForm != nil && len(r.MultipartForm.File["file"]) > 0 {
+		d, err = uploadedFile(r, f.Title)
+		f = documentForm{ContentType: knowledge.TypePlain}
+	}
+	if err == nil {
+		_, err = u.o.Bots.AddDocument(r.Context(), q.caller(), b.ID, d)
+	}
 	if err != nil {
 		p, perr := u.documentsPageOf(r, q, b, f)
 		if perr != nil {
@@ -270,7 +291,41 @@ func (u *UI) uploadDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 		}
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+	return redirect(w, r, doneURL(u.botURL(q, b.ID)+"/documents", "doc-added"))
+}
+
+// DocumentsRoute is the UI's upload route, the one route whose body may be
+// larger than the UI's body limit.
+const DocumentsRoute = "POST /w/{workspaceId}/bots/{botId}/documents"
+
+// UploadBodyLimits returns the body limits, by route pattern, that the
+// edge must allow for uploads of files of at most maxFile bytes.
+func UploadBodyLimits(maxFile int64) map[string]int64 {
+	return map[string]int64{DocumentsRoute: maxFile + 64<<10}
+}
+
+// uploadedFile reads the form's file part (already parsed, in memory: the
+// edge caps the body far below the form parser's memory threshold). The
+// title is the form's, else the file's name, else the document's own.
+func uploadedFile(r *http.Request, title string) (knowledge.NewDocument, error) {
+	fh := r.MultipartForm.File["file"][0]
+	f, err := fh.Open()
+	if err != nil {
+		return knowledge.NewDocument{}, palisade.WrapError(err, palisade.CodeInvalid, "the file could not be read")
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return knowledge.NewDocument{}, palisade.WrapError(err, palisade.CodeInvalid, "the file could not be read")
+	}
+	mt := knowledge.FileType(fh.Header.Get("Content-Type"), fh.Filename)
+	if mt == "" {
+		return knowledge.NewDocument{}, palisade.FieldError("file", "the file must be a PDF, DOCX, HTML, Markdown or text file")
+	}
+	if title == "" {
+		title = knowledge.TitleFromFilename(fh.Filename)
+	}
+	return knowledge.NewDocument{Title: title, ContentType: mt, File: append([]byte{}, data...)}, nil
 }
 
 func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -281,7 +336,7 @@ func (u *UI) deleteDocument(w http.ResponseWriter, r *http.Request, q *req) erro
 	if err := u.o.Bots.DeleteDocument(r.Context(), q.caller(), b.ID, palisade.DocumentID(r.PathValue("documentId"))); err != nil {
 		return err
 	}
-	return redirect(w, r, u.botURL(q, b.ID)+"/documents")
+	return redirect(w, r, doneURL(u.botURL(q, b.ID)+"/documents", "doc-deleted"))
 }
 
 // publicOrigin is the origin this request reached, which serves the widget

@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/docparse/docparsetest"
 	"github.com/palisadehq/palisade/internal/gateway"
+	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -70,8 +72,8 @@ func TestBotFlow(t *testing.T) {
 		t.Fatalf("%d bots after create", len(bots))
 	}
 	bot := bots[0]
-	if w.Header().Get("Location") != base+"/"+string(bot.ID) {
-		t.Fatalf("redirect to %q", w.Header().Get("Location"))
+	if location(w) != base+"/"+string(bot.ID) {
+		t.Fatalf("redirect to %q", location(w))
 	}
 	if bot.Name != "Returns helper" || bot.Model != "model-large" || bot.Temperature != 0.3 || bot.MaxOutputTokens != 1000 ||
 		bot.PIIMode != palisade.PIIBeforeLLM || !slices.Equal(bot.AllowedDomains, []string{"shop.example.com", "help.example.org"}) ||
@@ -118,8 +120,8 @@ func TestBotFlow(t *testing.T) {
 	docs := page + "/documents"
 	w = b.post(docs, docs, url.Values{"title": {"Returns policy"}, "content_type": {"text/markdown"},
 		"content": {"# Returns\n\nYou may return any item within **30 days** of delivery."}})
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != docs {
-		t.Fatalf("upload: %d %q: %s", w.Code, w.Header().Get("Location"), w.Body.String())
+	if w.Code != http.StatusSeeOther || location(w) != docs {
+		t.Fatalf("upload: %d %q: %s", w.Code, location(w), w.Body.String())
 	}
 	stored, err := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
 	if err != nil || len(stored) != 1 || stored[0].Title != "Returns policy" || stored[0].ContentType != "text/markdown" || stored[0].Chunks < 1 {
@@ -136,14 +138,41 @@ func TestBotFlow(t *testing.T) {
 	if stored, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(stored) != 1 {
 		t.Fatalf("%d documents after a refused upload", len(stored))
 	}
+	// The file picker: a plain multipart form, no script needed.
+	if body := b.get(docs).Body.String(); !strings.Contains(body, `enctype="multipart/form-data"`) || !strings.Contains(body, `type="file" name="file"`) {
+		t.Fatalf("documents page has no file picker: %s", body)
+	}
+	docx := docparsetest.DOCX("Core title", []string{"Exchanges are possible within 60 days."}, docparsetest.DOCXOptions{})
+	w = b.postFile(docs, docs, "exchange-policy.docx", "application/octet-stream", docx, "")
+	if w.Code != http.StatusSeeOther || location(w) != docs {
+		t.Fatalf("file upload: %d %q: %s", w.Code, location(w), w.Body.String())
+	}
+	stored, _ = e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID)
+	if len(stored) != 2 || !slices.ContainsFunc(stored, func(d palisade.Document) bool {
+		return d.Title == "exchange-policy" && d.ContentType == knowledge.TypeDOCX && d.Chunks == 1
+	}) {
+		t.Fatalf("documents after a file upload = %+v", stored)
+	}
+	w = b.postFile(docs, docs, "tool.exe", "application/octet-stream", []byte("MZ"), "Tool")
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "PDF, DOCX, HTML, Markdown or text") {
+		t.Fatalf("executable upload: %d: %s", w.Code, w.Body.String())
+	}
+	// Without the form token the upload is refused like any post.
+	w = b.postFileWithToken("", docs, "a.txt", "text/plain", []byte("text"), "t")
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("file upload without the form token: %d", w.Code)
+	}
+	if stored, _ := e.store.ListDocuments(t.Context(), palisade.ScopeFor(ws), bot.ID); len(stored) != 2 {
+		t.Fatalf("%d documents after refused file uploads", len(stored))
+	}
 
 	// Delete, through the confirm page.
 	if w := b.get(page + "/delete"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `action="`+page+`/delete"`) {
 		t.Fatalf("confirm page: %d: %s", w.Code, w.Body.String())
 	}
 	w = b.post(page+"/delete", page+"/delete", nil)
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != base {
-		t.Fatalf("delete: %d %q", w.Code, w.Header().Get("Location"))
+	if w.Code != http.StatusSeeOther || location(w) != base {
+		t.Fatalf("delete: %d %q", w.Code, location(w))
 	}
 	if _, err := e.store.GetBot(t.Context(), palisade.ScopeFor(ws), bot.ID); palisade.ErrorCode(err) != palisade.CodeNotFound {
 		t.Fatalf("bot still there after delete: %v", err)

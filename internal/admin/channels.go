@@ -106,7 +106,7 @@ func (u *UI) connectChannel(w http.ResponseWriter, r *http.Request, q *req) erro
 		}
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.channelsURL(q, b.ID))
+	return redirect(w, r, doneURL(u.channelsURL(q, b.ID), "channel-added"))
 }
 
 // testChannel runs a connection test and shows its result on the page.
@@ -146,7 +146,7 @@ func (u *UI) rotateChannel(w http.ResponseWriter, r *http.Request, q *req) error
 		}
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.channelsURL(q, b.ID))
+	return redirect(w, r, doneURL(u.channelsURL(q, b.ID), "channel-rotated"))
 }
 
 func (u *UI) disconnectChannel(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -160,5 +160,5 @@ func (u *UI) disconnectChannel(w http.ResponseWriter, r *http.Request, q *req) e
 	if err := u.o.Channels.Disconnect(r.Context(), q.caller(), b.ID, palisade.ChannelID(r.PathValue("channelId"))); err != nil {
 		return err
 	}
-	return redirect(w, r, u.channelsURL(q, b.ID))
+	return redirect(w, r, doneURL(u.channelsURL(q, b.ID), "channel-removed"))
 }

@@ -93,7 +93,7 @@ func TestChannelsPage(t *testing.T) {
 		t.Fatalf("refused token: %d\n%s", w.Code, w.Body.String())
 	}
 	w = editor.post(page, page, url.Values{"bot_token": {uiToken}})
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != page {
+	if w.Code != http.StatusSeeOther || location(w) != page {
 		t.Fatalf("connect: %d %s", w.Code, w.Body.String())
 	}
 	if wh := fake.Bot(uiToken).Webhook; wh.URL != "https://chat.example/hooks/telegram/"+string(b.ID) || wh.SecretToken == "" {

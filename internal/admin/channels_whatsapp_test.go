@@ -98,7 +98,7 @@ func TestWhatsAppChannelsPage(t *testing.T) {
 		t.Fatalf("refused token: %d\n%s", w.Code, w.Body.String())
 	}
 	w = editor.post(page, page, form(uiWAToken))
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != page {
+	if w.Code != http.StatusSeeOther || location(w) != page {
 		t.Fatalf("connect: %d %s", w.Code, w.Body.String())
 	}
 	if calls := fake.Calls(); len(calls) != 2 || !calls[1].Authorized {

@@ -27,7 +27,7 @@ func (u *UI) deleteWorkspace(w http.ResponseWriter, r *http.Request, q *req) err
 	if err := u.o.Account.DeleteWorkspace(r.Context(), *q.actor, r.PostFormValue("confirm"), q.client); err != nil {
 		return u.formError(w, newPage(q, "Delete workspace: "+q.ws.Name, workspaceDeleteView{}), err)
 	}
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", "ws-deleted"))
 }
 
 func (u *UI) deleteAccountPageOf(r *http.Request, q *req) (page[accountDeleteView], error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/export"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/knowledge"
@@ -136,6 +137,9 @@ type setupOpts struct {
 	// sealer seals the store's sealed columns (channel credentials); nil
 	// refuses them.
 	sealer store.Sealer
+	// mailer replaces the outbox, such as the console sender the server
+	// uses without SMTP.
+	mailer mail.Sender
 }
 
 func setup(t *testing.T, o setupOpts) *env {
@@ -167,7 +171,11 @@ func setup(t *testing.T, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	chain := audit.New(s, audit.Options{Keys: auditKeys})
-	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: e.mail,
+	var mailer mail.Sender = e.mail
+	if o.mailer != nil {
+		mailer = o.mailer
+	}
+	e.svc, err = account.New(account.Options{Store: s, Hasher: e.hasher, Tokens: e.tokens, Mailer: mailer,
 		Limiter: e.limiter, Limits: limits, Audit: e.audit,
 		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, en audit.Entry) error {
 			if err := chain.DeleteWorkspace(ctx, s, scope, en); err != nil {
@@ -203,7 +211,9 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 		t.Fatal(err)
 	}
 	exports := export.New(export.Options{Store: s, Audit: rec, Limiter: lim, Policy: limits[ratelimit.ClassExport], Now: now})
-	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports})
+	chats := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Now: now}
+	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports, Chats: chats,
+		Activity: &conversation.Dashboard{Store: s, Now: now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +339,14 @@ func testUserSealer(t *testing.T) store.UserSealer {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// location is a redirect's target without its query (the flash message
+// the next page shows).
+func location(w *httptest.ResponseRecorder) string {
+	l := w.Header().Get("Location")
+	if i := strings.IndexByte(l, '?'); i >= 0 {
+		return l[:i]
+	}
+	return l
 }

@@ -101,5 +101,5 @@ func (u *UI) revokeKey(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Account.RevokeAPIKey(r.Context(), *q.actor, palisade.APIKeyID(r.PathValue("keyId")), q.client); err != nil {
 		return err
 	}
-	return redirect(w, r, "/w/"+string(q.ws.ID)+"/keys")
+	return redirect(w, r, doneURL("/w/"+string(q.ws.ID)+"/keys", "key-revoked"))
 }

@@ -64,7 +64,7 @@ func (u *UI) inviteMember(w http.ResponseWriter, r *http.Request, q *req) error 
 	if err != nil {
 		return u.membersError(w, r, q, err)
 	}
-	return redirect(w, r, u.membersURL(q))
+	return redirect(w, r, doneURL(u.membersURL(q), "invited"))
 }
 
 func (u *UI) changeRole(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -72,7 +72,7 @@ func (u *UI) changeRole(w http.ResponseWriter, r *http.Request, q *req) error {
 	if _, err := u.o.Account.ChangeRole(r.Context(), *q.actor, id, palisade.Role(r.PostFormValue("role")), q.client); err != nil {
 		return u.membersError(w, r, q, err)
 	}
-	return redirect(w, r, u.membersURL(q))
+	return redirect(w, r, doneURL(u.membersURL(q), "role"))
 }
 
 func (u *UI) removeMember(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -80,7 +80,7 @@ func (u *UI) removeMember(w http.ResponseWriter, r *http.Request, q *req) error 
 	if err := u.o.Account.RemoveMember(r.Context(), *q.actor, id, q.client); err != nil {
 		return u.membersError(w, r, q, err)
 	}
-	return redirect(w, r, u.membersURL(q))
+	return redirect(w, r, doneURL(u.membersURL(q), "removed"))
 }
 
 func (u *UI) revokeInvitation(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -88,5 +88,5 @@ func (u *UI) revokeInvitation(w http.ResponseWriter, r *http.Request, q *req) er
 	if err := u.o.Account.RevokeInvitation(r.Context(), *q.actor, id, q.client); err != nil {
 		return u.membersError(w, r, q, err)
 	}
-	return redirect(w, r, u.membersURL(q))
+	return redirect(w, r, doneURL(u.membersURL(q), "invite-revoked"))
 }

@@ -4,8 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -45,5 +47,34 @@ func TestWorkspaceModels(t *testing.T) {
 	form.Set("model", "model-small")
 	if w := editor.post(bots+"/new", bots, form); w.Code != http.StatusSeeOther {
 		t.Fatalf("create with an allowed model: %d: %s", w.Code, w.Body.String())
+	}
+}
+
+// With no language model provider the only model is the retrieval-only
+// mode: the bot form preselects it and says what it means, as do the
+// settings; with providers, neither page mentions it.
+func TestRetrievalOnlyExplained(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	ws, emails := roleUsers(t, e)
+	e.mount(t, []string{llm.RetrievalOnly}, nil)
+	b := e.browser()
+	b.login(emails["owner"])
+	form := b.get("/w/" + string(ws) + "/bots/new").Body.String()
+	if !strings.Contains(form, `<option value="retrieval-only" selected>`) || !strings.Contains(form, "Retrieval-only mode.") {
+		t.Fatalf("bot form without a provider:\n%s", form)
+	}
+	if strings.Contains(form, "model-small") {
+		t.Fatal("the bot form offers a model no provider serves")
+	}
+	if body := b.get("/w/" + string(ws) + "/settings").Body.String(); !strings.Contains(body, "retrieval-only mode") {
+		t.Fatalf("settings without a provider do not mention retrieval-only:\n%s", body)
+	}
+	if body := b.get("/w/" + string(ws) + "/settings/models").Body.String(); !strings.Contains(body, "Retrieval-only mode.") {
+		t.Fatalf("the models page without a provider does not explain retrieval-only:\n%s", body)
+	}
+	e.mount(t, testModels, nil)
+	if body := b.get("/w/" + string(ws) + "/bots/new").Body.String(); strings.Contains(body, "Retrieval-only mode.") || !strings.Contains(body, "model-small") {
+		t.Fatal("the bot form with providers mentions retrieval-only or lacks their models")
 	}
 }

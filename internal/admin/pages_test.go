@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/palisade"
+	"github.com/palisadehq/palisade/internal/seal/sealtest"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -19,10 +20,11 @@ import (
 // list (a bot with a document, keys of a member and of the operator, an
 // invitation, audit entries) and users in every two-factor state. A page
 // the role may see renders whole; a template error (a 500) fails the test
-// whichever page and role it is.
+// whichever page and role it is. No page offers a role a link or form it
+// may not use, and every field of every page has a label.
 func TestEveryPageRendersForEveryRole(t *testing.T) {
 	t.Parallel()
-	e := setup(t, setupOpts{signup: true})
+	e := setup(t, setupOpts{signup: true, sealer: sealtest.NewKeyring(t)})
 	ws, emails := roleUsers(t, e)
 	tokens, err := gateway.NewTokens(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -39,11 +41,18 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("create bot: %d", w.Code)
 	}
-	botURL := w.Header().Get("Location")
+	botURL := location(w)
 	botID := palisade.BotID(botURL[strings.LastIndex(botURL, "/")+1:])
 	docs := botURL + "/documents"
 	if w := owner.post(docs, docs, url.Values{"title": {"Policy"}, "content_type": {"text/plain"}, "content": {"Returns within 30 days."}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("upload: %d", w.Code)
+	}
+	if w := owner.post(botURL+"/try", botURL+"/try", url.Values{"message": {"Returns?"}}); w.Code != http.StatusOK {
+		t.Fatalf("try: %d", w.Code)
+	}
+	convs, err := e.store.ListConversations(ctx, scope, store.ListConversationsParams{Limit: 1})
+	if err != nil || len(convs) != 1 {
+		t.Fatalf("conversations: %v %v", convs, err)
 	}
 	if w := owner.post(base+"/keys", base+"/keys", url.Values{"name": {"ci"}, "scope": {"bots:read"}, "days": {"1"}}); w.Code != http.StatusOK {
 		t.Fatalf("create key: %d", w.Code)
@@ -82,6 +91,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 
 	const anyToken = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	routes := newUI(t, e.svc, e.store, e.audit, e.clock.Now, testModels, nil, e.limiter, e.limits).Routes()
+	rp := newRoutePerms(routes)
 	pages := 0
 	for _, role := range roles {
 		b := browsers[role]
@@ -90,7 +100,7 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				continue
 			}
 			path := strings.TrimSuffix(rt.Pattern, "{$}")
-			path = strings.NewReplacer("{workspaceId}", string(ws), "{botId}", string(botID), "{token}", anyToken).Replace(path)
+			path = strings.NewReplacer("{workspaceId}", string(ws), "{botId}", string(botID), "{token}", anyToken, "{conversationId}", string(convs[0].ID)).Replace(path)
 			if rt.Pattern == "/invite/{token}" {
 				path = invite
 			}
@@ -105,6 +115,13 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				if w.Code != http.StatusSeeOther {
 					t.Errorf("%s: %d, want a redirect", name, w.Code)
 				}
+			case rt.Pattern == "/setup/{token}":
+				// Accounts exist: every set-up link is spent, and the
+				// page says so.
+				if w.Code != http.StatusGone || !strings.HasSuffix(strings.TrimSpace(w.Body.String()), "</html>") {
+					t.Errorf("%s: %d, want the whole spent-link page", name, w.Code)
+				}
+				pages++
 			case !allowed:
 				if w.Code != http.StatusForbidden {
 					t.Errorf("%s: %d, want 403", name, w.Code)
@@ -113,6 +130,9 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 				t.Errorf("%s: %d, want the whole page", name, w.Code)
 			default:
 				pages++
+				// Every link and form leads to a route the role may use,
+				// and every field is labelled.
+				checkControls(t, rp, role, rt.Pattern, w.Body.String())
 			}
 		}
 		if role == palisade.RoleOwner || role == palisade.RoleAdmin {

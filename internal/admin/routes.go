@@ -56,6 +56,7 @@ func (u *UI) Routes() []Route {
 		{post, "/account/export", auth.PermAccount, u.exportAccount},
 
 		{get, "/w/{workspaceId}", auth.PermWorkspaceRead, u.workspacePage},
+		{get, "/w/{workspaceId}/dashboard", auth.PermWorkspaceRead, u.dashboardPage},
 		{get, "/w/{workspaceId}/members", auth.PermMembersRead, u.membersPage},
 		{post, "/w/{workspaceId}/members/invite", auth.PermMembersWrite, u.inviteMember},
 		{post, "/w/{workspaceId}/members/{memberId}/role", auth.PermMembersWrite, u.changeRole},
@@ -66,6 +67,7 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/keys/{keyId}/revoke", auth.PermKeysWrite, u.revokeKey},
 		{get, "/w/{workspaceId}/settings", auth.PermSettingsRead, u.settingsPage},
 		{post, "/w/{workspaceId}/settings/mfa", auth.PermOwnership, u.setRequireMFA},
+		{get, "/w/{workspaceId}/settings/models", auth.PermSettingsRead, u.modelsPage},
 		{post, "/w/{workspaceId}/settings/models", auth.PermSettingsWrite, u.setModels},
 		{post, "/w/{workspaceId}/settings/export", auth.PermDataExport, u.exportWorkspace},
 		{post, "/w/{workspaceId}/settings/retention", auth.PermSettingsWrite, u.setRetention},
@@ -81,6 +83,9 @@ func (u *UI) Routes() []Route {
 		{get, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsRead, u.documentsPage},
 		{post, "/w/{workspaceId}/bots/{botId}/documents", auth.PermDocumentsWrite, u.uploadDocument},
 		{post, "/w/{workspaceId}/bots/{botId}/documents/{documentId}/delete", auth.PermDocumentsWrite, u.deleteDocument},
+		{get, "/w/{workspaceId}/bots/{botId}/try", auth.PermMessagesSend, u.tryPage},
+		{post, "/w/{workspaceId}/bots/{botId}/try", auth.PermMessagesSend, u.tryAsk},
+		{post, "/w/{workspaceId}/bots/{botId}/try/stream", auth.PermMessagesSend, u.tryStream},
 		{get, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsRead, u.channelsPage},
 		{post, "/w/{workspaceId}/bots/{botId}/channels", auth.PermChannelsWrite, u.connectChannel},
 		// A connection test changes nothing: reading channels is enough.
@@ -88,5 +93,7 @@ func (u *UI) Routes() []Route {
 		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/rotate", auth.PermChannelsWrite, u.rotateChannel},
 		{post, "/w/{workspaceId}/bots/{botId}/channels/{channelId}/delete", auth.PermChannelsWrite, u.disconnectChannel},
 		{get, "/w/{workspaceId}/audit", auth.PermAuditRead, u.auditPage},
+		{get, "/w/{workspaceId}/conversations", auth.PermConversationsRead, u.conversationsPage},
+		{get, "/w/{workspaceId}/conversations/{conversationId}", auth.PermConversationsRead, u.transcriptPage},
 	}
 }

@@ -29,16 +29,14 @@ var _ Exports = (*export.Service)(nil)
 // need two-factor authentication (owners only) and the workspace's own
 // model allowlist.
 
-type workspaceView struct{}
-
-func (workspaceView) template() string { return "workspace" }
-
 type settingsView struct {
 	RequireMFA bool
 	// Models is the workspace's allowlist, one per line, as the form
 	// shows it.
 	Models         string
 	OperatorModels []string
+	// RetrievalOnly: the server has no language model provider.
+	RetrievalOnly bool
 	// CanExport says the server offers exports.
 	CanExport bool
 	// RetentionDays is how long the workspace keeps messages, as the form
@@ -50,20 +48,30 @@ type settingsView struct {
 
 func (settingsView) template() string { return "settings" }
 
-func (u *UI) workspacePage(w http.ResponseWriter, r *http.Request, q *req) error {
-	return u.render(w, http.StatusOK, newPage(q, q.ws.Name, workspaceView{}))
-}
-
 // settingsPageOf shows the workspace as the guard read it for this
 // request.
 func (u *UI) settingsPageOf(q *req) page[settingsView] {
 	return newPage(q, "Settings", settingsView{RequireMFA: q.ws.RequireMFA, Models: strings.Join(q.ws.AllowedModels, "\n"),
-		OperatorModels: u.o.Bots.OperatorModels(), CanExport: u.o.Export != nil, RetentionDays: strconv.Itoa(q.ws.RetentionDays),
+		OperatorModels: u.o.Bots.OperatorModels(), RetrievalOnly: retrievalOnly(u.o.Bots.OperatorModels()), CanExport: u.o.Export != nil, RetentionDays: strconv.Itoa(q.ws.RetentionDays),
 		MinRetentionDays: bot.MinRetentionDays, MaxRetentionDays: bot.MaxRetentionDays})
 }
 
 func (u *UI) settingsPage(w http.ResponseWriter, r *http.Request, q *req) error {
 	return u.render(w, http.StatusOK, u.settingsPageOf(q))
+}
+
+// modelsView is the workspace's model allowlist, on a page of its own.
+type modelsView struct{ settingsView }
+
+func (modelsView) template() string { return "models" }
+
+func (u *UI) modelsPageOf(q *req) page[modelsView] {
+	p := u.settingsPageOf(q)
+	return newPage(q, "Models", modelsView{p.D})
+}
+
+func (u *UI) modelsPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	return u.render(w, http.StatusOK, u.modelsPageOf(q))
 }
 
 func (u *UI) settingsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/settings" }
@@ -72,9 +80,11 @@ func (u *UI) settingsURL(q *req) string { return "/w/" + string(q.ws.ID) + "/set
 // one the operator allows; empty allows them all.
 func (u *UI) setModels(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Bots.SetAllowedModels(r.Context(), q.caller(), strings.Split(r.PostFormValue("models"), "\n")); err != nil {
-		return u.formError(w, u.settingsPageOf(q), err)
+		p := u.modelsPageOf(q)
+		p.D.Models = r.PostFormValue("models")
+		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q)+"/models", "models"))
 }
 
 // setRetention sets how many days the workspace keeps messages.
@@ -91,7 +101,7 @@ func (u *UI) setRetention(w http.ResponseWriter, r *http.Request, q *req) error 
 		p.D.RetentionDays = raw
 		return u.formError(w, p, err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q), "retention"))
 }
 
 func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error {
@@ -99,7 +109,7 @@ func (u *UI) setRequireMFA(w http.ResponseWriter, r *http.Request, q *req) error
 	if err := u.o.Account.SetRequireMFA(r.Context(), *q.actor, on, q.client); err != nil {
 		return u.formError(w, u.settingsPageOf(q), err)
 	}
-	return redirect(w, r, u.settingsURL(q))
+	return redirect(w, r, doneURL(u.settingsURL(q), "mfa"))
 }
 
 // exportWorkspace downloads the whole workspace (owners only): the export

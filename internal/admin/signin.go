@@ -32,7 +32,12 @@ type signupView struct{ newAccountForm }
 
 func (signupView) template() string { return "signup" }
 
-type setupView struct{ newAccountForm }
+// setupView is the set-up form, or with Spent only the news that the
+// link can no longer be used.
+type setupView struct {
+	newAccountForm
+	Spent bool
+}
 
 func (setupView) template() string { return "setup" }
 
@@ -153,16 +158,23 @@ func (u *UI) signup(w http.ResponseWriter, r *http.Request, q *req) error {
 }
 
 func (u *UI) setupPage(w http.ResponseWriter, r *http.Request, q *req) error {
+	pending, err := u.o.Account.SetupPending(r.Context())
+	if err != nil {
+		return err
+	}
+	if !pending {
+		return u.render(w, http.StatusGone, newPage(q, "This set-up link is spent", setupView{Spent: true}))
+	}
 	return u.render(w, http.StatusOK, newPage(q, "Create the first owner", setupView{}))
 }
 
 func (u *UI) setup(w http.ResponseWriter, r *http.Request, q *req) error {
 	is, err := u.o.Account.SetupOwner(r.Context(), pathToken(r), newAccount(r), q.client)
 	if err != nil {
-		return u.formError(w, newPage(q, "Create the first owner", setupView{newAccountFormFrom(r)}), err)
+		return u.formError(w, newPage(q, "Create the first owner", setupView{newAccountForm: newAccountFormFrom(r)}), err)
 	}
 	u.setSession(w, is)
-	return redirect(w, r, "/account")
+	return redirect(w, r, doneURL("/account", "welcome"))
 }
 
 // invitation reads the path's invitation and its page.

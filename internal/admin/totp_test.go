@@ -6,9 +6,11 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +55,7 @@ func TestRFC6238Vectors(t *testing.T) {
 }
 
 var (
-	secretRE = regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`)
+	secretRE = regexp.MustCompile(`<code class="secret">([A-Z2-7]+)</code>`)
 	codeRE   = regexp.MustCompile(`<li><code>([0-9a-z-]+)</code></li>`)
 )
 
@@ -136,5 +138,66 @@ func TestTOTPLogin(t *testing.T) {
 		if _, code := loginWith(rc); code != http.StatusBadRequest {
 			t.Fatalf("recovery code %d used twice: %d", i, code)
 		}
+	}
+}
+
+// The enrolment page links the otpauth URI itself (html/template renders
+// unknown schemes as #ZgotmplZ) and draws it as a QR code in SVG, whose
+// finder patterns sit in three corners inside the quiet zone.
+func TestTOTPEnrolmentLinkAndQRCode(t *testing.T) {
+	t.Parallel()
+	e := setup(t, setupOpts{})
+	e.owner("qr@example.com")
+	b := e.browser()
+	b.login("qr@example.com")
+	if w := b.post("/account/2fa", "/account/2fa/begin", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("begin: %d", w.Code)
+	}
+	body := b.get("/account/2fa").Body.String()
+	if strings.Contains(body, "ZgotmplZ") {
+		t.Fatal("the otpauth link was rendered as #ZgotmplZ")
+	}
+	m := regexp.MustCompile(`href="(otpauth://totp/[^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no otpauth link on the enrolment page")
+	}
+	uri, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := secretRE.FindStringSubmatch(body)
+	if sec == nil || uri.Query().Get("secret") != sec[1] {
+		t.Fatalf("the link's secret %q is not the key shown", uri.Query().Get("secret"))
+	}
+	svg := regexp.MustCompile(`(?s)<svg[^>]*class="qr"[^>]*viewBox="0 0 (\d+) (\d+)".*?<path fill="#000" d="([^"]+)"/></svg>`).FindStringSubmatch(body)
+	if svg == nil {
+		t.Fatal("no QR code drawn")
+	}
+	n, _ := strconv.Atoi(svg[1])
+	dark := map[[2]int]bool{}
+	for _, sq := range regexp.MustCompile(`M(\d+) (\d+)h1v1h-1z`).FindAllStringSubmatch(svg[3], -1) {
+		x, _ := strconv.Atoi(sq[1])
+		y, _ := strconv.Atoi(sq[2])
+		dark[[2]int{x, y}] = true
+	}
+	// A version-N code is 17+4N modules wide plus a quiet zone of 4 on
+	// each side; each finder is a 7x7 ring around a 3x3 square.
+	size := n - 8
+	if (size-17)%4 != 0 || size < 21 {
+		t.Fatalf("QR code %d modules wide", n)
+	}
+	for _, c := range [][2]int{{4, 4}, {4 + size - 7, 4}, {4, 4 + size - 7}} {
+		for dy := range 7 {
+			for dx := range 7 {
+				ring := dx == 0 || dy == 0 || dx == 6 || dy == 6
+				core := dx >= 2 && dx <= 4 && dy >= 2 && dy <= 4
+				if want := ring || core; dark[[2]int{c[0] + dx, c[1] + dy}] != want {
+					t.Fatalf("finder at %v: module (%d,%d) dark=%v", c, dx, dy, !want)
+				}
+			}
+		}
+	}
+	if dark[[2]int{0, 0}] || dark[[2]int{3, 3}] {
+		t.Fatal("the quiet zone is not blank")
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"html/template"
 	"net/http"
 
 	"github.com/palisadehq/palisade/internal/secret"
@@ -15,6 +16,10 @@ type twoFAView struct {
 	// Secret and URI are the enrolment in progress, if any.
 	Secret string
 	URI    string
+	// Link is URI as a link target, empty unless it is an otpauth URI;
+	// QR draws it.
+	Link template.URL
+	QR   template.HTML
 }
 
 func (twoFAView) template() string { return "twofa" }
@@ -34,6 +39,12 @@ func (u *UI) twoFAPageOf(r *http.Request, q *req) (page[twoFAView], error) {
 		}
 		if ok {
 			d.Secret, d.URI = e.Secret.Reveal(), e.URI.Reveal()
+			if link, ok := otpauthURL(d.URI); ok {
+				d.Link = link
+				if d.QR, err = qrSVG(d.URI, "QR code of the authenticator key"); err != nil {
+					return page[twoFAView]{}, err
+				}
+			}
 		}
 	}
 	return newPage(q, "Two-factor authentication", d), nil
@@ -59,7 +70,7 @@ func (u *UI) beginTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
 	if _, err := u.o.Account.BeginTOTP(r.Context(), *q.cur); err != nil {
 		return u.twoFAError(w, r, q, err)
 	}
-	return redirect(w, r, "/account/2fa")
+	return redirect(w, r, doneURL("/account/2fa", "2fa-started"))
 }
 
 func (u *UI) showCodes(w http.ResponseWriter, q *req, codes []secret.Secret) error {
@@ -86,7 +97,7 @@ func (u *UI) disableTOTP(w http.ResponseWriter, r *http.Request, q *req) error {
 	if err := u.o.Account.DisableTOTP(r.Context(), *q.cur, r.PostFormValue("password"), r.PostFormValue("code"), q.client); err != nil {
 		return u.twoFAError(w, r, q, err)
 	}
-	return redirect(w, r, "/account/2fa")
+	return redirect(w, r, doneURL("/account/2fa", "2fa-off"))
 }
 
 func (u *UI) regenerateCodes(w http.ResponseWriter, r *http.Request, q *req) error {

@@ -33,7 +33,118 @@ type page[V view] struct {
 	Error  string
 	Field  string
 	Notice string
-	D      V
+	// Insecure: served over plain HTTP to a host that is not localhost,
+	// where signing in cannot work; every page says why.
+	Insecure        bool
+	InsecureMessage string
+	// Nav is the workspace's navigation, the current section marked.
+	Nav []navItem
+	D   V
+}
+
+// navItem is one link of the workspace navigation.
+type navItem struct {
+	Href, Label string
+	Current     bool
+}
+
+// flash is the message a redirect after a successful action can ask for
+// (?done=KEY): a fixed table, so a link cannot make the page say anything
+// else; "" for a key it does not know.
+func flash(key string) string {
+	switch key {
+	case "password":
+		return "Your password is changed. Your other sessions were signed out."
+	case "verify-sent":
+		return "A new verification link is on its way."
+	case "verify-printed":
+		return "A new verification link was printed in the server's output."
+	case "session-revoked":
+		return "That session is signed out."
+	case "2fa-started":
+		return "Scan the code below with your authenticator app."
+	case "2fa-off":
+		return "Two-factor authentication is off."
+	case "invited":
+		return "Invitation sent. It works for 7 days."
+	case "role":
+		return "Role changed."
+	case "removed":
+		return "Member removed."
+	case "invite-revoked":
+		return "Invitation revoked."
+	case "key-revoked":
+		return "API key revoked. Requests with it are refused from now on."
+	case "mfa":
+		return "Two-factor requirement saved."
+	case "models":
+		return "Model allowlist saved."
+	case "retention":
+		return "Retention saved."
+	case "bot-created":
+		return "Bot created. Next, give it some knowledge."
+	case "bot-saved":
+		return "Bot settings saved."
+	case "bot-deleted":
+		return "Bot deleted."
+	case "doc-added":
+		return "Document added. The bot can now answer from it."
+	case "doc-deleted":
+		return "Document deleted."
+	case "channel-added":
+		return "Channel connected."
+	case "channel-rotated":
+		return "New webhook secret set."
+	case "channel-removed":
+		return "Channel disconnected."
+	case "ws-deleted":
+		return "The workspace is deleted."
+	case "welcome":
+		return "Welcome! Your account and workspace are ready."
+	case "signed-in":
+		return "You are signed in."
+	}
+	return ""
+}
+
+// doneURL is to with the flash message key asks for.
+func doneURL(to, key string) string {
+	sep := "?"
+	if strings.Contains(to, "?") {
+		sep = "&"
+	}
+	return to + sep + "done=" + key
+}
+
+// workspaceNav lists the sections of ws the role may open, marking the one
+// path belongs to.
+func workspaceNav(ws *wsView, path string, dashboard bool) []navItem {
+	base := "/w/" + string(ws.ID)
+	items := []navItem{{Href: base, Label: "Overview"}}
+	add := func(ok bool, sub, label string) {
+		if ok {
+			items = append(items, navItem{Href: base + sub, Label: label})
+		}
+	}
+	add(ws.Can.BotsRead, "/bots", "Bots")
+	add(ws.Can.ConversationsRead, "/conversations", "Conversations")
+	add(dashboard && ws.Can.WorkspaceRead, "/dashboard", "Dashboard")
+	add(ws.Can.MembersRead, "/members", "Members")
+	add(ws.Can.KeysRead, "/keys", "API keys")
+	add(ws.Can.AuditRead, "/audit", "Audit log")
+	add(ws.Can.SettingsRead, "/settings", "Settings")
+	best := -1
+	for i, it := range items {
+		if path == it.Href || strings.HasPrefix(path, it.Href+"/") {
+			if best < 0 || len(it.Href) > len(items[best].Href) {
+				best = i
+			}
+		}
+	}
+	if best >= 0 {
+		items[best].Current = true
+	}
+	return items
 }
 
 // wsView is the workspace the page belongs to, and what the member may do
@@ -60,15 +171,19 @@ type can struct {
 	DocumentsWrite bool
 	ChannelsRead   bool
 	ChannelsWrite  bool
-	MembersRead    bool
-	MembersWrite   bool
-	KeysRead       bool
-	KeysWrite      bool
-	AuditRead      bool
-	SettingsRead   bool
-	SettingsWrite  bool
-	Ownership      bool
-	DataExport     bool
+	// ConversationsRead: the conversations list and transcripts;
+	// MessagesSend: the preview chat.
+	ConversationsRead bool
+	MessagesSend      bool
+	MembersRead       bool
+	MembersWrite      bool
+	KeysRead          bool
+	KeysWrite         bool
+	AuditRead         bool
+	SettingsRead      bool
+	SettingsWrite     bool
+	Ownership         bool
+	DataExport        bool
 	// WorkspaceDelete: the owner may delete the whole workspace.
 	WorkspaceDelete bool
 }
@@ -91,6 +206,10 @@ func (c *can) flag(perm auth.Permission) *bool {
 		return &c.ChannelsRead
 	case auth.PermChannelsWrite:
 		return &c.ChannelsWrite
+	case auth.PermConversationsRead:
+		return &c.ConversationsRead
+	case auth.PermMessagesSend:
+		return &c.MessagesSend
 	case auth.PermMembersRead:
 		return &c.MembersRead
 	case auth.PermMembersWrite:
@@ -127,14 +246,19 @@ func canFor(role palisade.Role) can {
 }
 
 func newPage[V view](q *req, title string, d V) page[V] {
-	p := page[V]{Title: title, CSRF: q.csrf, D: d}
+	p := page[V]{Title: title, CSRF: q.csrf, D: d, Insecure: q.insecure}
+	if q.insecure {
+		p.InsecureMessage = insecureMessage
+	}
 	if q.cur != nil {
 		p.User = &q.cur.User
 	}
 	if q.actor != nil {
 		p.WS = &wsView{ID: q.ws.ID, Name: q.ws.Name, Role: q.actor.Role, Can: canFor(q.actor.Role),
 			Suspended: q.ws.Suspended(), SuspendedReason: q.ws.SuspendedReason}
+		p.Nav = workspaceNav(p.WS, q.path, q.dashboard)
 	}
+	p.Notice = flash(q.done)
 	return p
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/palisadehq/palisade/internal/account"
 	"github.com/palisadehq/palisade/internal/auth"
 	"github.com/palisadehq/palisade/internal/channel"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -104,21 +105,35 @@ func TestEveryTemplateRenders(t *testing.T) {
 		sample(loginView{}), sample(loginView{Signup: true, Email: "a@example.com"}),
 		sample(mfaView{}), sample(forgotView{}), sample(resetView{}), sample(verifyView{}), sample(messageView{}),
 		sample(signupView{}), sample(signupView{newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}),
-		sample(setupView{}), sample(setupView{newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}),
+		sample(setupView{}), sample(setupView{newAccountForm: newAccountForm{Email: "a@example.com", Name: "A", Workspace: "W"}}), sample(setupView{Spent: true}),
 		sample(inviteView{Email: "a@example.com", Role: palisade.RoleEditor, Workspace: "W"}),
 	}
 	// The user's own pages are only ever shown signed in.
 	accountViews := []func(pageChrome) rendering{
-		sample(accountView{}), sample(accountView{Workspaces: []account.UserWorkspace{{Workspace: ws, Role: palisade.RoleOwner}}}),
+		sample(accountView{}), sample(accountView{MailToConsole: true}), sample(accountView{Workspaces: []account.UserWorkspace{{Workspace: ws, Role: palisade.RoleOwner}}}),
 		sample(sessionsView{}), sample(sessionsView{Sessions: []sessionRow{{Session: palisade.Session{ID: palisade.NewSessionID(), IP: "192.0.2.1",
 			UserAgent: "UA", CreatedAt: now, LastSeenAt: now}, Current: true}, {Session: palisade.Session{ID: palisade.NewSessionID()}}}}),
-		sample(twoFAView{}), sample(twoFAView{Secret: "ABCDEFGH", URI: "otpauth://totp/x"}), sample(twoFAView{Enabled: true}),
+		sample(twoFAView{}), sample(twoFAView{Secret: "ABCDEFGH", URI: "otpauth://totp/x", Link: "otpauth://totp/x", QR: "<svg></svg>"}), sample(twoFAView{Enabled: true}),
 		sample(codesView{}), sample(codesView{Codes: []string{"abcd-efgh"}}),
 		sample(accountDeleteView{}), sample(accountDeleteView{Sole: []string{"Mine <alone>"}}),
 	}
 	// Workspace pages are only ever shown inside their workspace.
 	wsViews := []func(pageChrome) rendering{
 		sample(workspaceView{}),
+		sample(workspaceView{Bots: []palisade.Bot{b}, Steps: []homeStep{{ID: "bot", Title: "T", Done: true}, {ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}},
+			Next: &homeStep{ID: "knowledge", Title: "K", Href: "/x", Action: "Go"}}),
+		sample(workspaceView{Steps: []homeStep{{ID: "bot", Title: "T"}}, Next: &homeStep{ID: "bot", Title: "T"}}),
+		sample(modelsView{}), sample(modelsView{settingsView{RetrievalOnly: true}}), sample(modelsView{settingsView{Models: "m1", OperatorModels: []string{"m1"}}}),
+		sample(dashboardView{}), sample(dashboardView{Span: 7, Spans: []int{7, 30}, Questions: 3, Charts: []chart{
+			newChart("m", "Messages <x>", "c", []conversation.DayActivity{{Day: "2026-11-23", Questions: 2, Answers: 1}, {Day: "2026-11-24"}},
+				[]string{"Questions", "Answers"}, [][2]int64{{2, 1}, {0, 0}})}}),
+		sample(conversationsView{}), sample(conversationsView{Bots: []palisade.Bot{b}, Channels: []string{"preview"}, Bot: string(b.ID), Channel: "preview", Days: "7",
+			Rows: []conversationRow{{Conversation: palisade.Conversation{ID: palisade.NewConversationID(), BotID: b.ID, Channel: "preview", ExternalUser: "u<1>"}, BotName: "B"}}, Next: "after=x"}),
+		sample(conversationsView{Channel: "widget"}),
+		sample(transcriptView{}), sample(transcriptView{BotName: "B", PIIMode: palisade.PIIBeforeStorage,
+			Messages: []palisade.Message{{Role: "user", Body: "[EMAIL_1] <b>"}, {Role: "assistant", Body: "ok", TokensIn: 3, TokensOut: 4}}}),
+		sample(tryView{Bot: b}), sample(tryView{Bot: b, RetrievalOnly: true, Documents: 1, Question: "q <x>",
+			Messages: []palisade.Message{{Role: "user", Body: "hi"}, {Role: "assistant", Body: "hello"}}, Sources: []sourceView{{Title: "T", Excerpt: "e"}}}),
 		sample(membersView{}), sample(membersView{Members: []memberRow{{Member: member, Self: true}, {Member: member}},
 			Invitations: []palisade.Invitation{{ID: palisade.NewInvitationID(), Email: "i@example.com", Role: palisade.RoleViewer, ExpiresAt: later}},
 			Roles:       palisade.Roles}),

@@ -28,7 +28,7 @@ func TestBotWidgetSnippet(t *testing.T) {
 	if w.Code != http.StatusOK || snippet == nil || snippet[1] != want {
 		t.Fatalf("bot page: %d, snippet %q, want %q", w.Code, snippet, want)
 	}
-	if !strings.Contains(body, `<button type="button" data-copy="widget-snippet">`) || !strings.Contains(body, `<script src="/static/admin.js" defer></script>`) {
+	if !strings.Contains(body, `<button type="button" class="secondary" data-copy="widget-snippet">`) || !strings.Contains(body, `<script src="/static/admin.js" defer></script>`) {
 		t.Fatalf("no copy button or its script:\n%s", body)
 	}
 	for _, m := range regexp.MustCompile(`<script[^>]*>`).FindAllString(body, -1) {

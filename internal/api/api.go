@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/palisadehq/palisade/internal/account"
@@ -44,6 +45,7 @@ var _ Keys = (*account.Service)(nil)
 // Bots is the bot use cases the API offers (*bot.Service).
 type Bots interface {
 	List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	Page(ctx context.Context, scope palisade.Scope, p bot.PageParams) ([]palisade.Bot, error)
 	Get(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	Create(ctx context.Context, c palisade.Caller, in bot.Input) (palisade.Bot, error)
 	Update(ctx context.Context, c palisade.Caller, id palisade.BotID, in bot.Input) (palisade.Bot, error)
@@ -51,6 +53,9 @@ type Bots interface {
 	RotateGatewayToken(ctx context.Context, c palisade.Caller, id palisade.BotID) (palisade.Bot, error)
 	Documents(ctx context.Context, scope palisade.Scope, bot palisade.BotID) ([]palisade.Document, error)
 	AddDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	// AddDocumentFromURL fetches a page on one of the bot's allowed
+	// domains and adds it.
+	AddDocumentFromURL(ctx context.Context, c palisade.Caller, bot palisade.BotID, title, url string) (palisade.Document, error)
 	Document(ctx context.Context, scope palisade.Scope, bot palisade.BotID, id palisade.DocumentID) (palisade.Document, error)
 	DeleteDocument(ctx context.Context, c palisade.Caller, bot palisade.BotID, id palisade.DocumentID) error
 	Budget(ctx context.Context, scope palisade.Scope, id palisade.BotID) (bot.Budget, error)
@@ -143,6 +148,13 @@ type API struct {
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
+	// DocumentMaxBytes is the largest document file accepted
+	// (knowledge.DefaultMaxFileBytes when zero); the edge must allow the
+	// upload route UploadBodyLimits.
+	DocumentMaxBytes int64
+	// Proxies names the proxies whose X-Forwarded-For is believed, for
+	// the client address the audit log records; nil believes none.
+	Proxies *httpx.TrustedProxies
 }
 
 // Route is one API route and the permission it needs.
@@ -161,7 +173,8 @@ type Principal = account.KeyPrincipal
 // workspace.
 func caller(r *http.Request) palisade.Caller {
 	p, _ := PrincipalFrom(r.Context())
-	return palisade.Caller{Scope: p.Scope, Actor: string(p.KeyID), RequestID: httpx.RequestIDFrom(r.Context())}
+	ip, _ := r.Context().Value(clientIPKey{}).(netip.Addr)
+	return palisade.Caller{Scope: p.Scope, Actor: string(p.KeyID), ClientIP: ip, RequestID: httpx.RequestIDFrom(r.Context())}
 }
 
 // scope is the workspace the request acts in.
@@ -171,6 +184,16 @@ func scope(r *http.Request) palisade.Scope {
 }
 
 type principalKey struct{}
+
+// clientIPKey carries the client's address next to the principal, so the
+// audit entries of what a key did say where it came from.
+type clientIPKey struct{}
+
+// withPrincipal is r acting for p from its client's address.
+func (a *API) withPrincipal(r *http.Request, p Principal) *http.Request {
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	return r.WithContext(context.WithValue(ctx, clientIPKey{}, a.Proxies.ClientIP(r)))
+}
 
 // PrincipalFrom returns the authenticated principal of a request.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
@@ -193,6 +216,10 @@ func (a *API) Handler() http.Handler {
 func (a *API) guard(rt Route) http.Handler {
 	params := palisade.PathWildcards(rt.Pattern)
 	idempotent := Docs()[rt.Method+" "+rt.Pattern].Idempotent
+	maxBody := httpx.DefaultMaxBody
+	if rt.Method+" "+rt.Pattern == DocumentsRoute {
+		maxBody = a.documentMaxBytes() + uploadOverhead
+	}
 	return httpx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		for _, name := range params {
 			prefix, ok := palisade.PathParamPrefix(name)
@@ -219,9 +246,9 @@ func (a *API) guard(rt Route) http.Handler {
 		if err := a.checkActive(r, rt.Method, p); err != nil {
 			return err
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		r = a.withPrincipal(r, p)
 		if idempotent {
-			return a.idempotent(w, r, p, rt.Handle)
+			return a.idempotent(w, r, p, maxBody, rt.Handle)
 		}
 		return rt.Handle(w, r)
 	})

@@ -282,6 +282,10 @@ func TestChangesAreAudited(t *testing.T) {
 	if len(entries) != 1 || entries[0].Action != string(audit.ActionBotCreated) || entries[0].Target != bot["id"] || !strings.HasPrefix(entries[0].Actor, "key_") {
 		t.Fatalf("audit entries = %+v", entries)
 	}
+	// The entry says where the key was used from.
+	if entries[0].IP != "127.0.0.1" {
+		t.Fatalf("audit entry's client IP = %q, want 127.0.0.1", entries[0].IP)
+	}
 }
 
 // TestLastUsedRecorded: a key's first use records its last-used time.

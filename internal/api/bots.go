@@ -59,12 +59,20 @@ func (a *API) listBots(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bots, err := a.Bots.List(r.Context(), scope(r))
+	// One page read from the store, one more than asked for to learn
+	// whether another follows: a workspace of many bots is never read
+	// whole.
+	p := bot.PageParams{Limit: page.Limit + 1}
+	if page.After != nil {
+		p.After = &bot.Cursor{CreatedAt: page.After.Time, ID: palisade.BotID(page.After.ID)}
+	}
+	bots, err := a.Bots.Page(r.Context(), scope(r), p)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, pageOf("bots", page, bots,
-		func(b palisade.Bot) keyed { return keyed{b.CreatedAt, string(b.ID)} }, toBotJSON))
+	return writeJSON(w, http.StatusOK, storePage(page, bots, func(b palisade.Bot) cursor {
+		return cursor{List: "bots", Time: b.CreatedAt, ID: string(b.ID)}
+	}, toBotJSON))
 }
 
 func (a *API) getBot(w http.ResponseWriter, r *http.Request) error {

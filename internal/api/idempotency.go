@@ -51,7 +51,7 @@ func validIdempotencyKey(k string) bool {
 }
 
 // idempotent runs next under the request's Idempotency-Key, if it has one.
-func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, next httpx.HandlerFunc) error {
+func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, maxBody int64, next httpx.HandlerFunc) error {
 	key := r.Header.Get(idempotencyHeader)
 	if key == "" || a.Idempotency == nil {
 		return next(w, r)
@@ -59,11 +59,11 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, p Principal, ne
 	if !validIdempotencyKey(key) {
 		return errIdempotencyKey
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, httpx.DefaultMaxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return palisade.WrapError(err, palisade.CodeInvalid, "the request body could not be read")
 	}
-	if int64(len(body)) > httpx.DefaultMaxBody {
+	if int64(len(body)) > maxBody {
 		return palisade.Errorf(palisade.CodeTooLarge, "the request body is too large")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))

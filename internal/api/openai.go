@@ -115,7 +115,7 @@ func (a *API) openAIGuard(rt OpenAIRoute, maxBody int64) openAIHandlerFunc {
 		if err := a.checkActive(r, rt.Method, p); err != nil {
 			return err
 		}
-		return rt.Handle(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		return rt.Handle(w, a.withPrincipal(r, p))
 	}
 }
 

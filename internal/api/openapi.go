@@ -40,6 +40,9 @@ type Op struct {
 	// Example is a request body that succeeds on a fresh workspace's
 	// fixture, shown in the document.
 	Example string
+	// Uploads are the media types also accepted as the raw body (a file),
+	// and with them a multipart/form-data body with a file part.
+	Uploads []string
 }
 
 // Param is a query parameter.
@@ -145,7 +148,20 @@ func openAPIOperation(rt Route, op Op, schemas map[string]any) map[string]any {
 		if op.Example != "" {
 			media["example"] = rawJSON(op.Example)
 		}
-		o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": media}}
+		content := map[string]any{"application/json": media}
+		if len(op.Uploads) > 0 {
+			content["multipart/form-data"] = map[string]any{"schema": map[string]any{
+				"type": "object", "required": []string{"file"},
+				"properties": map[string]any{
+					"file": map[string]any{"type": "string", "contentMediaType": "application/octet-stream",
+						"description": "The document: " + strings.Join(op.Uploads, ", ") + " (by the part's Content-Type or the file name's extension)."},
+					"title": map[string]any{"type": "string", "description": "The title; by default the file name without its extension, else the document's own."},
+				}}}
+			for _, mt := range op.Uploads {
+				content[mt] = map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": mt}}
+			}
+		}
+		o["requestBody"] = map[string]any{"required": true, "content": content}
 	}
 	ok := map[string]any{"description": http.StatusText(op.Status)}
 	if op.Response != nil {

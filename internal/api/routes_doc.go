@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/palisadehq/palisade/internal/bot"
+	"github.com/palisadehq/palisade/internal/knowledge"
 )
 
 // Docs describes every route of Routes for the OpenAPI document, keyed
@@ -35,8 +36,13 @@ func coreDocs() map[string]Op {
 		"PUT /api/v1/bots/{botId}/budget": {Summary: "Set the bot's daily token budget (0 removes it)", Tag: "bots", Request: budgetInput{},
 			Response: budgetJSON{}, Status: http.StatusOK, Example: `{"daily_tokens":200000}`},
 
-		"POST /api/v1/bots/{botId}/documents": {Summary: "Add a document to the bot's knowledge", Tag: "documents", Request: documentInput{},
-			Response: documentJSON{}, Status: http.StatusCreated, Idempotent: true,
+		"POST /api/v1/bots/{botId}/documents": {Summary: "Add a document to the bot's knowledge: text as JSON, the URL of a page on one of the bot's allowed domains, or a file (PDF, DOCX, HTML, Markdown, text) as the body or a multipart form",
+			Tag: "documents", Request: documentInput{}, Response: documentJSON{}, Status: http.StatusCreated, Idempotent: true,
+			Uploads: knowledge.FileTypes(),
+			Query: []Param{
+				{Name: "title", Description: "The title of a file sent as the body; by default the file name of its Content-Disposition, else the document's own."},
+				{Name: "filename", Description: "The file name of a file sent as the body, for its title."},
+			},
 			Example: `{"title":"Opening hours","content_type":"text/plain","content":"We open at nine and close at six."}`},
 		"GET /api/v1/bots/{botId}/documents": {Summary: "List the bot's documents", Tag: "documents", Response: documentJSON{}, List: true,
 			Status: http.StatusOK},

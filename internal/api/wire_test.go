@@ -41,12 +41,14 @@ type botConfig struct {
 	Audit audit.Recorder
 	// Telegram is the fake the channels connect to; nil starts one.
 	Telegram *channeltest.Telegram
+	// Fetch are the egress options of fetching documents from URLs.
+	Fetch egress.Options
 }
 
 // wire builds the API over s with its services, as the server does.
 func wire(t *testing.T, s store.Store, cfg botConfig) *api.API {
 	t.Helper()
-	ks := &knowledge.Service{Store: s, Now: time.Now}
+	ks := &knowledge.Service{Store: s, Now: time.Now, FetchOptions: cfg.Fetch}
 	models := cfg.Models
 	if models == nil {
 		models = llm.DefaultModels("")

@@ -33,6 +33,7 @@ type Store interface {
 	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	ListBotsPage(ctx context.Context, scope palisade.Scope, p store.ListBotsParams) ([]palisade.Bot, error)
 	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	RotateBotToken(ctx context.Context, scope palisade.Scope, id palisade.BotID, salt, hash []byte, now time.Time) (palisade.Bot, error)
 	DeleteBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) error
@@ -45,6 +46,7 @@ type Store interface {
 // (*knowledge.Service).
 type Knowledge interface {
 	Add(ctx context.Context, scope palisade.Scope, bot palisade.BotID, d knowledge.NewDocument) (palisade.Document, error)
+	FetchURL(ctx context.Context, domains []string, rawURL string) (knowledge.Fetched, error)
 }
 
 // TokenIssuer issues a bot its gateway token, returning only the salt and
@@ -125,6 +127,18 @@ func (s *Service) Draft(ctx context.Context, scope palisade.Scope) (palisade.Bot
 // List lists the workspace's bots.
 func (s *Service) List(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error) {
 	return s.o.Store.ListBots(ctx, scope)
+}
+
+// PageParams page a bot listing; Cursor is a position in it.
+type (
+	PageParams = store.ListBotsParams
+	Cursor     = store.BotCursor
+)
+
+// Page returns one keyset page of the workspace's bots, oldest first
+// (store.ListBotsPage).
+func (s *Service) Page(ctx context.Context, scope palisade.Scope, p PageParams) ([]palisade.Bot, error) {
+	return s.o.Store.ListBotsPage(ctx, scope, p)
 }
 
 // Get returns one bot of the workspace.
@@ -262,6 +276,25 @@ func (s *Service) AddDocument(ctx context.Context, c palisade.Caller, bot palisa
 	}
 	s.record(ctx, c, audit.ActionDocumentAdded, string(doc.ID))
 	return doc, nil
+}
+
+// AddDocumentFromURL fetches a page from one of the bot's allowed domains
+// (https, public addresses, GET only) and adds it as a document. The title
+// is title, else the document's own, else the URL's last path segment.
+func (s *Service) AddDocumentFromURL(ctx context.Context, c palisade.Caller, bot palisade.BotID, title, rawURL string) (palisade.Document, error) {
+	b, err := s.o.Store.GetBot(ctx, c.Scope, bot)
+	if err != nil {
+		return palisade.Document{}, err
+	}
+	if len(b.AllowedDomains) == 0 {
+		return palisade.Document{}, palisade.FieldError("url", "the bot has no allowed domains to fetch documents from")
+	}
+	f, err := s.o.Knowledge.FetchURL(ctx, b.AllowedDomains, rawURL)
+	if err != nil {
+		return palisade.Document{}, err
+	}
+	d := knowledge.NewDocument{Title: title, ContentType: f.MediaType, File: f.Body, FallbackTitle: f.Name}
+	return s.AddDocument(ctx, c, bot, d)
 }
 
 // DeleteDocument removes one of the bot's documents.

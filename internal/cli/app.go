@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"strings"
 
@@ -349,6 +351,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	a.srv = server.New(server.Options{
 		Addr: cfg.Addr, AdminAddr: cfg.AdminAddr, TLS: tlsCfg, RedirectAddr: cfg.HTTPRedirect,
 		Logger: logger, Proxies: proxies, Mounts: mounts, Ready: ready, Registry: metrics, MaxBody: max(cfg.MaxBodyAPI, cfg.MaxBodyUI),
+		BodyLimits:  uploadBodyLimits(cfg),
 		SecurityTxt: securityTxt(cfg, env),
 	})
 	return a, nil
@@ -399,7 +402,11 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		// generator and stays in the server.
 		generator = &conversation.WorkerGenerator{Workers: workers, Tokens: tokens}
 	}
-	know := &knowledge.Service{Store: s, Now: env.Now}
+	// Documents fetched from a bot's domains go out through a client of
+	// their own whose policy holds only that bot's domains (FetchURL); the
+	// process's policy is never widened for them.
+	know := &knowledge.Service{Store: s, Now: env.Now, MaxFileBytes: documentMaxBytes(cfg),
+		FetchOptions: egress.Options{Logger: logger, Resolver: net.DefaultResolver, UnsafeAllowLoopback: cfg.UnsafeEgressAllowLoopback}}
 	if workers != nil {
 		// Every document is parsed in its bot's worker, never in the
 		// server, which holds the database and the keys.
@@ -419,6 +426,23 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 	}, nil
 }
 
+// documentMaxBytes is the largest document file accepted.
+func documentMaxBytes(cfg config.Config) int64 {
+	if cfg.DocumentMaxBytes > 0 {
+		return cfg.DocumentMaxBytes
+	}
+	return knowledge.DefaultMaxFileBytes
+}
+
+// uploadBodyLimits are the routes the public listener lets past its body
+// limit: the document uploads of the API and of the admin UI, up to the
+// document limit, and nothing else.
+func uploadBodyLimits(cfg config.Config) map[string]int64 {
+	out := api.UploadBodyLimits(documentMaxBytes(cfg))
+	maps.Copy(out, admin.UploadBodyLimits(documentMaxBytes(cfg)))
+	return out
+}
+
 // mountWeb mounts the public API and the admin UI.
 func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, proxies *httpx.TrustedProxies,
 	lim limits, logger *slog.Logger, svc services) error {
@@ -426,13 +450,14 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports}
+		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg), Proxies: proxies}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
 		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
 	if svc.billing != nil {
 		a.Billing, wo.Billing = svc.billing, svc.billing
 	}
-	mounts["/api/"] = httpx.LimitBody(cfg.MaxBodyAPI)(a.Handler())
+	// The document upload route alone may be larger than the API's limit.
+	mounts["/api/"] = httpx.LimitBodyRoutes(cfg.MaxBodyAPI, api.UploadBodyLimits(documentMaxBytes(cfg)))(a.Handler())
 	// The OpenAI-compatible endpoint caps bodies itself, to refuse them in
 	// OpenAI's error shape.
 	mounts["/v1/"] = a.OpenAIHandler(cfg.MaxBodyAPI)
@@ -447,12 +472,13 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	}
 	mounts["/widget.js"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
-	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service,
-		Export: svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service, Chats: svc.conversations,
+		Activity: &conversation.Dashboard{Store: s},
+		Export:   svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
-	mounts["/"] = httpx.LimitBody(cfg.MaxBodyUI)(ui.Handler())
+	mounts["/"] = httpx.LimitBodyRoutes(cfg.MaxBodyUI, admin.UploadBodyLimits(documentMaxBytes(cfg)))(ui.Handler())
 	return nil
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -64,6 +67,9 @@ func (a *app) run(ctx context.Context, env *Env) error {
 		_ = a.discordGateway.Start(ctx)
 	}
 	if cfg.Role.ServesWeb() {
+		if msg := plainHTTPWarning(cfg, a.tls); msg != "" {
+			logger.Warn(msg, "addr", cfg.Addr, "public_url", cfg.PublicURL)
+		}
 		if err := announceSetup(ctx, env, cfg, a.store, a.tokens, logger); err != nil {
 			logger.Error("could not create the first-owner set-up link", "err", err)
 		}
@@ -105,6 +111,48 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	}
 	logger.Info("stopped")
 	return serveErr
+}
+
+// plainHTTPWarning explains why nobody will be able to sign in when the UI
+// is reached over plain HTTP by a name other than localhost: its cookies
+// are Secure (and __Host-), which browsers keep only over HTTPS or on
+// localhost. Empty when the listener serves TLS, the public URL is HTTPS
+// (a proxy terminates TLS), or everything stays on loopback.
+func plainHTTPWarning(cfg config.Config, tls bool) string {
+	if tls {
+		return ""
+	}
+	host := ""
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || u.Scheme == "https" {
+			return ""
+		}
+		host = u.Hostname()
+	} else {
+		h, _, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			return ""
+		}
+		host = h
+	}
+	if loopbackHost(host) {
+		return ""
+	}
+	return "the UI is served over plain HTTP on a non-loopback address: browsers keep its sign-in cookies only over HTTPS or on localhost, " +
+		"so signing in from another machine will fail; serve TLS (--tls-cert/--tls-key or --acme-domain), or put an HTTPS proxy in front and set --public-url https://…"
+}
+
+// loopbackHost reports whether browsers reach host only from this machine
+// and treat plain HTTP to it as a secure context. An empty host or an
+// unspecified address listens on every interface.
+func loopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func prefixStrings(cfg config.Config) []string {

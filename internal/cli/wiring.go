@@ -76,7 +76,7 @@ func newLimits(cfg config.Config, logger *slog.Logger, now func() time.Time, mas
 	// memory, and /readyz says so in its detail rather than pulling every
 	// instance out of the load balancer at once.
 	check := &server.Check{Name: "redis", Check: func(ctx context.Context) (string, error) {
-		if degraded, why := fb.Degraded(); degraded {
+		if degraded, why := fb.Probe(ctx, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }); degraded {
 			return "degraded: " + why, nil
 		}
 		if err := rdb.Ping(ctx).Err(); err != nil {

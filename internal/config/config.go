@@ -159,6 +159,9 @@ type Config struct {
 	// Body limits per surface (R4): bigger bodies get 413 before they are read.
 	MaxBodyAPI int64
 	MaxBodyUI  int64
+	// DocumentMaxBytes is the largest document file accepted (uploaded or
+	// fetched from a URL): the one body allowed past MaxBodyAPI.
+	DocumentMaxBytes int64
 
 	// Jobs
 	ShutdownTimeout time.Duration
@@ -416,6 +419,16 @@ func settings() []setting {
 			},
 			func(c *Config) string { return strconv.FormatInt(*b.p(c), 10) })
 	}
+	add("document-max-bytes", GroupServe, "10485760", "largest knowledge document file (PDF, DOCX, HTML, Markdown, text) uploaded or fetched, in bytes", false,
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 || n > 256<<20 {
+				return errors.New("must be a number of bytes from 1024 to 268435456")
+			}
+			c.DocumentMaxBytes = n
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatInt(c.DocumentMaxBytes, 10) })
 	add("shutdown-timeout", GroupServe, "10s", "how long in-flight requests and jobs get to finish on shutdown", false,
 		func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)

@@ -86,7 +86,7 @@ const maxTitle = 200
 // CodeInvalid when it is malformed, nested too deeply, of another type or
 // holds no text. A panic inside a parser is turned into CodeInvalid: a
 // hostile file must never take the process down with it.
-func Extract(ctx context.Context, mediaType string, body []byte, lim Limits) (doc Document, err error) {
+func Extract(ctx context.Context, mediaType string, body []byte, lim Limits) (Document, error) {
 	lim = lim.withDefaults()
 	if !Supported(mediaType) {
 		return Document{}, palisade.FieldError("content_type", "content type must be one of %s", strings.Join(Types(), ", "))
@@ -94,6 +94,26 @@ func Extract(ctx context.Context, mediaType string, body []byte, lim Limits) (do
 	if int64(len(body)) > lim.MaxInputBytes {
 		return Document{}, palisade.Errorf(palisade.CodeTooLarge, "the document is larger than %d bytes", lim.MaxInputBytes)
 	}
+	var parse func(*state, []byte) (Document, error)
+	switch mediaType {
+	case TypePlain:
+		parse = plainText
+	case TypeMarkdown:
+		parse = markdown
+	case TypeHTML:
+		parse = htmlText
+	case TypePDF:
+		parse = pdfText
+	case TypeDOCX:
+		parse = docxText
+	}
+	return run(ctx, mediaType, body, lim, parse)
+}
+
+// run runs one parser as Extract does: a panic inside it is recovered as
+// an invalid document, its errors made public ones, and its text
+// normalised and checked against the limits.
+func run(ctx context.Context, mediaType string, body []byte, lim Limits, parse func(*state, []byte) (Document, error)) (doc Document, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			doc = Document{}
@@ -102,23 +122,15 @@ func Extract(ctx context.Context, mediaType string, body []byte, lim Limits) (do
 		}
 	}()
 	st := &state{ctx: ctx, lim: lim}
-	switch mediaType {
-	case TypePlain:
-		doc, err = plainText(st, body)
-	case TypeMarkdown:
-		doc, err = markdown(st, body)
-	case TypeHTML:
-		doc, err = htmlText(st, body)
-	case TypePDF:
-		doc, err = pdfText(st, body)
-	case TypeDOCX:
-		doc, err = docxText(st, body)
-	}
+	doc, err = parse(st, body)
 	if err != nil {
 		if _, ok := err.(*palisade.Error); !ok {
 			err = palisade.WrapError(err, palisade.CodeInvalid, "the document could not be read as "+mediaType)
 		}
 		return Document{}, err
+	}
+	if mediaType == TypePDF || mediaType == TypeDOCX {
+		doc.Text = scrubControls(doc.Text)
 	}
 	doc.Text = Normalise(doc.Text)
 	if len(doc.Text) > lim.MaxTextBytes {
@@ -161,6 +173,22 @@ func (s *state) tooDeep() error {
 
 func (s *state) tooExpanded() error {
 	return palisade.Errorf(palisade.CodeTooLarge, "the document decompresses to more than %d bytes", s.lim.MaxExpandedBytes)
+}
+
+// scrubControls turns control characters other than tab and newline into
+// spaces: a binary format's text may carry them from a font's map or a
+// stray run, and they mean nothing to a reader. Text formats keep theirs,
+// for validation to refuse.
+func scrubControls(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // cleanTitle makes a title one line of at most maxTitle characters without

@@ -80,24 +80,28 @@ func TestHTMLTitle(t *testing.T) {
 	}
 }
 
-// A document of nothing but opening tags, as large as the limit allows,
-// is refused by the depth pre-scan before a tree of it is built.
-func TestHTMLDeeplyNestedAtSizeLimit(t *testing.T) {
-	t.Parallel()
-	const size = 1 << 20
+// A document of nothing but opening tags, as large as the default size
+// limit allows, is refused by the depth pre-scan before a tree of it is
+// built, having allocated a small part of its size.
+func TestHostileHTMLDeeplyNestedAtSizeLimit(t *testing.T) {
+	const size = docparse.DefaultMaxInputBytes
 	body := []byte(strings.Repeat("<div>", size/5) + strings.Repeat(" ", size%5))
 	if len(body) != size {
 		t.Fatalf("fixture is %d bytes", len(body))
 	}
-	lim := docparse.Limits{MaxInputBytes: size}
-	_, err := extract(t, docparse.TypeHTML, body, lim)
+	var err error
+	alloc := measure(func() { _, err = extract(t, docparse.TypeHTML, body, docparse.Limits{}) })
 	wantError(t, err, palisade.CodeInvalid, "nested more than 256 levels deep")
+	t.Logf("allocated %d KiB for %d MiB of nested tags", alloc>>10, size>>20)
+	if alloc > 4<<20 {
+		t.Fatalf("allocated %d MiB refusing nested tags", alloc>>20)
+	}
 	// Under the limit the same shape is read.
-	if _, err := extract(t, docparse.TypeHTML, []byte(strings.Repeat("<div>", 200)+"deep"), lim); err != nil {
+	if _, err := extract(t, docparse.TypeHTML, []byte(strings.Repeat("<div>", 200)+"deep"), docparse.Limits{}); err != nil {
 		t.Fatalf("200 levels: %v", err)
 	}
 	// One byte over the size limit is refused for its size first.
-	_, err = extract(t, docparse.TypeHTML, append(body, ' '), lim)
+	_, err = extract(t, docparse.TypeHTML, append(body, ' '), docparse.Limits{})
 	wantError(t, err, palisade.CodeTooLarge, "larger than")
 }
 
@@ -133,4 +137,30 @@ func TestRefusals(t *testing.T) {
 	cancel()
 	_, err = docparse.Extract(ctx, docparse.TypeHTML, []byte(strings.Repeat("<p>x</p>", 10000)), docparse.Limits{})
 	wantError(t, err, palisade.CodeUnavailable, "cancelled")
+}
+
+// A parser that panics — an index out of range on a hostile file, a nil
+// map — ends in an invalid document, never a crash, and the panic's text
+// stays out of the public message.
+func TestParserPanicIsAnInvalidDocument(t *testing.T) {
+	t.Parallel()
+	_, err := docparse.RunParser(docparse.TypePDF, func() (docparse.Document, error) {
+		var a []int
+		_ = a[3]
+		return docparse.Document{}, nil
+	})
+	wantError(t, err, palisade.CodeInvalid, "could not be read as application/pdf")
+	if pe := err.(*palisade.Error); strings.Contains(pe.Message, "index out of range") || !strings.Contains(err.Error(), "index out of range") {
+		t.Fatalf("the panic is not kept for the log alone: message %q, error %v", pe.Message, err)
+	}
+}
+
+func TestBinaryFormatsScrubControls(t *testing.T) {
+	t.Parallel()
+	got, err := docparse.RunParser(docparse.TypeDOCX, func() (docparse.Document, error) {
+		return docparse.Document{Text: "a\x00b\x1bc\td\u0085e"}, nil
+	})
+	if err != nil || got.Text != "a b c\td e" {
+		t.Fatalf("got %q, %v", got.Text, err)
+	}
 }

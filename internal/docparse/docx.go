@@ -53,7 +53,9 @@ func docxText(st *state, body []byte) (Document, error) {
 				return Document{}, err
 			}
 		}
-		d.Title = title
+		if strings.TrimSpace(title) != "" {
+			d.Title = title
+		}
 	}
 	return d, nil
 }
@@ -82,6 +84,9 @@ func readZipXML(st *state, f *zip.File, fn func(*xml.Decoder) error) error {
 		var pe *palisade.Error
 		if errors.As(err, &pe) {
 			return pe
+		}
+		if errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrAlgorithm) {
+			return palisade.WrapError(err, palisade.CodeInvalid, "the DOCX file is corrupt: "+f.Name+" does not match its zip header")
 		}
 		return palisade.WrapError(err, palisade.CodeInvalid, "the DOCX file has malformed XML in "+f.Name)
 	}
@@ -120,7 +125,10 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-const wordNS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+const (
+	wordNS         = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+	markupCompatNS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+)
 
 // docxBody walks document.xml's tokens: text runs (w:t) join into their
 // paragraph (w:p), tabs and breaks become spaces and line breaks, and a
@@ -128,8 +136,23 @@ const wordNS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 // document has none yet.
 func docxBody(st *state, dec *xml.Decoder, d *Document) error {
 	var out strings.Builder
-	var para strings.Builder
-	depth, inText, heading, n := 0, false, false, 0
+	// Paragraphs nest (a text box's inside a paragraph of the body): each
+	// open one has its own text, written out when it closes.
+	type para struct {
+		b       strings.Builder
+		heading bool
+	}
+	var open []*para
+	cur := func() *para {
+		if len(open) == 0 {
+			open = append(open, &para{})
+		}
+		return open[len(open)-1]
+	}
+	depth, inText, n := 0, false, 0
+	// Text boxes and drawings are written twice, in mc:Choice and again in
+	// mc:Fallback for older readers; the fallback copy is skipped.
+	skipUntil := 0
 	for {
 		if n++; n%4096 == 0 {
 			if err := st.check(); err != nil {
@@ -148,41 +171,51 @@ func docxBody(st *state, dec *xml.Decoder, d *Document) error {
 			if depth++; depth > st.lim.MaxDepth {
 				return st.tooDeep()
 			}
-			if t.Name.Space != wordNS {
+			if skipUntil == 0 && t.Name.Local == "Fallback" && t.Name.Space == markupCompatNS {
+				skipUntil = depth
+			}
+			if t.Name.Space != wordNS || skipUntil != 0 {
 				continue
 			}
 			switch t.Name.Local {
 			case "p":
-				para.Reset()
-				heading = false
+				open = append(open, &para{})
 			case "t":
 				inText = true
 			case "tab":
-				para.WriteByte(' ')
+				cur().b.WriteByte(' ')
 			case "br", "cr":
-				para.WriteByte('\n')
+				cur().b.WriteByte('\n')
 			case "pStyle":
 				for _, a := range t.Attr {
 					if a.Name.Local == "val" {
 						v := strings.ToLower(a.Value)
-						heading = strings.HasPrefix(v, "heading") || v == "title"
+						cur().heading = strings.HasPrefix(v, "heading") || v == "title"
 					}
 				}
 			}
 		case xml.EndElement:
+			if depth == skipUntil {
+				skipUntil = 0
+			}
 			depth--
-			if t.Name.Space != wordNS {
+			if t.Name.Space != wordNS || skipUntil != 0 {
 				continue
 			}
 			switch t.Name.Local {
 			case "t":
 				inText = false
 			case "p":
-				p := strings.TrimSpace(para.String())
+				if len(open) == 0 {
+					continue
+				}
+				top := open[len(open)-1]
+				open = open[:len(open)-1]
+				p := strings.TrimSpace(top.b.String())
 				if p == "" {
 					continue
 				}
-				if heading && d.Title == "" {
+				if top.heading && d.Title == "" {
 					d.Title = p
 				}
 				out.WriteString(p)
@@ -192,9 +225,10 @@ func docxBody(st *state, dec *xml.Decoder, d *Document) error {
 				}
 			}
 		case xml.CharData:
-			if inText {
-				para.Write(t)
-				if para.Len() > st.lim.MaxTextBytes {
+			if inText && skipUntil == 0 {
+				c := cur()
+				c.b.Write(t)
+				if c.b.Len() > st.lim.MaxTextBytes {
 					return st.tooMuchText()
 				}
 			}

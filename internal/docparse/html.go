@@ -2,6 +2,7 @@ package docparse
 
 import (
 	"bytes"
+	"io"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -47,8 +48,13 @@ func htmlText(st *state, body []byte) (Document, error) {
 	if err := htmlDepth(st, body); err != nil {
 		return Document{}, err
 	}
-	root, err := html.Parse(bytes.NewReader(body))
+	// The parser takes no context: its reader checks it, so a cancelled
+	// upload stops the parse at its next read.
+	root, err := html.Parse(&ctxReader{st: st, r: bytes.NewReader(body)})
 	if err != nil {
+		if cerr := st.check(); cerr != nil {
+			return Document{}, cerr
+		}
 		return Document{}, err
 	}
 	var d Document
@@ -96,6 +102,19 @@ func htmlDepth(st *state, body []byte) error {
 			}
 		}
 	}
+}
+
+// ctxReader fails its reads once the extraction's context is done.
+type ctxReader struct {
+	st *state
+	r  io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.st.check(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 type htmlWalker struct {

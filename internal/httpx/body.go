@@ -33,12 +33,39 @@ var (
 // single "chunked". Go's HTTP/1 server hides those from handlers (it drops
 // Content-Length and answers 501 itself), which is why GuardListener exists;
 // this check holds for every other way a request can arrive.
-func LimitBody(max int64) Middleware {
+func LimitBody(max int64) Middleware { return LimitBodyRoutes(max, nil) }
+
+// LimitBodyRoutes is LimitBody with a different limit for a few routes,
+// each named by a ServeMux pattern ("POST /api/v1/bots/{botId}/documents"):
+// the narrow exception for file uploads. Every other request keeps max,
+// and a route's own limit is enforced the same way, before the handler
+// reads anything.
+func LimitBodyRoutes(max int64, routes map[string]int64) Middleware {
 	if max < 0 {
 		panic("httpx: LimitBody with a negative limit")
 	}
+	var match *http.ServeMux
+	if len(routes) > 0 {
+		match = http.NewServeMux()
+		for pattern, n := range routes {
+			if n < 0 {
+				panic("httpx: LimitBodyRoutes with a negative limit for " + pattern)
+			}
+			match.Handle(pattern, http.NotFoundHandler())
+		}
+	}
+	limitOf := func(r *http.Request) int64 {
+		if match == nil {
+			return max
+		}
+		if _, pattern := match.Handler(r); pattern != "" {
+			return routes[pattern]
+		}
+		return max
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			max := limitOf(r)
 			if badFraming(r) {
 				w.Header().Set("Connection", "close")
 				WriteError(w, r, errBadFraming)

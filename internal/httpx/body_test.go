@@ -297,3 +297,36 @@ func TestMethods(t *testing.T) {
 	}()
 	Methods("GET", "TRACE")
 }
+
+// TestLimitBodyRoutes: a route named by pattern gets its own limit, and
+// only that method on that path: the same path with another method, a
+// longer path and every other route keep the default, refused from the
+// declared length before the handler runs.
+func TestLimitBodyRoutes(t *testing.T) {
+	t.Parallel()
+	ran := false
+	h := LimitBodyRoutes(1<<10, map[string]int64{"POST /docs/{id}/files": 8 << 10})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ran = true
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, tc := range []struct {
+		method, path string
+		size         int64
+		want         int
+	}{
+		{http.MethodPost, "/docs/a1/files", 8 << 10, http.StatusNoContent},
+		{http.MethodPost, "/docs/a1/files", 8<<10 + 1, http.StatusRequestEntityTooLarge},
+		{http.MethodPut, "/docs/a1/files", 2 << 10, http.StatusRequestEntityTooLarge},
+		{http.MethodPost, "/docs/a1/files/x", 2 << 10, http.StatusRequestEntityTooLarge},
+		{http.MethodPost, "/other", 2 << 10, http.StatusRequestEntityTooLarge},
+		{http.MethodPost, "/other", 1 << 10, http.StatusNoContent},
+	} {
+		ran = false
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(strings.Repeat("a", int(tc.size))))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want || ran != (tc.want == http.StatusNoContent) {
+			t.Errorf("%s %s with %d bytes = %d (handler ran %v), want %d", tc.method, tc.path, tc.size, rec.Code, ran, tc.want)
+		}
+	}
+}

@@ -28,8 +28,11 @@ func RequestIDFrom(ctx context.Context) string {
 // that RequestID put in ctx. Outside that middleware it falls back to
 // slog.Default so an internal error is never dropped silently.
 func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(keyLogger).(*slog.Logger); ok {
+	switch l := ctx.Value(keyLogger).(type) {
+	case *slog.Logger:
 		return l
+	case *requestLogger:
+		return l.get()
 	}
 	return slog.Default()
 }

@@ -25,6 +25,9 @@ type EdgeConfig struct {
 	Format ErrorFormat
 	// MaxBody is the body limit; 0 means DefaultMaxBody.
 	MaxBody int64
+	// BodyLimits are the routes, by ServeMux pattern, allowed another
+	// body limit than MaxBody (file uploads).
+	BodyLimits map[string]int64
 	// Methods accepted at all; empty means GET, HEAD, POST, PUT, PATCH,
 	// DELETE and OPTIONS.
 	Methods []string
@@ -51,6 +54,6 @@ func Edge(cfg EdgeConfig, h http.Handler) http.Handler {
 		SecurityHeaders(SecurityOptions{Proxies: cfg.Proxies}),
 		Recover(),
 		Methods(cfg.Methods...),
-		LimitBody(max),
+		LimitBodyRoutes(max, cfg.BodyLimits),
 	)
 }

@@ -254,7 +254,8 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Status}} {{.StatusText}}</title>
-<style nonce="{{.Nonce}}">body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}small{color:#666}</style>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<style nonce="{{.Nonce}}">body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}small{color:#666}nav{margin:1.5rem 0}nav a{color:#1f4fd1}</style>
 </head>
 <body>
 <h1>{{.StatusText}}</h1>
@@ -262,6 +263,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 {{- if .Field}}
 <p>Field: <code>{{.Field}}</code></p>
 {{- end}}
+<nav><a href="/">Home</a> &middot; <a href="/account">Your account</a> &middot; <a href="/login">Sign in</a></nav>
 <p><small>{{if .RequestID}}Request id: <code>{{.RequestID}}</code>{{end}}{{if .ErrorID}} &middot; Error id: <code>{{.ErrorID}}</code>{{end}}</small></p>
 </body>
 </html>

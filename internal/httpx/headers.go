@@ -34,6 +34,8 @@ type SecurityOptions struct {
 // handler asked for. Handlers change it only through AllowFraming and
 // AllowCrossOriginResource, from the handler goroutine, before writing.
 type securityState struct {
+	// nonce is made on first use: by Nonce while a page renders, or as the
+	// headers are written.
 	nonce          string
 	tls            bool
 	frameAncestors []string // nil: 'none'
@@ -50,11 +52,10 @@ type securityState struct {
 func SecurityHeaders(opts SecurityOptions) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := &securityState{
-				nonce: newNonce(),
-				tls:   r.TLS != nil || opts.Proxies.ForwardedTLS(r),
-			}
-			st.apply(w.Header())
+			st := &securityState{tls: r.TLS != nil || opts.Proxies.ForwardedTLS(r)}
+			// The headers are set once, as the status is committed, so
+			// whatever the handler set or removed, they are what goes out;
+			// finish commits a response that wrote nothing.
 			iw := &interceptWriter{ResponseWriter: w}
 			iw.before = func(int) { st.apply(iw.Header()) }
 			next.ServeHTTP(iw, r.WithContext(context.WithValue(r.Context(), keySecurity, st)))
@@ -70,30 +71,33 @@ func newNonce() string {
 }
 
 func (st *securityState) apply(h http.Header) {
-	h.Set("Content-Security-Policy", st.csp())
+	// Keys are written in their canonical form straight into the map:
+	// Header.Set would canonicalise each of them again on every response.
+	if st.nonce == "" {
+		st.nonce = newNonce()
+	}
+	h["Content-Security-Policy"] = []string{st.csp()}
 	if st.frameAncestors == nil {
-		h.Set("X-Frame-Options", "DENY")
+		h["X-Frame-Options"] = []string{"DENY"}
 	} else {
-		// X-Frame-Options cannot list origins; frame-ancestors governs.
-		h.Del("X-Frame-Options")
+		delete(h, "X-Frame-Options")
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["X-Content-Type-Options"] = []string{"nosniff"}
 	if st.tls {
-		h.Set("Strict-Transport-Security", HSTSValue)
+		h["Strict-Transport-Security"] = []string{HSTSValue}
 	} else {
-		// HSTS over plain HTTP is ignored by browsers and misleads.
-		h.Del("Strict-Transport-Security")
+		delete(h, "Strict-Transport-Security")
 	}
-	h.Set("Referrer-Policy", ReferrerPolicy)
-	h.Set("Permissions-Policy", PermissionsPolicy)
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h["Referrer-Policy"] = []string{ReferrerPolicy}
+	h["Permissions-Policy"] = []string{PermissionsPolicy}
+	h["Cross-Origin-Opener-Policy"] = []string{"same-origin"}
 	if st.crossOrigin {
-		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		h["Cross-Origin-Resource-Policy"] = []string{"cross-origin"}
 	} else {
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h["Cross-Origin-Resource-Policy"] = []string{"same-origin"}
 	}
-	h.Del("Server")
-	h.Del("X-Powered-By")
+	delete(h, "Server")
+	delete(h, "X-Powered-By")
 }
 
 func (st *securityState) csp() string {
@@ -122,6 +126,9 @@ func securityFrom(ctx context.Context) *securityState {
 // inline script or style runs.
 func Nonce(ctx context.Context) string {
 	if st := securityFrom(ctx); st != nil {
+		if st.nonce == "" {
+			st.nonce = newNonce()
+		}
 		return st.nonce
 	}
 	return ""

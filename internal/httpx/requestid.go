@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 )
 
 // HeaderRequestID carries the request id on every response.
@@ -30,7 +31,10 @@ func RequestID(logger *slog.Logger, proxies *TrustedProxies) Middleware {
 			}
 			w.Header().Set(HeaderRequestID, id)
 			ctx := context.WithValue(r.Context(), keyRequestID, id)
-			ctx = WithLogger(ctx, logger.With(slog.String("request_id", id)))
+			// The request's logger is built when something first logs
+			// through it: most requests log only their access line, which
+			// names the request id itself.
+			ctx = context.WithValue(ctx, keyLogger, &requestLogger{base: logger, id: id})
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -99,4 +103,18 @@ func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{Handler: h.Handler.WithGroup(name), hasID: h.hasID}
+}
+
+// requestLogger is a request's logger, made on first use: the base logger
+// with the request id attached.
+type requestLogger struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	l    *slog.Logger
+}
+
+func (rl *requestLogger) get() *slog.Logger {
+	rl.once.Do(func() { rl.l = rl.base.With(slog.String("request_id", rl.id)) })
+	return rl.l
 }

@@ -247,12 +247,21 @@ type InboundWorker struct {
 	// Replier sends answers to channels; required for jobs that name a
 	// channel.
 	Replier Replier
-	Logger  *slog.Logger
+	// Order holds a reply back while an earlier message of its
+	// conversation is still unanswered, so replies reach the platform in
+	// the order the messages came even when some had to be retried. Nil:
+	// no ordering.
+	Order  store.ReplyOrdering
+	Logger *slog.Logger
 	// TimeoutAfter bounds one attempt; zero means InboundTimeout. It must
 	// stay below the runner's rescue threshold (RescueAfter), as NewRunner
 	// makes it.
 	TimeoutAfter time.Duration
 }
+
+// replyOrderWait is how long a reply waits before looking again whether
+// the earlier replies of its conversation went out.
+const replyOrderWait = time.Second
 
 // MaxSnooze bounds how long a platform's rate-limit answer may hold a
 // reply back in one wait.
@@ -331,6 +340,18 @@ func (w *InboundWorker) send(ctx context.Context, j *river.Job[InboundArgs], tex
 	route, err := w.Sealer.Open(ctx, args.Workspace, args.routeField(), args.SealedRoute)
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("opening the reply route of job %d: %w", j.ID, err))
+	}
+	if w.Order != nil {
+		earlier, err := w.Order.EarlierReplyPending(ctx, palisade.ScopeFor(args.Workspace), store.ReplyOrder{Kind: args.Kind(), JobID: j.ID,
+			BotID: args.BotID, Channel: args.Channel, UserID: args.UserID, ChatID: args.ChatID})
+		if err != nil {
+			return fmt.Errorf("checking the order of the reply: %w", err)
+		}
+		if earlier {
+			// The answer is stored; only the send waits, without spending
+			// an attempt, for the earlier reply to go out (or fail for good).
+			return river.JobSnooze(replyOrderWait)
+		}
 	}
 	err = w.Replier.Reply(ctx, palisade.ScopeFor(args.Workspace), Reply{BotID: args.BotID, Channel: args.Channel, ChannelID: args.ChannelID,
 		Ref: args.Ref, Route: route, Text: text})

@@ -72,7 +72,11 @@ func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 
 // Deps are what the workers need.
 type Deps struct {
-	Store store.Maintenance
+	// Store prunes, and orders the replies of a conversation.
+	Store interface {
+		store.Maintenance
+		store.ReplyOrdering
+	}
 	// ArgsKey authenticates the arguments of inbound jobs (a key derived
 	// from the master key); the same key made them.
 	ArgsKey *ArgsKey
@@ -230,8 +234,8 @@ func NewRunner[TTx any](driver riverdriver.Driver[TTx], d Deps, o RunnerOptions,
 	if timeout <= 0 {
 		timeout = InboundTimeout
 	}
-	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Logger: d.Logger,
-		TimeoutAfter: timeout})
+	river.AddWorker(workers, &InboundWorker{ArgsKey: d.ArgsKey, Sealer: d.Sealer, Conversations: d.Conversations, Replier: d.Replier, Order: d.Store,
+		Logger: d.Logger, TimeoutAfter: timeout})
 	river.AddWorker(workers, &AccountMailWorker{Mail: d.Mail, Logger: d.Logger, MaxTimeout: timeout})
 	river.AddWorker(workers, &EventWorker{ArgsKey: d.ArgsKey, Sender: d.Events, Logger: d.Logger})
 	n := o.MaxWorkers
@@ -319,14 +323,18 @@ func outcomeOf(e *river.Event) string {
 	return OutcomeRetried
 }
 
-// Start begins working jobs.
+// Start begins working jobs until Stop; the end of ctx does not stop them.
 func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
 		return nil
 	}
-	if err := r.start(ctx); err != nil {
+	// River treats the end of Start's context as a hard stop, cancelling
+	// running jobs at once; the caller's context ends when the shutdown
+	// begins (SIGTERM), and Stop is what must decide how long running jobs
+	// get to finish.
+	if err := r.start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting job workers: %w", err)
 	}
 	if r.watch != nil {

@@ -128,3 +128,80 @@ func TestStopHandsRunningJobsBack(t *testing.T) {
 		})
 	}
 }
+
+// slowConversations answers after a delay, whatever its context says.
+type slowConversations struct {
+	started chan struct{}
+	once    sync.Once
+	delay   time.Duration
+}
+
+func (c *slowConversations) Handle(ctx context.Context, _ palisade.Scope, _ conversation.Inbound) (conversation.Reply, error) {
+	c.once.Do(func() { close(c.started) })
+	select {
+	case <-time.After(c.delay):
+		return conversation.Reply{Text: "done"}, nil
+	case <-ctx.Done():
+		return conversation.Reply{}, ctx.Err()
+	}
+}
+
+// TestStopLetsRunningJobsFinishAfterTheSignal: the context the runner was
+// started with ends when the shutdown begins (SIGTERM); a job running then
+// still finishes within Stop's time instead of being cancelled at once.
+func TestStopLetsRunningJobsFinishAfterTheSignal(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			sealer := sealtest.NewKeyring(t)
+			s := jobOpeners[dialect](t, store.Options{Sealer: sealer})
+			t.Cleanup(func() { s.Close() })
+			conv := &slowConversations{started: make(chan struct{}), delay: 500 * time.Millisecond}
+			seen := &outcomes{n: map[string]int{}}
+			d := job.Deps{Store: s, ArgsKey: testArgsKey(t), Sealer: sealer, Conversations: conv, Mail: noMail{}, Now: time.Now,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			o := job.RunnerOptions{PollInterval: 20 * time.Millisecond, JobTimeout: time.Minute, OnOutcome: seen.add}
+			var r *job.Runner
+			var err error
+			switch st := s.(type) {
+			case *sqlite.Store:
+				o.PollOnly = true
+				r, err = job.NewRunner(riversqlite.New(st.DB()), d, o)
+			case *postgres.Store:
+				r, err = job.NewRunner(riverpgxv5.New(st.Pool()), d, o)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			signal, stopSignal := context.WithCancel(t.Context())
+			defer stopSignal()
+			if err := r.Start(signal); err != nil {
+				t.Fatal(err)
+			}
+			ws, err := s.CreateWorkspace(t.Context(), store.CreateWorkspaceParams{Name: "Signal", Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := inboundEnv{s: s, sealer: sealer, key: d.ArgsKey, scope: palisade.ScopeFor(ws.ID), bot: palisade.Bot{ID: "bot_aaaaaaaaaaaaaaaaaaaaaaaaaa"}}
+			e.enqueue(t, e.args(t, "1", "hello"))
+			select {
+			case <-conv.started:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the job never started")
+			}
+			stopSignal()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := r.Stop(ctx); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			if rows := e.jobs(t); len(rows) != 1 || rows[0].state != "completed" {
+				t.Fatalf("jobs after the stop = %+v, want one completed", rows)
+			}
+			if n := seen.get(job.InboundArgs{}.Kind(), job.OutcomeInterrupted); n != 0 {
+				t.Fatalf("%d interruptions reported, want none", n)
+			}
+		})
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/palisadehq/palisade/internal/docparse"
+	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 	"github.com/palisadehq/palisade/internal/validate"
@@ -53,6 +55,9 @@ type Service struct {
 	// where the database and the keys are. Every document goes through it,
 	// whatever its type.
 	Extract func(ctx context.Context, bot palisade.BotID, mediaType string, body []byte) (docparse.Document, error)
+	// FetchOptions are the egress options of fetching a document from a
+	// URL (FetchURL); the policy is built per fetch from the bot's domains.
+	FetchOptions egress.Options
 }
 
 // NewDocument is an uploaded document: text given as Content, or a file
@@ -62,6 +67,9 @@ type NewDocument struct {
 	Content     string
 	ContentType string
 	File        []byte
+	// FallbackTitle is the title when neither Title nor the document
+	// names one: a file's name.
+	FallbackTitle string
 }
 
 // maxFileBytes is the file size limit in force.
@@ -137,6 +145,9 @@ func (s *Service) Add(ctx context.Context, scope palisade.Scope, bot palisade.Bo
 		title = parsed.Title
 	}
 	if title == "" {
+		title = cleanFallbackTitle(d.FallbackTitle)
+	}
+	if title == "" {
 		return palisade.Document{}, palisade.FieldError("title", "title must not be empty: the document names no title of its own")
 	}
 	if err := validate.Name("title", title, MaxTitle); err != nil {
@@ -163,6 +174,17 @@ func (s *Service) Add(ctx context.Context, scope palisade.Scope, bot palisade.Bo
 		return palisade.Document{}, fmt.Errorf("storing document: %w", err)
 	}
 	return doc, nil
+}
+
+// cleanFallbackTitle makes a file name a title: its extension dropped, at
+// most MaxTitle characters, one line.
+func cleanFallbackTitle(name string) string {
+	name = strings.TrimSuffix(name, path.Ext(name))
+	name = strings.Join(strings.Fields(strings.ToValidUTF8(name, "")), " ")
+	if r := []rune(name); len(r) > MaxTitle {
+		name = strings.TrimSpace(string(r[:MaxTitle]))
+	}
+	return name
 }
 
 // Source is a retrieved passage as cited: the document's title and an

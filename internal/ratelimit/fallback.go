@@ -177,6 +177,41 @@ func (f *Fallback) failed(err error) {
 		slog.String("error", err.Error()), slog.Duration("retry_interval", f.retry))
 }
 
+// Probe lets a health check, rather than a request, find out that the
+// primary is back: while degraded and once the retry interval has passed
+// (and no request is probing), it calls ping with the primary's time-out
+// and returns to the primary when ping succeeds. Without it an idle
+// process would stay degraded, and /readyz say so, until the next limited
+// request after the outage. It reports Degraded afterwards.
+func (f *Fallback) Probe(ctx context.Context, ping func(context.Context) error) (bool, string) {
+	if f.probeDue() {
+		pctx, cancel := context.WithTimeout(ctx, f.timeout)
+		err := ping(pctx)
+		cancel()
+		switch {
+		case err == nil:
+			f.succeeded()
+		case ctx.Err() != nil:
+			f.abandoned()
+		default:
+			f.failed(err)
+		}
+	}
+	return f.Degraded()
+}
+
+// probeDue claims the probe of a degraded limiter whose retry interval has
+// passed; unlike usePrimary it never claims one while healthy.
+func (f *Fallback) probeDue() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.degraded || f.probing || f.clock().Before(f.nextProbe) {
+		return false
+	}
+	f.probing = true
+	return true
+}
+
 // Degraded reports whether decisions are currently taken by the per-process
 // backup, with a client-safe explanation for /readyz. The error that caused
 // it is only in the log.

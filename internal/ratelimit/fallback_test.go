@@ -509,3 +509,49 @@ func TestFallbackRefundFollowsDecisions(t *testing.T) {
 		t.Fatalf("invalid policy: %v", err)
 	}
 }
+
+// An idle process finds out that the primary is back through Probe (the
+// readiness check calls it), not only through the next limited request;
+// Probe never calls the primary before the retry interval, nor while
+// healthy.
+func TestFallbackProbeRecoversWithoutTraffic(t *testing.T) {
+	t.Parallel()
+	s := setupFallback(t)
+	ctx := context.Background()
+	pings := 0
+	ping := func(context.Context) error {
+		pings++
+		if s.down.Load() {
+			return errDown
+		}
+		return nil
+	}
+	if deg, _ := s.fb.Probe(ctx, ping); deg || pings != 0 {
+		t.Fatalf("healthy: degraded %v after %d pings; want healthy and no ping", deg, pings)
+	}
+	s.down.Store(true)
+	if _, err := s.fb.Allow(ctx, fbPolicy, "k"); err != nil {
+		t.Fatal(err)
+	}
+	s.down.Store(false)
+	if deg, _ := s.fb.Probe(ctx, ping); !deg || pings != 0 {
+		t.Fatalf("before the retry interval: degraded %v after %d pings; want degraded, no ping", deg, pings)
+	}
+	s.down.Store(true)
+	s.clk.Advance(10 * time.Second)
+	if deg, _ := s.fb.Probe(ctx, ping); !deg || pings != 1 {
+		t.Fatalf("primary still down: degraded %v after %d pings; want degraded after 1", deg, pings)
+	}
+	if n := s.logs.count(slog.LevelWarn); n != 1 {
+		t.Fatalf("%d warnings for one outage, want 1", n)
+	}
+	s.down.Store(false)
+	s.clk.Advance(10 * time.Second)
+	if deg, _ := s.fb.Probe(ctx, ping); deg || pings != 2 {
+		t.Fatalf("primary back: degraded %v after %d pings; want recovered after 2", deg, pings)
+	}
+	calls := s.primary.calls.Load()
+	if d, err := s.fb.Allow(ctx, fbPolicy, "k"); err != nil || d.Remaining != 99 || s.primary.calls.Load() != calls+1 {
+		t.Fatalf("after the probe: %+v, %v; want the primary's decision", d, err)
+	}
+}

@@ -57,9 +57,12 @@ type Options struct {
 	// MaxBody is the largest request body the public listener reads at
 	// all (0: httpx.DefaultMaxBody); a surface may refuse smaller bodies
 	// itself with httpx.LimitBody.
-	MaxBody  int64
-	Ready    []Check
-	Registry *prometheus.Registry
+	MaxBody int64
+	// BodyLimits are the routes, by ServeMux pattern, allowed another
+	// body limit than MaxBody: the document upload route alone.
+	BodyLimits map[string]int64
+	Ready      []Check
+	Registry   *prometheus.Registry
 	// SecurityTxt, when it names a contact, is served at
 	// /.well-known/security.txt.
 	SecurityTxt SecurityTxt
@@ -139,7 +142,7 @@ func (s *Server) PublicHandler() http.Handler {
 	for pattern, h := range s.opts.Mounts {
 		mux.Handle(pattern, httpx.Surface(surfaceName(pattern), h))
 	}
-	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies, MaxBody: s.opts.MaxBody, Observe: s.metrics.observe("other")}, httpx.Mux(mux))
+	return httpx.Edge(httpx.EdgeConfig{Logger: s.opts.Logger, Proxies: s.opts.Proxies, MaxBody: s.opts.MaxBody, BodyLimits: s.opts.BodyLimits, Observe: s.metrics.observe("other")}, httpx.Mux(mux))
 }
 
 // getOnly serves GET and HEAD and answers 405 to every other method.

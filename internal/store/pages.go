@@ -48,6 +48,22 @@ type ListConversationsParams struct {
 	Limit int
 }
 
+// ListBotsParams page a bot listing.
+type ListBotsParams struct {
+	// After is the last bot of the previous page; nil starts at the
+	// oldest.
+	After *BotCursor
+	// Limit is bounded to 1..MaxPage+1: one more than the largest page,
+	// which a caller asks for to learn whether another page follows.
+	Limit int
+}
+
+// BotCursor is a position in a bot listing.
+type BotCursor struct {
+	CreatedAt time.Time
+	ID        palisade.BotID
+}
+
 // ConversationCursor is a position in a conversation listing.
 type ConversationCursor struct {
 	CreatedAt time.Time

@@ -44,3 +44,25 @@ type Replies interface {
 	// left as it is.
 	AbortReply(ctx context.Context, scope palisade.Scope, p ReplyPart) error
 }
+
+// ReplyOrder names a queued inbound job by its conversation: the job's
+// kind and id, and the fields of its arguments that name the conversation
+// (a group chat's id, or else the user's).
+type ReplyOrder struct {
+	Kind    string // the inbound job kind
+	JobID   int64
+	BotID   palisade.BotID
+	Channel string
+	UserID  string
+	ChatID  string // set for a group chat: the conversation is the group's
+}
+
+// ReplyOrdering lets a reply wait for the replies of its conversation's
+// earlier messages, so that a conversation's replies reach the platform in
+// the order its messages came, even when some of them had to be retried.
+type ReplyOrdering interface {
+	// EarlierReplyPending reports whether an inbound job of the same
+	// conversation inserted before o.JobID is not finished (waiting,
+	// retrying or running).
+	EarlierReplyPending(ctx context.Context, scope palisade.Scope, o ReplyOrder) (bool, error)
+}

@@ -54,11 +54,13 @@ type Store interface {
 	Bots
 	Deliveries
 	Replies
+	ReplyOrdering
 	Knowledge
 	Conversations
 	ConversationListing
 	Idempotency
 	Usage
+	Activity
 	GatewayNonces
 	Maintenance
 	AuditLog
@@ -256,6 +258,11 @@ type Bots interface {
 	CreateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	GetBot(ctx context.Context, scope palisade.Scope, id palisade.BotID) (palisade.Bot, error)
 	ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.Bot, error)
+	// ListBotsPage returns up to p.Limit bots (1..MaxPage+1, bounded)
+	// after p.After, oldest first by creation time then id: one keyset
+	// page, read through the index on (workspace_id, created_at, id), so
+	// a page costs the same whatever the workspace holds.
+	ListBotsPage(ctx context.Context, scope palisade.Scope, p ListBotsParams) ([]palisade.Bot, error)
 	// UpdateBot writes the bot's configuration, never its gateway token.
 	UpdateBot(ctx context.Context, scope palisade.Scope, b palisade.Bot) (palisade.Bot, error)
 	// RotateBotToken replaces the bot's gateway token salt and hash.

@@ -174,6 +174,7 @@ func (d *driver) IsUniqueViolation(err error) bool {
 // transaction, empty ones too, so that nothing set earlier on the
 // connection at session level (by an injected SET) is read instead.
 func (d *driver) InTx(ctx context.Context, scope sqlstore.TxScope, fn func(sqlstore.Tx) error) (err error) {
+	defer func() { err = classify(err) }()
 	tx, err := d.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

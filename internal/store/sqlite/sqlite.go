@@ -128,6 +128,7 @@ func (d *driver) IsUniqueViolation(err error) bool {
 // InTx runs fn in a transaction. SQLite has no session settings for RLS;
 // the scope is enforced by the queries themselves.
 func (d *driver) InTx(ctx context.Context, _ sqlstore.TxScope, fn func(sqlstore.Tx) error) (err error) {
+	defer func() { err = classify(err) }()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

@@ -68,6 +68,36 @@ func (s *Store) ListBots(ctx context.Context, scope palisade.Scope) ([]palisade.
 	return out, s.mapErr(err, "listing bots")
 }
 
+func (s *Store) ListBotsPage(ctx context.Context, scope palisade.Scope, p store.ListBotsParams) ([]palisade.Bot, error) {
+	limit := p.Limit
+	if limit < 1 || limit > store.MaxPage+1 {
+		limit = store.MaxPage + 1
+	}
+	var out []palisade.Bot
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		q := `SELECT ` + botCols + ` FROM bots WHERE workspace_id = $1`
+		args := []any{string(scope.Workspace()), limit}
+		if p.After != nil {
+			q += ` AND (created_at > $3 OR (created_at = $3 AND id > $4))`
+			args = append(args, dbTime(p.After.CreatedAt), string(p.After.ID))
+		}
+		rows, err := tx.Query(ctx, q+` ORDER BY created_at, id LIMIT $2`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBot(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+		}
+		return rows.Err()
+	})
+	return out, s.mapErr(err, "listing bots")
+}
+
 // UpdateBot writes the bot's configuration. It never writes the gateway
 // token columns: an edit works on a copy read earlier, and writing that
 // copy's token back would undo a rotation made in between.

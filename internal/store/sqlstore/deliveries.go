@@ -227,3 +227,36 @@ func (s *Store) pruneShortLived(ctx context.Context, now time.Time, dedupeTTL ti
 	}
 	return nil
 }
+
+// unfinishedJobStates are River's states of a job that has not ended.
+const unfinishedJobStates = `('available', 'pending', 'retryable', 'running', 'scheduled')`
+
+func (s *Store) EarlierReplyPending(ctx context.Context, scope palisade.Scope, o store.ReplyOrder) (bool, error) {
+	// The job arguments are JSON (PostgreSQL jsonb, SQLite's binary
+	// JSON); only the extraction differs.
+	field := func(name string) string {
+		if s.d.Dialect() == store.DialectPostgres {
+			return `COALESCE(args->>'` + name + `', '')`
+		}
+		return `COALESCE(json_extract(args, '$.` + name + `'), '')`
+	}
+	q := `SELECT id FROM river_job WHERE kind = $1 AND id < $2 AND state IN ` + unfinishedJobStates + `
+		AND ` + field("workspace") + ` = $3 AND ` + field("bot_id") + ` = $4 AND ` + field("channel") + ` = $5 AND ` + field("chat_id") + ` = $6`
+	args := []any{o.Kind, o.JobID, string(scope.Workspace()), string(o.BotID), o.Channel, o.ChatID}
+	if o.ChatID == "" {
+		q += ` AND ` + field("user_id") + ` = $7`
+		args = append(args, o.UserID)
+	}
+	q += ` LIMIT 1`
+	var found bool
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, q, args...).Scan(&id)
+		if s.d.IsNoRows(err) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, s.mapErr(err, "looking for an earlier reply of the conversation")
+}

@@ -59,10 +59,11 @@ var (
 	exportOpened = map[string]map[string]string{
 		"messages": {"sealed_body": "body"},
 	}
-	// exportDerived are computed from other exported columns (PostgreSQL's
-	// full-text vector of a chunk's body).
+	// exportDerived are computed from other exported columns or point into
+	// the full-text index (PostgreSQL's vector of a chunk's body, SQLite's
+	// rowid of the chunk's index entry).
 	exportDerived = map[string][]string{
-		"chunks": {"tsv"},
+		"chunks": {"tsv", "fts_rowid"},
 	}
 	exportPlainColumns = map[string][]string{
 		"workspaces":         {"id", "name", "require_mfa", "retention_days", "created_at", "allowed_models", "suspended_at", "suspended_reason"},

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"unicode"
 
@@ -45,42 +46,90 @@ func searchTerms(in []string) []string {
 	return out
 }
 
-// matchExpr is the dialect's full-text query for "any of terms": an FTS5
-// MATCH expression of quoted strings on SQLite (each string still goes
-// through the porter tokenizer, so "refunds" finds "refund"), a to_tsquery
-// disjunction on PostgreSQL (each word stemmed by the english
-// configuration, stop words dropped). Terms are letters and digits only, so
-// neither syntax can be escaped.
-func (s *Store) matchExpr(terms []string) string {
-	if s.d.Dialect() == store.DialectPostgres {
-		return strings.Join(terms, " | ")
+// ftsBotToken is how the SQLite full-text index's bot column holds a bot
+// id: without the underscore, as one token (the triggers of migration 21
+// write it the same way). Anything but an ASCII letter or digit is
+// dropped, so the token cannot carry query syntax whatever the id.
+func ftsBotToken(bot palisade.BotID) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return -1
+	}, string(bot))
+}
+
+// sqliteMatches returns the FTS5 MATCH expressions of a SQLite search: one
+// per term, each requiring the bot's own token in the index's bot column
+// beside the term in the body (each term quoted, and still stemmed by the
+// porter tokenizer, so "refunds" finds "refund"), and one for the bot
+// alone. Terms are letters and digits only, and so is the bot token, so
+// the syntax cannot be escaped.
+func sqliteMatches(bot palisade.BotID, terms []string) (perTerm []string, botOnly string) {
+	botOnly = `bot : "` + ftsBotToken(bot) + `"`
+	for _, t := range terms {
+		perTerm = append(perTerm, botOnly+` AND body : "`+t+`"`)
 	}
-	q := make([]string, len(terms))
-	for i, t := range terms {
-		q[i] = `"` + t + `"`
-	}
-	return strings.Join(q, " OR ")
+	return perTerm, botOnly
 }
 
 // The search queries, one per dialect; both filter on the workspace and the
 // bot on the chunks table itself (never only on the index), and join the
 // document for its title.
 const (
-	searchSQLite = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, -bm25(chunks_fts) AS score
-		FROM chunks_fts
-		JOIN chunks c ON c.id = chunks_fts.chunk_id
+	// SQLite: every step reads the full-text index through a MATCH that
+	// names the bot, so FTS5 walks only that bot's postings, and no step
+	// reads another bot's. That is also why the ranking is not FTS5's
+	// bm25: bm25 counts, for every search, each term's entries across the
+	// whole index (the neighbour's tens of thousands included). The score
+	// is BM25's sum of inverse document frequencies of the terms a chunk
+	// holds, counted over the bot's own chunks (term frequency within a
+	// chunk, which BM25 saturates quickly, is left out). Hits are carried
+	// by the index's rowid and meet their chunks through chunks.fts_rowid,
+	// so the index's stored columns are never read.
+	searchSQLite = `WITH q AS (SELECT CAST(key AS INTEGER) AS term, value AS m FROM json_each($1)),
+		hits AS (SELECT q.term, f.rowid AS rid FROM q JOIN chunks_fts f ON f.chunks_fts MATCH q.m),
+		df AS (SELECT term, count(*) AS n FROM hits GROUP BY term),
+		total AS (SELECT count(*) AS n FROM chunks_fts WHERE chunks_fts MATCH $2),
+		scored AS (SELECT h.rid, sum(ln(1.0 + (total.n - df.n + 0.5) / (df.n + 0.5))) AS score
+			FROM hits h JOIN df ON df.term = h.term CROSS JOIN total GROUP BY h.rid)
+		SELECT c.id, c.document_id, d.title, c.ordinal, c.body, s.score
+		FROM scored s
+		JOIN chunks c ON c.fts_rowid = s.rid
 		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
-		WHERE chunks_fts MATCH $1 AND c.workspace_id = $2 AND c.bot_id = $3
-		ORDER BY score DESC, c.document_id, c.ordinal
-		LIMIT $4`
-	searchPostgres = `SELECT c.id, c.document_id, d.title, c.ordinal, c.body, ts_rank_cd(c.tsv, q)::float8 AS score
-		FROM chunks c
-		JOIN documents d ON d.id = c.document_id AND d.workspace_id = c.workspace_id
-		CROSS JOIN to_tsquery('english', $1) AS q
-		WHERE c.workspace_id = $2 AND c.bot_id = $3 AND c.tsv @@ q
-		ORDER BY score DESC, c.document_id, c.ordinal
+		WHERE c.workspace_id = $3 AND c.bot_id = $4
+		ORDER BY s.score DESC, c.document_id, c.ordinal
+		LIMIT $5`
+	// PostgreSQL: the chunks are found first, in a materialized step whose
+	// only ways into chunks are the bot's indexes (chunks_bot_tsv, or
+	// chunks_bot), and only then joined to their documents; joined in one
+	// step, the planner may start from the workspace's documents instead
+	// and read every chunk of every bot of the workspace.
+	searchPostgres = `WITH hits AS MATERIALIZED (
+			SELECT c.id, c.document_id, c.ordinal, c.body, ts_rank_cd(c.tsv, q)::float8 AS score
+			FROM chunks c CROSS JOIN to_tsquery('english', $1) AS q
+			WHERE c.workspace_id = $2 AND c.bot_id = $3 AND c.tsv @@ q)
+		SELECT h.id, h.document_id, d.title, h.ordinal, h.body, h.score
+		FROM hits h
+		JOIN documents d ON d.id = h.document_id AND d.workspace_id = $2
+		ORDER BY h.score DESC, h.document_id, h.ordinal
 		LIMIT $4`
 )
+
+// SearchQuery returns the dialect's search statement and its arguments,
+// for tests that look at its plan.
+func (s *Store) SearchQuery(scope palisade.Scope, bot palisade.BotID, terms []string, limit int) (string, []any) {
+	terms = searchTerms(terms)
+	if s.d.Dialect() == store.DialectPostgres {
+		// A to_tsquery disjunction: each word stemmed by the english
+		// configuration, stop words dropped; terms are letters and
+		// digits only, so the syntax cannot be escaped.
+		return searchPostgres, []any{strings.Join(terms, " | "), string(scope.Workspace()), string(bot), limit}
+	}
+	perTerm, botOnly := sqliteMatches(bot, terms)
+	list, _ := json.Marshal(perTerm) // a []string always marshals
+	return searchSQLite, []any{string(list), botOnly, string(scope.Workspace()), string(bot), limit}
+}
 
 // botInScope fails with ErrNotFound unless the bot belongs to the scope.
 func botInScope(ctx context.Context, tx Tx, scope palisade.Scope, bot palisade.BotID) error {
@@ -167,11 +216,8 @@ func (s *Store) SearchChunks(ctx context.Context, scope palisade.Scope, bot pali
 		if len(terms) == 0 {
 			return nil
 		}
-		q := searchSQLite
-		if s.d.Dialect() == store.DialectPostgres {
-			q = searchPostgres
-		}
-		rows, err := tx.Query(ctx, q, s.matchExpr(terms), string(scope.Workspace()), string(bot), limit)
+		q, args := s.SearchQuery(scope, bot, terms, limit)
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}

@@ -148,3 +148,62 @@ func testReplies(t *testing.T, open Opener) {
 		t.Fatalf("a recent record was pruned: %q", st)
 	}
 }
+
+// orderArgs are queued job arguments naming a conversation the way inbound
+// jobs do.
+type orderArgs struct {
+	Workspace string `json:"workspace"`
+	BotID     string `json:"bot_id"`
+	Channel   string `json:"channel"`
+	UserID    string `json:"user_id"`
+	ChatID    string `json:"chat_id,omitempty"`
+	Ref       string `json:"ref"`
+}
+
+func (orderArgs) Kind() string { return "storetest_reply_order" }
+
+// testReplyOrdering: a queued job of the same conversation (the same user
+// in a direct chat, anyone in the same group) inserted earlier holds a
+// reply back; a later one, another conversation, bot, channel or
+// workspace does not.
+func testReplyOrdering(t *testing.T, open Opener) {
+	s := open(t, store.Options{})
+	a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+	bot := mustBot(t, s, a, "a")
+	other := mustBot(t, s, a, "other")
+	for _, args := range []orderArgs{
+		{Workspace: string(a.Workspace()), BotID: string(bot.ID), Channel: "telegram", UserID: "u1", Ref: "1"},
+		{Workspace: string(a.Workspace()), BotID: string(bot.ID), Channel: "telegram", UserID: "u2", ChatID: "g1", Ref: "2"},
+	} {
+		if err := s.Jobs().Enqueue(ctx(t), args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const later, earliest = int64(1) << 62, int64(0)
+	kind := orderArgs{}.Kind()
+	for _, c := range []struct {
+		name  string
+		scope palisade.Scope
+		o     store.ReplyOrder
+		want  bool
+	}{
+		{"same user, direct chat", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u1"}, true},
+		{"nothing earlier", a, store.ReplyOrder{Kind: kind, JobID: earliest, BotID: bot.ID, Channel: "telegram", UserID: "u1"}, false},
+		{"another user", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u9"}, false},
+		{"another user in the same group", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u3", ChatID: "g1"}, true},
+		{"another group", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u2", ChatID: "g2"}, false},
+		{"the group member in a direct chat", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u2"}, false},
+		{"another bot", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: other.ID, Channel: "telegram", UserID: "u1"}, false},
+		{"another channel", a, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "slack", UserID: "u1"}, false},
+		{"another workspace", b, store.ReplyOrder{Kind: kind, JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u1"}, false},
+		{"another kind", a, store.ReplyOrder{Kind: "other_kind", JobID: later, BotID: bot.ID, Channel: "telegram", UserID: "u1"}, false},
+	} {
+		got, err := s.EarlierReplyPending(ctx(t), c.scope, c.o)
+		if err != nil || got != c.want {
+			t.Errorf("%s: EarlierReplyPending = %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	if _, err := s.EarlierReplyPending(ctx(t), palisade.Scope{}, store.ReplyOrder{Kind: kind, JobID: later}); err == nil {
+		t.Error("EarlierReplyPending without a scope: no error")
+	}
+}

@@ -36,6 +36,8 @@ func Run(t *testing.T, open Opener) {
 		"TenantIsolation":  testIsolation,
 		"Deliveries":       testDeliveries,
 		"Knowledge":        testKnowledge,
+		"SearchKeyedByBot": testSearchKeyedByBot,
+		"BotPages":         testBotPages,
 		"Conversations":    testConversations,
 		"Usage":            testUsage,
 		"UsageReserve":     testUsageReservations,
@@ -54,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 		"Sealing":          testSealing,
 		"Channels":         testChannels,
 		"Replies":          testReplies,
+		"ReplyOrdering":    testReplyOrdering,
 		"Leases":           testLeases,
 		"ChannelsOfKind":   testChannelsOfKind,
 		"Billing":          testBilling,
@@ -64,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		"AuditFilters":     testAuditFilters,
 		"Suspension":       testSuspension,
 		"Export":           testExport,
+		"Activity":         testActivity,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
