@@ -72,7 +72,12 @@ func newWorkers(ctx context.Context, cfg config.Config, env *Env, logger *slog.L
 			return "off: bot work runs in the server process (debugging only)", nil
 		}}, nil
 	}
-	o := sandbox.Options{Mode: sandbox.Mode(cfg.Sandbox), Kinds: workerKinds(), Metrics: m, Logger: logger, Start: env.sandboxStart}
+	// A document at --document-max-bytes fits in one frame, and its
+	// parsing in the worker's memory.
+	docMax := documentMaxBytes(cfg)
+	o := sandbox.Options{Mode: sandbox.Mode(cfg.Sandbox), Kinds: workerKinds(), Metrics: m, Logger: logger, Start: env.sandboxStart,
+		MaxFrame: int(max(sandbox.DefaultMaxFrame, docMax+1<<20)),
+		Limits:   sandbox.Limits{Memory: max(512<<20, 256<<20+16*docMax)}}
 	if answering != nil {
 		o.Calls = conversation.GatewayCalls(answering)
 	}
