@@ -131,7 +131,10 @@ type Pool struct {
 
 	mu      sync.Mutex
 	workers map[string]*proc
-	closed  bool
+	// starting holds, per key, a channel closed when its worker's start
+	// is over.
+	starting map[string]chan struct{}
+	closed   bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -219,7 +222,7 @@ func New(ctx context.Context, o Options) (*Pool, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{o: o, workers: map[string]*proc{}, stop: make(chan struct{})}
+	p := &Pool{o: o, workers: map[string]*proc{}, starting: map[string]chan struct{}{}, stop: make(chan struct{})}
 	p.status = Status{Mode: o.Mode}
 	if o.Mode == ModeOff {
 		p.status.Reason = "confinement is off (--sandbox=off, for debugging only)"
@@ -356,18 +359,30 @@ func taskOutcome(f Frame) ([]byte, error) {
 }
 
 // acquire returns the live worker for key, starting one if there is none;
-// the worker counts the caller as busy until release.
+// the worker counts the caller as busy until release. A worker is started
+// outside the pool's lock, so one bot's start does not hold up another's
+// task; callers for the same bot wait for the one start.
 func (p *Pool) acquire(key string) (*proc, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, errClosed
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errClosed
+		}
+		if w := p.workers[key]; w != nil && !w.dead() {
+			w.busy++
+			p.mu.Unlock()
+			return w, nil
+		}
+		starting := p.starting[key]
+		if starting == nil {
+			break
+		}
+		p.mu.Unlock()
+		<-starting
+		p.mu.Lock()
 	}
-	if w := p.workers[key]; w != nil && !w.dead() {
-		w.busy++
-		return w, nil
-	}
-	if len(p.workers) >= p.o.MaxWorkers {
+	if len(p.workers)+len(p.starting) >= p.o.MaxWorkers {
 		var lru *proc
 		for _, w := range p.workers {
 			if w.busy == 0 && (lru == nil || w.lastUsed.Before(lru.lastUsed)) {
@@ -375,18 +390,34 @@ func (p *Pool) acquire(key string) (*proc, error) {
 			}
 		}
 		if lru == nil {
+			p.mu.Unlock()
 			return nil, errBusy
 		}
 		delete(p.workers, lru.key)
 		go lru.die(reasonEvicted)
 	}
+	starting := make(chan struct{})
+	p.starting[key] = starting
+	p.mu.Unlock()
+
 	w, err := p.spawn(key, p.o.Stderr)
+
+	p.mu.Lock()
+	delete(p.starting, key)
+	close(starting)
 	if err != nil {
+		p.mu.Unlock()
 		p.o.Logger.Error("starting a bot worker", "error", err)
 		return nil, errSpawn
 	}
+	if p.closed {
+		p.mu.Unlock()
+		w.die(reasonShutdown)
+		return nil, errClosed
+	}
 	p.workers[key] = w
 	w.busy = 1
+	p.mu.Unlock()
 	return w, nil
 }
 
@@ -628,13 +659,14 @@ func (w *proc) die(reason string) {
 		w.mu.Unlock()
 		_ = w.cmd.Process.Kill()
 		w.conn.Close()
-		close(w.done)
-		for _, pt := range pending {
-			pt.ch <- Frame{Kind: reason}
-		}
+		// Counted before anyone hears of it.
 		if m := w.p.o.Metrics; m != nil {
 			m.Live.Dec()
 			m.Kills.WithLabelValues(reason).Inc()
+		}
+		close(w.done)
+		for _, pt := range pending {
+			pt.ch <- Frame{Kind: reason}
 		}
 		if reason != reasonIdle && reason != reasonShutdown && reason != reasonRetired && w.key != "" {
 			w.p.o.Logger.Warn("stopped a bot worker", "reason", reason)
