@@ -58,6 +58,13 @@ func newWorkers(ctx context.Context, cfg config.Config, env *Env, logger *slog.L
 	if err := registerAll(reg, "sandbox", m.Collectors()...); err != nil {
 		return nil, server.Check{}, err
 	}
+	if cfg.Sandbox == string(sandbox.ModeAuto) && !sandbox.Supported() {
+		m.Confined.Set(0)
+		logger.Error("BOT WORK RUNS IN THE SERVER PROCESS: this system cannot run bot workers; documents are parsed and bots' turns run unconfined")
+		return nil, server.Check{Name: "sandbox", Check: func(context.Context) (string, error) {
+			return "unconfined: this system cannot run bot workers (see the log)", nil
+		}}, nil
+	}
 	if cfg.Sandbox == string(sandbox.ModeOff) {
 		m.Confined.Set(0)
 		logger.Warn("--sandbox=off: documents are parsed and bots' turns run in the server process, unconfined; this is for debugging only")
@@ -65,7 +72,12 @@ func newWorkers(ctx context.Context, cfg config.Config, env *Env, logger *slog.L
 			return "off: bot work runs in the server process (debugging only)", nil
 		}}, nil
 	}
-	o := sandbox.Options{Mode: sandbox.Mode(cfg.Sandbox), Kinds: workerKinds(), Metrics: m, Logger: logger, Start: env.sandboxStart}
+	// A document at --document-max-bytes fits in one frame, and its
+	// parsing in the worker's memory.
+	docMax := documentMaxBytes(cfg)
+	o := sandbox.Options{Mode: sandbox.Mode(cfg.Sandbox), Kinds: workerKinds(), Metrics: m, Logger: logger, Start: env.sandboxStart,
+		MaxFrame: int(max(sandbox.DefaultMaxFrame, docMax+1<<20)),
+		Limits:   sandbox.Limits{Memory: max(512<<20, 256<<20+16*docMax)}}
 	if answering != nil {
 		o.Calls = conversation.GatewayCalls(answering)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package conversation_test
 
 import (

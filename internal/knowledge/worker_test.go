@@ -1,3 +1,5 @@
+//go:build linux
+
 package knowledge_test
 
 import (
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/docparse"
+	"github.com/palisadehq/palisade/internal/docparse/docparsetest"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/sandbox"
@@ -78,8 +81,10 @@ func (k kindRunner) Run(ctx context.Context, key, _ string, payload []byte, onPr
 }
 
 // TestExtractInWorker: documents are parsed in the bot's confined worker
-// with the same result as in process; hostile documents end in the same
-// clear error within their limits; what a worker answers is checked.
+// with the same result as in process; hostile documents (deeply nested
+// HTML at the size limit, a DOCX zip bomb, a PDF decompression bomb,
+// deeply nested PDF objects, a malformed xref) end in the same clear error
+// within their limits; what a worker answers is checked.
 func TestExtractInWorker(t *testing.T) {
 	ctx := t.Context()
 	pool, err := sandbox.New(ctx, sandbox.Options{Mode: sandbox.ModeRequire, TaskTimeout: 20 * time.Second})
@@ -95,6 +100,14 @@ func TestExtractInWorker(t *testing.T) {
 		// 100 MiB of one character, compressed to a few hundred KiB.
 		return docx(t, docxNS+"<w:p><w:r><w:t>"+strings.Repeat("a", 100<<20)+"</w:t></w:r></w:p></w:body></w:document>")
 	}()
+	// A content stream inflating to 256 MiB.
+	inflated := docparsetest.Deflate(make([]byte, 256<<20))
+	pdfBomb := docparsetest.Assemble([]string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
+		fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", len(inflated), inflated),
+	}, "/Root 1 0 R")
 	cases := []struct {
 		name, mediaType string
 		body            []byte
@@ -106,6 +119,12 @@ func TestExtractInWorker(t *testing.T) {
 		{"html nested at the size limit", docparse.TypeHTML, []byte(strings.Repeat("<div>", (1<<20)/5))},
 		{"docx zip bomb", docparse.TypeDOCX, bomb},
 		{"not a docx", docparse.TypeDOCX, []byte("PK\x03\x04 broken")},
+		{"pdf", docparse.TypePDF, docparsetest.PDF("Refunds", []string{"Within 14 days."}, docparsetest.PDFOptions{Compress: true})},
+		{"pdf decompression bomb", docparse.TypePDF, pdfBomb},
+		{"pdf nested a quarter million deep", docparse.TypePDF, docparsetest.PDF("Nested", []string{"text"},
+			docparsetest.PDFOptions{ExtraCatalog: "/Deep " + strings.Repeat("[", 1<<18) + strings.Repeat("]", 1<<18)})},
+		{"pdf with a malformed xref", docparse.TypePDF, []byte(strings.Replace(string(docparsetest.PDF("x", []string{"y"}, docparsetest.PDFOptions{})),
+			"startxref", "startxxxx", 1))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,4 +180,44 @@ func TestExtractInWorker(t *testing.T) {
 	if err != nil || len(srcs) == 0 || srcs[0].Title != "Shipping" {
 		t.Fatalf("retrieve: %+v, %v", srcs, err)
 	}
+}
+
+// FuzzExtractInWorker runs every parser in a confined worker on arbitrary
+// bytes: the worker's answer is the in-process one, its errors the same
+// public errors, and no input takes the worker, or the test, down.
+func FuzzExtractInWorker(f *testing.F) {
+	types := docparse.Types()
+	for i, seed := range []string{
+		"Refunds are issued within 14 days.",
+		"# Refunds\n\nWithin *14* days.",
+		"<title>Refunds</title><h1>Refunds</h1><script>x()</script><p>Within 14 days.</p>",
+		"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF",
+		"PK\x03\x04",
+	} {
+		f.Add(uint8(i), []byte(seed))
+	}
+	f.Add(uint8(2), []byte(strings.Repeat("<div>", 300)))
+	pool, err := sandbox.New(context.Background(), sandbox.Options{Mode: sandbox.ModeRequire, TaskTimeout: 20 * time.Second})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(pool.Close)
+	lim := docparse.Limits{MaxInputBytes: 1 << 20}
+	inWorker := knowledge.WorkerExtract(pool, func() docparse.Limits { return lim })
+	bot := palisade.NewBotID()
+	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
+		mediaType := types[int(kind)%len(types)]
+		want, wantErr := docparse.Extract(context.Background(), mediaType, body, lim)
+		got, err := inWorker(context.Background(), bot, mediaType, body)
+		if wantErr != nil {
+			var pw, pg *palisade.Error
+			if !errors.As(wantErr, &pw) || !errors.As(err, &pg) || pw.Code != pg.Code || pw.Message != pg.Message {
+				t.Fatalf("%s: in the worker %v, in process %v", mediaType, err, wantErr)
+			}
+			return
+		}
+		if err != nil || got != want {
+			t.Fatalf("%s: in the worker %+v, %v; in process %+v", mediaType, got, err, want)
+		}
+	})
 }

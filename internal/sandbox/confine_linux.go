@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -24,6 +26,15 @@ const overflowID = 65534
 // but a loopback that is down), IPC and UTS namespaces.
 const namespaceFlags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
 	syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+
+// Supported: workers run here, and are confined where the kernel allows.
+func Supported() bool { return true }
+
+// socketPair makes the socket between the server and a worker, closed on
+// exec but for the end handed to the worker.
+func socketPair() ([2]int, error) {
+	return syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+}
 
 func sysProcAttr(confined, _ bool) *syscall.SysProcAttr {
 	// The worker dies with the parent; it also exits when its socket
@@ -225,4 +236,28 @@ func policy() seccomp.Policy {
 			},
 		},
 	}
+}
+
+// cpuUsed is the CPU time a live process has used, from /proc/<pid>/stat
+// (user and system time, in the kernel's fixed 100 ticks a second).
+func cpuUsed(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * (time.Second / 100)
 }

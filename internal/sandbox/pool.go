@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -42,7 +41,7 @@ type Limits struct {
 	// bytes; 0 = 512 MiB.
 	Memory int64
 	// CPU caps the worker's CPU time over its life (RLIMIT_CPU); 0 = 10
-	// minutes. A worker is retired before it reaches it (see MaxTasks).
+	// minutes. A worker is retired between tasks once it has used half.
 	CPU time.Duration
 	// Files caps open files (RLIMIT_NOFILE); 0 = 32.
 	Files int
@@ -132,7 +131,10 @@ type Pool struct {
 
 	mu      sync.Mutex
 	workers map[string]*proc
-	closed  bool
+	// starting holds, per key, a channel closed when its worker's start
+	// is over.
+	starting map[string]chan struct{}
+	closed   bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -220,7 +222,7 @@ func New(ctx context.Context, o Options) (*Pool, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{o: o, workers: map[string]*proc{}, stop: make(chan struct{})}
+	p := &Pool{o: o, workers: map[string]*proc{}, starting: map[string]chan struct{}{}, stop: make(chan struct{})}
 	p.status = Status{Mode: o.Mode}
 	if o.Mode == ModeOff {
 		p.status.Reason = "confinement is off (--sandbox=off, for debugging only)"
@@ -357,18 +359,30 @@ func taskOutcome(f Frame) ([]byte, error) {
 }
 
 // acquire returns the live worker for key, starting one if there is none;
-// the worker counts the caller as busy until release.
+// the worker counts the caller as busy until release. A worker is started
+// outside the pool's lock, so one bot's start does not hold up another's
+// task; callers for the same bot wait for the one start.
 func (p *Pool) acquire(key string) (*proc, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, errClosed
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errClosed
+		}
+		if w := p.workers[key]; w != nil && !w.dead() {
+			w.busy++
+			p.mu.Unlock()
+			return w, nil
+		}
+		starting := p.starting[key]
+		if starting == nil {
+			break
+		}
+		p.mu.Unlock()
+		<-starting
+		p.mu.Lock()
 	}
-	if w := p.workers[key]; w != nil && !w.dead() {
-		w.busy++
-		return w, nil
-	}
-	if len(p.workers) >= p.o.MaxWorkers {
+	if len(p.workers)+len(p.starting) >= p.o.MaxWorkers {
 		var lru *proc
 		for _, w := range p.workers {
 			if w.busy == 0 && (lru == nil || w.lastUsed.Before(lru.lastUsed)) {
@@ -376,18 +390,34 @@ func (p *Pool) acquire(key string) (*proc, error) {
 			}
 		}
 		if lru == nil {
+			p.mu.Unlock()
 			return nil, errBusy
 		}
 		delete(p.workers, lru.key)
 		go lru.die(reasonEvicted)
 	}
+	starting := make(chan struct{})
+	p.starting[key] = starting
+	p.mu.Unlock()
+
 	w, err := p.spawn(key, p.o.Stderr)
+
+	p.mu.Lock()
+	delete(p.starting, key)
+	close(starting)
 	if err != nil {
+		p.mu.Unlock()
 		p.o.Logger.Error("starting a bot worker", "error", err)
 		return nil, errSpawn
 	}
+	if p.closed {
+		p.mu.Unlock()
+		w.die(reasonShutdown)
+		return nil, errClosed
+	}
 	p.workers[key] = w
 	w.busy = 1
+	p.mu.Unlock()
 	return w, nil
 }
 
@@ -396,7 +426,9 @@ func (p *Pool) release(w *proc) {
 	w.busy--
 	w.tasks++
 	w.lastUsed = time.Now()
-	retire := w.busy == 0 && w.tasks >= p.o.MaxTasks
+	// A worker is retired, between tasks, before it nears its lifetime
+	// CPU limit, which would kill it in the middle of one.
+	retire := w.busy == 0 && (w.tasks >= p.o.MaxTasks || cpuUsed(w.cmd.Process.Pid) > p.o.Limits.CPU/2)
 	if retire && p.workers[w.key] == w {
 		delete(p.workers, w.key)
 	}
@@ -472,7 +504,7 @@ func (p *Pool) WorkerPID(key string) int {
 // spawn starts a worker: its end of a fresh socket pair is its fd 3, its
 // environment is empty, and when confined it starts in new namespaces.
 func (p *Pool) spawn(key string, stderr io.Writer) (*proc, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("making the worker's socket: %w", err)
 	}
@@ -582,6 +614,9 @@ func (w *proc) write(f Frame) error {
 	if w.dead() {
 		return errStopped
 	}
+	// A worker that stops reading cannot hold a writer past a task's
+	// deadline.
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.p.o.TaskTimeout))
 	return WriteFrame(w.conn, f, w.p.o.MaxFrame)
 }
 
@@ -624,13 +659,14 @@ func (w *proc) die(reason string) {
 		w.mu.Unlock()
 		_ = w.cmd.Process.Kill()
 		w.conn.Close()
-		close(w.done)
-		for _, pt := range pending {
-			pt.ch <- Frame{Kind: reason}
-		}
+		// Counted before anyone hears of it.
 		if m := w.p.o.Metrics; m != nil {
 			m.Live.Dec()
 			m.Kills.WithLabelValues(reason).Inc()
+		}
+		close(w.done)
+		for _, pt := range pending {
+			pt.ch <- Frame{Kind: reason}
 		}
 		if reason != reasonIdle && reason != reasonShutdown && reason != reasonRetired && w.key != "" {
 			w.p.o.Logger.Warn("stopped a bot worker", "reason", reason)

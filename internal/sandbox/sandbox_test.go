@@ -1,3 +1,5 @@
+//go:build linux
+
 package sandbox_test
 
 import (
@@ -5,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -112,17 +115,53 @@ func TestHostileCodeIsContained(t *testing.T) {
 		return a
 	}
 
-	t.Run("file of the data directory", func(t *testing.T) {
-		refused(t, "read-file", []byte(secret))
-		refused(t, "read-file", []byte("/etc/passwd"))
-		out, err := run(t, p, "list-root", nil)
+	t.Run("namespaces", func(t *testing.T) {
+		if _, err := run(t, p, "echo", nil); err != nil {
+			t.Fatal(err)
+		}
+		pid := p.WorkerPID("bot")
+		for _, ns := range []string{"user", "pid", "mnt", "net", "ipc", "uts"} {
+			mine, err1 := os.Readlink("/proc/self/ns/" + ns)
+			its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+			if err1 != nil || err2 != nil || mine == its {
+				t.Fatalf("%s namespace: the worker's %q, the parent's %q (%v, %v)", ns, its, mine, err1, err2)
+			}
+		}
+		// The worker's network has a loopback interface, down, and nothing else.
+		dev, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a attempt
-		_ = json.Unmarshal(out, &a)
-		if a.Got != "" {
-			t.Fatalf("the worker's root lists %q, want nothing", a.Got)
+		lines := strings.Split(strings.TrimSpace(string(dev)), "\n")[2:]
+		if len(lines) != 1 || !strings.HasPrefix(strings.TrimSpace(lines[0]), "lo:") {
+			t.Fatalf("the worker's interfaces: %q", lines)
+		}
+		// Its root on the host is nobody (or the test's own user).
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if uid, ok := strings.CutPrefix(line, "Uid:"); ok && os.Getuid() == 0 && strings.Fields(uid)[0] != "65534" {
+				t.Fatalf("the worker runs as host uid %s", strings.Fields(uid)[0])
+			}
+			if v, ok := strings.CutPrefix(line, "NoNewPrivs:"); ok && strings.TrimSpace(v) != "1" {
+				t.Fatalf("NoNewPrivs: %s", v)
+			}
+			if v, ok := strings.CutPrefix(line, "Seccomp:"); ok && strings.TrimSpace(v) != "2" {
+				t.Fatalf("Seccomp: %s, want 2 (filter)", v)
+			}
+		}
+	})
+	t.Run("file of the data directory", func(t *testing.T) {
+		refused(t, "read-file", []byte(secret))
+		refused(t, "read-file", []byte("/etc/passwd"))
+		// Past seccomp, the file is not there to open: the worker's root
+		// is empty.
+		for _, path := range []string{secret, dataDir, "/etc/passwd", "/proc/1/environ"} {
+			if a := refused(t, "stat", []byte(path)); !strings.Contains(a.Err, "no such file") {
+				t.Fatalf("stat %s in the worker: %s, want no such file", path, a.Err)
+			}
 		}
 	})
 	t.Run("connect to loopback", func(t *testing.T) {
@@ -145,6 +184,11 @@ func TestHostileCodeIsContained(t *testing.T) {
 		pid := make([]byte, 4)
 		binary.BigEndian.PutUint32(pid, uint32(os.Getpid()))
 		refused(t, "ptrace", pid)
+		// Past seccomp, the parent does not exist in the worker's PID
+		// namespace.
+		if a := refused(t, "signal", pid); !strings.Contains(a.Err, "no such process") {
+			t.Fatalf("signalling the parent: %s, want no such process", a.Err)
+		}
 	})
 	t.Run("execve a shell", func(t *testing.T) {
 		refused(t, "exec", nil)
@@ -283,13 +327,18 @@ func TestIdleWorkersStopAndTheCapHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := testutil.ToFloat64(m.Live); got != 2 {
-		t.Fatalf("live workers %v, want 2", got)
+	// The evicted worker is stopped beside the task that took its place.
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(m.Kills.WithLabelValues("evicted")) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if got := testutil.ToFloat64(m.Kills.WithLabelValues("evicted")); got != 1 {
 		t.Fatalf("evictions %v, want 1", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	if got := testutil.ToFloat64(m.Live); got > 2 {
+		t.Fatalf("live workers %v, want at most 2", got)
+	}
+	deadline = time.Now().Add(5 * time.Second)
 	for testutil.ToFloat64(m.Live) != 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -325,5 +374,46 @@ func TestModesWithoutUserNamespaces(t *testing.T) {
 	off := newPool(t, sandbox.Options{Mode: sandbox.ModeOff})
 	if st := off.Status(); st.Confined || !strings.Contains(st.Reason, "debugging") {
 		t.Fatalf("off: status %+v", st)
+	}
+}
+
+// TestConcurrentTasksUnderChurn: many tasks at once over few workers,
+// retired and evicted as they go, all end (with an answer or a clear
+// error) and none hangs.
+func TestConcurrentTasksUnderChurn(t *testing.T) {
+	p := newPool(t, sandbox.Options{MaxWorkers: 2, MaxTasks: 7, TaskTimeout: 5 * time.Second,
+		Calls: map[string]sandbox.CallHandler{"relay": func(_ context.Context, _ string, payload []byte, emit func([]byte) error) ([]byte, error) {
+			_ = emit([]byte("d"))
+			return payload, nil
+		}}})
+	done := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 60 {
+				key := fmt.Sprintf("bot-%d", (g+i)%3)
+				kind := []string{"echo", "stream", "fail"}[i%3]
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				_, err := p.Run(ctx, key, kind, []byte("x"), func([]byte) error { return nil })
+				cancel()
+				var pe *palisade.Error
+				switch {
+				case err == nil, errors.As(err, &pe):
+				default:
+					done <- fmt.Errorf("%s on %s: %v", kind, key, err)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("tasks hung")
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -142,6 +143,14 @@ func licensesOf(dir string) ([]license, error) {
 	}
 	switch len(ids) {
 	case 0:
+		// A license file whose wording is its own may still declare
+		// itself in SPDX terms (libcap's psx: BSD-3-Clause OR GPL-2.0-only).
+		if expr, err := declaredLicense(dir); err != nil || expr != "" {
+			if err != nil || !strings.ContainsAny(expr, " ()") {
+				return []license{{License: &licenseID{ID: expr}}}, err
+			}
+			return []license{{Expression: expr}}, nil
+		}
 		return nil, errors.New("no known license recognised in its license files")
 	case 1:
 		return []license{{License: &licenseID{ID: ids[0]}}}, nil
@@ -173,6 +182,43 @@ func moduleLicenses(dir string) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// spdxToken is one word of an SPDX license expression: an id, an
+// operator or a parenthesis.
+var spdxToken = regexp.MustCompile(`^(\(*[A-Za-z0-9][A-Za-z0-9.+-]*\)*|AND|OR|WITH)$`)
+
+// declaredLicense is the SPDX expression a license file at the root of
+// dir declares on an SPDX-License-Identifier line, or "".
+func declaredLicense(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.IsDir() || !isLicenseFile(e.Name()) {
+			continue
+		}
+		text, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		for line := range strings.SplitSeq(string(text), "\n") {
+			_, expr, ok := strings.Cut(line, "SPDX-License-Identifier:")
+			if !ok {
+				continue
+			}
+			words := strings.Fields(strings.TrimSuffix(strings.TrimSpace(expr), "*/"))
+			valid := len(words) > 0
+			for _, w := range words {
+				valid = valid && spdxToken.MatchString(w)
+			}
+			if valid {
+				return strings.Join(words, " "), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func isLicenseFile(name string) bool {

@@ -112,3 +112,23 @@ func TestUnrecognisedLicenseIsAnError(t *testing.T) {
 		t.Errorf("licensesOf = %+v, %v, want MPL-2.0 from COPYING", licenses, err)
 	}
 }
+
+// A license file worded its own way that declares an SPDX expression is
+// listed with that expression.
+func TestDeclaredLicense(t *testing.T) {
+	dir := t.TempDir()
+	text := "/* SPDX-License-Identifier: BSD-3-Clause OR GPL-2.0-only */\n\nRedistribution and use in source and binary forms of psx, with or without..."
+	if err := os.WriteFile(filepath.Join(dir, "License"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := licensesOf(dir)
+	if err != nil || len(got) != 1 || got[0].Expression != "BSD-3-Clause OR GPL-2.0-only" {
+		t.Fatalf("licensesOf = %+v, %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "License"), []byte("SPDX-License-Identifier: rm -rf /; echo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := licensesOf(dir); err == nil {
+		t.Fatal("a malformed declaration was accepted")
+	}
+}
