@@ -166,7 +166,7 @@ func emptyRoot() error {
 }
 
 func setLimits(l Limits) error {
-	mem := uint64(l.Memory)
+	mem := uint64(l.Memory) * raceMemoryFactor
 	cpu := cpuSeconds(l.CPU)
 	for _, r := range []struct {
 		what     string
