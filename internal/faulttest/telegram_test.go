@@ -119,7 +119,6 @@ func (r *floodResult) update(i int) []byte {
 	return channeltest.TextUpdate(r.firstID+int64(i), int64(i+1), chat, "User", fmt.Sprintf("Where is parcel #%d", i))
 }
 
-func (r *floodResult) chat(i int) int64 { return r.firstTo + int64(i/r.perChat) }
 
 // floodOptions shape a flood.
 type floodOptions struct {
