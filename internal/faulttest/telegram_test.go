@@ -119,7 +119,6 @@ func (r *floodResult) update(i int) []byte {
 	return channeltest.TextUpdate(r.firstID+int64(i), int64(i+1), chat, "User", fmt.Sprintf("Where is parcel #%d", i))
 }
 
-
 // floodOptions shape a flood.
 type floodOptions struct {
 	n, workers, perSecond int
