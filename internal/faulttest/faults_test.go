@@ -73,7 +73,7 @@ func testKill9(t *testing.T, bin string, b faulttest.Backend) {
 	for _, err := range r.errs {
 		t.Error(err)
 	}
-	drain := app.waitAnswered(t, r, 3*time.Minute)
+	drain := app.waitAnswered(t, r, scale(15*time.Minute, 3*time.Minute))
 	replies, dups, lost := r.tally(t, app.tg.Sent(), mayRepeat)
 	faulttest.Print(t, faulttest.Figures{Scenario: "kill -9 during a flood", Store: b.Name, Deliveries: r.ackedCount(), Refused: int(r.refused.Load()),
 		Replies: replies, Duplicates: dups, Lost: lost, Faults: kills, Recovery: maxDur(downtime), P99: faulttest.P99(r.acks),

@@ -166,7 +166,9 @@ func testGracefulShutdown(t *testing.T, bin string) {
 	for _, err := range r.errs {
 		t.Error(err)
 	}
-	drain := app.waitAnswered(t, r, 2*time.Minute)
+	// The model takes up to half a second a message, so the queue drains
+	// well after the flood.
+	drain := app.waitAnswered(t, r, scale(10*time.Minute, 2*time.Minute))
 	replies, dups, lost := r.tally(t, app.tg.Sent(), nil)
 	checkJobsDone(t, b, r.ackedCount())
 	faulttest.Print(t, faulttest.Figures{Scenario: "SIGTERM under load", Store: b.Name, Deliveries: r.ackedCount(), Refused: int(r.refused.Load()),

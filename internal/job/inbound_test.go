@@ -522,3 +522,35 @@ func TestInboundJobReplies(t *testing.T) {
 		t.Fatalf("replier called %d times, want 3 (a moved route must not open)", n)
 	}
 }
+
+// TestInboundRepliesKeepTheConversationOrder: when the reply to a
+// conversation's first message fails and waits for its retry, the reply to
+// its second message waits too, so the platform gets them in the order the
+// messages came.
+func TestInboundRepliesKeepTheConversationOrder(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			rep := &fakeReplier{errs: []error{errors.New("platform down")}}
+			e := startInboundWith(t, dialect, &fakeGenerator{}, rep)
+			ch := palisade.NewChannelID()
+			route := []byte(`{"chat":"4242"}`)
+			for _, ref := range []string{"update-1", "update-2"} {
+				a, err := job.SealRoute(t.Context(), e.sealer, e.key, e.args(t, ref, "message "+ref), ch, route)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.enqueue(t, a)
+			}
+			e.waitStates(t, "completed", "completed")
+			var refs []string
+			for _, r := range rep.got() {
+				refs = append(refs, r.Ref)
+			}
+			if strings.Join(refs, " ") != "update-1 update-1 update-2" {
+				t.Fatalf("reply attempts in order %v; want the first one's retry before the second", refs)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
@@ -232,20 +234,40 @@ func (s *Store) pruneShortLived(ctx context.Context, now time.Time, dedupeTTL ti
 const unfinishedJobStates = `('available', 'pending', 'retryable', 'running', 'scheduled')`
 
 func (s *Store) EarlierReplyPending(ctx context.Context, scope palisade.Scope, o store.ReplyOrder) (bool, error) {
-	// The job arguments are JSON (PostgreSQL jsonb, SQLite's binary
-	// JSON); only the extraction differs.
-	field := func(name string) string {
-		if s.d.Dialect() == store.DialectPostgres {
-			return `COALESCE(args->>'` + name + `', '')`
-		}
-		return `COALESCE(json_extract(args, '$.` + name + `'), '')`
+	// The conversation: the group's, or else the user's direct chat.
+	match := map[string]string{"workspace": string(scope.Workspace()), "bot_id": string(o.BotID), "channel": o.Channel}
+	if o.ChatID != "" {
+		match["chat_id"] = o.ChatID
+	} else {
+		match["user_id"] = o.UserID
 	}
-	q := `SELECT id FROM river_job WHERE kind = $1 AND id < $2 AND state IN ` + unfinishedJobStates + `
-		AND ` + field("workspace") + ` = $3 AND ` + field("bot_id") + ` = $4 AND ` + field("channel") + ` = $5 AND ` + field("chat_id") + ` = $6`
-	args := []any{o.Kind, o.JobID, string(scope.Workspace()), string(o.BotID), o.Channel, o.ChatID}
-	if o.ChatID == "" {
-		q += ` AND ` + field("user_id") + ` = $7`
-		args = append(args, o.UserID)
+	var q string
+	var args []any
+	if s.d.Dialect() == store.DialectPostgres {
+		// Containment uses River's GIN index on the arguments, so the
+		// look-up reads one conversation's jobs, not the whole backlog.
+		raw, err := json.Marshal(match)
+		if err != nil {
+			return false, err
+		}
+		q = `SELECT id FROM river_job WHERE args @> $1::jsonb AND kind = $2 AND id < $3 AND state IN ` + unfinishedJobStates
+		args = []any{string(raw), o.Kind, o.JobID}
+		if o.ChatID == "" {
+			q += ` AND COALESCE(args->>'chat_id', '') = ''`
+		}
+	} else {
+		// SQLite has no index on the arguments; the state index keeps the
+		// scan to the jobs not finished yet.
+		q = `SELECT id FROM river_job WHERE state IN ` + unfinishedJobStates + ` AND kind = $1 AND id < $2`
+		args = []any{o.Kind, o.JobID}
+		for _, k := range []string{"workspace", "bot_id", "channel", "chat_id", "user_id"} {
+			v, ok := match[k]
+			if !ok && k == "user_id" {
+				continue // a group's conversation is anyone's in it
+			}
+			args = append(args, v)
+			q += ` AND COALESCE(json_extract(args, '$.` + k + `'), '') = $` + strconv.Itoa(len(args))
+		}
 	}
 	q += ` LIMIT 1`
 	var found bool
