@@ -41,6 +41,8 @@ type RefusalCounter struct {
 	mu      sync.Mutex
 	pending map[refusalKey]int64
 	dropped int64
+	// stop and done run the background flush between Start and Stop.
+	stop, done chan struct{}
 }
 
 // refusalKey is whose refusals a count is: a workspace's, or a bot's whose
@@ -153,24 +155,49 @@ func (c *RefusalCounter) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Run flushes every interval until ctx ends, then once more, so a clean
-// shutdown loses nothing counted.
-func (c *RefusalCounter) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := c.Flush(final); err != nil {
-				c.logger.ErrorContext(final, "writing rate-limit refusal counts at shutdown", "error", err)
-			}
-			return
-		case <-t.C:
-			if err := c.Flush(ctx); err != nil {
-				c.logger.WarnContext(ctx, "writing rate-limit refusal counts", "error", err)
+// DefaultRefusalFlush is how often Start writes the pending counts.
+const DefaultRefusalFlush = 10 * time.Second
+
+// Start flushes every interval (DefaultRefusalFlush when not positive) in
+// the background until Stop.
+func (c *RefusalCounter) Start(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultRefusalFlush
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop != nil {
+		return
+	}
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go func(stop, done chan struct{}) {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := c.Flush(context.WithoutCancel(ctx)); err != nil {
+					c.logger.WarnContext(ctx, "writing rate-limit refusal counts", "error", err)
+				}
 			}
 		}
+	}(c.stop, c.done)
+}
+
+// Stop ends the background flushing and writes what is left, so a clean
+// shutdown loses nothing counted. It is safe to call more than once, and
+// without Start.
+func (c *RefusalCounter) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	stop, done := c.stop, c.done
+	c.stop = nil
+	c.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
 	}
+	return c.Flush(ctx)
 }

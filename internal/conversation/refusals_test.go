@@ -91,17 +91,16 @@ func TestRefusalCounterWritesOncePerWorkspaceDay(t *testing.T) {
 		t.Fatalf("an empty flush wrote %v, %d lookups", writes, lookups)
 	}
 
-	// The next day's refusals add to the next day; Run's last flush at
+	// The next day's refusals add to the next day; Stop's last flush at
 	// shutdown writes them.
 	now = t0.Add(24 * time.Hour)
+	c.Start(t.Context(), time.Hour)
 	for range 7 {
 		c.Refused(b.scope.Workspace(), "widget_session")
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { c.Run(ctx, time.Hour); close(done) }()
-	cancel()
-	<-done
+	if err := c.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if writes, _ := w.reset(); len(writes) != 1 || writes[ws+" 2026-11-25 widget_session"] != 1 {
 		t.Fatalf("writes at shutdown = %v", writes)
 	}
