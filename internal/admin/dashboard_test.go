@@ -42,7 +42,7 @@ func TestDashboardCountsRateLimitRefusals(t *testing.T) {
 	today := e.clock.Now().UTC().Format("2006-01-02")
 	row := func(body string) string {
 		chart := regexp.MustCompile(`(?s)<section class="chart-box" id="chart-refusals".*?</section>`).FindString(body)
-		return regexp.MustCompile(`<tr><td>`+today+`</td>.*?</tr>`).FindString(chart)
+		return regexp.MustCompile(`<tr><td>` + today + `</td>.*?</tr>`).FindString(chart)
 	}
 	body := owner.get(dash).Body.String()
 	if got := row(body); got != `<tr><td>`+today+`</td><td class="num">0</td><td class="num">0</td></tr>` {
