@@ -109,3 +109,31 @@ func TestRefusalCounterWritesOncePerWorkspaceDay(t *testing.T) {
 		t.Fatalf("activity = %+v, %v", days, err)
 	}
 }
+
+// TestRefusalCounterFlushesOnInterval: once started, the counts reach the
+// store on the interval, without a Stop.
+func TestRefusalCounterFlushesOnInterval(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := conversation.NewRefusalCounter(b.store, func() time.Time { return t0 }, nil)
+	c.Start(t.Context(), 10*time.Millisecond)
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	for range 3 {
+		c.Refused(b.scope.Workspace(), "api_message")
+	}
+	dash := &conversation.Dashboard{Store: b.store, Now: func() time.Time { return t0 }}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		days, err := dash.Days(t.Context(), b.scope, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if days[0].RateLimited == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s the store holds %d refusals, want 3", days[0].RateLimited)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
