@@ -88,6 +88,10 @@ type Options struct {
 	// required; nil Limits means ratelimit.Defaults().
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
+	// OnRateLimited, when set, is told of each workspace page or action a
+	// limit refused, by workspace and limit class; it must not block or
+	// write per call.
+	OnRateLimited func(ws palisade.WorkspaceID, class string)
 	// Channels is the channel use cases behind a bot's channels page; nil
 	// when the server runs no chat channel (the page says so).
 	Channels Channels
@@ -425,6 +429,9 @@ func (u *UI) limit(w http.ResponseWriter, r *http.Request, q *req, rt Route) err
 	}
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {
+		if u.o.OnRateLimited != nil {
+			u.o.OnRateLimited(q.actor.Scope.Workspace(), policy.Name)
+		}
 		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil

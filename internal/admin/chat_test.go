@@ -171,6 +171,11 @@ func TestConversationsPage(t *testing.T) {
 	if !strings.Contains(body, "When does the shop open?") || !strings.Contains(body, "opens at nine") {
 		t.Fatalf("transcript:\n%s", body)
 	}
+	// The answer lists the sources it cited, stored with it.
+	sources := regexp.MustCompile(`(?s)<details class="msg-sources"><summary>Sources \(1\)</summary>.*?</details>`).FindString(body)
+	if !strings.Contains(sources, "<strong>Opening hours</strong>: ") || !strings.Contains(sources, "opens at nine") {
+		t.Fatalf("the transcript does not show the answer's sources:\n%s", body)
+	}
 	if w := viewer.get(list + "/" + string(palisade.NewConversationID())); w.Code != http.StatusNotFound {
 		t.Fatalf("unknown conversation: %d", w.Code)
 	}

@@ -86,15 +86,16 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, q *req) error
 	for _, d := range days {
 		v.Questions += d.Questions
 		v.Answers += d.Answers
-		v.Refusals += d.Refusals
+		v.Refusals += d.Refusals + d.RateLimited
 		v.TokensIn += d.TokensIn
 		v.TokensOut += d.TokensOut
 	}
 	v.Charts = []chart{
 		newChart("messages", "Messages per day", "Questions asked and answers given, on every channel.", days,
 			[]string{"Questions", "Answers"}, pick(func(d conversation.DayActivity) [2]int64 { return [2]int64{d.Questions, d.Answers} })),
-		newChart("refusals", "Refusals per day", "Webhook deliveries that failed verification, and outbound requests or actions the egress and policy rules denied.", days,
-			[]string{"Refusals"}, pick(func(d conversation.DayActivity) [2]int64 { return [2]int64{d.Refusals} })),
+		newChart("refusals", "Refusals per day", "Requests a rate limit refused (API keys, widget sessions, webhooks and these pages; written every few seconds), "+
+			"and webhook deliveries that failed verification or outbound requests and actions the egress and policy rules denied.", days,
+			[]string{"Rate limited", "Rejected or denied"}, pick(func(d conversation.DayActivity) [2]int64 { return [2]int64{d.RateLimited, d.Refusals} })),
 		newChart("tokens", "Model tokens per day", "Tokens sent to and received from language models. Retrieval-only answers use none.", days,
 			[]string{"Input", "Output"}, pick(func(d conversation.DayActivity) [2]int64 { return [2]int64{d.TokensIn, d.TokensOut} })),
 	}

@@ -117,6 +117,8 @@ type env struct {
 	// limiter and limits are shared by the account service and the UI.
 	limiter ratelimit.Limiter
 	limits  ratelimit.Table
+	// refusals counts the UI's rate-limit refusals for the dashboard.
+	refusals *conversation.RefusalCounter
 }
 
 // testTokenKey is the key of the tests' stored token hashes.
@@ -162,6 +164,7 @@ func setup(t *testing.T, o setupOpts) *env {
 		}
 	}
 	e.limiter, e.limits = ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: e.clock.Now}), limits
+	e.refusals = conversation.NewRefusalCounter(s, e.clock.Now, nil)
 	mk, err := seal.NewMasterKey(bytes.Repeat([]byte{7}, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -197,13 +200,20 @@ func setup(t *testing.T, o setupOpts) *env {
 // tokens with tokens (nil issues none).
 func (e *env) mount(t *testing.T, models []string, tokens bot.TokenIssuer) {
 	t.Helper()
-	ui := newUI(t, e.svc, e.store, e.audit, e.clock.Now, models, tokens, e.limiter, e.limits)
+	ui := newUIWith(t, e.svc, e.store, e.audit, e.clock.Now, models, tokens, e.limiter, e.limits, e.refusals.Refused)
 	e.h = httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.DiscardHandler), Format: httpx.FormatHTML}, ui.Handler())
 }
 
 // newUI builds the UI over its services, as the server does.
 func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Recorder, now func() time.Time, models []string, tokens bot.TokenIssuer,
 	lim ratelimit.Limiter, limits ratelimit.Table) *admin.UI {
+	t.Helper()
+	return newUIWith(t, accounts, s, rec, now, models, tokens, lim, limits, nil)
+}
+
+// newUIWith is newUI telling onLimited of each rate-limit refusal.
+func newUIWith(t *testing.T, accounts *account.Service, s store.Store, rec audit.Recorder, now func() time.Time, models []string, tokens bot.TokenIssuer,
+	lim ratelimit.Limiter, limits ratelimit.Table, onLimited func(palisade.WorkspaceID, string)) *admin.UI {
 	t.Helper()
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Models: models,
 		Tokens: tokens, Audit: rec, Now: now})
@@ -213,7 +223,7 @@ func newUI(t *testing.T, accounts *account.Service, s store.Store, rec audit.Rec
 	exports := export.New(export.Options{Store: s, Audit: rec, Limiter: lim, Policy: limits[ratelimit.ClassExport], Now: now})
 	chats := &conversation.Service{Store: s, Knowledge: &knowledge.Service{Store: s, Now: now}, Now: now}
 	ui, err := admin.New(admin.Options{Account: accounts, Bots: bots, Audit: audit.NewHistory(s), Limiter: lim, Limits: limits, Export: exports, Chats: chats,
-		Activity: &conversation.Dashboard{Store: s, Now: now}})
+		Activity: &conversation.Dashboard{Store: s, Now: now}, OnRateLimited: onLimited})
 	if err != nil {
 		t.Fatal(err)
 	}

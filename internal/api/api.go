@@ -149,6 +149,10 @@ type API struct {
 	// Limiter limits nothing (unit tests of handlers).
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
+	// OnRateLimited, when set, is told of each request a limit refused,
+	// by workspace and limit class, for the dashboard's refusal counts; it
+	// must not block or write per call.
+	OnRateLimited func(ws palisade.WorkspaceID, class string)
 	// DocumentMaxBytes is the largest document file accepted
 	// (knowledge.DefaultMaxFileBytes when zero); the edge must allow the
 	// upload route UploadBodyLimits.
@@ -295,6 +299,9 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, rt Route, p Principa
 	}
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {
+		if a.OnRateLimited != nil {
+			a.OnRateLimited(p.Scope.Workspace(), policy.Name)
+		}
 		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil

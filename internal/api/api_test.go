@@ -15,6 +15,7 @@ import (
 	"github.com/palisadehq/palisade/internal/api"
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/conversation"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -180,7 +181,8 @@ func TestBearerKeys(t *testing.T) {
 
 // TestRateLimitPerKeyAndClass: a key's flood of reads is refused with 429,
 // Retry-After and RateLimit headers, while another key and the key's own
-// message class are unaffected.
+// message class are unaffected; the refusals are counted for the key's
+// workspace's dashboard.
 func TestRateLimitPerKeyAndClass(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -190,6 +192,8 @@ func TestRateLimitPerKeyAndClass(t *testing.T) {
 	}
 	a := wire(t, b.store, botConfig{})
 	a.Limiter, a.Limits = ratelimit.NewMemory(ratelimit.MemoryOptions{}), table
+	refusals := conversation.NewRefusalCounter(b.store, nil, nil)
+	a.OnRateLimited = refusals.Refused
 	srv := httptest.NewServer(httpx.Edge(httpx.EdgeConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, a.Handler()))
 	defer srv.Close()
 	k1, k2 := b.key(t, "bots:read"), b.key(t, "bots:read")
@@ -204,6 +208,18 @@ func TestRateLimitPerKeyAndClass(t *testing.T) {
 	}
 	if resp := do(t, http.MethodGet, srv.URL+"/api/v1/bots", k2); resp.StatusCode != http.StatusOK {
 		t.Fatalf("another key was limited: %d", resp.StatusCode)
+	}
+	for range 4 {
+		if resp := do(t, http.MethodGet, srv.URL+"/api/v1/bots", k1); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a later request: %d", resp.StatusCode)
+		}
+	}
+	if err := refusals.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	days, err := (&conversation.Dashboard{Store: b.store}).Days(t.Context(), b.scope, 1)
+	if err != nil || len(days) != 1 || days[0].RateLimited != 5 {
+		t.Fatalf("activity = %+v, %v; want the 5 refusals counted", days, err)
 	}
 }
 

@@ -27,15 +27,22 @@ func toConversationJSON(c palisade.Conversation) conversationJSON {
 
 // messageJSON is one message of a transcript.
 type messageJSON struct {
-	ID        palisade.MessageID `json:"id"`
-	Seq       int64              `json:"seq"`
-	Role      string             `json:"role"`
-	Text      string             `json:"text"`
-	CreatedAt time.Time          `json:"created_at"`
+	ID   palisade.MessageID `json:"id"`
+	Seq  int64              `json:"seq"`
+	Role string             `json:"role"`
+	Text string             `json:"text"`
+	// Sources are the passages an answer cited, as stored with it; empty
+	// for a question.
+	Sources   []sourceJSON `json:"sources"`
+	CreatedAt time.Time    `json:"created_at"`
 }
 
 func toMessageJSON(m palisade.Message) messageJSON {
-	return messageJSON{ID: m.ID, Seq: m.Seq, Role: m.Role, Text: m.Body, CreatedAt: m.CreatedAt}
+	out := messageJSON{ID: m.ID, Seq: m.Seq, Role: m.Role, Text: m.Body, Sources: make([]sourceJSON, 0, len(m.Sources)), CreatedAt: m.CreatedAt}
+	for _, s := range m.Sources {
+		out.Sources = append(out.Sources, sourceJSON{Title: s.Title, Excerpt: s.Excerpt})
+	}
+	return out
 }
 
 func conversationID(r *http.Request) palisade.ConversationID {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
 
@@ -33,8 +34,20 @@ func TestSendMessageOnlyIntoAPIConversations(t *testing.T) {
 		out["conversation_id"] != string(tn.conv) {
 		t.Fatalf("chat as the same user: %d %v", code, out)
 	}
-	if n := len(w.walk(t, tn.key, "/api/v1/conversations/"+string(tn.conv)+"/messages", 50)); n != 6 {
+	transcript := w.walk(t, tn.key, "/api/v1/conversations/"+string(tn.conv)+"/messages", 50)
+	if n := len(transcript); n != 6 {
 		t.Fatalf("transcript of %d messages, want 6", n)
+	}
+	// Each answer carries the sources it cited, as stored with it; a
+	// question carries none.
+	for _, m := range transcript {
+		if sources, ok := m["sources"].([]any); !ok || (m["role"] == palisade.MessageUser && len(sources) != 0) {
+			t.Fatalf("message sources: %v", m)
+		}
+	}
+	if first := transcript[1]["sources"].([]any); transcript[1]["role"] != palisade.MessageAssistant || len(first) == 0 ||
+		first[0].(map[string]any)["title"] != "Hours" {
+		t.Fatalf("the first answer's sources: %v", transcript[1])
 	}
 	for _, body := range []string{`{"message":""}`, `{"message":"x","stream":"yes"}`} {
 		if code, out := w.call(t, http.MethodPost, "/api/v1/conversations/"+string(tn.conv)+"/messages", tn.key, body); code != http.StatusBadRequest {

@@ -67,6 +67,9 @@ type app struct {
 	runner *job.Runner
 	// rejections writes the aggregated webhook refusals to the audit log.
 	rejections *channel.Rejections
+	// rateLimited writes the summed rate-limit refusals per workspace and
+	// day, for the dashboard.
+	rateLimited *conversation.RefusalCounter
 	// discordGateway runs the Discord bots' Gateway sessions this process
 	// holds the lease of; nil when the role runs no jobs.
 	discordGateway *discordgateway.Runner
@@ -144,6 +147,8 @@ type services struct {
 	providerKeys *gateway.ProviderKeys
 	// exports writes workspace and account exports.
 	exports *export.Service
+	// rateLimited counts the requests rate limits refused, per workspace.
+	rateLimited *conversation.RefusalCounter
 }
 
 // buildApp opens the data, builds every service once and mounts the
@@ -306,6 +311,8 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	}
 	svc.channels = ch
 	a.rejections = ch.rejections
+	svc.rateLimited = conversation.NewRefusalCounter(s, env.Now, logger)
+	a.rateLimited = svc.rateLimited
 	svc.tokens = a.tokens
 	wk, err := widgetKeys(master)
 	if err != nil {
@@ -450,9 +457,9 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	// by its creator's current role.
 	a := &api.API{Keys: svc.accounts, Bots: svc.bots, Conversations: svc.conversations, Channels: svc.channels.service,
 		Events: svc.events, KeyAdmin: svc.accounts, ProviderKeys: svc.providerKeys, Audit: audit.NewHistory(s), Idempotency: &idempotency.Keeper{Store: s},
-		Limiter: lim.limiter, Limits: lim.table, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg), Proxies: proxies}
+		Limiter: lim.limiter, Limits: lim.table, OnRateLimited: svc.rateLimited.Refused, Export: svc.exports, DocumentMaxBytes: documentMaxBytes(cfg), Proxies: proxies}
 	wo := webhook.Options{Channels: svc.channels.service, Limiter: lim.limiter, Limits: lim.table, MaxBody: cfg.MaxBodyAPI,
-		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, Logger: logger}
+		OnRefused: svc.channels.metrics.refused, OnAccepted: svc.channels.metrics.accepted, OnRateLimited: svc.rateLimited.RefusedBot, Logger: logger}
 	if svc.billing != nil {
 		a.Billing, wo.Billing = svc.billing, svc.billing
 	}
@@ -466,7 +473,8 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 		return err
 	}
 	mounts["/hooks/"] = httpx.LimitBody(cfg.MaxBodyAPI)(hooks.Handler())
-	wg, err := widget.New(widget.Options{Service: svc.widget, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+	wg, err := widget.New(widget.Options{Service: svc.widget, Limiter: lim.limiter, Limits: lim.table, OnRateLimited: svc.rateLimited.Refused,
+		Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -474,7 +482,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 	mounts["/widget/"] = httpx.LimitBody(cfg.MaxBodyAPI)(wg.Handler())
 	ui, err := admin.New(admin.Options{Account: svc.accounts, Bots: svc.bots, Audit: audit.NewHistory(s), Channels: svc.channels.service, Chats: svc.conversations,
 		Activity: &conversation.Dashboard{Store: s},
-		Export:   svc.exports, Limiter: lim.limiter, Limits: lim.table, Proxies: proxies, Logger: logger})
+		Export:   svc.exports, Limiter: lim.limiter, Limits: lim.table, OnRateLimited: svc.rateLimited.Refused, Proxies: proxies, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ var deletionFixtures = []struct {
 	{"event_endpoints", `INSERT INTO event_endpoints (id, workspace_id, url, events, sealed_secret, created_at) VALUES ($1||'e', $1, 'https://example.com', 'reply.sent', $5, $3)`},
 	{"event_deliveries", `INSERT INTO event_deliveries (id, workspace_id, endpoint_id, event_id, event_type, attempt, status, duration_ms, created_at) VALUES ($1||'l', $1, $1||'e', 'evt', 'reply.sent', 1, 200, 1, $3)`},
 	{"pii_placeholders", `INSERT INTO pii_placeholders (workspace_id, conversation_id, kind, mac, number) VALUES ($1, $1||'v', 'EMAIL', $5, 1)`},
+	{"refusals_daily", `INSERT INTO refusals_daily (workspace_id, day, kind, count) VALUES ($1, '2026-11-24', 'api_message', 3)`},
 	{"idempotency_keys", `INSERT INTO idempotency_keys (id, workspace_id, principal, key, request_hash, created_at, expires_at) VALUES ($1||'q', $1, 'key_x', 'k', $5, $3, $4)`},
 }
 
@@ -185,7 +186,8 @@ func TestWorkspaceDeleteLeavesNoRow(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := s.AppendMessage(ctx, sc, store.AppendMessageParams{ConversationID: c.ID, Role: "user", Body: "hello", Now: now}); err != nil {
+				if _, err := s.AppendMessage(ctx, sc, store.AppendMessageParams{ConversationID: c.ID, Role: "assistant", Body: "hello",
+					Sources: []palisade.MessageSource{{Title: "Handbook", Excerpt: "cited text"}}, Now: now}); err != nil {
 					t.Fatal(err)
 				}
 			}

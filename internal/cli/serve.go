@@ -63,6 +63,9 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	if a.rejections != nil {
 		_ = a.rejections.Start(ctx)
 	}
+	if a.rateLimited != nil {
+		a.rateLimited.Start(ctx, 0) // the default interval
+	}
 	if a.discordGateway != nil {
 		_ = a.discordGateway.Start(ctx)
 	}
@@ -105,6 +108,10 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	if a.rejections != nil {
 		// After the listeners: the last refusals are written too.
 		stopErr = errors.Join(stopErr, a.rejections.Stop(sctx))
+	}
+	if a.rateLimited != nil {
+		// After the listeners too: no refusal is counted after this.
+		stopErr = errors.Join(stopErr, a.rateLimited.Stop(sctx))
 	}
 	if stopErr != nil {
 		logger.Warn("shutdown did not finish cleanly", "err", stopErr)

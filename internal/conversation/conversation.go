@@ -239,7 +239,7 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 		// unanswered (an earlier attempt failed) means answer it now
 		// without storing the message twice.
 		if m, err := s.Store.FindMessageByRef(ctx, scope, conv.ID, palisade.MessageAssistant, in.InboundRef); err == nil {
-			return Reply{ConversationID: conv.ID, MessageID: m.ID, Text: m.Body, Mode: ModeGenerated, Replayed: true}, nil
+			return Reply{ConversationID: conv.ID, MessageID: m.ID, Text: m.Body, Sources: replayedSources(m.Sources), Mode: ModeGenerated, Replayed: true}, nil
 		} else if palisade.ErrorCode(err) != palisade.CodeNotFound {
 			return Reply{}, fmt.Errorf("checking for an earlier answer: %w", err)
 		}
@@ -300,12 +300,17 @@ func (s *Service) Handle(ctx context.Context, scope palisade.Scope, in Inbound) 
 	// With before_storage the reply is redacted too: a passage or the
 	// model may have brought personal data into it.
 	gen.Text = priv.stored(gen.Text)
+	cited := make([]palisade.MessageSource, 0, len(sources))
+	for _, src := range sources {
+		// Excerpts are document text, which may hold personal data too.
+		cited = append(cited, palisade.MessageSource{DocumentID: src.DocumentID, Title: priv.stored(src.Title), Excerpt: priv.stored(src.Excerpt)})
+	}
 	if err := priv.err(); err != nil {
 		// Every value was still replaced; only its number is missing.
 		s.logger().WarnContext(ctx, "a placeholder could not be numbered", "conversation_id", string(conv.ID), "error", err)
 	}
 	reply.Text, reply.TokensIn, reply.TokensOut = gen.Text, gen.TokensIn, gen.TokensOut
-	if reply.MessageID, err = s.append(ctx, scope, conv.ID, palisade.MessageAssistant, gen.Text, in.InboundRef, gen); err != nil {
+	if reply.MessageID, err = s.appendCited(ctx, scope, conv.ID, gen.Text, in.InboundRef, gen, cited); err != nil {
 		return Reply{}, fmt.Errorf("storing reply: %w", err)
 	}
 	s.emit(ctx, scope, palisade.EventReplySent, bot.ID, in.Channel, conv.ID, reply.MessageID)
@@ -326,6 +331,24 @@ func (s *Service) append(ctx context.Context, scope palisade.Scope, conv palisad
 	m, err := s.Store.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv, Role: role, Body: body,
 		InboundRef: ref, TokensIn: g.TokensIn, TokensOut: g.TokensOut, Now: s.Now()})
 	return m.ID, err
+}
+
+// appendCited stores an answer with the sources it cited; the store seals
+// both, so a transcript can show what the answer rested on.
+func (s *Service) appendCited(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, body, ref string, g Generated, cited []palisade.MessageSource) (palisade.MessageID, error) {
+	m, err := s.Store.AppendMessage(ctx, scope, store.AppendMessageParams{ConversationID: conv, Role: palisade.MessageAssistant, Body: body,
+		InboundRef: ref, TokensIn: g.TokensIn, TokensOut: g.TokensOut, Sources: cited, Now: s.Now()})
+	return m.ID, err
+}
+
+// replayedSources are a stored answer's sources as a reply carries them;
+// the whole passage is not kept, only its excerpt.
+func replayedSources(stored []palisade.MessageSource) []knowledge.Source {
+	out := make([]knowledge.Source, 0, len(stored))
+	for _, s := range stored {
+		out = append(out, knowledge.Source{DocumentID: s.DocumentID, Title: s.Title, Excerpt: s.Excerpt})
+	}
+	return out
 }
 
 // history returns the latest turns of the conversation that fit both

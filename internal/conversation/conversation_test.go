@@ -85,6 +85,12 @@ func TestRetrievalOnly(t *testing.T) {
 		msgs[1].Role != palisade.MessageAssistant || msgs[1].Body != r.Text || msgs[1].ID != r.MessageID {
 		t.Fatalf("stored messages = %+v", msgs)
 	}
+	// The answer is stored with the sources it cited, so its transcript
+	// can show them later; the question has none.
+	if got := msgs[1].Sources; len(got) != 1 || got[0].DocumentID != r.Sources[0].DocumentID || got[0].Title != "Refund policy" ||
+		got[0].Excerpt != r.Sources[0].Excerpt || len(msgs[0].Sources) != 0 {
+		t.Fatalf("stored sources = %+v, question's = %+v", got, msgs[0].Sources)
+	}
 	conv, err := b.store.GetConversation(t.Context(), b.scope, r.ConversationID)
 	if err != nil || conv.Key != "agent:"+string(b.bot.ID)+":api:dm:alice" {
 		t.Fatalf("conversation = %+v, %v", conv, err)

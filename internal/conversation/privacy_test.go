@@ -298,6 +298,45 @@ func TestPIIBeforeStorageSQLite(t *testing.T) {
 	}
 }
 
+// TestPIIBeforeStorageRedactsCitedSources: the sources stored with an
+// answer quote the documents, so with before_storage their personal data
+// is replaced as the answer's is; with the mode off they are kept as cited.
+func TestPIIBeforeStorageRedactsCitedSources(t *testing.T) {
+	t.Parallel()
+	const address = "refunds.desk@example.org"
+	for _, mode := range []palisade.PIIMode{palisade.PIIBeforeStorage, palisade.PIIOff} {
+		s, _ := openPlainSQLite(t)
+		e := setupPII(t, s, mode)
+		kn := &knowledge.Service{Store: s, Now: func() time.Time { return t0 }}
+		if _, err := kn.Add(t.Context(), e.scope, e.bot.ID, knowledge.NewDocument{Title: "Refunds", ContentType: knowledge.TypePlain,
+			Content: "Refunds are handled by " + address + " within a week."}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.svc.Handle(t.Context(), e.scope, conversation.Inbound{BotID: e.bot.ID, Channel: "api", UserID: "user-1", Text: "Who handles refunds?"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := s.ListMessages(t.Context(), e.scope, r.ConversationID, 10)
+		if err != nil || len(msgs) != 2 || len(msgs[1].Sources) == 0 {
+			t.Fatalf("%s: stored %+v, %v", mode, msgs, err)
+		}
+		var cited strings.Builder
+		for _, src := range msgs[1].Sources {
+			cited.WriteString(src.Title + ": " + src.Excerpt + "\n")
+		}
+		switch mode {
+		case palisade.PIIBeforeStorage:
+			if strings.Contains(cited.String(), address) || !strings.Contains(cited.String(), "[EMAIL_") {
+				t.Errorf("before_storage stored the cited sources as:\n%s", cited.String())
+			}
+		default:
+			if !strings.Contains(cited.String(), address) {
+				t.Errorf("with the mode off the cited sources lack the address, so the check proves nothing:\n%s", cited.String())
+			}
+		}
+	}
+}
+
 // TestPIIBeforeStoragePostgres: the same on PostgreSQL, reading every row
 // of every table as the administrator, which row-level security does not
 // filter.

@@ -47,6 +47,17 @@ type Message struct {
 	TokensOut      int64
 	Seq            int64
 	CreatedAt      time.Time
+	// Sources are the passages an answer cited, sealed with the body
+	// (messages.sealed_sources); none for a question.
+	Sources []MessageSource
+}
+
+// MessageSource is one passage an answer cited: its document, and the
+// title and excerpt as they were when the answer was given.
+type MessageSource struct {
+	DocumentID DocumentID `json:"document_id"`
+	Title      string     `json:"title"`
+	Excerpt    string     `json:"excerpt"`
 }
 
 // Document is one uploaded knowledge document; its text lives in its chunks.

@@ -18,7 +18,14 @@ type Activity interface {
 	// (usage), and the audit entries whose action is one of p.Refusals.
 	// A span longer than MaxActivityDays, or To before From, is refused.
 	DailyActivity(ctx context.Context, scope palisade.Scope, p ActivityParams) ([]DayActivity, error)
+	// AddRefusals adds n to the workspace's count of refusals of kind (a
+	// rate-limit class) on day (YYYY-MM-DD, UTC): one upsert, so callers
+	// sum refusals in memory and write each count once per interval.
+	AddRefusals(ctx context.Context, scope palisade.Scope, day, kind string, n int64) error
 }
+
+// MaxRefusalKind bounds a refusal kind's length.
+const MaxRefusalKind = 64
 
 type ActivityParams struct {
 	From, To time.Time
@@ -35,4 +42,7 @@ type DayActivity struct {
 	TokensIn  int64
 	TokensOut int64
 	Refusals  int64
+	// RateLimited counts the requests rate limits refused, from
+	// AddRefusals, every kind together.
+	RateLimited int64
 }

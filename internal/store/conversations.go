@@ -53,5 +53,7 @@ type AppendMessageParams struct {
 	InboundRef     string
 	TokensIn       int64
 	TokensOut      int64
-	Now            time.Time
+	// Sources are sealed like the body; none stores NULL.
+	Sources []palisade.MessageSource
+	Now     time.Time
 }

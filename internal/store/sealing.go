@@ -54,6 +54,7 @@ var SealedColumns = []SealedColumn{
 	{Table: "messages", Column: "sealed_body"},
 	{Table: "provider_keys", Column: "sealed_key"},
 	{Table: "event_endpoints", Column: "sealed_secret"},
+	{Table: "messages", Column: "sealed_sources"},
 }
 
 // ProviderKeyID identifies a workspace's own provider key ("sec_…").

@@ -138,9 +138,11 @@ type stack struct {
 	audit    *memAudit
 	rej      *channel.Rejections
 	refusals *refusals
-	scope    palisade.Scope
-	bot      palisade.Bot
-	caller   palisade.Caller
+	// limited counts the deliveries a rate limit refused, per workspace.
+	limited *conversation.RefusalCounter
+	scope   palisade.Scope
+	bot     palisade.Bot
+	caller  palisade.Caller
 }
 
 // refusals counts OnRefused calls by kind and reason.
@@ -243,8 +245,9 @@ func newStack(t testing.TB, dialect string, o stackOptions) *stack {
 			t.Fatal(err)
 		}
 	}
+	st.limited = conversation.NewRefusalCounter(st.s, nil, nil)
 	st.hooks, err = webhook.New(webhook.Options{Channels: st.svc, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Limits: limits,
-		OnRefused: st.refusals.add})
+		OnRefused: st.refusals.add, OnRateLimited: st.limited.RefusedBot})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,11 @@ type Options struct {
 	OnRefused func(kind string, reason channel.Reason)
 	// OnAccepted counts each delivery's messages, new and duplicate.
 	OnAccepted func(kind string, accepted, duplicates int)
-	Logger     *slog.Logger
+	// OnRateLimited, when set, is told of each delivery the limit refused,
+	// by bot (its workspace is not read before the limit) and limit
+	// class; it must not block or write per call.
+	OnRateLimited func(bot palisade.BotID, class string)
+	Logger        *slog.Logger
 }
 
 // Webhooks is the surface.
@@ -246,6 +250,9 @@ func (w *Webhooks) rateLimit(rw http.ResponseWriter, r *http.Request, kind strin
 	}
 	ratelimit.WriteHeaders(rw.Header(), d)
 	if !d.Allowed {
+		if w.o.OnRateLimited != nil {
+			w.o.OnRateLimited(bot, w.policy.Name)
+		}
 		return palisade.Errorf(palisade.CodeRateLimited, "too many deliveries; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil

@@ -145,7 +145,8 @@ func TestRefusalsLookAlikeAndRunOnlyTheLookup(t *testing.T) {
 
 // TestRateLimitedBeforeTheLookup: past the webhook limit of a bot and
 // channel, a delivery is refused with 429 and Retry-After before any
-// query; another bot is not affected.
+// query; another bot is not affected. The refusal is counted for the
+// bot's workspace when the counts are flushed, not before.
 func TestRateLimitedBeforeTheLookup(t *testing.T) {
 	t.Parallel()
 	limits := ratelimit.Defaults()
@@ -173,6 +174,13 @@ func TestRateLimitedBeforeTheLookup(t *testing.T) {
 	}
 	if status, _ := post(t, st.hookURL(palisade.NewBotID()), good, nil); status != http.StatusUnauthorized {
 		t.Fatalf("another bot: %d", status)
+	}
+	if err := st.limited.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	days, err := (&conversation.Dashboard{Store: st.s}).Days(t.Context(), st.scope, 1)
+	if err != nil || len(days) != 1 || days[0].RateLimited != 1 {
+		t.Fatalf("activity = %+v, %v; want the refused delivery counted", days, err)
 	}
 }
 

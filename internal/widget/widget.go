@@ -55,8 +55,13 @@ type Options struct {
 	// Limiter limits nothing.
 	Limiter ratelimit.Limiter
 	Limits  ratelimit.Table
-	Proxies *httpx.TrustedProxies
-	Logger  *slog.Logger
+	// OnRateLimited, when set, is told of each request of a known
+	// workspace that a limit refused (widget_session; widget_ip refuses
+	// before the bot is read), by workspace and limit class; it must not
+	// block or write per call.
+	OnRateLimited func(ws palisade.WorkspaceID, class string)
+	Proxies       *httpx.TrustedProxies
+	Logger        *slog.Logger
 }
 
 // Widget serves the widget's routes.
@@ -138,7 +143,7 @@ func (wg *Widget) guard(rt Route) http.Handler {
 			}
 		}
 		if rt.Class != ratelimit.ClassStatic {
-			if err := wg.limit(w, r, ratelimit.ClassWidgetIP, ratelimit.IPKey(wg.o.Proxies.ClientIP(r))); err != nil {
+			if err := wg.limit(w, r, ratelimit.ClassWidgetIP, ratelimit.IPKey(wg.o.Proxies.ClientIP(r)), ""); err != nil {
 				return err
 			}
 		}
@@ -157,7 +162,9 @@ func (wg *Widget) corsOrigins(r *http.Request) []string {
 	return chwidget.Origins(b)
 }
 
-func (wg *Widget) limit(w http.ResponseWriter, r *http.Request, class ratelimit.Class, key string) error {
+// limit applies class to key; ws is the workspace charged, when known,
+// for the refusal counts.
+func (wg *Widget) limit(w http.ResponseWriter, r *http.Request, class ratelimit.Class, key string, ws palisade.WorkspaceID) error {
 	if wg.o.Limiter == nil {
 		return nil
 	}
@@ -168,6 +175,9 @@ func (wg *Widget) limit(w http.ResponseWriter, r *http.Request, class ratelimit.
 	}
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {
+		if ws != "" && wg.o.OnRateLimited != nil {
+			wg.o.OnRateLimited(ws, policy.Name)
+		}
 		return palisade.Errorf(palisade.CodeRateLimited, "too many requests; retry after %d seconds", int(d.RetryAfter.Seconds()+0.999))
 	}
 	return nil
@@ -315,7 +325,7 @@ func (wg *Widget) message(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := wg.limit(w, r, ratelimit.ClassWidgetSession, ratelimit.Key("widget", string(id), a.Session)); err != nil {
+	if err := wg.limit(w, r, ratelimit.ClassWidgetSession, ratelimit.Key("widget", string(id), a.Session), a.Scope.Workspace()); err != nil {
 		return err
 	}
 	var in messageInput

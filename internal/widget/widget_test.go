@@ -57,6 +57,8 @@ type env struct {
 	other   palisade.Bot
 	bare    palisade.Bot
 	now     *atomic.Int64
+	// limited counts the requests a rate limit refused, per workspace.
+	limited *conversation.RefusalCounter
 }
 
 type envOptions struct {
@@ -110,7 +112,8 @@ func setup(t *testing.T, o envOptions) *env {
 	e.counter = &countingStore{Store: s}
 	svc := &chwidget.Service{Store: e.counter, Keys: keys, Now: now,
 		Conversations: &conversation.Service{Store: s, Knowledge: kn, Generator: o.generator, Now: now}}
-	opts := widget.Options{Service: svc}
+	e.limited = conversation.NewRefusalCounter(s, now, nil)
+	opts := widget.Options{Service: svc, OnRateLimited: e.limited.Refused}
 	if o.limits != nil {
 		opts.Limiter, opts.Limits = ratelimit.NewMemory(ratelimit.MemoryOptions{}), o.limits
 	}
@@ -511,6 +514,21 @@ func TestInputLimits(t *testing.T) {
 	}
 }
 
+// rateLimited flushes the refusal counts and returns today's for the
+// workspace.
+func (e *env) rateLimited(t *testing.T) int64 {
+	t.Helper()
+	if err := e.limited.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Unix(e.now.Load(), 0).UTC() }
+	days, err := (&conversation.Dashboard{Store: e.store, Now: now}).Days(t.Context(), e.scope, 1)
+	if err != nil || len(days) != 1 {
+		t.Fatalf("activity = %+v, %v", days, err)
+	}
+	return days[0].RateLimited
+}
+
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("per session", func(t *testing.T) {
@@ -537,6 +555,10 @@ func TestRateLimits(t *testing.T) {
 		if res := e.send(t, e.bot.ID, e.self, other, "hours"); res.StatusCode != 200 {
 			t.Fatalf("another session: %d", res.StatusCode)
 		}
+		// The session's workspace is charged with the refusal.
+		if n := e.rateLimited(t); n != 1 {
+			t.Fatalf("%d refusals counted for the workspace, want 1", n)
+		}
 	})
 	t.Run("per IP", func(t *testing.T) {
 		t.Parallel()
@@ -559,6 +581,11 @@ func TestRateLimits(t *testing.T) {
 		// Static assets are never limited.
 		if res := e.do(t, "GET", "/widget.js", nil, ""); res.StatusCode != 200 {
 			t.Fatalf("widget.js over the IP limit: %d", res.StatusCode)
+		}
+		// An address's refusals come before any bot is read, so no
+		// workspace is charged with them.
+		if n := e.rateLimited(t); n != 0 {
+			t.Fatalf("%d per-IP refusals counted for the workspace, want none", n)
 		}
 	})
 }

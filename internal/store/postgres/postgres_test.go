@@ -194,6 +194,7 @@ var fixtures = []struct {
 	{"event_endpoints", `INSERT INTO event_endpoints (id, workspace_id, url, events, sealed_secret, created_at) VALUES ($1||'e', $1, 'https://example.com', 'reply.sent', '\x00', now())`},
 	{"event_deliveries", `INSERT INTO event_deliveries (id, workspace_id, endpoint_id, event_id, event_type, attempt, status, duration_ms, created_at) VALUES ($1||'l', $1, $1||'e', 'evt', 'reply.sent', 1, 200, 1, now())`},
 	{"pii_placeholders", `INSERT INTO pii_placeholders (workspace_id, conversation_id, kind, mac, number) VALUES ($1, $1||'v', 'EMAIL', '\x00', 1)`},
+	{"refusals_daily", `INSERT INTO refusals_daily (workspace_id, day, kind, count) VALUES ($1, '2026-11-24', 'rate_limited', 1)`},
 	{"idempotency_keys", `INSERT INTO idempotency_keys (id, workspace_id, principal, key, request_hash, created_at, expires_at) VALUES ($1||'q', $1, 'key_x', 'k', '\x00', now(), now() + interval '1 day')`},
 	{"audit_log", `INSERT INTO audit_log (workspace_id, seq, id, actor, action, outcome, created_at, prev_hash, hash) VALUES ($1, 1, $1||'a', 'x', 'x', 'ok', now(), '\x00', '\x00')`},
 }

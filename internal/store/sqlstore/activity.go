@@ -98,6 +98,27 @@ func (s *Store) DailyActivity(ctx context.Context, scope palisade.Scope, p store
 			}
 		}
 
+		rows, err = tx.Query(ctx, `SELECT day, CAST(SUM(count) AS BIGINT) FROM refusals_daily
+			WHERE workspace_id = $1 AND day >= $2 AND day <= $3 GROUP BY day`, ws, out[0].Day, out[n-1].Day)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var day string
+			var count int64
+			if err := rows.Scan(&day, &count); err != nil {
+				rows.Close()
+				return err
+			}
+			if i := int(dayIndex(from, day)); i >= 0 && i < n {
+				out[i].RateLimited = count
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
 		rows, err = tx.Query(ctx, `SELECT day, CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT) FROM usage_daily
 			WHERE workspace_id = $1 AND day >= $2 AND day <= $3 GROUP BY day`, ws, out[0].Day, out[n-1].Day)
 		if err != nil {
@@ -130,4 +151,19 @@ func dayIndex(from time.Time, day string) int64 {
 		return -1
 	}
 	return int64(d.Sub(from) / (24 * time.Hour))
+}
+
+var errRefusalCount = errors.New("refusals: the day must be YYYY-MM-DD, the kind 1 to " + strconv.Itoa(store.MaxRefusalKind) + " bytes, the count positive")
+
+func (s *Store) AddRefusals(ctx context.Context, scope palisade.Scope, day, kind string, n int64) error {
+	if _, err := time.Parse("2006-01-02", day); err != nil || kind == "" || len(kind) > store.MaxRefusalKind || n <= 0 {
+		return errRefusalCount
+	}
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO refusals_daily (workspace_id, day, kind, count) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (workspace_id, day, kind) DO UPDATE SET count = refusals_daily.count + excluded.count`,
+			string(scope.Workspace()), day, kind, n)
+		return err
+	})
+	return s.mapErr(err, "counting refusals")
 }

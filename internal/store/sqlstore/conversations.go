@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -68,6 +70,11 @@ func (s *Store) AppendMessage(ctx context.Context, scope palisade.Scope, p store
 	if err != nil {
 		return m, err
 	}
+	sources, err := s.sealSources(ctx, scope, string(m.ID), p.Sources)
+	if err != nil {
+		return m, err
+	}
+	m.Sources = p.Sources
 	err = s.tenant(ctx, scope, func(tx Tx) error {
 		// Updating the conversation first takes its row lock (PostgreSQL)
 		// or the write lock (SQLite), so the sequence number read next is
@@ -82,9 +89,9 @@ func (s *Store) AppendMessage(ctx context.Context, scope palisade.Scope, p store
 			string(scope.Workspace()), string(p.ConversationID)).Scan(&m.Seq); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO messages (id, workspace_id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			string(m.ID), string(scope.Workspace()), string(m.ConversationID), bot, m.Role, sealed, m.InboundRef, m.TokensIn, m.TokensOut, m.Seq, m.CreatedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO messages (id, workspace_id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at, sealed_sources)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			string(m.ID), string(scope.Workspace()), string(m.ConversationID), bot, m.Role, sealed, m.InboundRef, m.TokensIn, m.TokensOut, m.Seq, m.CreatedAt, sources)
 		return err
 	})
 	return m, s.mapErr(err, "appending message")
@@ -95,9 +102,9 @@ func (s *Store) ListMessages(ctx context.Context, scope palisade.Scope, conv pal
 		return nil, nil
 	}
 	var out []palisade.Message
-	var bodies [][]byte
+	var bodies, sources [][]byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
+		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at, sealed_sources
 			FROM messages WHERE workspace_id = $1 AND conversation_id = $2 ORDER BY seq DESC, created_at DESC, id DESC LIMIT $3`,
 			string(scope.Workspace()), string(conv), limit)
 		if err != nil {
@@ -107,13 +114,14 @@ func (s *Store) ListMessages(ctx context.Context, scope palisade.Scope, conv pal
 		for rows.Next() {
 			var m palisade.Message
 			var id, c, bot string
-			var sealed []byte
-			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}); err != nil {
+			var sealed, src []byte
+			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}, &src); err != nil {
 				return err
 			}
 			m.ID, m.ConversationID, m.BotID = palisade.MessageID(id), palisade.ConversationID(c), palisade.BotID(bot)
 			out = append(out, m)
 			bodies = append(bodies, sealed)
+			sources = append(sources, src)
 		}
 		return rows.Err()
 	})
@@ -124,15 +132,9 @@ func (s *Store) ListMessages(ctx context.Context, scope palisade.Scope, conv pal
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 		bodies[i], bodies[j] = bodies[j], bodies[i]
+		sources[i], sources[j] = sources[j], sources[i]
 	}
-	for i := range out {
-		body, err := s.openField(ctx, scope, "messages", "sealed_body", string(out[i].ID), bodies[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i].Body = string(body)
-	}
-	return out, nil
+	return s.openMessages(ctx, scope, out, bodies, sources)
 }
 
 func (s *Store) FindMessageByRef(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, role, ref string) (palisade.Message, error) {
@@ -140,25 +142,68 @@ func (s *Store) FindMessageByRef(ctx context.Context, scope palisade.Scope, conv
 	if ref == "" {
 		return m, store.ErrNotFound
 	}
-	var sealed []byte
+	var sealed, src []byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
 		var id, c, bot string
-		err := tx.QueryRow(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
+		err := tx.QueryRow(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at, sealed_sources
 			FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND role = $3 AND inbound_ref = $4`,
 			string(scope.Workspace()), string(conv), role, ref).
-			Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt})
+			Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}, &src)
 		m.ID, m.ConversationID, m.BotID = palisade.MessageID(id), palisade.ConversationID(c), palisade.BotID(bot)
 		return err
 	})
 	if err != nil {
 		return m, s.mapErr(err, "finding message by reference")
 	}
-	body, err := s.openField(ctx, scope, "messages", "sealed_body", string(m.ID), sealed)
+	out, err := s.openMessages(ctx, scope, []palisade.Message{m}, [][]byte{sealed}, [][]byte{src})
 	if err != nil {
 		return m, err
 	}
-	m.Body = string(body)
-	return m, nil
+	return out[0], nil
+}
+
+// openMessages opens the sealed bodies and sources of msgs, read in the
+// same order.
+func (s *Store) openMessages(ctx context.Context, scope palisade.Scope, msgs []palisade.Message, bodies, sources [][]byte) ([]palisade.Message, error) {
+	for i := range msgs {
+		body, err := s.openField(ctx, scope, "messages", "sealed_body", string(msgs[i].ID), bodies[i])
+		if err != nil {
+			return nil, err
+		}
+		msgs[i].Body = string(body)
+		if msgs[i].Sources, err = s.openSources(ctx, scope, string(msgs[i].ID), sources[i]); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+// sealSources seals an answer's sources as JSON bound to the message's
+// row; none is NULL, so a question costs no crypto.
+func (s *Store) sealSources(ctx context.Context, scope palisade.Scope, id string, src []palisade.MessageSource) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(src)
+	if err != nil {
+		return nil, fmt.Errorf("encoding sources: %w", err)
+	}
+	return s.sealField(ctx, scope, "messages", "sealed_sources", id, b)
+}
+
+func (s *Store) openSources(ctx context.Context, scope palisade.Scope, id string, sealed []byte) ([]palisade.MessageSource, error) {
+	if sealed == nil {
+		return nil, nil
+	}
+	b, err := s.openField(ctx, scope, "messages", "sealed_sources", id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	var out []palisade.MessageSource
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decoding the sources of message %s: %w", id, err)
+	}
+	return out, nil
 }
 
 // placeholderAttempts bounds the retries of two messages of one

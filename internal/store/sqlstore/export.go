@@ -57,7 +57,7 @@ var (
 		"pii_placeholders": {"mac"},
 	}
 	exportOpened = map[string]map[string]string{
-		"messages": {"sealed_body": "body"},
+		"messages": {"sealed_body": "body", "sealed_sources": "sources"},
 	}
 	// exportDerived are computed from other exported columns or point into
 	// the full-text index (PostgreSQL's vector of a chunk's body, SQLite's
@@ -83,6 +83,7 @@ var (
 		"messages":           {"id", "workspace_id", "conversation_id", "bot_id", "role", "inbound_ref", "tokens_in", "tokens_out", "created_at", "seq"},
 		"pii_placeholders":   {"workspace_id", "conversation_id", "kind", "number"},
 		"provider_keys":      {"id", "workspace_id", "provider", "base_url", "created_at"},
+		"refusals_daily":     {"workspace_id", "day", "kind", "count"},
 		"reply_sends":        {"workspace_id", "bot_id", "source", "ref", "part", "state", "created_at", "updated_at"},
 		"usage_daily":        {"workspace_id", "bot_id", "day", "requests", "tokens_in", "tokens_out", "errors", "latency_ms"},
 		"usage_reservations": {"id", "workspace_id", "bot_id", "day", "tokens", "created_at", "expires_at"},

@@ -60,9 +60,9 @@ func (s *Store) ListConversations(ctx context.Context, scope palisade.Scope, p s
 
 func (s *Store) ListMessagesAfter(ctx context.Context, scope palisade.Scope, conv palisade.ConversationID, afterSeq int64, limit int) ([]palisade.Message, error) {
 	var out []palisade.Message
-	var bodies [][]byte
+	var bodies, sources [][]byte
 	err := s.tenant(ctx, scope, func(tx Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at
+		rows, err := tx.Query(ctx, `SELECT id, conversation_id, bot_id, role, sealed_body, inbound_ref, tokens_in, tokens_out, seq, created_at, sealed_sources
 			FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq, id LIMIT $4`,
 			string(scope.Workspace()), string(conv), afterSeq, store.PageLimit(limit))
 		if err != nil {
@@ -72,27 +72,21 @@ func (s *Store) ListMessagesAfter(ctx context.Context, scope palisade.Scope, con
 		for rows.Next() {
 			var m palisade.Message
 			var id, c, bot string
-			var sealed []byte
-			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}); err != nil {
+			var sealed, src []byte
+			if err := rows.Scan(&id, &c, &bot, &m.Role, &sealed, &m.InboundRef, &m.TokensIn, &m.TokensOut, &m.Seq, timeScan{&m.CreatedAt}, &src); err != nil {
 				return err
 			}
 			m.ID, m.ConversationID, m.BotID = palisade.MessageID(id), palisade.ConversationID(c), palisade.BotID(bot)
 			out = append(out, m)
 			bodies = append(bodies, sealed)
+			sources = append(sources, src)
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		return nil, s.mapErr(err, "listing messages")
 	}
-	for i := range out {
-		body, err := s.openField(ctx, scope, "messages", "sealed_body", string(out[i].ID), bodies[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i].Body = string(body)
-	}
-	return out, nil
+	return s.openMessages(ctx, scope, out, bodies, sources)
 }
 
 func (s *Store) DeleteConversation(ctx context.Context, scope palisade.Scope, id palisade.ConversationID) error {

@@ -59,6 +59,26 @@ func testActivity(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	// Rate-limit refusals arrive as counts, summed over their kinds.
+	for _, r := range []struct {
+		scope palisade.Scope
+		day   string
+		kind  string
+		n     int64
+	}{{a, "2026-11-24", "api_message", 5}, {a, "2026-11-24", "api_message", 2}, {a, "2026-11-24", "widget_session", 1},
+		{a, "2026-11-22", "webhook", 3}, {b, "2026-11-24", "api_message", 100}} {
+		if err := s.AddRefusals(ctx(t), r.scope, r.day, r.kind, r.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []struct {
+		day, kind string
+		n         int64
+	}{{"24.11.2026", "api_message", 1}, {"2026-11-24", "", 1}, {"2026-11-24", "api_message", 0}, {"2026-11-24", "api_message", -3}} {
+		if err := s.AddRefusals(ctx(t), a, bad.day, bad.kind, bad.n); err == nil {
+			t.Fatalf("AddRefusals(%q, %q, %d) accepted", bad.day, bad.kind, bad.n)
+		}
+	}
 	refusals := []string{"webhook.rejected", "egress.denied", "policy.denied"}
 	got, err := s.DailyActivity(ctx(t), a, store.ActivityParams{From: t0.Add(-72 * time.Hour), To: t0, Refusals: refusals})
 	if err != nil {
@@ -66,9 +86,9 @@ func testActivity(t *testing.T, open Opener) {
 	}
 	want := []store.DayActivity{
 		{Day: "2026-11-21"},
-		{Day: "2026-11-22", Questions: 2, Answers: 1},
+		{Day: "2026-11-22", Questions: 2, Answers: 1, RateLimited: 3},
 		{Day: "2026-11-23", Questions: 1, Refusals: 1},
-		{Day: "2026-11-24", Questions: 2, Answers: 2, TokensIn: 11, TokensOut: 22, Refusals: 1},
+		{Day: "2026-11-24", Questions: 2, Answers: 2, TokensIn: 11, TokensOut: 22, Refusals: 1, RateLimited: 8},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("DailyActivity =\n%v\nwant\n%v", got, want)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,39 @@ func testConversations(t *testing.T, open Opener) {
 	if raw := rawGet(t, s, a.Workspace(), "messages", "sealed_body", string(m.ID)); len(raw) == 0 || strings.Contains(string(raw), "hello bob") {
 		t.Fatalf("message body stored in clear: %q", raw)
 	}
+	if len(m.Sources) != 0 || rawGet(t, s, a.Workspace(), "messages", "sealed_sources", string(m.ID)) != nil {
+		t.Fatalf("an answer stored without sources has sources: %+v", m.Sources)
+	}
+
+	// An answer's cited sources are stored with it, sealed like its body,
+	// and read back by every way of reading messages.
+	cited := []palisade.MessageSource{{DocumentID: palisade.NewDocumentID(), Title: "Opening hours", Excerpt: "open daily from nine"},
+		{DocumentID: palisade.NewDocumentID(), Title: "Prices", Excerpt: "tickets cost ten"}}
+	withSources, err := s.AppendMessage(ctx(t), a, store.AppendMessageParams{ConversationID: bob.ID, Role: palisade.MessageAssistant,
+		Body: "see the sources", InboundRef: "tg:43", Sources: cited, Now: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawGet(t, s, a.Workspace(), "messages", "sealed_sources", string(withSources.ID))
+	if len(raw) == 0 || strings.Contains(string(raw), "open daily") || strings.Contains(string(raw), "Opening hours") {
+		t.Fatalf("sources stored in clear: %q", raw)
+	}
+	if got, err := s.FindMessageByRef(ctx(t), a, bob.ID, palisade.MessageAssistant, "tg:43"); err != nil || !slices.Equal(got.Sources, cited) {
+		t.Fatalf("FindMessageByRef sources = %+v, %v", got.Sources, err)
+	}
+	if msgs, err := s.ListMessages(ctx(t), a, bob.ID, 1); err != nil || len(msgs) != 1 || !slices.Equal(msgs[0].Sources, cited) {
+		t.Fatalf("ListMessages = %+v, %v", msgs, err)
+	}
+	if msgs, err := s.ListMessagesAfter(ctx(t), a, bob.ID, withSources.Seq-1, 10); err != nil || len(msgs) != 1 || !slices.Equal(msgs[0].Sources, cited) {
+		t.Fatalf("ListMessagesAfter = %+v, %v", msgs, err)
+	}
+	// Sealed values are bound to their row: another message's sources
+	// copied over do not open.
+	rawSet(t, s, a.Workspace(), "messages", "sealed_sources", string(m.ID), raw)
+	if _, err := s.FindMessageByRef(ctx(t), a, bob.ID, palisade.MessageAssistant, "tg:42"); err == nil {
+		t.Fatal("sources copied to another message opened")
+	}
+	rawSet(t, s, a.Workspace(), "messages", "sealed_sources", string(m.ID), nil)
 	_, err = s.FindMessageByRef(ctx(t), b, bob.ID, palisade.MessageAssistant, "tg:42")
 	wantErr(t, err, store.ErrNotFound, "A's reply from B")
 

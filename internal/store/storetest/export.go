@@ -79,8 +79,13 @@ func seedWorkspace(t *testing.T, s store.Store, scope palisade.Scope, tag string
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := s.AppendMessage(ctx(t), scope, store.AppendMessageParams{ConversationID: conv.ID, Role: "user",
-			Body: fmt.Sprintf("message %d of %s", i, tag), Now: now.Add(time.Duration(i) * time.Second)}); err != nil {
+		p := store.AppendMessageParams{ConversationID: conv.ID, Role: palisade.MessageUser,
+			Body: fmt.Sprintf("message %d of %s", i, tag), Now: now.Add(time.Duration(i) * time.Second)}
+		if i%2 == 1 {
+			p.Role = palisade.MessageAssistant
+			p.Sources = []palisade.MessageSource{{Title: "handbook " + tag, Excerpt: fmt.Sprintf("cited excerpt %d of %s", i, tag)}}
+		}
+		if _, err := s.AppendMessage(ctx(t), scope, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,6 +277,13 @@ func testExport(t *testing.T, open Opener) {
 		if !strings.Contains(text, fmt.Sprintf("message %d of alpha", i)) {
 			t.Errorf("message %d's body is not in the export", i)
 		}
+	}
+	// So are the sources an answer cited: they quote the documents.
+	if !strings.Contains(text, "cited excerpt 1 of alpha") {
+		t.Error("an answer's cited sources are not in the export")
+	}
+	if !slices.Contains(sink.columns["messages"], "sources") || slices.Contains(sink.columns["messages"], "sealed_sources") {
+		t.Errorf("messages columns = %v", sink.columns["messages"])
 	}
 	if !slices.Contains(sink.columns["messages"], "body") || slices.Contains(sink.columns["messages"], "sealed_body") {
 		t.Errorf("messages columns = %v", sink.columns["messages"])

@@ -6,6 +6,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/sqlstore"
 )
 
 // testRetention: PruneAll deletes the messages older than the retention
@@ -60,8 +61,10 @@ func testRetention(t *testing.T, open Opener) {
 		}
 		ids[name] = cv.ID
 		for i, age := range c.ages {
+			// Every message cites a source, so the sources' going with
+			// their messages is counted too.
 			if _, err := s.AppendMessage(ctx(t), c.scope, store.AppendMessageParams{ConversationID: cv.ID, Role: "user",
-				Body: name + string(rune('0'+i)), Now: now.Add(-age)}); err != nil {
+				Body: name + string(rune('0'+i)), Sources: []palisade.MessageSource{{Title: "t", Excerpt: name}}, Now: now.Add(-age)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -97,6 +100,29 @@ func testRetention(t *testing.T, open Opener) {
 	}
 	if got := left("b"); len(got) != 1 {
 		t.Fatalf("B's message within its 90 days was pruned: %q", got)
+	}
+	// The cited sources went with their messages: only the three messages
+	// kept still hold any.
+	cited := 0
+	for _, sc := range []palisade.Scope{a, b} {
+		err := rawDriver(t, s).InTx(ctx(t), sqlstore.TxScope{Workspace: sc.Workspace()}, func(tx sqlstore.Tx) error {
+			var n int
+			err := tx.QueryRow(ctx(t), `SELECT COUNT(*) FROM messages WHERE workspace_id = $1 AND sealed_sources IS NOT NULL`, string(sc.Workspace())).Scan(&n)
+			cited += n
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cited != 3 {
+		t.Fatalf("%d messages hold sources after pruning; want the 3 kept", cited)
+	}
+	for _, name := range []string{"mixed", "own", "b"} {
+		ms, err := s.ListMessages(ctx(t), convs[name].scope, ids[name], 100)
+		if err != nil || len(ms) != 1 || len(ms[0].Sources) != 1 || ms[0].Sources[0].Excerpt != name {
+			t.Fatalf("the kept message of %s = %+v, %v", name, ms, err)
+		}
 	}
 	// Nothing more to do a second time.
 	if r, err := s.PruneAll(ctx(t), now, 48*time.Hour); err != nil || r.Rows("messages") != 0 || r.Rows("conversations") != 0 {
