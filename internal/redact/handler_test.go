@@ -207,3 +207,50 @@ func ExampleRedactor_Handler() {
 type exampleOut struct{}
 
 func (exampleOut) Write(p []byte) (int, error) { fmt.Print(string(p)); return len(p), nil }
+
+// TestHandlerSafeAttrsSkipOnlyThemselves: in a record that mixes Safe
+// attributes with free text, the free text (a path, a query, a user agent,
+// an error) is still redacted however the record is built, Safe values pass
+// unchanged, and a Safe value under a key or group that names a secret is
+// still replaced.
+func TestHandlerSafeAttrsSkipOnlyThemselves(t *testing.T) {
+	t.Parallel()
+	tok := "sk-proj-" + strings.Repeat("Zq9xW", 10)
+	r := redact.New(redact.Options{Secrets: []string{"registered-value-1234"}})
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		var h slog.Handler = slog.NewJSONHandler(&buf, nil)
+		if format == "text" {
+			h = slog.NewTextHandler(&buf, nil)
+		}
+		logger := slog.New(r.Handler(h))
+		logger.LogAttrs(context.Background(), slog.LevelInfo, "http request",
+			redact.Safe("pattern", "GET /bots/{id}"),
+			redact.Safe("request_id", "req_0123456789abcdef"),
+			redact.Safe("client_ip", "2001:db8::1"),
+			slog.String("path", "/bots/x/"+tok),
+			slog.String("query", "token=registered-value-1234&x=1"),
+			slog.String("user_agent", "curl/8 Authorization: Bearer "+tok),
+			slog.Any("err", fmt.Errorf("upstream: key %s refused", tok)),
+			redact.Safe("api_key", "looks-harmless-but-named-a-key"),
+			slog.Group("secret", redact.Safe("inner", "in-a-secret-group")),
+		)
+		out := buf.String()
+		for _, leak := range []string{tok, "registered-value-1234", "looks-harmless-but-named-a-key", "in-a-secret-group"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s: %q reached the log: %s", format, leak, out)
+			}
+		}
+		for _, kept := range []string{"GET /bots/{id}", "req_0123456789abcdef", "2001:db8::1", "/bots/x/", "curl/8"} {
+			if !strings.Contains(out, kept) {
+				t.Errorf("%s: %q missing: %s", format, kept, out)
+			}
+		}
+	}
+	// Without the redacting handler a Safe value still prints as its text.
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).LogAttrs(context.Background(), slog.LevelInfo, "m", redact.Safe("pattern", "GET /x"))
+	if !strings.Contains(buf.String(), `"pattern":"GET /x"`) {
+		t.Errorf("plain handler: %s", buf.String())
+	}
+}

@@ -342,12 +342,31 @@ func normalizeKey(k string) string {
 // SensitiveKey reports whether an attribute or field named key holds a
 // secret as a whole, so that its value is never shown.
 func (r *Redactor) SensitiveKey(key string) bool {
-	n := normalizeKey(key)
-	if n == "" {
+	// Keys are short: normalise into a stack buffer, as normalizeKey would,
+	// without allocating on every attribute of every record.
+	var buf [64]byte
+	if len(key) > len(buf) {
+		return r.sensitiveNormalized([]byte(normalizeKey(key)))
+	}
+	n := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			n = append(n, c)
+		case c >= 'A' && c <= 'Z':
+			n = append(n, c+'a'-'A')
+		}
+	}
+	return r.sensitiveNormalized(n)
+}
+
+func (r *Redactor) sensitiveNormalized(n []byte) bool {
+	if len(n) == 0 {
 		return false
 	}
 	for _, w := range r.sensitive {
-		if strings.HasSuffix(n, w) {
+		if len(n) >= len(w) && string(n[len(n)-len(w):]) == w {
 			return true
 		}
 	}
