@@ -31,8 +31,10 @@ func (h *handler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h *handler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
-	attrs := make([]slog.Attr, 0, rec.NumAttrs())
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.name(rec.Message), rec.PC)
+	// Records are small: their attributes fit on the stack, as in slog.
+	var buf [8]slog.Attr
+	attrs := buf[:0]
 	rec.Attrs(func(a slog.Attr) bool {
 		attrs = append(attrs, h.attr(a))
 		return true
@@ -93,7 +95,7 @@ func (r *Redactor) Attr(a slog.Attr, whole bool) slog.Attr {
 	// Resolve first: a LogValuer may compute a secret, and secret.Secret
 	// resolves to its own marker.
 	v := a.Value.Resolve()
-	key := r.String(a.Key)
+	key := r.name(a.Key)
 	whole = whole || r.SensitiveKey(a.Key)
 	if v.Kind() == slog.KindGroup {
 		group := v.Group()

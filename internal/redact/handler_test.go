@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -252,5 +253,50 @@ func TestHandlerSafeAttrsSkipOnlyThemselves(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).LogAttrs(context.Background(), slog.LevelInfo, "m", redact.Safe("pattern", "GET /x"))
 	if !strings.Contains(buf.String(), `"pattern":"GET /x"`) {
 		t.Errorf("plain handler: %s", buf.String())
+	}
+}
+
+// TestHandlerRemembersCleanNamesPerSnapshot: a message and a key that were
+// clean, and so are remembered, are redacted once the same text is
+// registered as a secret; a dirty message is never remembered.
+func TestHandlerRemembersCleanNamesPerSnapshot(t *testing.T) {
+	t.Parallel()
+	r := redact.New(redact.Options{})
+	var buf bytes.Buffer
+	logger := slog.New(r.Handler(slog.NewJSONHandler(&buf, nil)))
+	const name = "zebra-quartz-window-77"
+	tok := "sk-proj-" + strings.Repeat("Zq9xW", 10)
+	for range 3 {
+		logger.Info(name, name, "v")
+		logger.Info("dirty "+tok, "k", "v")
+	}
+	if strings.Count(buf.String(), name) != 6 || strings.Contains(buf.String(), tok) {
+		t.Fatalf("before Register: %s", buf.String())
+	}
+	r.Register(name)
+	buf.Reset()
+	logger.Info(name, name, "v")
+	if strings.Contains(buf.String(), name) {
+		t.Fatalf("a remembered name outlived Register: %s", buf.String())
+	}
+}
+
+// BenchmarkAccessLine logs a line shaped like the HTTP access log through
+// the redacting JSON handler.
+func BenchmarkAccessLine(b *testing.B) {
+	r := redact.New(redact.Options{})
+	l := slog.New(r.Handler(slog.NewJSONHandler(io.Discard, nil)))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.LogAttrs(ctx, slog.LevelInfo, "http request",
+			slog.String("method", "GET"),
+			redact.Safe("pattern", "GET /healthz"),
+			slog.Int("status", 200),
+			slog.Int64("bytes", 15),
+			slog.Duration("duration", 30*time.Microsecond),
+			redact.Safe("request_id", "req_0123456789abcdef0123"),
+			redact.Safe("client_ip", "127.0.0.1"),
+		)
 	}
 }
