@@ -54,7 +54,7 @@ func ObservedAccessLog(logger *slog.Logger, proxies *TrustedProxies, observe fun
 					}
 				}
 				pattern := r.Pattern
-				if ri.pattern != "" {
+				if ri.patternSet {
 					pattern = ri.pattern
 				}
 				d := time.Since(start)

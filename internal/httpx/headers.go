@@ -61,7 +61,12 @@ func SecurityHeaders(opts SecurityOptions) Middleware {
 			// finish commits a response that wrote nothing.
 			iw := &interceptWriter{ResponseWriter: w}
 			iw.before = func(int) { st.apply(iw.Header()) }
-			next.ServeHTTP(iw, r.WithContext(context.WithValue(r.Context(), keySecurity, st)))
+			if ri := infoFrom(r.Context()); ri != nil && ri.security == nil && r.Context().Value(keySecurity) == nil {
+				ri.security = st
+			} else {
+				r = r.WithContext(context.WithValue(r.Context(), keySecurity, st))
+			}
+			next.ServeHTTP(iw, r)
 			iw.finish()
 		})
 	}
@@ -179,8 +184,13 @@ func (st *securityState) csp() string {
 }
 
 func securityFrom(ctx context.Context) *securityState {
-	st, _ := ctx.Value(keySecurity).(*securityState)
-	return st
+	if st, ok := ctx.Value(keySecurity).(*securityState); ok {
+		return st
+	}
+	if ri := infoFrom(ctx); ri != nil {
+		return ri.security
+	}
+	return nil
 }
 
 // Nonce returns the CSP nonce of the request, for templates:
