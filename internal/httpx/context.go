@@ -71,7 +71,7 @@ type requestInfo struct {
 }
 
 // SetSurface records which surface serves the request; a later call (an
-// inner mount) wins. Outside AccessLog it does nothing.
+// inner mount) wins. Outside RequestID and AccessLog it does nothing.
 func SetSurface(ctx context.Context, name string) {
 	if ri := infoFrom(ctx); ri != nil {
 		ri.surface = name
@@ -90,7 +90,7 @@ func Surface(name string, h http.Handler) http.Handler {
 // with its context, the access-log line included: the workspace_id once a
 // handler knows it, or the id of the request of another process that this
 // one serves. An attribute given again replaces the earlier value. Outside
-// AccessLog it does nothing.
+// RequestID and AccessLog it does nothing.
 func Annotate(ctx context.Context, attrs ...slog.Attr) {
 	ri := infoFrom(ctx)
 	if ri == nil {
