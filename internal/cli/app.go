@@ -155,8 +155,12 @@ type services struct {
 // surfaces the role serves. On error nothing stays open.
 func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err error) {
 	red := env.Redactor
-	logger := newLogger(cfg, env.Stderr, red)
+	logOut := newLogWriter(env.Stderr)
+	logger := newLogger(cfg, logOut, red)
 	a := &app{cfg: cfg, logger: logger}
+	// The first closer runs last: every line logged while closing is
+	// written out before the process reports and exits.
+	a.closers = append(a.closers, func() { _ = logOut.Stop() })
 	defer func() {
 		if err != nil {
 			a.close()

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/palisadehq/palisade/internal/redact"
 )
 
 // AccessLog logs one line per request: method, route pattern, status, body
@@ -52,21 +54,26 @@ func ObservedAccessLog(logger *slog.Logger, proxies *TrustedProxies, observe fun
 					}
 				}
 				pattern := r.Pattern
-				if ri.pattern != "" {
+				if ri.patternSet {
 					pattern = ri.pattern
 				}
 				d := time.Since(start)
 				if observe != nil {
 					observe(RequestStats{Surface: ri.surface, Method: r.Method, Pattern: pattern, Status: status, Duration: d})
 				}
+				// The pattern comes from our routes table, the request id is
+				// one we made or checked with ValidRequestID, and the client
+				// IP is a parsed address without its zone: safe by
+				// construction, they skip the redactor's scans. The method
+				// is what the client sent, so it is scanned like any text.
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 					slog.String("method", r.Method),
-					slog.String("pattern", pattern),
+					redact.Safe("pattern", pattern),
 					slog.Int("status", status),
 					slog.Int64("bytes", iw.bytes),
 					slog.Duration("duration", d),
-					slog.String("request_id", RequestIDFrom(r.Context())),
-					slog.String("client_ip", proxies.ClientIP(r).String()),
+					redact.Safe("request_id", RequestIDFrom(r.Context())),
+					redact.Safe("client_ip", proxies.ClientIP(r).WithZone("").String()),
 				)
 			}()
 			next.ServeHTTP(iw, r)

@@ -47,9 +47,21 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 // has replaced the request with r.WithContext.
 type requestInfo struct {
 	pattern string
+	// patternSet: a Mux recorded pattern (even ""), which then wins over
+	// r.Pattern, which an outer ServeMux may have set on the same request.
+	patternSet bool
 	// surface names the mounted part of the listener that served the
 	// request (SetSurface), for metrics.
 	surface string
+
+	// format and security are the error format and the security policy
+	// of the request when the edge's own middlewares chose them: kept here
+	// rather than in a context of their own, they spare a copy of the
+	// request each. A value set with its own context key (WithErrorFormat,
+	// a nested middleware) is nearer and wins.
+	format    ErrorFormat
+	hasFormat bool
+	security  *securityState
 
 	mu sync.Mutex
 	// attrs are what Annotate learned of the request once inside (the
@@ -59,7 +71,7 @@ type requestInfo struct {
 }
 
 // SetSurface records which surface serves the request; a later call (an
-// inner mount) wins. Outside AccessLog it does nothing.
+// inner mount) wins. Outside RequestID and AccessLog it does nothing.
 func SetSurface(ctx context.Context, name string) {
 	if ri := infoFrom(ctx); ri != nil {
 		ri.surface = name
@@ -78,7 +90,7 @@ func Surface(name string, h http.Handler) http.Handler {
 // with its context, the access-log line included: the workspace_id once a
 // handler knows it, or the id of the request of another process that this
 // one serves. An attribute given again replaces the earlier value. Outside
-// AccessLog it does nothing.
+// RequestID and AccessLog it does nothing.
 func Annotate(ctx context.Context, attrs ...slog.Attr) {
 	ri := infoFrom(ctx)
 	if ri == nil {

@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/palisadehq/palisade/internal/palisade"
 )
@@ -395,4 +397,103 @@ func TestFlushStreams(t *testing.T) {
 	if string(rest) != "data: two\n\n" {
 		t.Fatalf("rest %q", rest)
 	}
+}
+
+// TestSharedHeaderValuesStayConstant: the constant security header values
+// are shared between responses, so a handler that appends to them, sets
+// them or deletes them, before or after writing, must change only its own
+// response; the next one carries exactly the policy. A CSP with a fresh
+// nonce goes out on a JSON response that never asked for one, and a nonce
+// read after the headers were written is the one they carry.
+func TestSharedHeaderValuesStayConstant(t *testing.T) {
+	t.Parallel()
+	keys := []string{"X-Frame-Options", "X-Content-Type-Options", "Strict-Transport-Security", "Referrer-Policy",
+		"Permissions-Policy", "Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy", "Content-Security-Policy"}
+	h := Edge(EdgeConfig{Logger: slog.New(slog.DiscardHandler)}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/meddle":
+			for _, k := range keys {
+				w.Header().Add(k, "before")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			for _, k := range keys {
+				w.Header().Add(k, "after")
+				if vs := w.Header()[k]; len(vs) > 0 {
+					w.Header()[k] = append(vs, "appended")
+				}
+			}
+			_, _ = io.WriteString(w, `{}`)
+		case "/late-nonce":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, Nonce(r.Context()))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		}
+	}))
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	get := func(path string) (*http.Response, string) {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	want := map[string]string{
+		"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Strict-Transport-Security": HSTSValue,
+		"Referrer-Policy": ReferrerPolicy, "Permissions-Policy": PermissionsPolicy,
+		"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Resource-Policy": "same-origin",
+	}
+	csps := map[string]bool{}
+	for i := range 20 {
+		path := "/plain"
+		if i%2 == 0 {
+			path = "/meddle"
+		}
+		resp, _ := get(path)
+		if path == "/meddle" {
+			continue
+		}
+		for k, v := range want {
+			if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
+				t.Fatalf("response %d: %s = %q, want only %q", i, k, got, v)
+			}
+		}
+		csp := resp.Header.Values("Content-Security-Policy")
+		if len(csp) != 1 || !strings.Contains(csp[0], "script-src 'self' 'nonce-") || csps[csp[0]] {
+			t.Fatalf("response %d: CSP %q missing, doubled or repeated", i, csp)
+		}
+		csps[csp[0]] = true
+	}
+	resp, nonce := get("/late-nonce")
+	if len(nonce) != 24 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "'nonce-"+nonce+"'") {
+		t.Fatalf("nonce %q read after writing is not the header's: %q", nonce, resp.Header.Get("Content-Security-Policy"))
+	}
+}
+
+// BenchmarkSecurityHeaders measures the security header block on an empty
+// response against the same response without it, as a ratio.
+func BenchmarkSecurityHeaders(b *testing.B) {
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	sec := SecurityHeaders(SecurityOptions{})(bare)
+	req := httptest.NewRequest("GET", "/", nil)
+	var bareTotal, secTotal time.Duration
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		bare.ServeHTTP(httptest.NewRecorder(), req)
+		mid := time.Now()
+		sec.ServeHTTP(httptest.NewRecorder(), req)
+		secTotal += time.Since(mid)
+		bareTotal += mid.Sub(start)
+		n++
+	}
+	b.ReportMetric(float64(secTotal.Nanoseconds())/float64(n), "headers-ns/req")
+	b.ReportMetric(float64(secTotal)/float64(bareTotal), "headers/bare")
 }

@@ -76,14 +76,25 @@ func WithErrorFormat(ctx context.Context, f ErrorFormat) context.Context {
 func UseErrorFormat(f ErrorFormat) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(WithErrorFormat(r.Context(), f)))
+			ctx := r.Context()
+			if ri := infoFrom(ctx); ri != nil && !ri.hasFormat && ctx.Value(keyFormat) == nil {
+				ri.format, ri.hasFormat = f, true
+				next.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithErrorFormat(ctx, f)))
 		})
 	}
 }
 
 func formatFrom(ctx context.Context) ErrorFormat {
-	f, _ := ctx.Value(keyFormat).(ErrorFormat)
-	return f
+	if f, ok := ctx.Value(keyFormat).(ErrorFormat); ok {
+		return f
+	}
+	if ri := infoFrom(ctx); ri != nil && ri.hasFormat {
+		return ri.format
+	}
+	return FormatJSON
 }
 
 // methodNotAllowedError is the one error outside the closed set of codes:

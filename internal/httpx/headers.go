@@ -34,9 +34,11 @@ type SecurityOptions struct {
 // handler asked for. Handlers change it only through AllowFraming and
 // AllowCrossOriginResource, from the handler goroutine, before writing.
 type securityState struct {
-	// nonce is made on first use: by Nonce while a page renders, or as the
-	// headers are written.
-	nonce          string
+	// nonce is made on first use (hasNonce): by Nonce while a page
+	// renders, or as the headers are written.
+	nonce          [nonceLen]byte
+	hasNonce       bool
+	vals           *headerValues
 	tls            bool
 	frameAncestors []string // nil: 'none'
 	crossOrigin    bool
@@ -50,75 +52,145 @@ type securityState struct {
 // a handler cannot drop them by accident; it relaxes them only through
 // AllowFraming and AllowCrossOriginResource.
 func SecurityHeaders(opts SecurityOptions) Middleware {
+	vals := newHeaderValues()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := &securityState{tls: r.TLS != nil || opts.Proxies.ForwardedTLS(r)}
+			st := &securityState{vals: vals, tls: r.TLS != nil || opts.Proxies.ForwardedTLS(r)}
 			// The headers are set once, as the status is committed, so
 			// whatever the handler set or removed, they are what goes out;
 			// finish commits a response that wrote nothing.
 			iw := &interceptWriter{ResponseWriter: w}
 			iw.before = func(int) { st.apply(iw.Header()) }
-			next.ServeHTTP(iw, r.WithContext(context.WithValue(r.Context(), keySecurity, st)))
+			if ri := infoFrom(r.Context()); ri != nil && ri.security == nil && r.Context().Value(keySecurity) == nil {
+				ri.security = st
+			} else {
+				r = r.WithContext(context.WithValue(r.Context(), keySecurity, st))
+			}
+			next.ServeHTTP(iw, r)
 			iw.finish()
 		})
 	}
 }
 
-func newNonce() string {
-	var b [18]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// headerValues are the constant header values, made once per middleware.
+// Every response's header map points at these same slices: nothing writes
+// through them, and their capacity equals their length, so a handler's
+// Header().Add appends into a copy of its own instead of into the array
+// the next response shares.
+type headerValues struct {
+	deny, nosniff, hsts, referrer, permissions, sameOrigin, crossOrigin []string
+}
+
+func newHeaderValues() *headerValues {
+	return &headerValues{
+		deny:        fixed("DENY"),
+		nosniff:     fixed("nosniff"),
+		hsts:        fixed(HSTSValue),
+		referrer:    fixed(ReferrerPolicy),
+		permissions: fixed(PermissionsPolicy),
+		sameOrigin:  fixed("same-origin"),
+		crossOrigin: fixed("cross-origin"),
+	}
+}
+
+func fixed(v string) []string { s := []string{v}; return s[:1:1] }
+
+// nonceBytes is the randomness of a nonce: 144 bits, 24 base64 characters.
+const (
+	nonceBytes = 18
+	nonceLen   = 24
+)
+
+// The CSP around its two nonces and its frame-ancestors list.
+const (
+	cspScript  = "default-src 'self'; script-src 'self' 'nonce-"
+	cspStyle   = "'; style-src 'self' 'nonce-"
+	cspFrame   = "'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
+	cspNoFrame = "'none'"
+)
+
+// putNonce writes a fresh nonce into dst[:nonceLen] without allocating.
+func putNonce(dst []byte) {
+	var raw [nonceBytes]byte
+	_, _ = rand.Read(raw[:])
+	base64.RawURLEncoding.Encode(dst[:nonceLen], raw[:])
 }
 
 func (st *securityState) apply(h http.Header) {
 	// Keys are written in their canonical form straight into the map:
 	// Header.Set would canonicalise each of them again on every response.
-	if st.nonce == "" {
-		st.nonce = newNonce()
-	}
 	h["Content-Security-Policy"] = []string{st.csp()}
 	if st.frameAncestors == nil {
-		h["X-Frame-Options"] = []string{"DENY"}
+		h["X-Frame-Options"] = st.vals.deny
 	} else {
 		delete(h, "X-Frame-Options")
 	}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["X-Content-Type-Options"] = st.vals.nosniff
 	if st.tls {
-		h["Strict-Transport-Security"] = []string{HSTSValue}
+		h["Strict-Transport-Security"] = st.vals.hsts
 	} else {
 		delete(h, "Strict-Transport-Security")
 	}
-	h["Referrer-Policy"] = []string{ReferrerPolicy}
-	h["Permissions-Policy"] = []string{PermissionsPolicy}
-	h["Cross-Origin-Opener-Policy"] = []string{"same-origin"}
+	h["Referrer-Policy"] = st.vals.referrer
+	h["Permissions-Policy"] = st.vals.permissions
+	h["Cross-Origin-Opener-Policy"] = st.vals.sameOrigin
 	if st.crossOrigin {
-		h["Cross-Origin-Resource-Policy"] = []string{"cross-origin"}
+		h["Cross-Origin-Resource-Policy"] = st.vals.crossOrigin
 	} else {
-		h["Cross-Origin-Resource-Policy"] = []string{"same-origin"}
+		h["Cross-Origin-Resource-Policy"] = st.vals.sameOrigin
 	}
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
 }
 
+// ensureNonce makes the request's nonce once; it lives in st, so making it
+// allocates nothing.
+func (st *securityState) ensureNonce() {
+	if !st.hasNonce {
+		putNonce(st.nonce[:])
+		st.hasNonce = true
+	}
+}
+
+// csp builds the policy in one allocation.
 func (st *securityState) csp() string {
-	var b strings.Builder
-	b.Grow(256)
-	b.WriteString("default-src 'self'; script-src 'self' 'nonce-")
-	b.WriteString(st.nonce)
-	b.WriteString("'; style-src 'self' 'nonce-")
-	b.WriteString(st.nonce)
-	b.WriteString("'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors ")
+	st.ensureNonce()
+	n := len(cspScript) + len(cspStyle) + len(cspFrame) + 2*nonceLen
 	if len(st.frameAncestors) == 0 {
-		b.WriteString("'none'")
+		n += len(cspNoFrame)
 	} else {
-		b.WriteString(strings.Join(st.frameAncestors, " "))
+		for _, f := range st.frameAncestors {
+			n += len(f) + 1
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(cspScript)
+	b.Write(st.nonce[:])
+	b.WriteString(cspStyle)
+	b.Write(st.nonce[:])
+	b.WriteString(cspFrame)
+	if len(st.frameAncestors) == 0 {
+		b.WriteString(cspNoFrame)
+	} else {
+		for i, f := range st.frameAncestors {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(f)
+		}
 	}
 	return b.String()
 }
 
 func securityFrom(ctx context.Context) *securityState {
-	st, _ := ctx.Value(keySecurity).(*securityState)
-	return st
+	if st, ok := ctx.Value(keySecurity).(*securityState); ok {
+		return st
+	}
+	if ri := infoFrom(ctx); ri != nil {
+		return ri.security
+	}
+	return nil
 }
 
 // Nonce returns the CSP nonce of the request, for templates:
@@ -126,10 +198,8 @@ func securityFrom(ctx context.Context) *securityState {
 // inline script or style runs.
 func Nonce(ctx context.Context) string {
 	if st := securityFrom(ctx); st != nil {
-		if st.nonce == "" {
-			st.nonce = newNonce()
-		}
-		return st.nonce
+		st.ensureNonce()
+		return string(st.nonce[:])
 	}
 	return ""
 }

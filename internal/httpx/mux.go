@@ -22,7 +22,7 @@ func Mux(m *http.ServeMux) http.Handler {
 		h, pattern := m.Handler(r)
 		if pattern != "" {
 			if ri := infoFrom(r.Context()); ri != nil {
-				ri.pattern = pattern
+				ri.pattern, ri.patternSet = pattern, true
 			}
 			m.ServeHTTP(w, r)
 			return
@@ -32,7 +32,7 @@ func Mux(m *http.ServeMux) http.Handler {
 		// longer describes the request. Run it against a scratch writer
 		// to learn which, then answer through WriteError.
 		if ri := infoFrom(r.Context()); ri != nil {
-			ri.pattern = ""
+			ri.pattern, ri.patternSet = "", true
 		}
 		var c captureWriter
 		h.ServeHTTP(&c, r)

@@ -35,6 +35,12 @@ func RequestID(logger *slog.Logger, proxies *TrustedProxies) Middleware {
 			// through it: most requests log only their access line, which
 			// names the request id itself.
 			ctx = context.WithValue(ctx, keyLogger, &requestLogger{base: logger, id: id})
+			// The request's shared record, made here so that the middlewares
+			// inside (AccessLog, the error format, SecurityHeaders) fill it
+			// in instead of each copying the request to add a value.
+			if infoFrom(ctx) == nil {
+				ctx = contextWithInfo(ctx, &requestInfo{})
+			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

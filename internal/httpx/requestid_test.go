@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/palisadehq/palisade/internal/redact"
 )
 
 func TestRequestID(t *testing.T) {
@@ -151,5 +153,57 @@ func TestAccessLogClientIPBehindProxy(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	if l := logs.lines(t); len(l) != 1 || l[0]["client_ip"] != "198.51.100.7" || l[0]["status"] != float64(200) {
 		t.Fatalf("%v", l)
+	}
+}
+
+// TestAccessLogRedactsThroughFastPath: with the real redacting handler, a
+// request carrying secrets in its path, query, user agent and headers
+// leaves an access line whose values that skip the scan (pattern, request
+// id, client IP) are exact and in which no secret appears.
+func TestAccessLogRedactsThroughFastPath(t *testing.T) {
+	t.Parallel()
+	tok := "sk-proj-" + strings.Repeat("Zq9xW", 10)
+	logs := &logBuffer{}
+	r := redact.New(redact.Options{Secrets: []string{"registered-secret-value"}})
+	log := slog.New(LogHandler(r.Handler(slog.NewJSONHandler(logs, nil))))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bots/{id}", func(w http.ResponseWriter, r *http.Request) {
+		Logger(r.Context()).InfoContext(r.Context(), "handled", "path", r.URL.Path, "query", r.URL.RawQuery, "ua", r.UserAgent())
+		_, _ = io.WriteString(w, "hello")
+	})
+	srv := httptest.NewServer(Edge(EdgeConfig{Logger: log}, Mux(mux)))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/bots/"+tok+"?token=registered-secret-value&k="+tok, nil)
+	req.Header.Set("User-Agent", "agent "+tok)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out := logs.String()
+	for _, leak := range []string{tok, "registered-secret-value"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("log leaks %q: %s", leak, out)
+		}
+	}
+	var access, handled map[string]any
+	for _, l := range logs.lines(t) {
+		switch l["msg"] {
+		case "http request":
+			access = l
+		case "handled":
+			handled = l
+		}
+	}
+	if access == nil || handled == nil {
+		t.Fatalf("lines missing: %s", out)
+	}
+	if access["pattern"] != "GET /bots/{id}" || access["client_ip"] != "127.0.0.1" ||
+		access["request_id"] != resp.Header.Get(HeaderRequestID) || access["status"] != float64(200) {
+		t.Errorf("access line: %v", access)
+	}
+	if !strings.Contains(fmt.Sprint(handled["path"]), "/bots/") || !strings.Contains(fmt.Sprint(handled["ua"]), "agent") {
+		t.Errorf("free text lost more than its secrets: %v", handled)
 	}
 }

@@ -31,8 +31,10 @@ func (h *handler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h *handler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
-	attrs := make([]slog.Attr, 0, rec.NumAttrs())
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.name(rec.Message), rec.PC)
+	// Records are small: their attributes fit on the stack, as in slog.
+	var buf [8]slog.Attr
+	attrs := buf[:0]
 	rec.Attrs(func(a slog.Attr) bool {
 		attrs = append(attrs, h.attr(a))
 		return true
@@ -61,14 +63,39 @@ func (h *handler) attr(a slog.Attr) slog.Attr {
 	return h.r.Attr(a, h.sensitive)
 }
 
+// safeText is a value its maker vouches carries no secret; only Safe makes
+// one. As a string kind it prints as the bare text through any handler.
+type safeText string
+
+// Safe returns an attribute that the redacting handler passes on without
+// scanning its key or value for secrets: for values that are safe by
+// construction, built by our own code from a closed set of characters or
+// values (a route pattern from the routes table, a request id we made or
+// validated, a parsed IP address's text). Never use it for anything a
+// client, a provider or a user wrote (paths, queries, headers, messages,
+// errors): those go through the scan as ordinary attributes. A key that
+// names a secret (SensitiveKey) still has its value replaced, and a Safe
+// attribute inside a group so named is replaced too.
+func Safe(key, value string) slog.Attr {
+	return slog.Attr{Key: key, Value: slog.AnyValue(safeText(value))}
+}
+
 // Attr returns a redacted copy of a. With whole set, or when a's key names
 // a secret, the value is replaced by the marker whatever its kind; groups
 // keep their shape.
 func (r *Redactor) Attr(a slog.Attr, whole bool) slog.Attr {
+	if a.Value.Kind() == slog.KindAny {
+		if t, ok := a.Value.Any().(safeText); ok {
+			if whole || r.SensitiveKey(a.Key) {
+				return slog.String(a.Key, Marker)
+			}
+			return slog.String(a.Key, string(t))
+		}
+	}
 	// Resolve first: a LogValuer may compute a secret, and secret.Secret
 	// resolves to its own marker.
 	v := a.Value.Resolve()
-	key := r.String(a.Key)
+	key := r.name(a.Key)
 	whole = whole || r.SensitiveKey(a.Key)
 	if v.Kind() == slog.KindGroup {
 		group := v.Group()

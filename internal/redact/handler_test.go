@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"strings"
@@ -207,3 +208,95 @@ func ExampleRedactor_Handler() {
 type exampleOut struct{}
 
 func (exampleOut) Write(p []byte) (int, error) { fmt.Print(string(p)); return len(p), nil }
+
+// TestHandlerSafeAttrsSkipOnlyThemselves: in a record that mixes Safe
+// attributes with free text, the free text (a path, a query, a user agent,
+// an error) is still redacted however the record is built, Safe values pass
+// unchanged, and a Safe value under a key or group that names a secret is
+// still replaced.
+func TestHandlerSafeAttrsSkipOnlyThemselves(t *testing.T) {
+	t.Parallel()
+	tok := "sk-proj-" + strings.Repeat("Zq9xW", 10)
+	r := redact.New(redact.Options{Secrets: []string{"registered-value-1234"}})
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		var h slog.Handler = slog.NewJSONHandler(&buf, nil)
+		if format == "text" {
+			h = slog.NewTextHandler(&buf, nil)
+		}
+		logger := slog.New(r.Handler(h))
+		logger.LogAttrs(context.Background(), slog.LevelInfo, "http request",
+			redact.Safe("pattern", "GET /bots/{id}"),
+			redact.Safe("request_id", "req_0123456789abcdef"),
+			redact.Safe("client_ip", "2001:db8::1"),
+			slog.String("path", "/bots/x/"+tok),
+			slog.String("query", "token=registered-value-1234&x=1"),
+			slog.String("user_agent", "curl/8 Authorization: Bearer "+tok),
+			slog.Any("err", fmt.Errorf("upstream: key %s refused", tok)),
+			redact.Safe("api_key", "looks-harmless-but-named-a-key"),
+			slog.Group("secret", redact.Safe("inner", "in-a-secret-group")),
+		)
+		out := buf.String()
+		for _, leak := range []string{tok, "registered-value-1234", "looks-harmless-but-named-a-key", "in-a-secret-group"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s: %q reached the log: %s", format, leak, out)
+			}
+		}
+		for _, kept := range []string{"GET /bots/{id}", "req_0123456789abcdef", "2001:db8::1", "/bots/x/", "curl/8"} {
+			if !strings.Contains(out, kept) {
+				t.Errorf("%s: %q missing: %s", format, kept, out)
+			}
+		}
+	}
+	// Without the redacting handler a Safe value still prints as its text.
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).LogAttrs(context.Background(), slog.LevelInfo, "m", redact.Safe("pattern", "GET /x"))
+	if !strings.Contains(buf.String(), `"pattern":"GET /x"`) {
+		t.Errorf("plain handler: %s", buf.String())
+	}
+}
+
+// TestHandlerRemembersCleanNamesPerSnapshot: a message and a key that were
+// clean, and so are remembered, are redacted once the same text is
+// registered as a secret; a dirty message is never remembered.
+func TestHandlerRemembersCleanNamesPerSnapshot(t *testing.T) {
+	t.Parallel()
+	r := redact.New(redact.Options{})
+	var buf bytes.Buffer
+	logger := slog.New(r.Handler(slog.NewJSONHandler(&buf, nil)))
+	const name = "zebra-quartz-window-77"
+	tok := "sk-proj-" + strings.Repeat("Zq9xW", 10)
+	for range 3 {
+		logger.Info(name, name, "v")
+		logger.Info("dirty "+tok, "k", "v")
+	}
+	if strings.Count(buf.String(), name) != 6 || strings.Contains(buf.String(), tok) {
+		t.Fatalf("before Register: %s", buf.String())
+	}
+	r.Register(name)
+	buf.Reset()
+	logger.Info(name, name, "v")
+	if strings.Contains(buf.String(), name) {
+		t.Fatalf("a remembered name outlived Register: %s", buf.String())
+	}
+}
+
+// BenchmarkAccessLine logs a line shaped like the HTTP access log through
+// the redacting JSON handler.
+func BenchmarkAccessLine(b *testing.B) {
+	r := redact.New(redact.Options{})
+	l := slog.New(r.Handler(slog.NewJSONHandler(io.Discard, nil)))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.LogAttrs(ctx, slog.LevelInfo, "http request",
+			slog.String("method", "GET"),
+			redact.Safe("pattern", "GET /healthz"),
+			slog.Int("status", 200),
+			slog.Int64("bytes", 15),
+			slog.Duration("duration", 30*time.Microsecond),
+			redact.Safe("request_id", "req_0123456789abcdef0123"),
+			redact.Safe("client_ip", "127.0.0.1"),
+		)
+	}
+}

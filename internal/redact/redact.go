@@ -156,7 +156,40 @@ func (r *Redactor) String(s string) string {
 	if len(s) < minMatchLen {
 		return s
 	}
+	return r.stringWith(r.known.Load(), s)
+}
+
+// Names: attribute keys and log messages repeat the same few texts on every
+// record. One found clean is remembered, against the snapshot of registered
+// values it was checked with (a Register starts afresh), so it is not
+// scanned again. Only clean texts are kept, short ones, and a bounded
+// number of them: what a client sends is a value, never a name, and a
+// flood of distinct names only stops the remembering.
+const (
+	maxCleanName  = 96
+	maxCleanNames = 4096
+)
+
+// name redacts an attribute key or a record's message.
+func (r *Redactor) name(s string) string {
+	if len(s) < minMatchLen {
+		return s
+	}
 	ks := r.known.Load()
+	if len(s) > maxCleanName {
+		return r.stringWith(ks, s)
+	}
+	if _, ok := ks.clean.Load(s); ok {
+		return s
+	}
+	out := r.stringWith(ks, s)
+	if out == s && ks.cleanCount.Add(1) <= maxCleanNames {
+		ks.clean.Store(s, struct{}{})
+	}
+	return out
+}
+
+func (r *Redactor) stringWith(ks *knownSet, s string) string {
 	out := ks.redact(s)
 	out = r.redactPatterns(out)
 	// A replacement can, in contrived cases, join the text around it into a
@@ -342,12 +375,31 @@ func normalizeKey(k string) string {
 // SensitiveKey reports whether an attribute or field named key holds a
 // secret as a whole, so that its value is never shown.
 func (r *Redactor) SensitiveKey(key string) bool {
-	n := normalizeKey(key)
-	if n == "" {
+	// Keys are short: normalise into a stack buffer, as normalizeKey would,
+	// without allocating on every attribute of every record.
+	var buf [64]byte
+	if len(key) > len(buf) {
+		return r.sensitiveNormalized([]byte(normalizeKey(key)))
+	}
+	n := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			n = append(n, c)
+		case c >= 'A' && c <= 'Z':
+			n = append(n, c+'a'-'A')
+		}
+	}
+	return r.sensitiveNormalized(n)
+}
+
+func (r *Redactor) sensitiveNormalized(n []byte) bool {
+	if len(n) == 0 {
 		return false
 	}
 	for _, w := range r.sensitive {
-		if strings.HasSuffix(n, w) {
+		if len(n) >= len(w) && string(n[len(n)-len(w):]) == w {
 			return true
 		}
 	}
@@ -361,6 +413,10 @@ type knownSet struct {
 	// byPrefix indexes values by their first 8 bytes once there are too many
 	// to search for one by one.
 	byPrefix map[uint64][]string
+	// clean holds names (keys, messages) found to hold no secret under
+	// this snapshot; see Redactor.name.
+	clean      sync.Map
+	cleanCount atomic.Int32
 }
 
 const indexThreshold = 32

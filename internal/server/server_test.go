@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"math/big"
@@ -210,6 +211,28 @@ func TestHealthOtherMethods(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" || resp.Header.Get("Content-Security-Policy") == "" {
 			t.Errorf("DELETE %s = %d, Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+// TestHealthzBody: the liveness check answers the same JSON the other
+// status answers are encoded as, uncached, with the security headers, on
+// the public and the admin listener.
+func TestHealthzBody(t *testing.T) {
+	t.Parallel()
+	s := start(t, server.Options{AdminAddr: "127.0.0.1:0"})
+	want, _ := json.Marshal(map[string]any{"status": "ok"})
+	for _, base := range []string{"http://" + s.Addr().String(), "http://" + s.AdminAddr().String()} {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != string(want)+"\n" ||
+			resp.Header.Get("Content-Type") != "application/json; charset=utf-8" || resp.Header.Get("Cache-Control") != "no-store" ||
+			!strings.Contains(resp.Header.Get("Content-Security-Policy"), "'nonce-") {
+			t.Errorf("%s/healthz: %d %q %v", base, resp.StatusCode, body, resp.Header)
 		}
 	}
 }

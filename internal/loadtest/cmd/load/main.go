@@ -62,7 +62,13 @@ type options struct {
 	botsRate        float64
 	chatRate        float64
 	moduleDir       string
+	// paths are the measured paths by short name; empty: all of them.
+	paths map[string]bool
 }
+
+// want reports whether the path named (healthz, bots, chat, ingest) is to
+// be measured.
+func (o options) want(name string) bool { return len(o.paths) == 0 || o.paths[name] }
 
 func main() {
 	var o options
@@ -80,7 +86,20 @@ func main() {
 	flag.Float64Var(&o.healthRate, "rate-healthz", 2000, "open-loop rate for /healthz and the reference, requests a second")
 	flag.Float64Var(&o.botsRate, "rate-bots", 1000, "open-loop rate for GET /api/v1/bots")
 	flag.Float64Var(&o.chatRate, "rate-chat", 200, "open-loop rate for the retrieval-only chat")
+	paths := flag.String("paths", "", "comma-separated paths to measure, of healthz, bots, chat and ingest (the neighbour runs count as chat); empty: all")
 	flag.Parse()
+	for _, p := range strings.Split(*paths, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "":
+		case "healthz", "bots", "chat", "ingest":
+			if o.paths == nil {
+				o.paths = map[string]bool{}
+			}
+			o.paths[p] = true
+		default:
+			fatalf("-paths: %q is not one of healthz, bots, chat, ingest", p)
+		}
+	}
 	for _, c := range strings.Split(*conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n <= 0 || n > 1024 {
@@ -604,7 +623,7 @@ func (h *harness) measureStore(ctx context.Context, name, pgURL string) error {
 		return err
 	}
 	var neighbourKey string
-	if h.o.neighbourChunks > 0 {
+	if h.o.neighbourChunks > 0 && h.o.want("chat") {
 		if neighbourKey, err = h.workspace(ctx, env, "Neighbour"); err != nil {
 			return err
 		}
@@ -640,6 +659,9 @@ func (h *harness) measureStore(ctx context.Context, name, pgURL string) error {
 		}
 	}
 	for i := range 20 {
+		if !h.o.want("chat") {
+			break
+		}
 		if _, err := a.addDocument(ctx, bot, fmt.Sprintf("Handbook %d", i), document(uint64(i), 10<<10, topicWords)); err != nil {
 			return err
 		}
@@ -663,8 +685,16 @@ func (h *harness) measureStore(ctx context.Context, name, pgURL string) error {
 		rate   float64
 		health bool // edge only: measured once, on the first store
 	}
-	paths := []path{{"GET /healthz", health, h.o.healthRate, true}, {"GET /api/v1/bots", bots, h.o.botsRate, false},
-		{"POST chat, retrieval-only", chat, h.o.chatRate, false}}
+	var paths []path
+	for _, p := range []struct {
+		short string
+		path
+	}{{"healthz", path{"GET /healthz", health, h.o.healthRate, true}}, {"bots", path{"GET /api/v1/bots", bots, h.o.botsRate, false}},
+		{"chat", path{"POST chat, retrieval-only", chat, h.o.chatRate, false}}} {
+		if h.o.want(p.short) {
+			paths = append(paths, p.path)
+		}
+	}
 	firstStore := name == "sqlite" || h.o.noSQLite
 	refRows := map[string]*row{}
 	rows := map[string]*row{}
@@ -717,30 +747,33 @@ func (h *harness) measureStore(ctx context.Context, name, pgURL string) error {
 	}
 	h.memNote("palisade "+name+" after the API and chat runs", s.p)
 
-	// Ingestion: 10 KB documents into a bot of their own, so the measured
-	// bot's knowledge stays as it was.
-	ingestBot, err := a.createBot(ctx, "ingest")
-	if err != nil {
-		return err
-	}
-	ingest := loadtest.Target{Method: http.MethodPost, URL: s.url("/api/v1/bots/" + ingestBot + "/documents"), Header: jsonAuth, Expect: http.StatusCreated,
-		Body: func(i int64) []byte {
-			b, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("Doc %d", i), "content": document(uint64(1000+i), 10<<10, topicWords), "content_type": "text/plain"})
-			return b
-		}}
-	ir := h.newRow(name, "document ingestion (10 KB)", load{conns: h.o.conns[0]}, nil)
-	ir.unit = "docs/s"
-	for range h.o.rounds {
-		prof := ""
-		if h.o.profileDir != "" && len(ir.results) == 0 {
-			prof = filepath.Join(h.o.profileDir, name+"-ingest.pprof")
-		}
-		if err := h.measure(ctx, ir, s, ingest, load{conns: h.o.conns[0]}, int64(h.o.ingestDocs), prof); err != nil {
+	if h.o.want("ingest") {
+		var ingestBot string
+		// Ingestion: 10 KB documents into a bot of their own, so the measured
+		// bot's knowledge stays as it was.
+		ingestBot, err = a.createBot(ctx, "ingest")
+		if err != nil {
 			return err
+		}
+		ingest := loadtest.Target{Method: http.MethodPost, URL: s.url("/api/v1/bots/" + ingestBot + "/documents"), Header: jsonAuth, Expect: http.StatusCreated,
+			Body: func(i int64) []byte {
+				b, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("Doc %d", i), "content": document(uint64(1000+i), 10<<10, topicWords), "content_type": "text/plain"})
+				return b
+			}}
+		ir := h.newRow(name, "document ingestion (10 KB)", load{conns: h.o.conns[0]}, nil)
+		ir.unit = "docs/s"
+		for range h.o.rounds {
+			prof := ""
+			if h.o.profileDir != "" && len(ir.results) == 0 {
+				prof = filepath.Join(h.o.profileDir, name+"-ingest.pprof")
+			}
+			if err := h.measure(ctx, ir, s, ingest, load{conns: h.o.conns[0]}, int64(h.o.ingestDocs), prof); err != nil {
+				return err
+			}
 		}
 	}
 
-	if h.o.neighbourChunks > 0 {
+	if h.o.neighbourChunks > 0 && h.o.want("chat") {
 		na := &api{s: s, key: neighbourKey, c: a.c}
 		nb, err := na.createBot(ctx, "neighbour")
 		if err != nil {
