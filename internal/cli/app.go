@@ -36,6 +36,7 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/idempotency"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -231,6 +232,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	a.closers = append(a.closers, lim.close)
+	hub := newInvalidation(s, lim.redis, logger)
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hubCtx); close(hubDone) }()
+	a.closers = append(a.closers, func() { stopHub(); <-hubDone })
 	if lim.limiter, err = countRefusals(lim.limiter, metrics); err != nil {
 		return nil, err
 	}
@@ -315,7 +321,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	exportPolicy, _ := lim.table.Policy(ratelimit.ClassExport)
 	svc.exports = export.New(export.Options{Store: s, Audit: auditLog, Limiter: lim.limiter, Policy: exportPolicy, Now: env.Now})
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
-		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
+		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens, hub); err != nil {
 			return nil, err
 		}
 	}
@@ -488,7 +494,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 // Without SMTP settings mail goes to the console (embedded mode); sign-up
 // stays closed unless --allow-signup opens it.
 func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec *audit.Logger, master seal.MasterKey,
-	users store.UserSealer, tokens *auth.TokenKey) (*account.Service, error) {
+	users store.UserSealer, tokens *auth.TokenKey, hub *invalidate.Hub) (*account.Service, error) {
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 	if cfg.SMTPHost != "" {
 		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
@@ -506,7 +512,7 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, e audit.Entry) error {
 			return rec.DeleteWorkspace(ctx, s, scope, e)
 		},
-		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
+		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup, Invalidation: hub})
 }
 
 // newRunner builds the job runner on the store's own database, with the
