@@ -263,7 +263,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics, llms.kinds),
-		Kinds: llms.kinds, OwnProviders: llms.own})
+		Kinds: llms.kinds, OwnProviders: llms.own, Invalidation: hub})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -299,7 +299,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		}
 		return pool, nil
 	}
-	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev, startWorkers)
+	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev, startWorkers, hub)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 // model allowlist is resolved here, once.
 func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
 	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service,
-	startWorkers func(answering gateway.Service) (*sandbox.Pool, error)) (services, error) {
+	startWorkers func(answering gateway.Service) (*sandbox.Pool, error), hub *invalidate.Hub) (services, error) {
 	var generator conversation.Generator
 	// answering is the gateway that answers the bots' turns, whether they
 	// run in the server or in the bots' workers.
@@ -419,7 +419,7 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		know.Extract = knowledge.WorkerExtract(workers, know.Limits)
 	}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
-		Limits: bill})
+		Limits: bill, Invalidation: hub})
 	if err != nil {
 		return services{}, err
 	}

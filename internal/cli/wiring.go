@@ -12,6 +12,7 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/invalidate"
+	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -113,6 +114,10 @@ const invalidationChannel = "palisade_invalidate"
 func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *invalidate.Hub {
 	var bus invalidate.Bus = invalidate.NewMemory()
 	switch pg, isPG := s.(*postgres.Store); {
+	case rdb != nil && isPG:
+		// The commands run beside the server (workspace suspend, delete)
+		// know only the database, so the server hears PostgreSQL too.
+		bus = invalidate.Fanout{invalidate.NewRedis(rdb, invalidationChannel), invalidate.NewPostgres(pg.Pool(), invalidationChannel)}
 	case rdb != nil:
 		bus = invalidate.NewRedis(rdb, invalidationChannel)
 	case isPG:
@@ -125,4 +130,19 @@ func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *inv
 			logger.Info("cache invalidation channel", "subscribed", e.Up)
 		}
 	})
+}
+
+// announceChange tells running servers that scope's workspace changed
+// under them (a command's suspension or deletion), so they drop what they
+// cached of it. On SQLite no server runs beside a command: the data
+// directory is locked by one process.
+func announceChange(ctx context.Context, s store.Store, scope palisade.Scope) error {
+	pg, ok := s.(*postgres.Store)
+	if !ok {
+		return nil
+	}
+	if err := invalidate.NewPostgres(pg.Pool(), invalidationChannel).Publish(ctx, string(scope.Workspace())); err != nil {
+		return fmt.Errorf("telling running servers of the change: %w", err)
+	}
+	return nil
 }

@@ -35,35 +35,28 @@ func backends(t *testing.T) map[string]func(t *testing.T) backend {
 			other := redis.NewClient(&o)
 			t.Cleanup(func() { _ = other.Close() })
 			ch := prefix + "invalidate"
-			return backend{a: invalidate.NewRedis(rdb, ch), b: invalidate.NewRedis(other, ch), drop: func(t *testing.T) {
-				list, err := rdb.ClientList(t.Context()).Result()
-				if err != nil {
-					t.Fatal(err)
-				}
-				killed := 0
-				sc := bufio.NewScanner(strings.NewReader(list))
-				for sc.Scan() {
-					var id string
-					match := false
-					for f := range strings.FieldsSeq(sc.Text()) {
-						if v, ok := strings.CutPrefix(f, "id="); ok {
-							id = v
-						}
-						if f == "name="+name {
-							match = true
-						}
-					}
-					if match {
-						if err := rdb.Do(t.Context(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
-							t.Fatal(err)
-						}
-						killed++
-					}
-				}
-				if killed == 0 {
-					t.Fatal("no subscriber connection to cut")
-				}
-			}}
+			return backend{a: invalidate.NewRedis(rdb, ch), b: invalidate.NewRedis(other, ch), drop: func(t *testing.T) { killRedisClient(t, rdb, name) }}
+		},
+		"fanout": func(t *testing.T) backend {
+			rdb, prefix := servicetest.Redis(t)
+			name := strings.ReplaceAll(servicetest.RandomName("palisadetestsub"), ":", "")
+			o := *rdb.Options()
+			o.ClientName = name
+			other := redis.NewClient(&o)
+			t.Cleanup(func() { _ = other.Close() })
+			url := servicetest.Postgres(t)
+			pool, err := pgxpool.New(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			ch := prefix + "invalidate"
+			// A publishes on PostgreSQL only (a command beside the server);
+			// B listens on Redis and PostgreSQL, and cutting its Redis
+			// subscription alone must take its cache down.
+			return backend{a: invalidate.NewPostgres(pool, "palisade_invalidate"),
+				b:    invalidate.Fanout{invalidate.NewRedis(other, ch), invalidate.NewPostgres(pool, "palisade_invalidate")},
+				drop: func(t *testing.T) { killRedisClient(t, rdb, name) }}
 		},
 		"postgres": func(t *testing.T) backend {
 			url := servicetest.Postgres(t)
@@ -177,5 +170,37 @@ func TestBusConformance(t *testing.T) {
 				t.Fatal("a notice for every workspace left an entry")
 			}
 		})
+	}
+}
+
+// killRedisClient cuts the connections of the client named name.
+func killRedisClient(t *testing.T, rdb *redis.Client, name string) {
+	t.Helper()
+	list, err := rdb.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	sc := bufio.NewScanner(strings.NewReader(list))
+	for sc.Scan() {
+		var id string
+		match := false
+		for f := range strings.FieldsSeq(sc.Text()) {
+			if v, ok := strings.CutPrefix(f, "id="); ok {
+				id = v
+			}
+			if f == "name="+name {
+				match = true
+			}
+		}
+		if match {
+			if err := rdb.Do(t.Context(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+				t.Fatal(err)
+			}
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no subscriber connection to cut")
 	}
 }

@@ -49,6 +49,14 @@ func (h *Hub) Add(x Handler) {
 	x.Up(h.up)
 }
 
+// Subscribed reports whether the bus's subscription is up, that is
+// whether the caches are serving.
+func (h *Hub) Subscribed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.up
+}
+
 // Run listens on the bus until ctx ends; caches are bypassed while it is
 // not running.
 func (h *Hub) Run(ctx context.Context) {
