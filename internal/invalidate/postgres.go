@@ -2,6 +2,7 @@ package invalidate
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,10 +54,23 @@ func (p *Postgres) listenOnce(ctx context.Context, h Handler) {
 	h.Up(true)
 	defer h.Up(false)
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wait, cancel := context.WithTimeout(ctx, healthEvery)
+		n, err := conn.WaitForNotification(wait)
+		cancel()
+		switch {
+		case err == nil:
+			h.Notice(n.Payload)
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			// Quiet for a while: prove the connection is still alive, or
+			// give it up (a half-open connection would wait forever).
+			ping, cancel := context.WithTimeout(ctx, healthEvery)
+			err := conn.Ping(ping)
+			cancel()
+			if err != nil {
+				return
+			}
+		default:
 			return
 		}
-		h.Notice(n.Payload)
 	}
 }
