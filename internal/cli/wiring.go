@@ -12,7 +12,6 @@ import (
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
 	"github.com/palisadehq/palisade/internal/invalidate"
-	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -133,15 +132,15 @@ func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *inv
 }
 
 // announceChange tells running servers that scope's workspace changed
-// under them (a command's suspension or deletion), so they drop what they
-// cached of it. On SQLite no server runs beside a command: the data
+// under them (a command's suspension or deletion; invalidate.All for a
+// restored database), so they drop what they cached of it. On SQLite no server runs beside a command: the data
 // directory is locked by one process.
-func announceChange(ctx context.Context, s store.Store, scope palisade.Scope) error {
+func announceChange(ctx context.Context, s store.Store, scope string) error {
 	pg, ok := s.(*postgres.Store)
 	if !ok {
 		return nil
 	}
-	if err := invalidate.NewPostgres(pg.Pool(), invalidationChannel).Publish(ctx, string(scope.Workspace())); err != nil {
+	if err := invalidate.NewPostgres(pg.Pool(), invalidationChannel).Publish(ctx, scope); err != nil {
 		return fmt.Errorf("telling running servers of the change: %w", err)
 	}
 	return nil

@@ -283,7 +283,7 @@ func runWorkspaceSuspend(ctx context.Context, env *Env, args []string, suspend b
 	if _, err := s.SetWorkspaceSuspension(ctx, scope, p); err != nil {
 		return err
 	}
-	if err := announceChange(ctx, s, scope); err != nil {
+	if err := announceChange(ctx, s, string(scope.Workspace())); err != nil {
 		return fmt.Errorf("workspace %s changed, but running servers may act on the old state for up to a minute: %w", id, err)
 	}
 	al := newAuditLogger(env, cfg, s)
@@ -351,7 +351,7 @@ func runWorkspaceDelete(ctx context.Context, env *Env, args []string) error {
 	if err := al.l.DeleteWorkspace(ctx, s, scope, audit.Entry{Actor: audit.ActorCLI}); err != nil {
 		return err
 	}
-	if err := announceChange(ctx, s, scope); err != nil {
+	if err := announceChange(ctx, s, string(scope.Workspace())); err != nil {
 		return fmt.Errorf("workspace %s deleted, but running servers may act on the old state for up to a minute: %w", id, err)
 	}
 	al.checkpoint()
