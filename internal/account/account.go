@@ -113,6 +113,8 @@ type Service struct {
 	// keys caches verified API keys by the hash of the whole key; nil
 	// without Options.Invalidation.
 	keys *invalidate.Cache[*cachedKey]
+	// workspaces caches workspaces, for their status, by id.
+	workspaces *invalidate.Cache[palisade.Workspace]
 }
 
 // New checks opts and returns a Service.
@@ -154,7 +156,9 @@ func New(opts Options) (*Service, error) {
 	svc := &Service{o: opts, deviceKey: key}
 	if opts.Invalidation != nil {
 		svc.keys = invalidate.NewCache[*cachedKey](invalidate.CacheOptions{Now: opts.Now})
+		svc.workspaces = invalidate.NewCache[palisade.Workspace](invalidate.CacheOptions{Now: opts.Now})
 		opts.Invalidation.Add(svc.keys)
+		opts.Invalidation.Add(svc.workspaces)
 	}
 	return svc, nil
 }

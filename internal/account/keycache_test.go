@@ -231,3 +231,48 @@ func TestCachedAPIKeyFollowsMembershipChanges(t *testing.T) {
 		t.Fatalf("key of a removed member = %v, want refused at once", err)
 	}
 }
+
+// A workspace's status is served from memory until a change is announced:
+// a suspension made beside the server (by the CLI, which announces it)
+// refuses the next request at once, and a resumption lets it through.
+func TestCachedWorkspaceStatusFollowsSuspension(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var queries atomic.Int64
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), store.Options{QueryHook: func(string) { queries.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bus := invalidate.NewMemory()
+	c := newCachedService(t, s, &queries, bus)
+	// The command's side: a hub of its own on the same bus.
+	cli := invalidate.NewHub(bus, nil)
+	ws, err := s.CreateWorkspace(ctx, store.CreateWorkspaceParams{Name: "W", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := palisade.ScopeFor(ws.ID)
+	if err := c.svc.WorkspaceActive(ctx, scope); err != nil {
+		t.Fatal(err)
+	}
+	before := queries.Load()
+	if err := c.svc.WorkspaceActive(ctx, scope); err != nil || queries.Load() != before {
+		t.Fatalf("cached status = %v after %d queries, want active from memory", err, queries.Load()-before)
+	}
+	for _, suspend := range []bool{true, false} {
+		if _, err := s.SetWorkspaceSuspension(ctx, scope, store.SuspensionParams{Suspend: suspend, Reason: "test", Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.Invalidate(ctx, string(ws.ID)); err != nil {
+			t.Fatal(err)
+		}
+		err := c.svc.WorkspaceActive(ctx, scope)
+		if suspend && !errors.Is(err, palisade.ErrWorkspaceSuspended) {
+			t.Fatalf("after a suspension = %v, want suspended at once", err)
+		}
+		if !suspend && err != nil {
+			t.Fatalf("after resuming = %v, want active", err)
+		}
+	}
+}
