@@ -55,13 +55,16 @@ var layers = map[string]layer{
 	// knows Palisade only from the outside.
 	"internal/probe": library,
 
-	"internal/secret":        library,
-	"internal/dirlock":       library,
-	"internal/validate":      library,
-	"internal/redact":        library,
-	"internal/pii":           library,
-	"internal/auth":          library,
-	"internal/ratelimit":     library,
+	"internal/secret":    library,
+	"internal/dirlock":   library,
+	"internal/validate":  library,
+	"internal/redact":    library,
+	"internal/pii":       library,
+	"internal/auth":      library,
+	"internal/ratelimit": library,
+	// Invalidation of in-process caches across processes (Redis pub/sub,
+	// PostgreSQL LISTEN/NOTIFY): knows only workspace ids, never the store.
+	"internal/invalidate":    library,
 	"internal/mail":          library,
 	"internal/egress":        library,
 	"internal/seal":          library,

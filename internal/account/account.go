@@ -23,6 +23,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/mail"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/ratelimit"
@@ -95,6 +96,12 @@ type Options struct {
 	AllowSignup     bool
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
+	// Invalidation, when set, lets verified API keys be cached in process
+	// memory: every change that can end a key's use (revocation, a role
+	// change, a member removed, an account or workspace deleted) drops the
+	// workspace's entries here at once and tells the other processes
+	// through it. Nil caches nothing.
+	Invalidation *invalidate.Hub
 }
 
 // Service implements the account operations.
@@ -103,6 +110,11 @@ type Service struct {
 	deviceKey []byte
 	// denials counts refusals not written to the audit log (denials.go).
 	denials denials
+	// keys caches verified API keys by the hash of the whole key; nil
+	// without Options.Invalidation.
+	keys *invalidate.Cache[*cachedKey]
+	// workspaces caches workspaces, for their status, by id.
+	workspaces *invalidate.Cache[palisade.Workspace]
 }
 
 // New checks opts and returns a Service.
@@ -141,7 +153,14 @@ func New(opts Options) (*Service, error) {
 	case len(key) < minDeviceKey:
 		return nil, fmt.Errorf("account: DeviceKey must be at least %d bytes", minDeviceKey)
 	}
-	return &Service{o: opts, deviceKey: key}, nil
+	svc := &Service{o: opts, deviceKey: key}
+	if opts.Invalidation != nil {
+		svc.keys = invalidate.NewCache[*cachedKey](invalidate.CacheOptions{Now: opts.Now})
+		svc.workspaces = invalidate.NewCache[palisade.Workspace](invalidate.CacheOptions{Now: opts.Now})
+		opts.Invalidation.Add(svc.keys)
+		opts.Invalidation.Add(svc.workspaces)
+	}
+	return svc, nil
 }
 
 // SignupOpen reports whether self-service sign-up is open.

@@ -2,9 +2,11 @@ package account
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 )
@@ -56,10 +58,28 @@ const touchKeyEvery = time.Minute
 // evaluated before they are combined. A key made by a member works only
 // while they are a member of the key's workspace; a key the operator made
 // with the CLI (no creator) lives until it is revoked or expires.
+//
+// A verified key is cached by the hash of the whole key (so only the exact
+// key finds it) until a change in its workspace is announced, its expiry,
+// or the cache's short time-to-live, whichever comes first.
 func (s *Service) AuthenticateAPIKey(ctx context.Context, key secret.Secret) (KeyPrincipal, error) {
 	prefix, err := auth.ParseAPIKey(key.Reveal())
 	if err != nil {
 		return KeyPrincipal{}, ErrInvalidAPIKey
+	}
+	var ticket invalidate.Ticket
+	var cacheKey string
+	if s.keys != nil {
+		cacheKey = string(auth.HashAPIKey(key))
+		if c, ok := s.keys.Get(cacheKey); ok {
+			now := s.o.Now()
+			if c.p.ExpiresAt != nil && !now.Before(*c.p.ExpiresAt) {
+				return KeyPrincipal{}, ErrInvalidAPIKey
+			}
+			s.touchCached(ctx, c, now)
+			return c.p, nil
+		}
+		ticket = s.keys.Begin()
 	}
 	k, err := s.o.Store.LookupAPIKey(ctx, prefix)
 	if err != nil {
@@ -83,5 +103,45 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, key secret.Secret) (Ke
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) >= touchKeyEvery {
 		_ = s.o.Store.TouchAPIKey(ctx, scope, k.ID, now)
 	}
-	return KeyPrincipal{Scope: scope, KeyID: k.ID, Scopes: scopes, CreatedBy: k.CreatedBy, CreatorRole: k.CreatorRole, ExpiresAt: k.ExpiresAt}, nil
+	p := KeyPrincipal{Scope: scope, KeyID: k.ID, Scopes: scopes, CreatedBy: k.CreatedBy, CreatorRole: k.CreatorRole, ExpiresAt: k.ExpiresAt}
+	if s.keys != nil {
+		c := &cachedKey{p: p}
+		last := now
+		if k.LastUsedAt != nil && now.Sub(*k.LastUsedAt) < touchKeyEvery {
+			last = *k.LastUsedAt
+		}
+		c.touched.Store(last.UnixNano())
+		s.keys.Put(ticket, cacheKey, string(k.WorkspaceID), c)
+	}
+	return p, nil
+}
+
+// cachedKey is a verified key's principal and when its last-used time was
+// last written.
+type cachedKey struct {
+	p       KeyPrincipal
+	touched atomic.Int64
+}
+
+// touchCached keeps the last-used time to the minute for a key served from
+// the cache, with one writer per minute however many requests race.
+func (s *Service) touchCached(ctx context.Context, c *cachedKey, now time.Time) {
+	last := c.touched.Load()
+	if now.Sub(time.Unix(0, last)) < touchKeyEvery || !c.touched.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	_ = s.o.Store.TouchAPIKey(ctx, c.p.Scope, c.p.KeyID, now)
+}
+
+// invalidate drops what is cached for scope's workspace (every workspace
+// for invalidate.All), here at once and in the other processes. The change
+// itself is made by then; a failure to tell the others is logged, and their
+// entries end with the cache's time-to-live.
+func (s *Service) invalidate(ctx context.Context, scope string) {
+	if s.o.Invalidation == nil {
+		return
+	}
+	if err := s.o.Invalidation.Invalidate(ctx, scope); err != nil {
+		s.o.Logger.ErrorContext(ctx, "other processes may serve a changed API key until their cache expires", "workspace", scope, "error", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
 )
@@ -38,7 +39,9 @@ func (s *Service) DeleteWorkspace(ctx context.Context, a Actor, confirm string, 
 	if subtle.ConstantTimeCompare([]byte(confirm), []byte(w.Name)) != 1 {
 		return errConfirmMismatch
 	}
-	return s.o.DeleteWorkspace(ctx, a.Scope, c.stamp(audit.Entry{Actor: string(a.User.ID)}))
+	err = s.o.DeleteWorkspace(ctx, a.Scope, c.stamp(audit.Entry{Actor: string(a.User.ID)}))
+	s.invalidate(ctx, string(a.Scope.Workspace()))
+	return err
 }
 
 // lastOwner refuses an account's deletion while it is the last owner of
@@ -85,6 +88,9 @@ func (s *Service) DeleteAccount(ctx context.Context, cur Current, password strin
 		return errNoDeletion
 	}
 	now := s.o.Now()
+	// The account's keys may end in any workspace it was in, even when a
+	// later step fails.
+	defer s.invalidate(ctx, invalidate.All)
 	for _, m := range plan.shared {
 		// The store refuses, atomically, to remove the last owner: an
 		// owner who left meanwhile makes this fail rather than orphan

@@ -94,6 +94,7 @@ func (s *Service) CreateKeyFor(ctx context.Context, p KeyPrincipal, in KeyReques
 // RevokeKeyFor revokes one of the workspace's keys on behalf of a key.
 func (s *Service) RevokeKeyFor(ctx context.Context, p KeyPrincipal, id palisade.APIKeyID, c Client) error {
 	err := s.o.Store.RevokeAPIKey(ctx, p.Scope, id, s.o.Now())
+	s.invalidate(ctx, string(p.Scope.Workspace()))
 	s.record(ctx, c, p.Scope, audit.Entry{Actor: string(p.KeyID), Action: audit.ActionAPIKeyRevoked, Target: string(id), Outcome: outcome(err)})
 	return err
 }

@@ -203,6 +203,7 @@ func (s *Service) ChangeRole(ctx context.Context, a Actor, id palisade.Membershi
 		return palisade.Membership{}, errOwnerOnly
 	}
 	m, err = s.o.Store.UpdateMemberRole(ctx, a.Scope, id, m.Role, role)
+	s.invalidate(ctx, string(a.Scope.Workspace()))
 	s.inWorkspace(ctx, c, a, audit.ActionMemberRoleChanged, string(id)+" to "+string(role), err, nil)
 	return m, err
 }
@@ -221,6 +222,7 @@ func (s *Service) RemoveMember(ctx context.Context, a Actor, id palisade.Members
 		return errOwnerOnly
 	}
 	revoked, err := s.o.Store.RemoveMember(ctx, a.Scope, id, m.Role, s.o.Now())
+	s.invalidate(ctx, string(a.Scope.Workspace()))
 	s.inWorkspace(ctx, c, a, audit.ActionMemberRemoved, string(id), err, map[string]string{"api_keys_revoked": strconv.FormatInt(revoked, 10)})
 	return err
 }
@@ -284,6 +286,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, a Actor, name string, scopes
 // RevokeAPIKey revokes a key at once.
 func (s *Service) RevokeAPIKey(ctx context.Context, a Actor, id palisade.APIKeyID, c Client) error {
 	err := s.o.Store.RevokeAPIKey(ctx, a.Scope, id, s.o.Now())
+	s.invalidate(ctx, string(a.Scope.Workspace()))
 	s.inWorkspace(ctx, c, a, audit.ActionAPIKeyRevoked, string(id), err, nil)
 	return err
 }

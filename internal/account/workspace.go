@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/palisadehq/palisade/internal/auth"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/palisade"
 )
 
@@ -61,10 +62,23 @@ func (s *Service) EnterWorkspace(ctx context.Context, cur Current, ws palisade.W
 
 // WorkspaceActive returns palisade.ErrWorkspaceSuspended when the
 // operator has suspended the scope's workspace.
+// The workspace is cached like keys are: a suspension (made by the CLI)
+// and a deletion are announced, and drop it at once.
 func (s *Service) WorkspaceActive(ctx context.Context, scope palisade.Scope) error {
+	var ticket invalidate.Ticket
+	id := string(scope.Workspace())
+	if s.workspaces != nil {
+		if w, ok := s.workspaces.Get(id); ok {
+			return w.CheckActive()
+		}
+		ticket = s.workspaces.Begin()
+	}
 	w, err := s.o.Store.GetWorkspace(ctx, scope)
 	if err != nil {
 		return fmt.Errorf("reading workspace: %w", err)
+	}
+	if s.workspaces != nil {
+		s.workspaces.Put(ticket, id, id, w)
 	}
 	return w.CheckActive()
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/palisadehq/palisade/internal/audit"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/store"
@@ -72,6 +73,11 @@ type Options struct {
 	Limits Limits
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Invalidation, when set, is told of every change the gateway caches
+	// (a bot's settings, budget, token or deletion, the workspace's
+	// models), so its cache drops the workspace's entries at once here
+	// and in every other process.
+	Invalidation *invalidate.Hub
 }
 
 // Limits says whether the workspace's plan allows one more bot.
@@ -195,6 +201,7 @@ func (s *Service) Update(ctx context.Context, c palisade.Caller, id palisade.Bot
 	}
 	b.UpdatedAt = s.o.Now()
 	b, err = s.o.Store.UpdateBot(ctx, c.Scope, b)
+	s.invalidate(ctx, c.Scope)
 	if err != nil {
 		return palisade.Bot{}, err
 	}
@@ -204,7 +211,9 @@ func (s *Service) Update(ctx context.Context, c palisade.Caller, id palisade.Bot
 
 // Delete removes the bot with its documents and conversations.
 func (s *Service) Delete(ctx context.Context, c palisade.Caller, id palisade.BotID) error {
-	if err := s.o.Store.DeleteBot(ctx, c.Scope, id); err != nil {
+	err := s.o.Store.DeleteBot(ctx, c.Scope, id)
+	s.invalidate(ctx, c.Scope)
+	if err != nil {
 		return err
 	}
 	s.record(ctx, c, audit.ActionBotDeleted, string(id))
@@ -220,6 +229,7 @@ func (s *Service) RotateGatewayToken(ctx context.Context, c palisade.Caller, id 
 	}
 	salt, hash := s.o.Tokens.Issue(id)
 	b, err := s.o.Store.RotateBotToken(ctx, c.Scope, id, salt, hash, s.o.Now())
+	s.invalidate(ctx, c.Scope)
 	if err != nil {
 		return palisade.Bot{}, err
 	}
@@ -244,7 +254,9 @@ func (s *Service) SetAllowedModels(ctx context.Context, c palisade.Caller, model
 			out = append(out, m)
 		}
 	}
-	if err := s.o.Store.SetWorkspaceModels(ctx, c.Scope, out); err != nil {
+	err := s.o.Store.SetWorkspaceModels(ctx, c.Scope, out)
+	s.invalidate(ctx, c.Scope)
+	if err != nil {
 		return err
 	}
 	s.record(ctx, c, audit.ActionWorkspaceChanged, "models")
@@ -323,4 +335,17 @@ func (s *Service) DeleteDocument(ctx context.Context, c palisade.Caller, bot pal
 func (s *Service) record(ctx context.Context, c palisade.Caller, action audit.Action, target string) {
 	audit.Best(ctx, s.o.Audit, s.o.Logger, c.Scope, audit.Entry{Actor: c.Actor, Action: action, Target: target,
 		Outcome: audit.OutcomeSuccess, ClientIP: c.ClientIP, RequestID: c.RequestID})
+}
+
+// invalidate drops what the gateway caches for scope's workspace, in this
+// process at once and in the others. The change is made by then; a failure
+// to tell the others is logged, and their entries end with the cache's
+// time-to-live.
+func (s *Service) invalidate(ctx context.Context, scope palisade.Scope) {
+	if s.o.Invalidation == nil {
+		return
+	}
+	if err := s.o.Invalidation.Invalidate(ctx, string(scope.Workspace())); err != nil {
+		s.o.Logger.ErrorContext(ctx, "other processes may use a changed bot until their cache expires", "workspace", string(scope.Workspace()), "error", err)
+	}
 }

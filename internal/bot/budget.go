@@ -54,7 +54,9 @@ func (s *Service) SetBudget(ctx context.Context, c palisade.Caller, id palisade.
 	}
 	b.DailyTokenBudget = tokens
 	b.UpdatedAt = s.o.Now()
-	if b, err = s.o.Store.UpdateBot(ctx, c.Scope, b); err != nil {
+	b, err = s.o.Store.UpdateBot(ctx, c.Scope, b)
+	s.invalidate(ctx, c.Scope)
+	if err != nil {
 		return Budget{}, err
 	}
 	s.record(ctx, c, audit.ActionBotChanged, string(b.ID))

@@ -36,6 +36,7 @@ import (
 	"github.com/palisadehq/palisade/internal/gateway"
 	"github.com/palisadehq/palisade/internal/httpx"
 	"github.com/palisadehq/palisade/internal/idempotency"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/job"
 	"github.com/palisadehq/palisade/internal/knowledge"
 	"github.com/palisadehq/palisade/internal/llm"
@@ -240,6 +241,11 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	a.closers = append(a.closers, lim.close)
+	hub := newInvalidation(s, lim.redis, logger)
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { hub.Run(hubCtx); close(hubDone) }()
+	a.closers = append(a.closers, func() { stopHub(); <-hubDone })
 	if lim.limiter, err = countRefusals(lim.limiter, metrics); err != nil {
 		return nil, err
 	}
@@ -266,7 +272,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		return nil, err
 	}
 	gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Now: env.Now, Logger: logger, Observe: gatewayMetrics(metrics, llms.kinds),
-		Kinds: llms.kinds, OwnProviders: llms.own})
+		Kinds: llms.kinds, OwnProviders: llms.own, Invalidation: hub})
 
 	proxies, err := httpx.NewTrustedProxies(prefixStrings(cfg))
 	if err != nil {
@@ -302,7 +308,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 		}
 		return pool, nil
 	}
-	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev, startWorkers)
+	svc, err := buildServices(cfg, env, logger, s, gw, out, tokens, auditLog, bill, ev, startWorkers, hub)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +332,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	exportPolicy, _ := lim.table.Policy(ratelimit.ClassExport)
 	svc.exports = export.New(export.Options{Store: s, Audit: auditLog, Limiter: lim.limiter, Policy: exportPolicy, Now: env.Now})
 	if cfg.Role.ServesWeb() || cfg.Role.RunsJobs() {
-		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens); err != nil {
+		if svc.accounts, err = newAccounts(cfg, env, logger, s, lim, auditLog, master, users, a.tokens, hub); err != nil {
 			return nil, err
 		}
 	}
@@ -374,7 +380,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 // model allowlist is resolved here, once.
 func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, gw *gateway.Gateway, out *egress.Client,
 	tokens *gateway.Tokens, rec audit.Recorder, bill *billing.Service, ev *events.Service,
-	startWorkers func(answering gateway.Service) (*sandbox.Pool, error)) (services, error) {
+	startWorkers func(answering gateway.Service) (*sandbox.Pool, error), hub *invalidate.Hub) (services, error) {
 	var generator conversation.Generator
 	// answering is the gateway that answers the bots' turns, whether they
 	// run in the server or in the bots' workers.
@@ -424,7 +430,7 @@ func buildServices(cfg config.Config, env *Env, logger *slog.Logger, s store.Sto
 		know.Extract = knowledge.WorkerExtract(workers, know.Limits)
 	}
 	bots, err := bot.New(bot.Options{Store: s, Knowledge: know, Models: models, Tokens: tokens, Audit: rec, Logger: logger, Now: env.Now,
-		Limits: bill})
+		Limits: bill, Invalidation: hub})
 	if err != nil {
 		return services{}, err
 	}
@@ -500,7 +506,7 @@ func mountWeb(mounts map[string]http.Handler, cfg config.Config, s store.Store, 
 // Without SMTP settings mail goes to the console (embedded mode); sign-up
 // stays closed unless --allow-signup opens it.
 func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store, lim limits, rec *audit.Logger, master seal.MasterKey,
-	users store.UserSealer, tokens *auth.TokenKey) (*account.Service, error) {
+	users store.UserSealer, tokens *auth.TokenKey, hub *invalidate.Hub) (*account.Service, error) {
 	var mailer mail.Sender = mail.LogSender{Logger: logger, Out: env.Stdout}
 	if cfg.SMTPHost != "" {
 		mailer = &mail.SMTP{Addr: cfg.SMTPAddr(), From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
@@ -518,7 +524,7 @@ func newAccounts(cfg config.Config, env *Env, logger *slog.Logger, s store.Store
 		DeleteWorkspace: func(ctx context.Context, scope palisade.Scope, e audit.Entry) error {
 			return rec.DeleteWorkspace(ctx, s, scope, e)
 		},
-		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup})
+		Logger: logger, Now: env.Now, BaseURL: cfg.BaseURL(), AllowSignup: cfg.AllowSignup, Invalidation: hub})
 }
 
 // newRunner builds the job runner on the store's own database, with the

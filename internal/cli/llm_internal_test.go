@@ -68,7 +68,7 @@ func TestModelListsOfferConfiguredProvidersOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			gw := gateway.New(gateway.Options{Store: s, Providers: llms.providers, Kinds: llms.kinds, OwnProviders: llms.own})
-			svc, err := buildServices(cfg, &Env{}, logger, s, gw, out, nil, nil, nil, nil, noWorkers)
+			svc, err := buildServices(cfg, &Env{}, logger, s, gw, out, nil, nil, nil, nil, noWorkers, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

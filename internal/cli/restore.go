@@ -15,6 +15,7 @@ import (
 	"github.com/palisadehq/palisade/internal/backup"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/dirlock"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/store"
@@ -188,6 +189,11 @@ func afterRestore(ctx context.Context, env *Env, cfg config.Config, mk seal.Mast
 	}
 	if err := audit.ResetCheckpoints(auditCheckpointPath(cfg), akeys, heads, env.Now()); err != nil {
 		return err
+	}
+	// Every key, member and bot may differ from what a running server
+	// cached.
+	if err := announceChange(ctx, s, invalidate.All); err != nil {
+		return fmt.Errorf("restored, but running servers may act on the old data for up to a minute: %w", err)
 	}
 	return nil
 }

@@ -11,10 +11,13 @@ import (
 	"github.com/palisadehq/palisade/internal/audit"
 	"github.com/palisadehq/palisade/internal/config"
 	"github.com/palisadehq/palisade/internal/egress"
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/ratelimit"
 	"github.com/palisadehq/palisade/internal/seal"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/server"
+	"github.com/palisadehq/palisade/internal/store"
+	"github.com/palisadehq/palisade/internal/store/postgres"
 )
 
 // limits is the process's rate limiter and its per-class policies.
@@ -97,4 +100,48 @@ func egressAudit(log *audit.Logger, logger *slog.Logger) func(context.Context, e
 			logger.ErrorContext(ctx, "could not record an egress denial", "err", err)
 		}
 	}
+}
+
+// invalidationChannel is the Redis channel and PostgreSQL notification
+// channel that cache invalidations travel on.
+const invalidationChannel = "palisade_invalidate"
+
+// newInvalidation picks the bus that reaches every process which may cache
+// what this one changes: Redis pub/sub when Redis is configured, else
+// PostgreSQL LISTEN/NOTIFY, else (SQLite, whose data directory one process
+// holds) this process alone.
+func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *invalidate.Hub {
+	var bus invalidate.Bus = invalidate.NewMemory()
+	switch pg, isPG := s.(*postgres.Store); {
+	case rdb != nil && isPG:
+		// The commands run beside the server (workspace suspend, delete)
+		// know only the database, so the server hears PostgreSQL too.
+		bus = invalidate.Fanout{invalidate.NewRedis(rdb, invalidationChannel), invalidate.NewPostgres(pg.Pool(), invalidationChannel)}
+	case rdb != nil:
+		bus = invalidate.NewRedis(rdb, invalidationChannel)
+	case isPG:
+		bus = invalidate.NewPostgres(pg.Pool(), invalidationChannel)
+	}
+	return invalidate.NewHub(bus, func(e invalidate.Event) {
+		// A lost subscription is worth a line: the caches are bypassed,
+		// and every request reads the database until it is back.
+		if e.Scope == "" {
+			logger.Info("cache invalidation channel", "subscribed", e.Up)
+		}
+	})
+}
+
+// announceChange tells running servers that scope's workspace changed
+// under them (a command's suspension or deletion; invalidate.All for a
+// restored database), so they drop what they cached of it. On SQLite no server runs beside a command: the data
+// directory is locked by one process.
+func announceChange(ctx context.Context, s store.Store, scope string) error {
+	pg, ok := s.(*postgres.Store)
+	if !ok {
+		return nil
+	}
+	if err := invalidate.NewPostgres(pg.Pool(), invalidationChannel).Publish(ctx, scope); err != nil {
+		return fmt.Errorf("telling running servers of the change: %w", err)
+	}
+	return nil
 }

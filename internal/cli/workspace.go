@@ -283,6 +283,9 @@ func runWorkspaceSuspend(ctx context.Context, env *Env, args []string, suspend b
 	if _, err := s.SetWorkspaceSuspension(ctx, scope, p); err != nil {
 		return err
 	}
+	if err := announceChange(ctx, s, string(scope.Workspace())); err != nil {
+		return fmt.Errorf("workspace %s changed, but running servers may act on the old state for up to a minute: %w", id, err)
+	}
 	al := newAuditLogger(env, cfg, s)
 	if err := al.RecordPlatform(ctx, e); err != nil {
 		return fmt.Errorf("workspace %s changed, but recording it in the audit log failed: %w", id, err)
@@ -347,6 +350,9 @@ func runWorkspaceDelete(ctx context.Context, env *Env, args []string) error {
 	}
 	if err := al.l.DeleteWorkspace(ctx, s, scope, audit.Entry{Actor: audit.ActorCLI}); err != nil {
 		return err
+	}
+	if err := announceChange(ctx, s, string(scope.Workspace())); err != nil {
+		return fmt.Errorf("workspace %s deleted, but running servers may act on the old state for up to a minute: %w", id, err)
 	}
 	al.checkpoint()
 	fmt.Fprintf(env.Stdout, "workspace %s deleted\n", id)

@@ -31,6 +31,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/palisadehq/palisade/internal/invalidate"
 	"github.com/palisadehq/palisade/internal/llm"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
@@ -108,6 +109,50 @@ type Gateway struct {
 	observe   func(Observation)
 	kinds     map[string]string
 	own       map[string]func(key secret.Secret) (llm.Provider, error)
+	// policies caches each bot's stored settings and its workspace's, by
+	// bot id; nil without Options.Invalidation.
+	policies *invalidate.Cache[policy]
+}
+
+// policy is what a call is checked against: the bot (its token hash,
+// model, caps, budget) and its workspace (status, models).
+type policy struct {
+	scope     palisade.Scope
+	bot       palisade.Bot
+	workspace palisade.Workspace
+}
+
+// policy returns the bot's policy, from memory when it is cached. The token
+// is checked against it by the caller on every call, cached or not.
+func (g *Gateway) policy(ctx context.Context, id palisade.BotID) (policy, error) {
+	var ticket invalidate.Ticket
+	if g.policies != nil {
+		if p, ok := g.policies.Get(string(id)); ok {
+			return p, nil
+		}
+		ticket = g.policies.Begin()
+	}
+	ws, err := g.store.LookupBotWorkspace(ctx, id)
+	if err != nil {
+		if palisade.ErrorCode(err) == palisade.CodeNotFound {
+			return policy{}, ErrUnauthorized
+		}
+		return policy{}, fmt.Errorf("gateway: looking up bot: %w", err)
+	}
+	p := policy{scope: palisade.ScopeFor(ws)}
+	if p.bot, err = g.store.GetBot(ctx, p.scope, id); err != nil {
+		if palisade.ErrorCode(err) == palisade.CodeNotFound {
+			return policy{}, ErrUnauthorized
+		}
+		return policy{}, fmt.Errorf("gateway: reading bot: %w", err)
+	}
+	if p.workspace, err = g.store.GetWorkspace(ctx, p.scope); err != nil {
+		return policy{}, fmt.Errorf("gateway: reading workspace: %w", err)
+	}
+	if g.policies != nil {
+		g.policies.Put(ticket, string(id), string(ws), p)
+	}
+	return p, nil
 }
 
 // Observation is one finished call, for metrics.
@@ -141,6 +186,12 @@ type Options struct {
 	// served with the operator's key.
 	Kinds        map[string]string
 	OwnProviders map[string]func(key secret.Secret) (llm.Provider, error)
+	// Invalidation, when set, lets each bot's policy be cached in process
+	// memory until a change to the bot or its workspace is announced on
+	// it (by the bot service, or the CLI for a suspension), or the
+	// cache's short time-to-live passes. Nil reads the store on every
+	// call.
+	Invalidation *invalidate.Hub
 }
 
 // New builds a gateway.
@@ -148,6 +199,10 @@ func New(o Options) *Gateway {
 	g := &Gateway{store: o.Store, providers: o.Providers, now: o.Now, logger: o.Logger, observe: o.Observe, kinds: o.Kinds, own: o.OwnProviders}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if o.Invalidation != nil {
+		g.policies = invalidate.NewCache[policy](invalidate.CacheOptions{Now: g.now})
+		o.Invalidation.Add(g.policies)
 	}
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
@@ -202,18 +257,12 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 		return admitted{}, ErrUnauthorized
 	}
 	presented := HashToken(c.Token)
-	ws, err := g.store.LookupBotWorkspace(ctx, c.BotID)
+	pol, err := g.policy(ctx, c.BotID)
 	if err != nil {
-		if palisade.ErrorCode(err) == palisade.CodeNotFound {
-			return admitted{}, ErrUnauthorized
-		}
-		return admitted{}, fmt.Errorf("gateway: looking up bot: %w", err)
+		return admitted{}, err
 	}
-	a := admitted{scope: palisade.ScopeFor(ws)}
-	bot, err := g.store.GetBot(ctx, a.scope, c.BotID)
-	if err != nil {
-		return admitted{}, fmt.Errorf("gateway: reading bot: %w", err)
-	}
+	a := admitted{scope: pol.scope}
+	bot, workspace := pol.bot, pol.workspace
 	if len(bot.GatewayTokenHash) != sha256.Size || subtle.ConstantTimeCompare(presented, bot.GatewayTokenHash) != 1 {
 		return admitted{}, ErrUnauthorized
 	}
@@ -222,10 +271,6 @@ func (g *Gateway) admit(ctx context.Context, c Call) (admitted, error) {
 	p, ok := g.providers[bot.Model]
 	if !ok {
 		return admitted{}, g.refuseModel(bot.Model)
-	}
-	workspace, err := g.store.GetWorkspace(ctx, a.scope)
-	if err != nil {
-		return admitted{}, fmt.Errorf("gateway: reading workspace: %w", err)
 	}
 	// The services refuse a suspended workspace's messages before they get
 	// here; the gateway checks again, so a valid bot token alone cannot
