@@ -60,6 +60,10 @@ import (
 type app struct {
 	cfg    config.Config
 	logger *slog.Logger
+	// logOut batches the log's writes; start-up is written out at once
+	// when serving begins, so the set-up link and every warning about the
+	// configuration are there to read the moment the process is ready.
+	logOut *logWriter
 	store  store.Store
 	srv    *server.Server
 	// tokens makes the stored form of the set-up link's token.
@@ -158,7 +162,7 @@ func buildApp(ctx context.Context, env *Env, cfg config.Config) (_ *app, err err
 	red := env.Redactor
 	logOut := newLogWriter(env.Stderr)
 	logger := newLogger(cfg, logOut, red)
-	a := &app{cfg: cfg, logger: logger}
+	a := &app{cfg: cfg, logger: logger, logOut: logOut}
 	// The first closer runs last: every line logged while closing is
 	// written out before the process reports and exits.
 	a.closers = append(a.closers, func() { _ = logOut.Stop() })

@@ -83,6 +83,7 @@ func (a *app) run(ctx context.Context, env *Env) error {
 	}
 	logger.Info("palisade is serving", "addr", a.srv.Addr().String(), "admin_addr", adminAddr, "store", string(a.store.Dialect()),
 		"role", string(cfg.Role), "tls", a.tls, "llm_providers", strings.Join(kindNames(cfg), ","))
+	a.logOut.flush()
 	if env.Ready != nil {
 		env.Ready(a.srv.Addr().String(), adminAddr)
 	}

@@ -123,3 +123,24 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// A call frame's payload starts with the id of the task it is made for,
+// so the parent serves it for that task only, within the task's context:
+// the call ends when the task's caller gives up, and carries what the
+// caller's context carries (the request id the logs trace a turn by).
+const callTaskIDSize = 8
+
+func callPayload(task uint64, payload []byte) []byte {
+	b := make([]byte, callTaskIDSize+len(payload))
+	binary.BigEndian.PutUint64(b, task)
+	copy(b[callTaskIDSize:], payload)
+	return b
+}
+
+// splitCallPayload returns the task id and the payload of a call frame.
+func splitCallPayload(b []byte) (uint64, []byte, bool) {
+	if len(b) < callTaskIDSize {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint64(b), b[callTaskIDSize:], true
+}

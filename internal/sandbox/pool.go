@@ -310,7 +310,7 @@ func (p *Pool) run(ctx context.Context, w *proc, kind string, payload []byte, on
 			p.o.Metrics.TaskSeconds.WithLabelValues(label).Observe(time.Since(start).Seconds())
 		}
 	}()
-	id, ch, err := w.addTask(onProgress)
+	id, ch, err := w.addTask(ctx, onProgress)
 	if err != nil {
 		return nil, err
 	}
@@ -573,6 +573,7 @@ type proc struct {
 }
 
 type pendingTask struct {
+	ctx        context.Context
 	onProgress func([]byte) error
 	ch         chan Frame
 }
@@ -620,14 +621,14 @@ func (w *proc) write(f Frame) error {
 	return WriteFrame(w.conn, f, w.p.o.MaxFrame)
 }
 
-func (w *proc) addTask(onProgress func([]byte) error) (uint64, chan Frame, error) {
+func (w *proc) addTask(ctx context.Context, onProgress func([]byte) error) (uint64, chan Frame, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.reason != "" {
 		return 0, nil, reasonError(w.reason)
 	}
 	w.nextID++
-	pt := &pendingTask{onProgress: onProgress, ch: make(chan Frame, 1)}
+	pt := &pendingTask{ctx: ctx, onProgress: onProgress, ch: make(chan Frame, 1)}
 	w.pending[w.nextID] = pt
 	return w.nextID, pt.ch, nil
 }
@@ -721,13 +722,19 @@ func (w *proc) read() {
 // call only while it has a task, and only so many at once.
 func (w *proc) startCall(f Frame) {
 	h := w.p.o.Calls[f.Kind]
+	task, payload, ok := splitCallPayload(f.Payload)
+	if !ok {
+		w.die(reasonProtocol)
+		return
+	}
 	w.mu.Lock()
+	pt := w.pending[task]
 	refuse := ""
 	switch {
 	case h == nil:
 		refuse = "the parent serves no call of that kind"
-	case len(w.pending) == 0:
-		refuse = "a worker may call only during a task"
+	case pt == nil:
+		refuse = "a worker may call only during its task"
 	case len(w.calls) >= w.p.o.MaxCalls:
 		refuse = "too many calls at once"
 	case w.calls[f.ID] != nil:
@@ -738,7 +745,7 @@ func (w *proc) startCall(f Frame) {
 		_ = w.write(Frame{Type: FrameCallFail, ID: f.ID, Payload: encodeError(palisade.Errorf(palisade.CodeForbidden, "%s", refuse), refuse)})
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), w.p.o.TaskTimeout)
+	ctx, cancel := context.WithTimeout(pt.ctx, w.p.o.TaskTimeout)
 	w.calls[f.ID] = cancel
 	w.mu.Unlock()
 	go func() {
@@ -748,7 +755,7 @@ func (w *proc) startCall(f Frame) {
 			delete(w.calls, f.ID)
 			w.mu.Unlock()
 		}()
-		out, err := h(ctx, w.key, f.Payload, func(b []byte) error {
+		out, err := h(ctx, w.key, payload, func(b []byte) error {
 			return w.write(Frame{Type: FrameEvent, ID: f.ID, Payload: b})
 		})
 		if err != nil {

@@ -27,7 +27,7 @@ func (t *Task) Progress(b []byte) error {
 // answer; onEvent, if set, gets each interim piece the parent streams back.
 // It is the worker's only way to anything outside itself.
 func (t *Task) Call(ctx context.Context, kind string, payload []byte, onEvent func([]byte) error) ([]byte, error) {
-	return t.conn.call(ctx, kind, payload, onEvent)
+	return t.conn.call(ctx, t.id, kind, payload, onEvent)
 }
 
 // Handler runs one task kind in the worker. A *palisade.Error it returns
@@ -59,7 +59,7 @@ func (c *workerConn) write(f Frame) error {
 	return WriteFrame(c.rw, f, c.max)
 }
 
-func (c *workerConn) call(ctx context.Context, kind string, payload []byte, onEvent func([]byte) error) ([]byte, error) {
+func (c *workerConn) call(ctx context.Context, task uint64, kind string, payload []byte, onEvent func([]byte) error) ([]byte, error) {
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -71,7 +71,7 @@ func (c *workerConn) call(ctx context.Context, kind string, payload []byte, onEv
 		delete(c.calls, id)
 		c.mu.Unlock()
 	}()
-	if err := c.write(Frame{Type: FrameCall, ID: id, Kind: kind, Payload: payload}); err != nil {
+	if err := c.write(Frame{Type: FrameCall, ID: id, Kind: kind, Payload: callPayload(task, payload)}); err != nil {
 		return nil, fmt.Errorf("sending a call to the parent: %w", err)
 	}
 	select {
