@@ -743,11 +743,24 @@ func (f *Discord) serveGateway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
+	var g *fakeGateway
+	// Discord sees a connection end (a killed client's socket closing
+	// included): the bot is no longer connected, and its session waits
+	// for a resume.
+	defer func() {
+		if g == nil {
+			return
+		}
+		f.mu.Lock()
+		if g.conn == c {
+			g.conn = nil
+		}
+		f.mu.Unlock()
+	}()
 	ctx := r.Context()
 	if err := c.Write(ctx, websocket.MessageText, frame(10, map[string]any{"heartbeat_interval": f.opts.HeartbeatInterval.Milliseconds()}, nil, "")); err != nil {
 		return
 	}
-	var g *fakeGateway
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -933,6 +946,32 @@ func (f *Discord) Dispatch(token, event string, data []byte) bool {
 		_ = c.Write(context.Background(), websocket.MessageText, b)
 	}
 	return true
+}
+
+// DispatchLive sends an event only over a live connection, as a message
+// posted while a bot is connected: it reports whether the event was
+// written to the connection. Nothing is kept for a resume when it was not
+// (the caller decides what a user does while the bot is away).
+func (f *Discord) DispatchLive(token, event string, data []byte) bool {
+	g := f.gateway(token)
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	f.mu.Lock()
+	sess, c := g.session, g.conn
+	if sess == nil || c == nil {
+		f.mu.Unlock()
+		return false
+	}
+	sess.seq++
+	s := sess.seq
+	t := event
+	fr := gatewayFrame{Op: 0, D: json.RawMessage(data), S: &s, T: &t}
+	sess.events = append(sess.events, fr)
+	f.mu.Unlock()
+	b, _ := json.Marshal(fr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Write(ctx, websocket.MessageText, b) == nil
 }
 
 // Drop cuts the bot's connection without a close frame, as a network
