@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -70,6 +71,8 @@ func testKill9Discord(t *testing.T, bin string, b faulttest.Backend) {
 	}
 	var mu sync.Mutex
 	delivered := make([]bool, n)
+	deliveredAt := make([]time.Time, n)
+	var killedAt []time.Time
 	offline := 0 // messages held back while the bot was away, sent when it returned
 	done := make(chan struct{})
 	go func() {
@@ -97,6 +100,7 @@ func testKill9Discord(t *testing.T, bin string, b faulttest.Backend) {
 			}
 			mu.Lock()
 			delivered[i] = true
+			deliveredAt[i] = time.Now()
 			mu.Unlock()
 			held = false
 			i++
@@ -112,6 +116,7 @@ func testKill9Discord(t *testing.T, bin string, b faulttest.Backend) {
 		}
 		a.srv.Kill()
 		began := time.Now()
+		killedAt = append(killedAt, began)
 		a.srv.Start()
 		// Recovery ends when the new process holds the Gateway session
 		// again (after the dead one's lease expires).
@@ -166,6 +171,12 @@ func testKill9Discord(t *testing.T, bin string, b faulttest.Backend) {
 			if got > 0 {
 				t.Errorf("message %d answered without a delivery record", i)
 			}
+			// Only a message in flight at a kill may go unrecorded; one
+			// the live process had time to store is lost.
+			if !slices.ContainsFunc(killedAt, func(k time.Time) bool { return !deliveredAt[i].After(k) && k.Sub(deliveredAt[i]) < 2*time.Second }) {
+				lost++
+				t.Errorf("message %d (%s) was delivered %s and never recorded, with no kill just after", i, ids[i], deliveredAt[i].Format(time.StampMilli))
+			}
 		case got == 0:
 			lost++
 			if lost <= 10 {
@@ -183,9 +194,9 @@ func testKill9Discord(t *testing.T, bin string, b faulttest.Backend) {
 			replayed++
 		}
 	}
-	faulttest.Print(t, faulttest.Figures{Scenario: "kill -9 during a flood", Store: b.Name + "/dc", Deliveries: deliveredN - unrecorded, Refused: offline,
+	faulttest.Print(t, faulttest.Figures{Scenario: "kill -9 during a Discord flood", Store: b.Name, Deliveries: deliveredN - unrecorded, Refused: offline,
 		Replies: replies, Duplicates: dups, Lost: lost, Faults: kills, Recovery: maxDur(downtime),
-		Note: fmt.Sprintf("Discord Gateway; %d creates received, %d answered by their nonce; %d read and unrecorded at a kill; queue drained %s after the flood; recovery = kill to Gateway session back",
+		Note: fmt.Sprintf("over the Gateway; %d creates received, %d answered by their nonce; %d read and unrecorded at a kill; queue drained %s after the flood; recovery = kill to Gateway session back",
 			len(sent), replayed, unrecorded, drain.Round(100*time.Millisecond))})
 	if deliveredN != n {
 		t.Errorf("%d of %d messages delivered", deliveredN, n)
