@@ -30,6 +30,8 @@ func TestFaults(t *testing.T) {
 	}
 	run("kill9/sqlite", func(t *testing.T) { testKill9(t, bin, faulttest.SQLite(t)) })
 	run("kill9/postgres", func(t *testing.T) { testKill9(t, bin, faulttest.PostgreSQL(t, bin)) })
+	run("kill9-discord/sqlite", func(t *testing.T) { testKill9Discord(t, bin, faulttest.SQLite(t)) })
+	run("kill9-discord/postgres", func(t *testing.T) { testKill9Discord(t, bin, faulttest.PostgreSQL(t, bin)) })
 	run("postgres restart", func(t *testing.T) { testPostgresRestart(t, bin) })
 	run("redis restart", func(t *testing.T) { testRedisRestart(t, bin) })
 	run("model faults", func(t *testing.T) { testProviderFaults(t, bin) })

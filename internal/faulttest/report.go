@@ -28,9 +28,9 @@ type Figures struct {
 func Print(t testing.TB, rows ...Figures) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-28s %-8s %10s %8s %8s %6s %5s %6s %10s %10s  %s\n", "scenario", "store", "deliveries", "retried", "replies", "dups", "lost", "faults", "recovery", "p99", "note")
+	fmt.Fprintf(&b, "\n%-31s %-8s %10s %8s %8s %6s %5s %6s %10s %10s  %s\n", "scenario", "store", "deliveries", "retried", "replies", "dups", "lost", "faults", "recovery", "p99", "note")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-28s %-8s %10d %8d %8d %6d %5d %6d %10s %10s  %s\n", r.Scenario, r.Store, r.Deliveries, r.Refused, r.Replies, r.Duplicates, r.Lost,
+		fmt.Fprintf(&b, "%-31s %-8s %10d %8d %8d %6d %5d %6d %10s %10s  %s\n", r.Scenario, r.Store, r.Deliveries, r.Refused, r.Replies, r.Duplicates, r.Lost,
 			r.Faults, dur(r.Recovery), dur(r.P99), r.Note)
 	}
 	fmt.Print(b.String())

@@ -63,6 +63,18 @@ type Discord struct {
 	down     bool
 	nextID   int64
 	gw       map[string]*fakeGateway // by bot token
+	nonces   map[string]nonceEntry   // enforced nonces, by author and nonce
+}
+
+// NonceWindow is how long Discord remembers an enforced nonce: a second
+// create by the same author with the same nonce within it returns the
+// message the first made instead of making another. Discord documents "a
+// few minutes"; the fake keeps five.
+const NonceWindow = 5 * time.Minute
+
+type nonceEntry struct {
+	reply map[string]any
+	at    time.Time
 }
 
 // DiscordApp is an application with its bot, by its token.
@@ -87,8 +99,13 @@ type DiscordCall struct {
 	At            time.Time
 }
 
-// DiscordSent is one message POST /channels/{id}/messages accepted.
+// DiscordSent is one POST /channels/{id}/messages accepted: every request
+// is recorded, and a request Discord answered with an earlier message (an
+// enforced nonce seen again within NonceWindow) has Replayed set and that
+// message's MessageID.
 type DiscordSent struct {
+	MessageID       string
+	Replayed        bool
 	ChannelID       string
 	Content         string
 	Nonce           string
@@ -147,7 +164,8 @@ func NewDiscord(tb testing.TB, o DiscordOptions) *Discord {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	f := &Discord{opts: o, apps: map[string]*DiscordApp{}, tokens: map[string]time.Time{}, gw: map[string]*fakeGateway{}, nextID: 1300000000000000000}
+	f := &Discord{opts: o, apps: map[string]*DiscordApp{}, tokens: map[string]time.Time{}, gw: map[string]*fakeGateway{}, nonces: map[string]nonceEntry{},
+		nextID: 1300000000000000000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL + "/api/v10"
 	f.GatewayURL = "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/gateway"
@@ -457,13 +475,43 @@ func (f *Discord) message(w http.ResponseWriter, app *DiscordApp, channelID stri
 		s.ReplyTo = b.MessageReference.MessageID
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	// enforce_nonce is Discord's own idempotency, not the fake's: the
+	// request is still recorded, and answered with the message the nonce
+	// made, so a test counts both what was received and what was created.
+	key := app.BotUserID + "\x00" + s.Nonce
+	if b.EnforceNonce && s.Nonce != "" {
+		if e, ok := f.nonces[key]; ok && f.opts.Now().Sub(e.at) < NonceWindow {
+			s.MessageID, _ = e.reply["id"].(string)
+			s.Replayed = true
+			f.sent = append(f.sent, s)
+			writeJSON(w, http.StatusOK, e.reply)
+			return
+		}
+	}
 	f.nextID++
-	id := strconv.FormatInt(f.nextID, 10)
-	// Never deduplicated: a nonce sent twice shows as two messages.
+	s.MessageID = strconv.FormatInt(f.nextID, 10)
 	f.sent = append(f.sent, s)
-	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "channel_id": channelID, "content": s.Content, "nonce": s.Nonce, "type": 0,
-		"author": map[string]any{"id": app.BotUserID, "username": app.Username, "bot": true}, "timestamp": s.At.UTC().Format(time.RFC3339Nano)})
+	reply := map[string]any{"id": s.MessageID, "channel_id": channelID, "content": s.Content, "nonce": s.Nonce, "type": 0,
+		"author": map[string]any{"id": app.BotUserID, "username": app.Username, "bot": true}, "timestamp": s.At.UTC().Format(time.RFC3339Nano)}
+	if b.EnforceNonce && s.Nonce != "" {
+		f.nonces[key] = nonceEntry{reply: reply, at: f.opts.Now()}
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// Created returns the channel messages made so far, in order: Sent less
+// the requests an enforced nonce answered with an earlier message.
+func (f *Discord) Created() []DiscordSent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []DiscordSent
+	for _, s := range f.sent {
+		if !s.Replayed {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (f *Discord) webhook(w http.ResponseWriter, r *http.Request, appID, token string, original bool, body []byte) {
@@ -695,11 +743,24 @@ func (f *Discord) serveGateway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
+	var g *fakeGateway
+	// Discord sees a connection end (a killed client's socket closing
+	// included): the bot is no longer connected, and its session waits
+	// for a resume.
+	defer func() {
+		if g == nil {
+			return
+		}
+		f.mu.Lock()
+		if g.conn == c {
+			g.conn = nil
+		}
+		f.mu.Unlock()
+	}()
 	ctx := r.Context()
 	if err := c.Write(ctx, websocket.MessageText, frame(10, map[string]any{"heartbeat_interval": f.opts.HeartbeatInterval.Milliseconds()}, nil, "")); err != nil {
 		return
 	}
-	var g *fakeGateway
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -885,6 +946,32 @@ func (f *Discord) Dispatch(token, event string, data []byte) bool {
 		_ = c.Write(context.Background(), websocket.MessageText, b)
 	}
 	return true
+}
+
+// DispatchLive sends an event only over a live connection, as a message
+// posted while a bot is connected: it reports whether the event was
+// written to the connection. Nothing is kept for a resume when it was not
+// (the caller decides what a user does while the bot is away).
+func (f *Discord) DispatchLive(token, event string, data []byte) bool {
+	g := f.gateway(token)
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	f.mu.Lock()
+	sess, c := g.session, g.conn
+	if sess == nil || c == nil {
+		f.mu.Unlock()
+		return false
+	}
+	sess.seq++
+	s := sess.seq
+	t := event
+	fr := gatewayFrame{Op: 0, D: json.RawMessage(data), S: &s, T: &t}
+	sess.events = append(sess.events, fr)
+	f.mu.Unlock()
+	b, _ := json.Marshal(fr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Write(ctx, websocket.MessageText, b) == nil
 }
 
 // Drop cuts the bot's connection without a close frame, as a network

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +105,7 @@ func rest(t *testing.T, f *channeltest.Discord, method, path, auth, body string)
 // TestFakeDiscordREST: the routes answer as Discord does: bot auth
 // required, users/@me and the application with its verify_key, GET
 // /gateway/bot with the start limit, messages recorded with their nonce
-// and never deduplicated, 2,000 characters at most, 429 with
+// (every request, a repeated enforced nonce included), 2,000 characters at most, 429 with
 // retry_after, interaction edits with the interaction token alone.
 func TestFakeDiscordREST(t *testing.T) {
 	t.Parallel()
@@ -131,7 +132,7 @@ func TestFakeDiscordREST(t *testing.T) {
 		}
 	}
 	if s := f.Sent(); len(s) != 2 || s[1].Nonce != "abc" || !s[1].EnforceNonce || s[1].AllowedMentions == nil {
-		t.Fatalf("sent = %+v (the fake must not deduplicate)", s)
+		t.Fatalf("sent = %+v (every request is recorded)", s)
 	}
 	if status, _ := rest(t, f, http.MethodPost, "/channels/1/messages", bot, `{"content":"`+strings.Repeat("a", 2001)+`"}`); status != http.StatusBadRequest {
 		t.Fatalf("2,001 characters: %d", status)
@@ -251,5 +252,55 @@ func TestFakeDiscordGateway(t *testing.T) {
 	}
 	if ids := f.Identifies(discordTok); len(ids) != 1 || ids[0].Intents != 37376 || ids[0].Query != "v=10&encoding=json" {
 		t.Fatalf("identifies = %+v", ids)
+	}
+}
+
+// TestFakeDiscordEnforceNonce: enforce_nonce behaves as Discord's does —
+// a second create by the same bot with the same nonce within the window
+// answers the first message (same id, no new message), while a create
+// without enforce_nonce, with another nonce, by another bot, or after the
+// window makes a new one. Every request stays recorded in Sent.
+func TestFakeDiscordEnforceNonce(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f, _ := newFakeDiscord(t, channeltest.DiscordOptions{Now: clock})
+	other := f.AddApp(channeltest.DiscordApp{ApplicationID: "787053080478613600", BotToken: "other-bot-token", BotUserID: "787053080478613601", Username: "other"})
+	bot := "Bot " + discordTok
+	post := func(auth, body string) string {
+		t.Helper()
+		status, m := rest(t, f, http.MethodPost, "/channels/1100000000000000001/messages", auth, body)
+		id, _ := m["id"].(string)
+		if status != http.StatusOK || id == "" {
+			t.Fatalf("create: %d %v", status, m)
+		}
+		return id
+	}
+	first := post(bot, `{"content":"one","nonce":"n1","enforce_nonce":true}`)
+	if again := post(bot, `{"content":"one","nonce":"n1","enforce_nonce":true}`); again != first {
+		t.Fatalf("a repeated enforced nonce made message %s, want the original %s", again, first)
+	}
+	ids := map[string]bool{first: true}
+	for _, c := range []struct{ auth, body string }{
+		{bot, `{"content":"one","nonce":"n1"}`},                                          // not enforced
+		{bot, `{"content":"two","nonce":"n2","enforce_nonce":true}`},                     // another nonce
+		{"Bot " + other.BotToken, `{"content":"one","nonce":"n1","enforce_nonce":true}`}, // another author
+	} {
+		id := post(c.auth, c.body)
+		if ids[id] {
+			t.Fatalf("%s by %s answered an earlier message %s", c.body, c.auth, id)
+		}
+		ids[id] = true
+	}
+	mu.Lock()
+	now = now.Add(channeltest.NonceWindow)
+	mu.Unlock()
+	if late := post(bot, `{"content":"one","nonce":"n1","enforce_nonce":true}`); ids[late] {
+		t.Fatalf("a nonce past the window answered message %s", late)
+	}
+	sent, created := f.Sent(), f.Created()
+	if len(sent) != 6 || len(created) != 5 || !sent[1].Replayed || sent[1].MessageID != first || sent[0].Replayed {
+		t.Fatalf("sent = %+v, created = %d", sent, len(created))
 	}
 }
