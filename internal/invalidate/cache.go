@@ -38,13 +38,12 @@ type entry[V any] struct {
 // Cache maps keys to values of one workspace each. It serves nothing
 // until its Hub reports the subscription up.
 type Cache[V any] struct {
-	mu      sync.Mutex
-	o       CacheOptions
-	m       map[string]entry[V]
-	gen     uint64
-	up      bool
-	perWS   map[string]map[string]struct{}
-	dropped uint64
+	mu    sync.Mutex
+	o     CacheOptions
+	m     map[string]entry[V]
+	gen   uint64
+	up    bool
+	perWS map[string]map[string]struct{}
 }
 
 // NewCache returns an empty cache, bypassed until Up(true).
