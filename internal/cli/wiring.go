@@ -107,18 +107,18 @@ func egressAudit(log *audit.Logger, logger *slog.Logger) func(context.Context, e
 const invalidationChannel = "palisade_invalidate"
 
 // newInvalidation picks the bus that reaches every process which may cache
-// what this one changes: Redis pub/sub when Redis is configured, else
-// PostgreSQL LISTEN/NOTIFY, else (SQLite, whose data directory one process
-// holds) this process alone.
+// what this one changes: on PostgreSQL, its LISTEN/NOTIFY, and Redis
+// pub/sub too when Redis is configured. On SQLite nothing is cached
+// (invalidate.None), Redis or not: the commands run beside the server
+// (workspace suspend, delete, key revocation) write the database file and
+// announce nothing.
 func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *invalidate.Hub {
-	var bus invalidate.Bus = invalidate.NewMemory()
+	var bus invalidate.Bus = invalidate.None{}
 	switch pg, isPG := s.(*postgres.Store); {
 	case rdb != nil && isPG:
 		// The commands run beside the server (workspace suspend, delete)
 		// know only the database, so the server hears PostgreSQL too.
 		bus = invalidate.Fanout{invalidate.NewRedis(rdb, invalidationChannel), invalidate.NewPostgres(pg.Pool(), invalidationChannel)}
-	case rdb != nil:
-		bus = invalidate.NewRedis(rdb, invalidationChannel)
 	case isPG:
 		bus = invalidate.NewPostgres(pg.Pool(), invalidationChannel)
 	}
@@ -133,8 +133,8 @@ func newInvalidation(s store.Store, rdb *redis.Client, logger *slog.Logger) *inv
 
 // announceChange tells running servers that scope's workspace changed
 // under them (a command's suspension or deletion; invalidate.All for a
-// restored database), so they drop what they cached of it. On SQLite no server runs beside a command: the data
-// directory is locked by one process.
+// restored database), so they drop what they cached of it. On SQLite
+// servers cache nothing (newInvalidation), so there is no one to tell.
 func announceChange(ctx context.Context, s store.Store, scope string) error {
 	pg, ok := s.(*postgres.Store)
 	if !ok {

@@ -1,6 +1,7 @@
 package invalidate_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -54,5 +55,28 @@ func TestCacheBoundedAndExpiring(t *testing.T) {
 	now = now.Add(time.Second)
 	if _, ok := c.Get("z"); ok {
 		t.Fatal("an entry was served past its TTL")
+	}
+}
+
+// TestNoneNeverServesACache: on a bus that cannot reach the processes
+// changing the data, a cache never serves, however long the hub runs.
+func TestNoneNeverServesACache(t *testing.T) {
+	h := invalidate.NewHub(invalidate.None{}, nil)
+	c := invalidate.NewCache[int](invalidate.CacheOptions{})
+	h.Add(c)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	if h.Subscribed() {
+		t.Fatal("the hub reports a subscription on a bus that has none")
+	}
+	c.Put(c.Begin(), "k", "ws", 1)
+	if _, ok := c.Get("k"); ok {
+		t.Fatal("a cache on a bus that reaches no one served an entry")
+	}
+	if err := h.Invalidate(ctx, "ws"); err != nil {
+		t.Fatalf("invalidating: %v", err)
 	}
 }
