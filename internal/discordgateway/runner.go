@@ -25,6 +25,9 @@ type Store interface {
 	ListWorkspaceIDs(ctx context.Context) ([]palisade.WorkspaceID, error)
 	ListChannelsOfKind(ctx context.Context, scope palisade.Scope, kind string) ([]palisade.Channel, error)
 	ChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
+	ChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (store.GatewaySession, error)
+	SetChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, g store.GatewaySession) error
+	SetChannelGatewaySeq(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, seq int64) error
 
 	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
 	RenewLeases(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]string, error)
@@ -387,6 +390,19 @@ func (r *Runner) startSession(ctx context.Context, ch palisade.Channel) {
 			return
 		}
 		s := &session{ch: ch, creds: creds, token: tok, botUserID: discord.BotUserID(ch), intents: discord.Intents, r: r, gate: g, log: log}
+		// The session a previous holder of the lease left (a crashed
+		// process): resuming it has Discord replay every dispatch after
+		// the last one saved, which a fresh IDENTIFY would not.
+		saved, err := r.o.Store.ChannelGatewaySession(sctx, palisade.ScopeFor(ch.WorkspaceID), ch.ID)
+		if err != nil {
+			if sctx.Err() != nil {
+				return
+			}
+			log.Warn("could not read a Discord channel's saved Gateway session; identifying afresh", "err", err)
+		} else if !saved.SessionID.IsZero() && saved.ResumeURL != "" {
+			s.sessionID, s.resumeURL = saved.SessionID.Reveal(), saved.ResumeURL
+			s.seq.Store(saved.Seq)
+		}
 		if err := s.run(sctx); err != nil {
 			r.failed(run)
 		}

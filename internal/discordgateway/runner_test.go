@@ -46,6 +46,7 @@ type env struct {
 	rest   *discord.Platform
 	client *egress.Client
 	ch     channel.View
+	scope  palisade.Scope
 	fresh  atomic.Int64
 }
 
@@ -81,6 +82,7 @@ func newEnv(t *testing.T, o channeltest.DiscordOptions) *env {
 		t.Fatal(err)
 	}
 	scope := palisade.ScopeFor(ws.ID)
+	e.scope = scope
 	bot, err := s.CreateBot(t.Context(), scope, palisade.Bot{Name: "Helper", Model: "m", CreatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +277,8 @@ func TestLeaseTakeOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the take-over", func() bool { return len(b.Sessions()) == 1 })
-	e.fake.WaitConnected(t, token, 2, 0, 20*time.Second)
+	// The new owner resumes the session the old one saved.
+	e.fake.WaitConnected(t, token, 1, 1, 20*time.Second)
 	if d := time.Since(stopped); d > 5*time.Second {
 		t.Fatalf("take-over took %s", d)
 	}
@@ -307,6 +310,76 @@ func TestDeadOwnerIsTakenOver(t *testing.T) {
 		t.Fatalf("take-over took %s", d)
 	}
 	e.fake.WaitConnected(t, token, 1, 0, 20*time.Second)
+}
+
+// TestNextOwnerResumesFromTheSavedSequence: the session id, resume URL
+// and the sequence number of the last message stored are saved; a process
+// that takes the lease over resumes from them, so a message the previous
+// owner read but never stored (its saved number is behind) is replayed
+// and accepted, and one it did store is found a duplicate.
+func TestNextOwnerResumesFromTheSavedSequence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, channeltest.DiscordOptions{})
+	a := e.runner(t, discordgateway.Options{Owner: "proc-a"})
+	e.fake.WaitConnected(t, token, 1, 0, 20*time.Second)
+	e.fake.Dispatch(token, "MESSAGE_CREATE", dm(1, "stored"))
+	waitFor(t, "the first job", func() bool { return e.jobs(t) == 1 })
+	var saved store.GatewaySession
+	waitFor(t, "the saved sequence number", func() bool {
+		saved, _ = e.s.ChannelGatewaySession(t.Context(), e.scope, e.ch.ID)
+		return saved.Seq == 2
+	})
+	if saved.SessionID.IsZero() || saved.ResumeURL != e.fake.ResumeURL {
+		t.Fatalf("saved session = %+v", saved)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Posted while no process is connected, and one read by a process
+	// that died before storing it: the saved number goes back to READY.
+	e.fake.Dispatch(token, "MESSAGE_CREATE", dm(2, "while away"))
+	if err := e.s.SetChannelGatewaySeq(t.Context(), e.scope, e.ch.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.runner(t, discordgateway.Options{Owner: "proc-b"})
+	e.fake.WaitConnected(t, token, 1, 1, 20*time.Second)
+	waitFor(t, "the replayed message", func() bool { return e.jobs(t) == 2 })
+	rs := e.fake.Resumes(token)
+	if len(e.fake.Identifies(token)) != 1 || !rs[0].OK || rs[0].Seq != 1 || rs[0].SessionID != saved.SessionID.Reveal() {
+		t.Fatalf("identifies %d, resumes %+v", len(e.fake.Identifies(token)), rs)
+	}
+	waitFor(t, "the advanced sequence number", func() bool {
+		g, _ := e.s.ChannelGatewaySession(t.Context(), e.scope, e.ch.ID)
+		return g.Seq == 3
+	})
+	if n := e.jobs(t); n != 2 || e.fresh.Load() != 2 {
+		t.Fatalf("%d jobs, %d fresh; want 2", n, e.fresh.Load())
+	}
+}
+
+// TestSavedSessionUnknownToDiscordIdentifiesAfresh: a saved session the
+// Gateway no longer knows is answered with Invalid Session (not
+// resumable); the runner identifies a new session and saves that.
+func TestSavedSessionUnknownToDiscordIdentifiesAfresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, channeltest.DiscordOptions{})
+	if err := e.s.SetChannelGatewaySession(t.Context(), e.scope, e.ch.ID, store.GatewaySession{
+		SessionID: secret.New("gone-session"), ResumeURL: e.fake.ResumeURL, Seq: 40}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner(t, discordgateway.Options{})
+	e.fake.WaitConnected(t, token, 1, 1, 20*time.Second)
+	if rs := e.fake.Resumes(token); rs[0].OK || rs[0].SessionID != "gone-session" || rs[0].Seq != 40 {
+		t.Fatalf("resumes %+v", rs)
+	}
+	waitFor(t, "the new session saved", func() bool {
+		g, _ := e.s.ChannelGatewaySession(t.Context(), e.scope, e.ch.ID)
+		return !g.SessionID.IsZero() && g.SessionID.Reveal() != "gone-session" && g.Seq == 1
+	})
+	e.fake.Dispatch(token, "MESSAGE_CREATE", dm(1, "hello"))
+	waitFor(t, "the job", func() bool { return e.jobs(t) == 1 })
 }
 
 func TestCheckPolicy(t *testing.T) {

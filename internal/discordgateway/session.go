@@ -19,6 +19,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel/discord"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
+	"github.com/palisadehq/palisade/internal/store"
 )
 
 // Timeouts of one connection's steps.
@@ -194,7 +195,7 @@ func (s *session) connect(ctx context.Context) error {
 	}
 	target, err := withVersion(raw)
 	if err != nil {
-		s.sessionID, s.resumeURL = "", ""
+		s.forget(ctx)
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
@@ -261,7 +262,7 @@ func (s *session) connect(ctx context.Context) error {
 			if zombie.Load() {
 				return errZombie
 			}
-			return s.closed(err)
+			return s.closed(ctx, err)
 		}
 		f, err := DecodeFrame(data)
 		if err != nil {
@@ -290,8 +291,7 @@ func (s *session) connect(ctx context.Context) error {
 			var resumable bool
 			_ = json.Unmarshal(f.D, &resumable)
 			if !resumable {
-				s.sessionID, s.resumeURL = "", ""
-				s.seq.Store(0)
+				s.forget(ctx)
 			}
 			_ = conn.Close(4000, "invalid session")
 			return errInvalid
@@ -300,7 +300,7 @@ func (s *session) connect(ctx context.Context) error {
 }
 
 // closed classifies how the Gateway ended a connection.
-func (s *session) closed(err error) error {
+func (s *session) closed(ctx context.Context, err error) error {
 	code := websocket.CloseStatus(err)
 	switch code {
 	case closeAuthenticationFailed:
@@ -311,15 +311,14 @@ func (s *session) closed(err error) error {
 			// the bot answers.
 			s.log.Warn("the application has no Message Content intent enabled; identifying without it")
 			s.intents &^= discord.IntentMessageContent
-			s.sessionID, s.resumeURL = "", ""
+			s.forget(ctx)
 			return fmt.Errorf("the Gateway closed the connection (%d): %w", code, err)
 		}
 		return &fatalError{reason: "Discord refuses the intents (enable the bot's gateway intents)"}
 	case closeInvalidShard, closeShardingRequired, closeInvalidAPIVersion, closeInvalidIntents:
 		return &fatalError{reason: fmt.Sprintf("Discord refuses the connection (close code %d)", code)}
 	case closeInvalidSeq, closeSessionTimedOut:
-		s.sessionID, s.resumeURL = "", ""
-		s.seq.Store(0)
+		s.forget(ctx)
 	}
 	return fmt.Errorf("the Gateway connection ended: %w", err)
 }
@@ -368,6 +367,10 @@ func (s *session) dispatch(ctx context.Context, f Frame) error {
 		if r.User.ID != "" {
 			s.botUserID = r.User.ID
 		}
+		if err := s.r.o.Store.SetChannelGatewaySession(ctx, s.scope(), s.ch.ID,
+			store.GatewaySession{SessionID: secret.New(r.SessionID), ResumeURL: r.ResumeGatewayURL, Seq: *f.S}); err != nil {
+			return fmt.Errorf("saving the Gateway session: %w", err)
+		}
 		s.log.Info("Discord Gateway session ready")
 	case "RESUMED":
 		s.log.Info("Discord Gateway session resumed")
@@ -383,8 +386,29 @@ func (s *session) dispatch(ctx context.Context, f Frame) error {
 				return fmt.Errorf("accepting a Discord message: %w", err)
 			}
 			s.r.o.OnMessage(acc == 1)
+			// Only now that the message is stored may a resume skip it;
+			// a crash between the two replays it, and Accept finds the
+			// duplicate. Other dispatches need no write: replayed, they
+			// change nothing.
+			if err := s.r.o.Store.SetChannelGatewaySeq(ctx, s.scope(), s.ch.ID, *f.S); err != nil {
+				return fmt.Errorf("saving the Gateway sequence number: %w", err)
+			}
 		}
 	}
 	s.seq.Store(*f.S)
 	return nil
+}
+
+func (s *session) scope() palisade.Scope { return palisade.ScopeFor(s.ch.WorkspaceID) }
+
+// forget ends the session for good, here and in the store, so neither
+// this process nor the next holder of the lease resumes it.
+func (s *session) forget(ctx context.Context) {
+	s.sessionID, s.resumeURL = "", ""
+	s.seq.Store(0)
+	if err := s.r.o.Store.SetChannelGatewaySession(ctx, s.scope(), s.ch.ID, store.GatewaySession{}); err != nil && ctx.Err() == nil {
+		// The next holder then tries the old session once and is told
+		// it is invalid.
+		s.log.Warn("could not clear a Discord channel's saved Gateway session", "err", err)
+	}
 }

@@ -55,6 +55,17 @@ var SealedColumns = []SealedColumn{
 	{Table: "provider_keys", Column: "sealed_key"},
 	{Table: "event_endpoints", Column: "sealed_secret"},
 	{Table: "messages", Column: "sealed_sources"},
+	{Table: "channels", Column: "sealed_gateway_session"},
+}
+
+// GatewaySession is a Discord channel's Gateway session as last saved:
+// the session id (sealed: it lets a holder of the token take the session
+// over), the URL to resume on, and the sequence number of the last
+// dispatch whose effect is durably stored. Zero when there is none.
+type GatewaySession struct {
+	SessionID secret.Secret
+	ResumeURL string
+	Seq       int64
 }
 
 // ProviderKeyID identifies a workspace's own provider key ("sec_…").
@@ -152,6 +163,13 @@ type Sealing interface {
 	// secret when unset.
 	ChannelCredentials(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
 	ChannelSecret(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (secret.Secret, error)
+	// SetChannelGatewaySession replaces the channel's Gateway session; a
+	// zero session id clears it. SetChannelGatewaySeq advances only the
+	// sequence number, after the dispatch it names has been saved.
+	// ChannelGatewaySession reads it back, zero when none is stored.
+	SetChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, g GatewaySession) error
+	SetChannelGatewaySeq(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, seq int64) error
+	ChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (GatewaySession, error)
 	// UpdateChannel changes the fields of p that are set, and returns the
 	// channel as stored.
 	UpdateChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, p UpdateChannelParams) (palisade.Channel, error)

@@ -35,6 +35,11 @@ type DiscordOptions struct {
 	// IDENTIFYs of one bot with max_concurrency 1 (default 5s); one
 	// sooner is recorded as a violation.
 	IdentifyInterval time.Duration
+	// ResumeHistory is how many of a session's dispatches the Gateway
+	// keeps for a resume (default 1000): like Discord's, the buffer is
+	// bounded, and a resume from before its oldest is refused with
+	// Invalid Session.
+	ResumeHistory int
 	// Now is the clock interaction tokens age on (default time.Now).
 	Now func() time.Time
 }
@@ -149,6 +154,9 @@ func DiscordRateLimited(retryAfter float64) DiscordFailure {
 // ends.
 func NewDiscord(tb testing.TB, o DiscordOptions) *Discord {
 	tb.Helper()
+	if o.ResumeHistory <= 0 {
+		o.ResumeHistory = 1000
+	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 41250 * time.Millisecond
 	}
@@ -698,9 +706,21 @@ type fakeGateway struct {
 
 type fakeSession struct {
 	id     string
-	events []gatewayFrame // dispatched, in seq order
+	events []gatewayFrame // dispatched, in seq order, the newest kept
 	seq    int64
 	valid  bool
+	// forgot is the sequence number of the newest dispatch no longer
+	// kept: a resume from before it cannot be replayed.
+	forgot int64
+}
+
+// keep adds a dispatch to the session's bounded history.
+func (s *fakeSession) keep(fr gatewayFrame, limit int) {
+	s.events = append(s.events, fr)
+	if over := len(s.events) - limit; over > 0 {
+		s.forgot = *s.events[over-1].S
+		s.events = slices.Delete(s.events, 0, over)
+	}
 }
 
 // GatewayIdentify is one IDENTIFY received.
@@ -873,7 +893,7 @@ func (f *Discord) resume(ctx context.Context, c *websocket.Conn, r *http.Request
 	}
 	g := f.gw[rs.Token]
 	sess := g.sessions[rs.SessionID]
-	ok := sess != nil && sess.valid && sess == g.session && *rs.Seq <= sess.seq
+	ok := sess != nil && sess.valid && sess == g.session && *rs.Seq <= sess.seq && *rs.Seq >= sess.forgot
 	g.resumes = append(g.resumes, GatewayResume{SessionID: rs.SessionID, Seq: *rs.Seq, Path: r.URL.Path, OK: ok, At: time.Now()})
 	if !ok {
 		f.mu.Unlock()
@@ -939,7 +959,7 @@ func (f *Discord) Dispatch(token, event string, data []byte) bool {
 	s := sess.seq
 	t := event
 	fr := gatewayFrame{Op: 0, D: json.RawMessage(data), S: &s, T: &t}
-	sess.events = append(sess.events, fr)
+	sess.keep(fr, f.opts.ResumeHistory)
 	f.mu.Unlock()
 	if c != nil {
 		b, _ := json.Marshal(fr)
@@ -966,7 +986,7 @@ func (f *Discord) DispatchLive(token, event string, data []byte) bool {
 	s := sess.seq
 	t := event
 	fr := gatewayFrame{Op: 0, D: json.RawMessage(data), S: &s, T: &t}
-	sess.events = append(sess.events, fr)
+	sess.keep(fr, f.opts.ResumeHistory)
 	f.mu.Unlock()
 	b, _ := json.Marshal(fr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -252,6 +253,82 @@ func TestFakeDiscordGateway(t *testing.T) {
 	}
 	if ids := f.Identifies(discordTok); len(ids) != 1 || ids[0].Intents != 37376 || ids[0].Query != "v=10&encoding=json" {
 		t.Fatalf("identifies = %+v", ids)
+	}
+}
+
+// TestFakeDiscordResumeHistory: a resume replays every dispatch after the
+// given sequence number, also across several resumes of one session, and
+// only while they are within the bounded history; a resume from before
+// it, or of a session never made, gets Invalid Session (not resumable).
+func TestFakeDiscordResumeHistory(t *testing.T) {
+	t.Parallel()
+	f, _ := newFakeDiscord(t, channeltest.DiscordOptions{ResumeHistory: 3})
+	c, _, err := websocket.Dial(t.Context(), f.GatewayURL+"?v=10&encoding=json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	read(t, c)
+	write(t, c, `{"op":2,"d":{"token":"`+discordTok+`","intents":37376,"properties":{"os":"linux","browser":"x","device":"x"}}}`)
+	sid := read(t, c)["d"].(map[string]any)["session_id"].(string)
+	msg := func(i int) []byte {
+		return channeltest.MessageCreate(fmt.Sprintf("13000000000000000%02d", i), "1100000000000000001", "", "1200000000000000001", false, fmt.Sprint(i), "")
+	}
+	f.Drop(discordTok)
+	for i := range 4 { // seq 2..5; the history keeps 3..5
+		f.Dispatch(discordTok, "MESSAGE_CREATE", msg(i))
+	}
+	resume := func(seq int) *websocket.Conn {
+		c, _, err := websocket.Dial(t.Context(), f.ResumeURL+"?v=10&encoding=json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		read(t, c)
+		write(t, c, fmt.Sprintf(`{"op":6,"d":{"token":"%s","session_id":"%s","seq":%d}}`, discordTok, sid, seq))
+		return c
+	}
+	c2 := resume(3)
+	for _, want := range []float64{4, 5} {
+		if e := read(t, c2); e["t"] != "MESSAGE_CREATE" || e["s"] != want {
+			t.Fatalf("replayed = %v, want seq %v", e, want)
+		}
+	}
+	if e := read(t, c2); e["t"] != "RESUMED" || e["s"] != float64(6) {
+		t.Fatalf("resumed = %v", e)
+	}
+	// A second resume of the same session, from an older number still
+	// kept: everything after it again.
+	f.Drop(discordTok)
+	c3 := resume(2)
+	for _, want := range []float64{3, 4, 5} {
+		if e := read(t, c3); e["s"] != want {
+			t.Fatalf("replayed = %v, want seq %v", e, want)
+		}
+	}
+	if e := read(t, c3); e["t"] != "RESUMED" {
+		t.Fatalf("resumed = %v", e)
+	}
+	f.Dispatch(discordTok, "MESSAGE_CREATE", msg(9)) // seq 8; 3 falls out
+	if e := read(t, c3); e["s"] != float64(8) {
+		t.Fatalf("live dispatch = %v", e)
+	}
+	f.Drop(discordTok)
+	if e := read(t, resume(2)); e["op"] != float64(9) || e["d"] != false {
+		t.Fatalf("a resume from before the history = %v", e)
+	}
+	c5, _, err := websocket.Dial(t.Context(), f.ResumeURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c5.CloseNow()
+	read(t, c5)
+	write(t, c5, `{"op":6,"d":{"token":"`+discordTok+`","session_id":"never-made","seq":1}}`)
+	if e := read(t, c5); e["op"] != float64(9) || e["d"] != false {
+		t.Fatalf("a resume of an unknown session = %v", e)
+	}
+	if rs := f.Resumes(discordTok); len(rs) != 4 || !rs[0].OK || !rs[1].OK || rs[2].OK || rs[3].OK {
+		t.Fatalf("resumes = %+v", rs)
 	}
 }
 

@@ -47,7 +47,7 @@ var (
 	exportSecretColumns = map[string][]string{
 		"api_keys":         {"hash"},
 		"bots":             {"gateway_token_hash", "gateway_token_salt"},
-		"channels":         {"sealed_credentials", "sealed_secret"},
+		"channels":         {"sealed_credentials", "sealed_secret", "sealed_gateway_session"},
 		"event_endpoints":  {"sealed_secret"},
 		"idempotency_keys": {"request_hash", "sealed_response"},
 		"invitations":      {"token_hash"},
@@ -70,7 +70,7 @@ var (
 		"api_keys":           {"id", "workspace_id", "name", "prefix", "scopes", "created_by", "created_at", "expires_at", "last_used_at", "revoked_at"},
 		"audit_log":          {"workspace_id", "seq", "id", "actor", "action", "target", "outcome", "ip", "request_id", "detail", "created_at", "prev_hash", "hash", "hash_version"},
 		"bots":               {"id", "workspace_id", "name", "system_prompt", "model", "temperature", "max_output_tokens", "pii_mode", "allowed_domains", "retention_days", "daily_token_budget", "created_at", "updated_at"},
-		"channels":           {"id", "workspace_id", "bot_id", "kind", "name", "external_id", "config", "status", "created_at", "updated_at"},
+		"channels":           {"id", "workspace_id", "bot_id", "kind", "name", "external_id", "config", "status", "created_at", "updated_at", "gateway_resume_url", "gateway_seq"},
 		"chunks":             {"id", "workspace_id", "document_id", "bot_id", "ordinal", "body"},
 		"conversations":      {"id", "workspace_id", "bot_id", "key", "channel", "external_user", "created_at", "last_message_at"},
 		"deliveries":         {"workspace_id", "bot_id", "source", "key", "created_at"},

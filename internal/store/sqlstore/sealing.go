@@ -223,6 +223,52 @@ func (s *Store) channelSealed(ctx context.Context, scope palisade.Scope, id pali
 	return s.openSecret(ctx, scope, "channels", column, string(id), sealed)
 }
 
+func (s *Store) SetChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, g store.GatewaySession) error {
+	sealed, err := s.sealSecret(ctx, scope, "channels", "sealed_gateway_session", string(id), g.SessionID)
+	if err != nil {
+		return err
+	}
+	if sealed == nil {
+		g.ResumeURL, g.Seq = "", 0
+	}
+	err = s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE channels SET sealed_gateway_session = $1, gateway_resume_url = $2, gateway_seq = $3 WHERE workspace_id = $4 AND id = $5`,
+			sealed, g.ResumeURL, g.Seq, string(scope.Workspace()), string(id))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "saving a channel's Gateway session")
+}
+
+func (s *Store) SetChannelGatewaySeq(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, seq int64) error {
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE channels SET gateway_seq = $1 WHERE workspace_id = $2 AND id = $3`, seq, string(scope.Workspace()), string(id))
+		if err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return s.mapErr(err, "saving a channel's Gateway sequence number")
+}
+
+func (s *Store) ChannelGatewaySession(ctx context.Context, scope palisade.Scope, id palisade.ChannelID) (store.GatewaySession, error) {
+	var g store.GatewaySession
+	var sealed []byte
+	err := s.tenant(ctx, scope, func(tx Tx) error {
+		return tx.QueryRow(ctx, `SELECT sealed_gateway_session, gateway_resume_url, gateway_seq FROM channels WHERE workspace_id = $1 AND id = $2`,
+			string(scope.Workspace()), string(id)).Scan(&sealed, &g.ResumeURL, &g.Seq)
+	})
+	if err != nil {
+		return store.GatewaySession{}, s.mapErr(err, "reading a channel's Gateway session")
+	}
+	if g.SessionID, err = s.openSecret(ctx, scope, "channels", "sealed_gateway_session", string(id), sealed); err != nil {
+		return store.GatewaySession{}, err
+	}
+	return g, nil
+}
+
 func (s *Store) UpdateChannel(ctx context.Context, scope palisade.Scope, id palisade.ChannelID, p store.UpdateChannelParams) (palisade.Channel, error) {
 	var c palisade.Channel
 	err := s.tenant(ctx, scope, func(tx Tx) error {

@@ -186,6 +186,68 @@ func testSealing(t *testing.T, open Opener) {
 
 	// A sealed value copied (raw SQL) to another row, column
 	// or workspace fails to open through the store.
+	t.Run("ChannelGatewaySession", func(t *testing.T) {
+		t.Parallel()
+		s := open(t, store.Options{Sealer: newKeyring(t)})
+		a, b := mustWS(t, s, "A"), mustWS(t, s, "B")
+		bot := mustBot(t, s, a, "b")
+		c, err := s.CreateChannel(ctx(t), a, store.CreateChannelParams{BotID: bot.ID, Kind: "discord", Credentials: secret.New("tok"), Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := s.CreateChannel(ctx(t), a, store.CreateChannelParams{BotID: mustBot(t, s, a, "b2").ID, Kind: "discord", Credentials: secret.New("tok2"), Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, err := s.ChannelGatewaySession(ctx(t), a, c.ID); err != nil || !g.SessionID.IsZero() || g.ResumeURL != "" || g.Seq != 0 {
+			t.Fatalf("a new channel's Gateway session = %+v, %v", g, err)
+		}
+		const sid = "canary-gateway-session-9f3a1c"
+		if err := s.SetChannelGatewaySession(ctx(t), a, c.ID, store.GatewaySession{SessionID: secret.New(sid), ResumeURL: "wss://resume.example", Seq: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetChannelGatewaySeq(ctx(t), a, c.ID, 42); err != nil {
+			t.Fatal(err)
+		}
+		g, err := s.ChannelGatewaySession(ctx(t), a, c.ID)
+		if err != nil || g.SessionID.Reveal() != sid || g.ResumeURL != "wss://resume.example" || g.Seq != 42 {
+			t.Fatalf("ChannelGatewaySession = %+v, %v", g, err)
+		}
+		raw := rawGet(t, s, a.Workspace(), "channels", "sealed_gateway_session", string(c.ID))
+		if bytes.Contains(raw, []byte(sid)) || len(raw) < seal.Overhead {
+			t.Fatal("the Gateway session id is not sealed at rest")
+		}
+		// Bound to its row: copied onto another channel it fails to open.
+		rawSet(t, s, a.Workspace(), "channels", "sealed_gateway_session", string(c2.ID), raw)
+		if _, err := s.ChannelGatewaySession(ctx(t), a, c2.ID); !errors.Is(err, seal.ErrOpen) {
+			t.Fatalf("a session id copied to another channel opened: %v", err)
+		}
+		if _, err := s.ChannelGatewaySession(ctx(t), b, c.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another workspace read the Gateway session: %v", err)
+		}
+		if err := s.SetChannelGatewaySeq(ctx(t), b, c.ID, 99); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another workspace moved the sequence number: %v", err)
+		}
+		if err := s.SetChannelGatewaySession(ctx(t), b, c.ID, store.GatewaySession{SessionID: secret.New("x")}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("another workspace replaced the Gateway session: %v", err)
+		}
+		if err := s.SetChannelGatewaySession(ctx(t), a, c.ID, store.GatewaySession{ResumeURL: "wss://x", Seq: 7}); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := s.ChannelGatewaySession(ctx(t), a, c.ID); err != nil || !g.SessionID.IsZero() || g.ResumeURL != "" || g.Seq != 0 {
+			t.Fatalf("a cleared Gateway session = %+v, %v", g, err)
+		}
+		if err := s.SetChannelGatewaySession(ctx(t), a, c.ID, store.GatewaySession{SessionID: secret.New(sid), ResumeURL: "wss://resume.example", Seq: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteChannel(ctx(t), a, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ChannelGatewaySession(ctx(t), a, c.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the Gateway session outlived its channel: %v", err)
+		}
+	})
+
 	t.Run("CopiedCiphertextFailsToOpen", func(t *testing.T) {
 		t.Parallel()
 		s := open(t, store.Options{Sealer: newKeyring(t)})
