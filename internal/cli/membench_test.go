@@ -3,8 +3,6 @@
 package cli_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -25,6 +23,7 @@ import (
 	"github.com/palisadehq/palisade/internal/channel"
 	"github.com/palisadehq/palisade/internal/channel/channeltest"
 	"github.com/palisadehq/palisade/internal/llm"
+	"github.com/palisadehq/palisade/internal/loadtest"
 	"github.com/palisadehq/palisade/internal/palisade"
 	"github.com/palisadehq/palisade/internal/secret"
 	"github.com/palisadehq/palisade/internal/store"
@@ -341,41 +340,14 @@ func (p *memProc) stop(tb testing.TB) {
 // readProcStatus reads VmRSS, VmHWM, RssAnon and RssFile of a process.
 func readProcStatus(tb testing.TB, pid int) memSample {
 	tb.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := loadtest.ReadMemory(pid)
 	if err != nil {
-		tb.Fatalf("reading the process status: %v", err)
+		tb.Fatal(err)
 	}
-	var m memSample
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		var dst *int64
-		switch k {
-		case "VmRSS":
-			dst = &m.rss
-		case "VmHWM":
-			dst = &m.hwm
-		case "RssAnon":
-			dst = &m.anon
-		case "RssFile":
-			dst = &m.file
-		default:
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) != 2 || f[1] != "kB" {
-			tb.Fatalf("unexpected %s line %q", k, sc.Text())
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		*dst = n << 10
-	}
-	if m.rss == 0 || m.hwm == 0 || m.anon == 0 || m.file == 0 {
+	if m.RSS == 0 || m.Peak == 0 || m.Anon == 0 || m.File == 0 {
 		tb.Fatalf("no VmRSS, VmHWM, RssAnon or RssFile in /proc/%d/status", pid)
 	}
-	return m
+	return memSample{rss: m.RSS, hwm: m.Peak, anon: m.Anon, file: m.File}
 }
 
 // scrapeRuntime reads the heap in use and the goroutines from a

@@ -105,8 +105,11 @@ type Mem struct {
 }
 
 // Memory reads VmRSS, VmHWM, RssAnon and RssFile.
-func (p *Proc) Memory() (Mem, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+func (p *Proc) Memory() (Mem, error) { return ReadMemory(p.Cmd.Process.Pid) }
+
+// ReadMemory reads VmRSS, VmHWM, RssAnon and RssFile of process pid.
+func ReadMemory(pid int) (Mem, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Mem{}, fmt.Errorf("reading the process's memory: %w", err)
 	}
